@@ -1,0 +1,58 @@
+"""The messaging-sync gateway. `create_app()` is the Flask app factory; nothing else lives here."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, g, request
+from werkzeug.wrappers import Response
+
+from gateway.config import Settings, load_settings
+
+__version__ = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app: OAuth token endpoint, webhooks, API, health. Settings default to the environment.
+
+    Every client (Redis, Salesforce, platform) is created here, per app; nothing is module-global, so two apps can
+    live in one process (tests build one per test).
+    """
+    from gateway import jobs, metrics
+    from gateway.redis_server import connect
+    from gateway.web import auth, errors, health, webhooks
+
+    settings = settings or load_settings(roles=("web",))
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set: start the web through `gateway serve` (it embeds Redis)")
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        GATEWAY_DEDUP_TTL=settings.dedup_ttl_seconds,
+        JSON_SORT_KEYS=False,
+    )
+    connection = connect(settings.redis_url)
+    app.extensions["gateway.settings"] = settings
+    app.extensions["gateway.redis"] = connection
+    app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES)
+    app.extensions["gateway.readiness"] = {"redis": health.redis_check(connection)}
+
+    errors.init_errors(app)
+    auth.init_auth(app, settings)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(health.bp)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        started = g.get("request_started")
+        if started is not None:
+            metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    return app

@@ -1,0 +1,188 @@
+"""The `gateway` command: serve, worker, cron, doctor, emulate, demo. Thin: each verb parses, builds, runs.
+
+Every verb reads the configuration once (`gateway.config.load_settings`) and fails fast, one line per bad
+variable. With no `REDIS_URL`, the verbs that need Redis start (or attach to) the embedded one under `var/`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from gateway.config import ConfigError, Settings, load_settings
+
+
+def _settings(*roles: str) -> Settings:
+    try:
+        return load_settings(roles=roles)
+    except ConfigError as exc:
+        click.echo("gateway: invalid configuration:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(2) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@contextmanager
+def _redis(settings: Settings) -> Iterator[Settings]:
+    """Settings with a usable `redis_url`; stops the embedded Redis on exit if this process started it."""
+    from dataclasses import replace
+
+    from gateway.redis_server import resolve_redis_url
+
+    url, embedded = resolve_redis_url(settings.redis_url, settings.var_dir)
+    try:
+        yield replace(settings, redis_url=url)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _terminate_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so `finally` blocks (stopping the embedded Redis) run."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="messaging-sync-gateway")
+def main() -> None:
+    """Salesforce ⇄ messaging-platform sync gateway.
+
+    Configuration comes from environment variables (see README); `gateway doctor` shows what is in effect.
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per gunicorn worker.")
+@click.option("--reload", is_flag=True, help="Development server with auto-reload instead of gunicorn.")
+def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> None:
+    """Serve the web app: OAuth token endpoint, webhooks, API, health and metrics."""
+    settings = _settings("web")
+    _logging(settings)
+    _terminate_on_sigterm()
+    with _redis(settings) as settings:
+        from gateway import create_app
+
+        if reload:
+            create_app(settings).run(host=host, port=port, debug=True, use_reloader=True)
+            return
+        from gateway.web.server import run_gunicorn
+
+        run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
+
+
+@main.command()
+@click.option(
+    "--queues",
+    default="realtime,sync,bulk",
+    show_default=True,
+    help="Comma-separated queues, in priority order.",
+)
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.option("--name", default=None, help="Worker name (default: host and pid).")
+def worker(queues: str, burst: bool, name: str | None) -> None:
+    """Run an RQ worker that does the syncing (run as many as you like, on any machine)."""
+    settings = _settings("worker")
+    _logging(settings)
+    _terminate_on_sigterm()
+    with _redis(settings) as settings:
+        from gateway import jobs
+        from gateway.redis_server import connect
+        from gateway.workers import GatewayWorker
+
+        names = [q.strip() for q in queues.split(",") if q.strip()]
+        unknown = sorted(set(names) - set(jobs.QUEUES))
+        if unknown:
+            raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(jobs.QUEUES)}")
+        assert settings.redis_url is not None
+        os.environ["REDIS_URL"] = settings.redis_url  # job processes read their settings from the environment
+        connection = connect(settings.redis_url)
+        rq_worker = GatewayWorker(names, connection=connection, name=name)
+        rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+
+
+@main.command()
+def cron() -> None:
+    """Run RQ's cron scheduler with the gateway's periodic jobs (one per deployment is enough)."""
+    settings = _settings()
+    _logging(settings)
+    _terminate_on_sigterm()
+    with _redis(settings) as settings:
+        from rq.cron import CronScheduler
+
+        from gateway import jobs
+        from gateway.redis_server import connect
+
+        assert settings.redis_url is not None
+        scheduler = CronScheduler(connection=connect(settings.redis_url))
+        for entry in jobs.CRON_TABLE:
+            scheduler.register(**entry)
+        click.echo(f"cron: {len(jobs.CRON_TABLE)} periodic job(s) registered", err=True)
+        scheduler.start()  # type: ignore[no-untyped-call]
+
+
+@main.command()
+def doctor() -> None:
+    """Print the effective configuration (secrets masked) and check every connection."""
+    from gateway.doctor import run_checks
+
+    settings = _settings()
+    click.echo(json.dumps(settings.describe(), indent=2, default=str))
+    failures = 0
+    with _redis(settings) as settings:
+        for name, ok, detail in run_checks(settings):
+            failures += 0 if ok else 1
+            click.echo(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    raise SystemExit(1 if failures else 0)
+
+
+class _LazyGroup(click.Group):
+    """Subcommands imported only when invoked, so production verbs never load the emulators."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return None
+        module, _, attr = self.lazy[cmd_name].rpartition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@main.group(
+    cls=_LazyGroup,
+    lazy={
+        "salesforce": "gateway.emulators.salesforce.cli:command",
+        "mobilecommons": "gateway.emulators.mobilecommons.cli:command",
+    },
+)
+def emulate() -> None:
+    """Run a local emulator of Salesforce or a messaging platform (for development, demos and tests)."""

@@ -1,0 +1,349 @@
+"""Settings: read once from the environment, validated by a marshmallow schema, frozen.
+
+Guarantees: `load_settings()` either returns a complete, typed `Settings` or raises `ConfigError` listing every bad
+or missing variable, one line each, naming the variable (never its secret value). Secret values are held in
+`Secret`, whose `str`/`repr` is masked; `Settings.describe()` is the only printable view and masks them too.
+Variable names in DESIGN §5 (`REDIS_URL`, `GATEWAY_OAUTH_CLIENTS`, `GATEWAY_TOKEN_SIGNING_KEY`, `SALESFORCE_…`,
+`MESSAGING_PLATFORM`, `MOBILECOMMONS_…`) are a contract with operators and scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, validate
+from marshmallow import fields as mf
+
+SCOPES = ("events:write", "conversations:read", "admin")
+PLATFORMS = ("mobilecommons", "recording")
+
+
+class ConfigError(Exception):
+    """Invalid configuration. `problems` holds one line per variable, each starting with the variable's name."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class Secret:
+    """A secret string that never prints itself. Call `reveal()` at the one place the value is used."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    def __str__(self) -> str:
+        return "********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """A client allowed to get gateway tokens: its id, the sha256 hex of its secret and the scopes it may ask for."""
+
+    client_id: str
+    secret_sha256: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SalesforceSettings:
+    """How the gateway reaches the org. Auth mode follows from what is set: a private key → JWT bearer,
+    a refresh token → refresh-token grant, otherwise client credentials."""
+
+    login_url: str
+    client_id: str
+    username: str | None = None
+    private_key: Secret | None = None
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
+    ca_bundle: str | None = None
+    api_version: str = "62.0"
+    budget_share: float = 0.8
+    daily_budget: int | None = None
+    bulk_query_threshold: int = 10_000
+    bulk_ingest_threshold: int = 2_000
+
+    @property
+    def auth_mode(self) -> str:
+        if self.private_key and self.username:
+            return "jwt-bearer"
+        if self.refresh_token:
+            return "refresh-token"
+        return "client-credentials"
+
+
+@dataclass(frozen=True)
+class MobileCommonsConfig:
+    """The raw MOBILECOMMONS_* variables; `gateway.platforms.mobilecommons` turns them into its settings."""
+
+    base_url: str = "https://secure.mcommons.com/api/"
+    username: str | None = None
+    password: Secret | None = None
+    bearer_token: Secret | None = None
+    company_key: str | None = None
+    opt_in_path_id: str | None = None
+    campaign_id: str | None = None
+    crm_id_column: str = "sf_id"
+    webhook_secret: Secret | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None
+    var_dir: Path = Path("var")
+    oauth_clients: tuple[OAuthClient, ...] = ()
+    token_signing_key: Secret | None = None
+    token_ttl_seconds: int = 900
+    max_body_bytes: int = 1024 * 1024
+    dedup_ttl_seconds: int = 72 * 3600
+    log_level: str = "INFO"
+    phone_default_region: str = "US"
+    messaging_platform: str | None = None
+    salesforce: SalesforceSettings | None = None
+    mobilecommons: MobileCommonsConfig = field(default_factory=MobileCommonsConfig)
+
+    def describe(self) -> dict[str, Any]:
+        """The effective configuration as a printable dict, every secret masked."""
+        described: dict[str, Any] = _describe(self)
+        return described
+
+
+def _describe(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return str(value) if value else ""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _describe(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_describe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _pem_or_path(value: str, variable: str) -> str:
+    """A PEM given inline, or the path of a file holding one."""
+    if "-----BEGIN" in value:
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ValidationError(f"{variable}: neither a PEM block nor a readable file path")
+    return path.read_text()
+
+
+class _ClientSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    client_id = mf.String(required=True, validate=validate.Length(min=1, max=200))
+    secret_sha256 = mf.String(required=True, validate=validate.Regexp(r"^[0-9a-fA-F]{64}$"))
+    scopes = mf.List(mf.String(validate=validate.OneOf(SCOPES)), required=True)
+
+
+class _EnvSchema(Schema):
+    """The environment, variable by variable. Unknown variables are ignored (the environment holds many)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    REDIS_URL = mf.String(validate=validate.Regexp(r"^(redis|rediss|unix)://"))
+    GATEWAY_VAR_DIR = mf.String()
+    GATEWAY_OAUTH_CLIENTS = mf.String()
+    GATEWAY_TOKEN_SIGNING_KEY = mf.String()
+    GATEWAY_TOKEN_TTL_SECONDS = mf.Integer(validate=validate.Range(min=60, max=86_400))
+    GATEWAY_MAX_BODY_BYTES = mf.Integer(validate=validate.Range(min=1024, max=64 * 1024 * 1024))
+    GATEWAY_DEDUP_TTL_SECONDS = mf.Integer(validate=validate.Range(min=60))
+    GATEWAY_LOG_LEVEL = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+    GATEWAY_PHONE_DEFAULT_REGION = mf.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    MESSAGING_PLATFORM = mf.String(validate=validate.OneOf(PLATFORMS))
+    SALESFORCE_LOGIN_URL = mf.Url(schemes={"https"}, require_tld=False)
+    SALESFORCE_CLIENT_ID = mf.String()
+    SALESFORCE_USERNAME = mf.String()
+    SALESFORCE_PRIVATE_KEY = mf.String()
+    SALESFORCE_CLIENT_SECRET = mf.String()
+    SALESFORCE_REFRESH_TOKEN = mf.String()
+    SALESFORCE_CA_BUNDLE = mf.String()
+    SALESFORCE_API_VERSION = mf.String(validate=validate.Regexp(r"^\d{2}\.0$"))
+    SALESFORCE_API_BUDGET_SHARE = mf.Float(validate=validate.Range(min=0.01, max=1.0))
+    SALESFORCE_DAILY_API_BUDGET = mf.Integer(validate=validate.Range(min=1))
+    SALESFORCE_BULK_QUERY_THRESHOLD = mf.Integer(validate=validate.Range(min=0))
+    SALESFORCE_BULK_INGEST_THRESHOLD = mf.Integer(validate=validate.Range(min=0))
+    MOBILECOMMONS_BASE_URL = mf.Url(schemes={"http", "https"}, require_tld=False)
+    MOBILECOMMONS_USERNAME = mf.String()
+    MOBILECOMMONS_PASSWORD = mf.String()
+    MOBILECOMMONS_BEARER_TOKEN = mf.String()
+    MOBILECOMMONS_COMPANY_KEY = mf.String()
+    MOBILECOMMONS_OPT_IN_PATH_ID = mf.String()
+    MOBILECOMMONS_CAMPAIGN_ID = mf.String()
+    MOBILECOMMONS_CRM_ID_COLUMN = mf.String(validate=validate.Length(min=1, max=64))
+    MOBILECOMMONS_WEBHOOK_SECRET = mf.String(validate=validate.Length(min=16))
+
+
+def _cross_check(data: Mapping[str, str]) -> dict[str, list[str]]:
+    """Checks that span variables or parse structured values; run on the raw environment."""
+    errors: dict[str, list[str]] = {}
+    if "GATEWAY_OAUTH_CLIENTS" in data:
+        try:
+            raw = json.loads(data["GATEWAY_OAUTH_CLIENTS"])
+            if not isinstance(raw, list):
+                raise ValidationError("must be a JSON list of clients")
+            _ClientSchema(many=True).load(raw)
+        except json.JSONDecodeError as exc:
+            errors["GATEWAY_OAUTH_CLIENTS"] = [f"not valid JSON ({exc.msg} at position {exc.pos})"]
+        except ValidationError as exc:
+            errors["GATEWAY_OAUTH_CLIENTS"] = [_flatten(exc.messages)]
+    if "GATEWAY_TOKEN_SIGNING_KEY" in data:
+        try:
+            _pem_or_path(data["GATEWAY_TOKEN_SIGNING_KEY"], "GATEWAY_TOKEN_SIGNING_KEY")
+        except ValidationError:
+            errors["GATEWAY_TOKEN_SIGNING_KEY"] = ["neither a PEM private key nor a readable file path"]
+    if "SALESFORCE_PRIVATE_KEY" in data:
+        try:
+            _pem_or_path(data["SALESFORCE_PRIVATE_KEY"], "SALESFORCE_PRIVATE_KEY")
+        except ValidationError:
+            errors["SALESFORCE_PRIVATE_KEY"] = ["neither a PEM private key nor a readable file path"]
+    if "SALESFORCE_CA_BUNDLE" in data and not Path(data["SALESFORCE_CA_BUNDLE"]).is_file():
+        errors["SALESFORCE_CA_BUNDLE"] = ["file not found"]
+    sf_any = any(k.startswith("SALESFORCE_") for k in data)
+    if sf_any:
+        for required in ("SALESFORCE_LOGIN_URL", "SALESFORCE_CLIENT_ID"):
+            if required not in data:
+                errors.setdefault(required, []).append("missing (required once any SALESFORCE_ variable is set)")
+        has_key = "SALESFORCE_PRIVATE_KEY" in data
+        if has_key and "SALESFORCE_USERNAME" not in data:
+            errors.setdefault("SALESFORCE_USERNAME", []).append(
+                "missing (JWT bearer with SALESFORCE_PRIVATE_KEY needs the username)"
+            )
+        if not has_key and "SALESFORCE_CLIENT_SECRET" not in data:
+            errors.setdefault("SALESFORCE_CLIENT_SECRET", []).append(
+                "missing (set SALESFORCE_PRIVATE_KEY for JWT bearer, or a client secret)"
+            )
+    if data.get("MESSAGING_PLATFORM") == "mobilecommons":
+        has_basic = "MOBILECOMMONS_USERNAME" in data and "MOBILECOMMONS_PASSWORD" in data
+        if not has_basic and "MOBILECOMMONS_BEARER_TOKEN" not in data:
+            errors["MOBILECOMMONS_USERNAME"] = [
+                "missing (Mobile Commons needs MOBILECOMMONS_USERNAME and MOBILECOMMONS_PASSWORD, "
+                "or MOBILECOMMONS_BEARER_TOKEN)"
+            ]
+    return errors
+
+
+def _flatten(messages: Any, prefix: str = "") -> str:
+    """marshmallow's nested messages as one readable line: `client 0: scopes: Missing data …`."""
+    if isinstance(messages, dict):
+        return "; ".join(
+            _flatten(v, f"{prefix}{'client ' if isinstance(k, int) else ''}{k}: ") for k, v in messages.items()
+        )
+    if isinstance(messages, list):
+        return "; ".join(_flatten(m, prefix) for m in messages)
+    return f"{prefix}{messages}"
+
+
+ROLE_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "web": ("GATEWAY_OAUTH_CLIENTS", "GATEWAY_TOKEN_SIGNING_KEY"),
+    "worker": ("MESSAGING_PLATFORM",),
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, roles: tuple[str, ...] = ()) -> Settings:
+    """Read and validate the environment. `roles` ("web", "worker") add the variables that role cannot run without.
+
+    Raises `ConfigError` with one line per problem; empty strings count as unset.
+    """
+    source = {k: v for k, v in (os.environ if env is None else env).items() if v != ""}
+    messages: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    try:
+        data = _EnvSchema().load(source)
+    except ValidationError as exc:
+        messages = dict(exc.messages) if isinstance(exc.messages, dict) else {"environment": exc.messages}
+    for var, msgs in _cross_check(source).items():
+        messages.setdefault(var, msgs)
+    problems = [f"{var}: {_flatten(msg)}" for var, msg in sorted(messages.items())]
+    for role in roles:
+        for variable in ROLE_REQUIREMENTS.get(role, ()):
+            if variable not in source and not any(p.startswith(variable + ":") for p in problems):
+                problems.append(f"{variable}: missing (required to run the {role})")
+    if problems:
+        raise ConfigError(problems)
+    return _build(data)
+
+
+def _secret(data: Mapping[str, Any], key: str) -> Secret | None:
+    return Secret(data[key]) if key in data else None
+
+
+def _build(data: Mapping[str, Any]) -> Settings:
+    clients: tuple[OAuthClient, ...] = ()
+    if "GATEWAY_OAUTH_CLIENTS" in data:
+        loaded = _ClientSchema(many=True).load(json.loads(data["GATEWAY_OAUTH_CLIENTS"]))
+        clients = tuple(OAuthClient(c["client_id"], c["secret_sha256"].lower(), tuple(c["scopes"])) for c in loaded)
+    signing_key = None
+    if "GATEWAY_TOKEN_SIGNING_KEY" in data:
+        signing_key = Secret(_pem_or_path(data["GATEWAY_TOKEN_SIGNING_KEY"], "GATEWAY_TOKEN_SIGNING_KEY"))
+    salesforce = None
+    if "SALESFORCE_LOGIN_URL" in data:
+        private_key = None
+        if "SALESFORCE_PRIVATE_KEY" in data:
+            private_key = Secret(_pem_or_path(data["SALESFORCE_PRIVATE_KEY"], "SALESFORCE_PRIVATE_KEY"))
+        salesforce = SalesforceSettings(
+            login_url=data["SALESFORCE_LOGIN_URL"].rstrip("/"),
+            client_id=data["SALESFORCE_CLIENT_ID"],
+            username=data.get("SALESFORCE_USERNAME"),
+            private_key=private_key,
+            client_secret=_secret(data, "SALESFORCE_CLIENT_SECRET"),
+            refresh_token=_secret(data, "SALESFORCE_REFRESH_TOKEN"),
+            ca_bundle=data.get("SALESFORCE_CA_BUNDLE"),
+            api_version=data.get("SALESFORCE_API_VERSION", "62.0"),
+            budget_share=data.get("SALESFORCE_API_BUDGET_SHARE", 0.8),
+            daily_budget=data.get("SALESFORCE_DAILY_API_BUDGET"),
+            bulk_query_threshold=data.get("SALESFORCE_BULK_QUERY_THRESHOLD", 10_000),
+            bulk_ingest_threshold=data.get("SALESFORCE_BULK_INGEST_THRESHOLD", 2_000),
+        )
+    mc_defaults = MobileCommonsConfig()
+    mobilecommons = MobileCommonsConfig(
+        base_url=data.get("MOBILECOMMONS_BASE_URL", mc_defaults.base_url),
+        username=data.get("MOBILECOMMONS_USERNAME"),
+        password=_secret(data, "MOBILECOMMONS_PASSWORD"),
+        bearer_token=_secret(data, "MOBILECOMMONS_BEARER_TOKEN"),
+        company_key=data.get("MOBILECOMMONS_COMPANY_KEY"),
+        opt_in_path_id=data.get("MOBILECOMMONS_OPT_IN_PATH_ID"),
+        campaign_id=data.get("MOBILECOMMONS_CAMPAIGN_ID"),
+        crm_id_column=data.get("MOBILECOMMONS_CRM_ID_COLUMN", mc_defaults.crm_id_column),
+        webhook_secret=_secret(data, "MOBILECOMMONS_WEBHOOK_SECRET"),
+    )
+    return Settings(
+        redis_url=data.get("REDIS_URL"),
+        var_dir=Path(data.get("GATEWAY_VAR_DIR", "var")),
+        oauth_clients=clients,
+        token_signing_key=signing_key,
+        token_ttl_seconds=data.get("GATEWAY_TOKEN_TTL_SECONDS", 900),
+        max_body_bytes=data.get("GATEWAY_MAX_BODY_BYTES", 1024 * 1024),
+        dedup_ttl_seconds=data.get("GATEWAY_DEDUP_TTL_SECONDS", 72 * 3600),
+        log_level=data.get("GATEWAY_LOG_LEVEL", "INFO"),
+        phone_default_region=data.get("GATEWAY_PHONE_DEFAULT_REGION", "US"),
+        messaging_platform=data.get("MESSAGING_PLATFORM"),
+        salesforce=salesforce,
+        mobilecommons=mobilecommons,
+    )

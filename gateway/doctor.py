@@ -1,0 +1,56 @@
+"""`gateway doctor`: check every connection the configuration names, and say plainly what failed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gateway.config import Settings
+from gateway.redis_server import connect
+
+
+def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:
+    """(check name, passed, detail) for Redis, Salesforce and the platform; details never hold secrets."""
+    try:
+        assert settings.redis_url is not None
+        info = connect(settings.redis_url).info("server")
+        yield "redis", True, f"redis {info.get('redis_version')} at {_safe_url(settings.redis_url)}"
+    except Exception as exc:  # noqa: BLE001 - a failing check is reported, not raised
+        yield "redis", False, f"{type(exc).__name__}: {exc}"
+    if settings.salesforce is None:
+        yield "salesforce", False, "not configured (set SALESFORCE_LOGIN_URL and SALESFORCE_CLIENT_ID)"
+    else:
+        yield _salesforce_check(settings)
+    if settings.messaging_platform is None:
+        yield "platform", False, "not configured (set MESSAGING_PLATFORM)"
+    else:
+        yield _platform_check(settings)
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://****@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _salesforce_check(settings: Settings) -> tuple[str, bool, str]:
+    try:
+        from gateway.salesforce.client import SalesforceClient
+
+        assert settings.salesforce is not None
+        client = SalesforceClient.from_settings(settings.salesforce)  # type: ignore[attr-defined]
+        client.check()
+        return "salesforce", True, f"token obtained from {settings.salesforce.login_url} ({settings.salesforce.auth_mode})"
+    except Exception as exc:  # noqa: BLE001
+        return "salesforce", False, f"{type(exc).__name__}: {exc}"
+
+
+def _platform_check(settings: Settings) -> tuple[str, bool, str]:
+    try:
+        from gateway.sync.context import SyncContext
+
+        context = SyncContext.build(settings)
+        context.platform.check()
+        return "platform", True, f"{settings.messaging_platform} answered"
+    except Exception as exc:  # noqa: BLE001
+        return "platform", False, f"{type(exc).__name__}: {exc}"

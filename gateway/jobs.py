@@ -1,0 +1,122 @@
+"""RQ entry points: queue names, the retry policy, the cron table, and thin job functions that call `gateway.sync`.
+
+Contract of every job here: safe to run twice (idempotent by record version), acknowledged only after its writes
+(RQ marks a job finished only when the function returns), transient failures re-raised for RQ's exponential
+backoff retry, everything else recorded where an admin sees it or left in the failed-job registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from rq import Queue, Retry, get_current_job
+from rq.job import Job
+
+from gateway import metrics
+from gateway.config import load_settings
+from gateway.sync import to_platform
+from gateway.sync.context import SyncContext
+
+log = logging.getLogger(__name__)
+
+REALTIME, SYNC, BULK = "realtime", "sync", "bulk"
+QUEUES: tuple[str, ...] = (REALTIME, SYNC, BULK)  # workers listen in this order: opt-outs first, bulk last
+
+# The first retry is immediate (a crashed worker's job should not wait for a scheduler), then exponential backoff.
+RETRY = Retry(max=6, interval=[0, 10, 30, 120, 600, 1800])
+JOB_TIMEOUT = 300
+RESULT_TTL = 3600
+FAILURE_TTL = 14 * 24 * 3600
+
+SEEN_EVENT_KEY = "gateway:events:seen:{}"
+# SET NX EX each event key to the job id; returns how many were new. One command instead of one per event.
+_CLAIM_EVENTS = """
+local claimed = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then claimed = claimed + 1 end
+end
+return claimed
+"""
+
+
+def accept_salesforce_events(
+    connection: redis.Redis, org_id: str, events: Sequence[dict[str, Any]], dedup_ttl: int
+) -> tuple[int, int]:
+    """Queue one `sync` job for the batch and claim its event ids for `dedup_ttl` s; return (accepted, duplicates).
+
+    One Redis transaction (MULTI/EXEC, one round trip) claims each event id with `SET NX` and stores the job, so a
+    crash never claims an event without its job nor the reverse. An event already claimed by an earlier job is a
+    duplicate: the job skips it (`owned_events`); a batch made only of duplicates has its job removed again.
+    """
+    unique: dict[str, dict[str, Any]] = {}
+    for event in events:
+        unique.setdefault(event["eventUuid"], event)
+    job_id = uuid.uuid4().hex
+    queue = Queue(SYNC, connection=connection)
+    pipe = connection.pipeline(transaction=True)
+    pipe.multi()  # explicit, as RQ expects of a pipeline handed to enqueue
+    pipe.eval(_CLAIM_EVENTS, len(unique), *(SEEN_EVENT_KEY.format(i) for i in unique), job_id, dedup_ttl)
+    queue.enqueue_call(
+        "gateway.jobs.sync_salesforce_events",
+        args=(org_id, list(unique.values())),
+        job_id=job_id,
+        timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
+        description=f"sync {len(unique)} Salesforce event(s) from {org_id}",
+        pipeline=pipe,
+    )
+    accepted = int(pipe.execute()[0])
+    if accepted == 0:
+        queue.remove(job_id)
+        connection.delete(Job.key_for(job_id))
+    return accepted, len(events) - accepted
+
+
+def owned_events(connection: redis.Redis, job_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events this job claimed (or whose claim has expired), i.e. not duplicates queued by another job."""
+    if not events:
+        return []
+    owners = connection.mget([SEEN_EVENT_KEY.format(e["eventUuid"]) for e in events])
+    mine = job_id.encode()
+    return [e for e, owner in zip(events, owners, strict=True) if owner is None or owner in (mine, job_id)]
+
+
+def _context() -> SyncContext:
+    job = get_current_job()
+    connection = job.connection if job is not None else None
+    return SyncContext.build(load_settings(roles=("worker",)), connection)
+
+
+def _run(name: str, fn: Any, *args: Any) -> Any:
+    timer = metrics.Timer()
+    context = _context()
+    try:
+        result = fn(context, *args)
+    except Exception:
+        job: Job | None = get_current_job()
+        will_retry = bool(job is not None and job.retries_left)
+        metrics.record_job(context.redis, name, "retried" if will_retry else "failed", timer.elapsed)
+        raise
+    metrics.record_job(context.redis, name, "succeeded", timer.elapsed)
+    return result
+
+
+def sync_salesforce_events(org_id: str, events: list[dict[str, Any]]) -> dict[str, int]:
+    """One webhook batch → the platform. Idempotent: records already synced at this version are skipped."""
+
+    def handle(context: SyncContext, org_id: str, events: list[dict[str, Any]]) -> dict[str, int]:
+        job = get_current_job()
+        if job is not None:
+            events = owned_events(context.redis, job.id, events)
+        return to_platform.sync_events(context, org_id, events)
+
+    return _run("sync_salesforce_events", handle, org_id, events)  # type: ignore[no-any-return]
+
+
+CRON_TABLE: list[dict[str, Any]] = []  # later issues add polling, incremental pulls and donation roll-ups

@@ -1,0 +1,214 @@
+"""Drive authenticated webhook POSTs (batches of 1 and of 200 events) with wrk against `gateway serve` (gunicorn)
+and, in the same run, against a bare Flask endpoint served by the same gunicorn settings; print events/s and
+p50/p99 latency side by side and end with one JSON line.
+
+Every request carries new event ids (no duplicate short-cuts); Redis runs as production does (AOF everysec).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+LUA = r"""
+local events_per_request = tonumber(os.getenv("BENCH_EVENTS"))
+local token = os.getenv("BENCH_TOKEN")
+local threads = {}
+local counter = 0
+local thread_id = 0
+
+function setup(thread)
+  thread:set("thread_id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+local function event(n)
+  local uid = string.format("%08x-0000-4000-8000-%012x", thread_id, n)
+  local rid = string.format("003%012dAAA", n % 1000000000000)
+  return '{"eventUuid":"' .. uid .. '","replayId":"' .. n .. '","sobjectType":"Contact","recordId":"' .. rid ..
+    '","operation":"update","changedFields":["MobilePhone"],"record":{"Id":"' .. rid ..
+    '","FirstName":"Ada","LastName":"Lovelace","MobilePhone":"+14155550123","Mobile_Subscriber__c":true,' ..
+    '"SystemModstamp":"2026-11-25T08:00:00.000+0000"},"publishedAt":"2026-11-25T08:00:00.123Z"}'
+end
+
+function request()
+  local parts = {}
+  for i = 1, events_per_request do
+    counter = counter + 1
+    parts[i] = event(counter)
+  end
+  local body = '{"orgId":"00D000000000001EAA","events":[' .. table.concat(parts, ",") .. ']}'
+  return wrk.format("POST", "/webhooks/salesforce",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+end
+"""
+
+BARE_APP = '''
+from flask import Flask, jsonify, request
+
+def create_bare_app():
+    app = Flask("bare")
+
+    @app.post("/webhooks/salesforce")
+    def accept():
+        request.get_data()
+        response = jsonify({"accepted": 1, "duplicates": 0})
+        response.status_code = 202
+        return response
+
+    return app
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: {url} did not come up")
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else ""}  # type: ignore[dict-item]
+
+
+def run_wrk(url: str, token: str, events: int, seconds: int, connections: int, lua: Path) -> dict[str, float]:
+    env = {**os.environ, "BENCH_EVENTS": str(events), "BENCH_TOKEN": token}
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    result = parse_wrk(out)
+    result["events_per_s"] = result["rps"] * events
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker for both servers")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: wrk is not installed (apt-get install wrk)")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        redis_port = free_port()
+        procs.append(subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(work),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""],
+            stdout=subprocess.DEVNULL))
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (work / "key.pem").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        secret = secrets.token_urlsafe(24)
+        env = {
+            **os.environ,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "GATEWAY_TOKEN_SIGNING_KEY": str(work / "key.pem"),
+            "GATEWAY_OAUTH_CLIENTS": json.dumps([{"client_id": "bench", "scopes": ["events:write"],
+                                                   "secret_sha256": hashlib.sha256(secret.encode()).hexdigest()}]),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+        gw_port, bare_port = free_port(), free_port()
+        procs.append(subprocess.Popen(
+            [str(VENV_BIN / "gateway"), "serve", "--port", str(gw_port), "--workers", str(args.workers),
+             "--threads", str(args.threads)], env=env, cwd=ROOT))
+        (work / "bare_app.py").write_text(BARE_APP)
+        gthread = ["--worker-class", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []
+        procs.append(subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{bare_port}", "--workers", str(args.workers), *gthread,
+             "--log-level", "warning", "bare_app:create_bare_app()"], cwd=work))
+        gw, bare = f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{bare_port}"
+        wait_http(f"{gw}/healthz")
+        wait_http(bare)
+        token = requests.post(f"{gw}/oauth/token", data={"grant_type": "client_credentials"},
+                              auth=("bench", secret), timeout=10).json()["access_token"]
+        lua = work / "events.lua"
+        lua.write_text(LUA)
+        results: dict[str, dict[str, float]] = {}
+        for events in (1, 200):
+            for name, url in (("bare", bare), ("gateway", gw)):
+                run_wrk(url, token, events, 2, args.connections, lua)  # warm-up
+                results[f"{name}_{events}"] = run_wrk(url, token, events, args.seconds, args.connections, lua)
+        queued = int(subprocess.run(["redis-cli", "-p", str(redis_port), "llen", "rq:queue:sync"],
+                                    capture_output=True, text=True, check=True).stdout.strip() or 0)
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nwebhook ingest — {args.seconds} s per run, wrk 2 threads × {args.connections} connections, "
+          f"gunicorn {args.workers} workers × {args.threads} threads for both servers\n")
+    print(f"{'batch':>6} {'server':>8} {'req/s':>9} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for events in (1, 200):
+        for name in ("bare", "gateway"):
+            r = results[f"{name}_{events}"]
+            print(f"{events:>6} {name:>8} {r['rps']:>9.0f} {r['events_per_s']:>10.0f} {r['p50_ms']:>8.2f} "
+                  f"{r['p99_ms']:>8.2f} {r['non_2xx']:>8.0f}")
+    ratio = results["gateway_1"]["rps"] / results["bare_1"]["rps"]
+    figures = {
+        "bench": "webhook_ingest",
+        "single_event_ratio_to_bare": round(ratio, 3),
+        "gateway_single_rps": round(results["gateway_1"]["rps"]),
+        "bare_single_rps": round(results["bare_1"]["rps"]),
+        "gateway_single_p99_ms": results["gateway_1"]["p99_ms"],
+        "gateway_batch200_events_per_s": round(results["gateway_200"]["events_per_s"]),
+        "gateway_batch200_p99_ms": results["gateway_200"]["p99_ms"],
+        "bare_batch200_events_per_s": round(results["bare_200"]["events_per_s"]),
+        "gateway_non_2xx": results["gateway_1"]["non_2xx"] + results["gateway_200"]["non_2xx"],
+        "jobs_queued": queued,
+        "targets": {"single_ratio": 0.5, "batch200_events_per_s": 20000, "p99_ms": 50},
+    }
+    print(f"\nsingle-event rate vs bare: {ratio:.2f} (target ≥ 0.5); 200-event batches: "
+          f"{figures['gateway_batch200_events_per_s']} events/s (target ≥ 20,000); p99 single "
+          f"{figures['gateway_single_p99_ms']:.1f} ms, batch {figures['gateway_batch200_p99_ms']:.1f} ms (target < 50)")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Liveness, readiness and metrics, against a Redis this test can stop."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import requests
+
+from gateway import create_app
+from gateway.config import load_settings
+from tests.conftest import free_port
+from tests.support import batch, salesforce_event, serve_in_thread, wait_for
+
+
+def test_readiness_turns_503_naming_redis_when_redis_stops(gateway_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _pings(port), what="redis-server")
+        settings = load_settings({**gateway_env, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}, roles=("web",))
+        with serve_in_thread(create_app(settings)) as url:
+            ready = requests.get(f"{url}/readyz", timeout=10)
+            assert ready.status_code == 200
+            assert ready.json()["checks"]["redis"] == "ok"
+            server.terminate()
+            server.wait(10)
+            assert requests.get(f"{url}/healthz", timeout=10).status_code == 200  # alive, does no I/O
+            not_ready = requests.get(f"{url}/readyz", timeout=20)
+            assert not_ready.status_code == 503
+            assert not_ready.json()["failing"] == ["redis"]
+            assert "ConnectionError" in not_ready.json()["checks"]["redis"]
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def _pings(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port).ping())
+    except redis.ConnectionError:
+        time.sleep(0.05)
+        return False
+
+
+def test_metrics_count_requests_events_and_queue_depth(gateway_url: str, org_token: str) -> None:
+    headers = {"Authorization": f"Bearer {org_token}"}
+    url = f"{gateway_url}/webhooks/salesforce"
+    requests.post(url, json=batch([salesforce_event(n) for n in range(3)]), headers=headers, timeout=10)
+    requests.post(url, json=batch([salesforce_event(0)]), headers=headers, timeout=10)
+    requests.post(url, json={"orgId": "bad"}, headers=headers, timeout=10)
+    text = requests.get(f"{gateway_url}/metrics", timeout=10).text
+    values = _samples(text)
+    assert values['gateway_webhook_events_total{outcome="accepted"}'] >= 3
+    assert values['gateway_webhook_events_total{outcome="duplicate"}'] >= 1
+    assert values['gateway_webhook_events_total{outcome="rejected"}'] >= 1
+    assert values['gateway_queue_depth{queue="sync"}'] == 1
+    assert values['gateway_queue_depth{queue="realtime"}'] == 0
+    assert values["gateway_redis_up"] == 1
+    assert any(k.startswith("gateway_http_requests_total{") and 'status="202"' in k for k in values)
+
+
+def _samples(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out

@@ -1,0 +1,92 @@
+"""From the wire to the platform through a real `gateway worker`, including a worker killed mid-job."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import redis
+import requests
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+from gateway.jobs import RETRY, SYNC
+from gateway.platforms.recording import RecordingAdapter
+from tests.support import Process, batch, salesforce_event, wait_for
+
+
+def _post(url: str, bearer: str, events: list[dict]) -> dict:
+    response = requests.post(
+        f"{url}/webhooks/salesforce", json=batch(events), headers={"Authorization": f"Bearer {bearer}"}, timeout=10
+    )
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def test_every_event_reaches_the_platform_exactly_once(
+    gateway_url: str, org_token: str, redis_url: str, gateway_env: dict[str, str]
+) -> None:
+    recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
+    first = [salesforce_event(n) for n in range(50)]
+    assert _post(gateway_url, org_token, first) == {"accepted": 50, "duplicates": 0}
+    assert _post(gateway_url, org_token, first[:10] + [salesforce_event(50)]) == {"accepted": 1, "duplicates": 10}
+    worker = Process(["worker", "--burst"], gateway_env)
+    assert worker.popen.wait(60) == 0, worker.output()
+    seen = collections.Counter(c.crm_id for c in recorder.recorded())
+    assert len(seen) == 51
+    assert set(seen.values()) == {1}
+    contact = next(c for c in recorder.recorded() if c.crm_id == first[3]["recordId"])
+    assert contact.phone == "+14155550003"
+    assert contact.first_name == "Person3"
+    conn = redis.Redis.from_url(redis_url)
+    assert FinishedJobRegistry(SYNC, connection=conn).count == 2
+
+
+def test_a_replayed_older_version_is_not_applied(
+    gateway_url: str, org_token: str, redis_url: str, gateway_env: dict[str, str]
+) -> None:
+    recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
+    newer = salesforce_event(1, modstamp="2026-11-25T09:00:00.000+0000")
+    older = salesforce_event(1, uuid="e0000000-0000-4000-8000-00000000aaaa", modstamp="2026-11-25T08:00:00.000+0000")
+    older["record"]["MobilePhone"] = "+14155559999"
+    _post(gateway_url, org_token, [newer])
+    _post(gateway_url, org_token, [older])
+    worker = Process(["worker", "--burst"], gateway_env)
+    assert worker.popen.wait(60) == 0, worker.output()
+    recorded = recorder.recorded()
+    assert [c.phone for c in recorded] == ["+14155550001"]
+
+
+def test_a_worker_killed_mid_job_is_retried_within_a_minute_without_loss_or_double_writes(
+    gateway_url: str, org_token: str, redis_url: str, gateway_env: dict[str, str]
+) -> None:
+    conn = redis.Redis.from_url(redis_url)
+    recorder = RecordingAdapter(conn)
+    events = [salesforce_event(n) for n in range(20)]
+    _post(gateway_url, org_token, events)
+    slow = {**gateway_env, "RECORDING_ADAPTER_DELAY_MS": "250"}
+    first = Process(["worker", "--name", "doomed"], slow)
+    try:
+        wait_for(lambda: conn.llen("gateway:recording:log") >= 4, timeout=30, what="the first writes")
+    finally:
+        first.kill_group()  # SIGKILL the worker and its work horse: no cleanup runs
+    killed_at = time.monotonic()
+    done_before_kill = conn.llen("gateway:recording:log")
+    assert done_before_kill < 20
+    second = Process(["worker", "--name", "rescuer"], gateway_env)
+    try:
+        wait_for(lambda: conn.llen("gateway:recording:log") >= 20, timeout=75, interval=0.5, what="the retry")
+        retried_after = time.monotonic() - killed_at
+    finally:
+        second.stop()
+    assert retried_after < 60, f"the killed job was retried only after {retried_after:.0f} s"
+    time.sleep(1)
+    seen = collections.Counter(c.crm_id for c in recorder.recorded())
+    assert sorted(seen) == sorted(e["recordId"] for e in events)
+    assert set(seen.values()) == {1}, "an event was applied twice"
+    assert FailedJobRegistry(SYNC, connection=conn).count == 0
+    assert Queue(SYNC, connection=conn).count == 0
+    (job_id,) = FinishedJobRegistry(SYNC, connection=conn).get_job_ids()
+    job = Job.fetch(job_id, connection=conn)
+    assert job.retries_left == RETRY.max - 1, "the job finished without being retried: nothing was killed"

@@ -1,0 +1,151 @@
+"""Helpers for tests that run the gateway for real: HTTP servers in threads, subprocesses, polling."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY = str(Path(sys.executable).with_name("gateway"))
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve a WSGI app over real HTTP on a free port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
+
+
+def token(base_url: str, client_id: str, secret: str, scope: str | None = None) -> str:
+    data = {"grant_type": "client_credentials"}
+    if scope:
+        data["scope"] = scope
+    response = requests.post(f"{base_url}/oauth/token", data=data, auth=(client_id, secret), timeout=10)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+class Process:
+    """A `gateway` subprocess in its own process group (so a test can SIGKILL it with its children)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+        self.popen = subprocess.Popen(
+            [GATEWAY, *args],
+            env={**os.environ, **env},
+            cwd=cwd or ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        if self.popen.stdout is None:
+            return ""
+        return self.popen.stdout.read().decode(errors="replace")
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the process and every descendant (RQ's work horse runs in a session of its own)."""
+        for pid in [self.popen.pid, *descendants(self.popen.pid)]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        self.popen.wait(20)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill_group()
+        return self.popen.returncode
+
+
+def descendants(pid: int) -> list[int]:
+    """Pids of every live descendant of `pid`."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains `text`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def salesforce_event(n: int, *, uuid: str | None = None, modstamp: str = "2026-11-25T08:00:00.000+0000") -> dict:
+    record_id = f"003{n:012d}AAA"[:18]
+    return {
+        "eventUuid": uuid or f"e0000000-0000-4000-8000-{n:012d}",
+        "replayId": str(1000 + n),
+        "sobjectType": "Contact",
+        "recordId": record_id,
+        "operation": "update",
+        "changedFields": ["MobilePhone"],
+        "record": {
+            "Id": record_id,
+            "FirstName": f"Person{n}",
+            "LastName": "Test",
+            "MobilePhone": f"+1415555{n:04d}",
+            "Mobile_Subscriber__c": True,
+            "SystemModstamp": modstamp,
+        },
+        "publishedAt": "2026-11-25T08:00:00.123Z",
+    }
+
+
+ORG_ID = "00D000000000001EAA"
+
+
+def batch(events: list[dict]) -> dict:
+    return {"orgId": ORG_ID, "events": events}

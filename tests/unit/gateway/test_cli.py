@@ -1,0 +1,28 @@
+"""`gateway --help` lists every verb and each verb explains itself."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from gateway.cli import main
+
+VERBS = ["cron", "doctor", "emulate", "serve", "worker"]
+
+
+def test_every_verb_is_listed_and_has_help() -> None:
+    runner = CliRunner()
+    listing = runner.invoke(main, ["--help"])
+    assert listing.exit_code == 0
+    for verb in VERBS:
+        assert verb in listing.output
+        result = runner.invoke(main, [verb, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage: main" in result.output or f"{verb}" in result.output
+
+
+def test_worker_refuses_an_unknown_queue(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("MESSAGING_PLATFORM", "recording")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(main, ["worker", "--queues", "sync,urgent"])
+    assert result.exit_code != 0
+    assert "unknown queue(s) urgent" in result.output
