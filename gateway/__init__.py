@@ -20,7 +20,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     from gateway import jobs, metrics
     from gateway.redis_server import connect
-    from gateway.web import auth, errors, health, webhooks
+    from gateway.sync.context import build_platform
+    from gateway.web import api, auth, errors, health, webhooks
 
     settings = settings or load_settings(roles=("web",))
     if not settings.redis_url:
@@ -35,12 +36,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.redis"] = connection
     app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES)
-    app.extensions["gateway.readiness"] = {"redis": health.redis_check(connection)}
+    readiness = {"redis": health.redis_check(connection)}
+    if settings.messaging_platform is not None:
+        platform = build_platform(settings, connection)
+        app.extensions["gateway.platform"] = platform
+        readiness["platform"] = platform.check
+    if settings.salesforce is not None:
+        readiness["salesforce"] = lambda: api.sync_context().salesforce.check()  # noqa: PLW0108 - built on first use
+    app.extensions["gateway.readiness"] = readiness
 
     errors.init_errors(app)
     auth.init_auth(app, settings)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
 
     @app.before_request
     def _start_timer() -> None:

@@ -18,7 +18,9 @@ from rq.job import Job
 
 from gateway import metrics
 from gateway.config import load_settings
-from gateway.sync import to_platform
+from gateway.domain.freshness import parse_timestamp
+from gateway.platforms.base import InboundEvent, InboundKind
+from gateway.sync import from_platform, resend, to_platform, to_salesforce, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
@@ -93,30 +95,136 @@ def _context() -> SyncContext:
     return SyncContext.build(load_settings(roles=("worker",)), connection)
 
 
-def _run(name: str, fn: Any, *args: Any) -> Any:
+def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     timer = metrics.Timer()
     context = _context()
     try:
-        result = fn(context, *args)
+        result = fn(context, *args, **kwargs)
     except Exception:
         job: Job | None = get_current_job()
         will_retry = bool(job is not None and job.retries_left)
         metrics.record_job(context.redis, name, "retried" if will_retry else "failed", timer.elapsed)
         raise
+    finally:
+        context.close()
     metrics.record_job(context.redis, name, "succeeded", timer.elapsed)
     return result
 
 
-def sync_salesforce_events(org_id: str, events: list[dict[str, Any]]) -> dict[str, int]:
+def _enqueue(connection: redis.Redis, queue: str, function: str, *args: Any, **kwargs: Any) -> Job:
+    return Queue(queue, connection=connection).enqueue_call(
+        f"gateway.jobs.{function}",
+        args=args,
+        kwargs=kwargs,
+        timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
+    )
+
+
+def sync_salesforce_events(org_id: str, events: list[dict[str, Any]], force: bool = False) -> dict[str, int]:
     """One webhook batch → the platform. Idempotent: records already synced at this version are skipped."""
 
     def handle(context: SyncContext, org_id: str, events: list[dict[str, Any]]) -> dict[str, int]:
         job = get_current_job()
-        if job is not None:
+        if job is not None and not force:
             events = owned_events(context.redis, job.id, events)
-        return to_platform.sync_events(context, org_id, events)
+        return to_platform.sync_events(context, org_id, events, force=force)
 
     return _run("sync_salesforce_events", handle, org_id, events)  # type: ignore[no-any-return]
 
 
-CRON_TABLE: list[dict[str, Any]] = []  # later issues add polling, incremental pulls and donation roll-ups
+def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) -> dict[str, int]:
+    """Platform contacts (as `to_salesforce.contact_to_json`) → Salesforce. Idempotent by platform version."""
+
+    def handle(context: SyncContext, contacts: list[dict[str, Any]]) -> dict[str, int]:
+        return to_salesforce.sync_contacts(context, [to_salesforce.contact_from_json(c) for c in contacts], force=force)
+
+    return _run("sync_platform_contacts", handle, contacts)  # type: ignore[no-any-return]
+
+
+def accept_platform_events(connection: redis.Redis, platform: str, events: list[InboundEvent], dedup_ttl: int) -> int:
+    """Queue pushed platform events on the `realtime` queue, once per idempotency key; returns how many were new."""
+    fresh = [
+        e
+        for e in events
+        if connection.set(SEEN_EVENT_KEY.format(f"{platform}:{e.idempotency_key}"), "1", nx=True, ex=dedup_ttl)
+    ]
+    if fresh:
+        _enqueue(connection, REALTIME, "sync_inbound_events", platform, [inbound_to_json(e) for e in fresh])
+    return len(fresh)
+
+
+def inbound_to_json(event: InboundEvent) -> dict[str, Any]:
+    return {
+        "kind": event.kind.value,
+        "phone": event.phone,
+        "idempotency_key": event.idempotency_key,
+        "occurred_at": event.occurred_at.isoformat(),
+        "body": event.body,
+    }
+
+
+def sync_inbound_events(platform: str, events: list[dict[str, Any]]) -> dict[str, int]:
+    """Pushed platform events (a STOP, a profile change) → Salesforce, opt-outs first."""
+
+    def handle(context: SyncContext, events: list[dict[str, Any]]) -> dict[str, int]:
+        parsed = [
+            InboundEvent(
+                kind=InboundKind(e["kind"]),
+                phone=e["phone"],
+                idempotency_key=e["idempotency_key"],
+                occurred_at=parse_timestamp(e["occurred_at"]),
+                body=e.get("body"),
+            )
+            for e in events
+        ]
+        parsed.sort(key=lambda e: e.kind is not InboundKind.OPT_OUT)
+        contacts = from_platform.contacts_for_events(context, parsed)
+        return to_salesforce.sync_contacts(context, contacts)
+
+    return _run("sync_inbound_events", handle, events)  # type: ignore[no-any-return]
+
+
+POLL_BATCH = 200
+
+
+def poll_platform_changes() -> int:
+    """Cron: queue the platform's changes since the cursor (opt-outs the platform does not push); returns count."""
+
+    def handle(context: SyncContext) -> int:
+        since, until = from_platform.poll_window(context)
+        batch: list[dict[str, Any]] = []
+        queued = 0
+        for contact in from_platform.changed_contacts(context, since, until):
+            batch.append(to_salesforce.contact_to_json(contact))
+            if len(batch) >= POLL_BATCH:
+                _enqueue(context.redis, REALTIME, "sync_platform_contacts", batch)
+                queued, batch = queued + len(batch), []
+        if batch:
+            _enqueue(context.redis, REALTIME, "sync_platform_contacts", batch)
+            queued += len(batch)
+        from_platform.advance_cursor(context, until)
+        return queued
+
+    return _run("poll_platform_changes", handle)  # type: ignore[no-any-return]
+
+
+def flush_salesforce_writeback() -> int:
+    """Cron: write pending links, statuses and log rows to Salesforce (after an outage, or a crashed job)."""
+    return _run("flush_salesforce_writeback", lambda c: writeback.flush(c.redis, c.salesforce))  # type: ignore[no-any-return]
+
+
+def enqueue_replay(connection: redis.Redis, replay: resend.Replay) -> Job:
+    """Queue an admin's resend of a failed sync (bypassing version and echo checks, never the rules)."""
+    if replay.direction == "To Platform":
+        event = {**replay.payload, "eventUuid": f"resend-{uuid.uuid4()}"}
+        return _enqueue(connection, SYNC, "sync_salesforce_events", "resend", [event], force=True)
+    return _enqueue(connection, REALTIME, "sync_platform_contacts", [replay.payload], force=True)
+
+
+CRON_TABLE: list[dict[str, Any]] = [
+    {"func": poll_platform_changes, "queue_name": REALTIME, "interval": 60, "job_timeout": JOB_TIMEOUT},
+    {"func": flush_salesforce_writeback, "queue_name": SYNC, "interval": 30, "job_timeout": JOB_TIMEOUT},
+]

@@ -136,3 +136,8 @@ def resolve_redis_url(redis_url: str | None, var_dir: Path) -> tuple[str, Embedd
     embedded = EmbeddedRedis(var_dir / "redis").start()
     os.environ.setdefault("REDIS_URL", embedded.url)
     return embedded.url, embedded
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (the clients here run in bytes mode, as RQ requires)."""
+    return value.decode() if isinstance(value, bytes) else value

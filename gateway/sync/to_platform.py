@@ -1,69 +1,243 @@
-"""Salesforce → platform: turn a batch of `Messaging_Sync__e` events into platform writes.
+"""Salesforce → platform: a batch of `Messaging_Sync__e` events becomes platform writes and a log row per record.
 
-Guarantees: events are grouped by record and only the newest version of each record is applied; a record whose
-version is not newer than the last one synced (kept in Redis) is skipped, so a batch replayed after a crash applies
-nothing twice; the version mark is written only after the platform accepted the write.
+Guarantees:
+- Events are grouped by record; only the newest version of each is applied, and a version not newer than the
+  last one synced (kept in Redis per record) is skipped, so a replayed batch applies nothing twice.
+- An echo (mapped values equal to what was last synced for the record) is skipped without a platform call.
+- A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out).
+- A record's version mark, its echo fingerprint and its write-back (link, status, `Sync_Result__c`) are stored in
+  one Redis transaction after the platform accepted the write; Salesforce is then written in bulk (`writeback`).
+- Transient platform failures are retried by re-raising after every other record of the batch is done and marked.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.contact import Contact
+from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
+from gateway.domain.freshness import is_newer, parse_timestamp
+from gateway.domain.mapping import map_record_to_contact, record_skip_reason, salesforce_datetime
+from gateway.domain.matching import match_contact
+from gateway.domain.opt_status import status_label
+from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_platform
+from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
+from gateway.redis_server import text
+from gateway.salesforce.sync_results import Direction
+from gateway.sync import writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "gateway:version:{}:{}"  # object, record id -> last synced SystemModstamp (ISO)
+FINGERPRINT_KEY = "gateway:fingerprint:to-platform:{}:{}"  # object, record id -> fingerprint of values sent
+PLATFORM_FINGERPRINT_KEY = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what we wrote
+STATE_TTL = 90 * 24 * 3600
 
 
-def _version(event: dict[str, Any]) -> str:
-    return str(event["record"].get("SystemModstamp") or event["publishedAt"])
+class TransientFailures(Exception):
+    """Some records of the batch failed transiently; the others are done. RQ retries the job."""
+
+    def __init__(self, errors: list[SyncError]) -> None:
+        super().__init__("; ".join(f"{e.code}: {e.detail}" for e in errors[:5]))
+        self.errors = errors
 
 
-def _parse_time(value: str) -> datetime:
-    text = value.replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text)
+def _version(event: Mapping[str, Any]) -> datetime:
+    stamp = event["record"].get("SystemModstamp") or event["publishedAt"]
+    return parse_timestamp(str(stamp))
 
 
 def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The newest event of each record, in the order records first appear."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for event in events:
-        key = (event["sobjectType"], event["recordId"])
+        key = (event["sobjectType"], event["recordId"][:15])
         current = newest.get(key)
-        if current is None or _parse_time(_version(event)) >= _parse_time(_version(current)):
+        if current is None or _version(event) >= _version(current):
             newest[key] = event
     return list(newest.values())
 
 
-def sync_events(context: SyncContext, org_id: str, events: list[dict[str, Any]]) -> dict[str, int]:
-    """Apply each record's newest event to the platform; returns counts of synced and skipped records."""
-    synced = skipped = 0
+def sync_events(
+    context: SyncContext, org_id: str, events: list[dict[str, Any]], *, force: bool = False
+) -> dict[str, int]:
+    """Apply each record's newest event to the platform; returns counts by outcome.
+
+    `force` (an admin's resend) bypasses the version and echo checks.
+    """
+    counts = {"synced": 0, "skipped": 0, "failed": 0}
+    transient: list[SyncError] = []
+    config = context.sync_config()
     for event in latest_per_record(events):
-        key = VERSION_KEY.format(event["sobjectType"], event["recordId"])
-        version = _parse_time(_version(event))
-        last = context.redis.get(key)
-        if last is not None and _parse_time(last.decode() if isinstance(last, bytes) else last) >= version:
-            skipped += 1
+        obj = config.for_object(event["sobjectType"])
+        if obj is None or not obj.active:
+            counts["skipped"] += 1
             continue
-        record = event["record"]
-        contact = Contact(
-            crm_id=event["recordId"],
-            phone=record.get("MobilePhone"),
-            first_name=record.get("FirstName"),
-            last_name=record.get("LastName"),
-            email=record.get("Email"),
-            version=version,
-            sms_status=SmsStatus.SUBSCRIBED if record.get("Mobile_Subscriber__c") else SmsStatus.UNKNOWN,
+        try:
+            outcome = _sync_one(context, obj, event, force=force)
+        except SyncFailure as failure:
+            if not failure.error.transient:
+                raise
+            transient.append(failure.error)
+            continue
+        counts[outcome] += 1
+    try:
+        writeback.flush(context.redis, context.salesforce)
+    except Exception:
+        log.warning("Salesforce write-back deferred", exc_info=True)
+    log.info("org %s: %s", org_id, counts)
+    if transient:
+        raise TransientFailures(transient)
+    return counts
+
+
+def _sync_one(context: SyncContext, obj: SyncObjectConfig, event: dict[str, Any], *, force: bool) -> str:
+    record_id = event["recordId"]
+    version_key = VERSION_KEY.format(obj.object_name, record_id[:15])
+    version = _version(event)
+    last = context.redis.get(version_key)
+    if not force and last is not None and not is_newer(version, parse_timestamp(text(last))):
+        return "skipped"
+    if event["operation"] == "delete":
+        _record_done(context, obj, event, version, fingerprint=None, entries=[])
+        return "skipped"
+    record = {**event["record"], "Id": record_id}
+    if record_skip_reason(record, obj) is not None:
+        _record_done(context, obj, event, version, fingerprint=None, entries=[])
+        return "skipped"
+    changed = None if event["operation"] in ("insert", "undelete") or obj.send_all_fields else event["changedFields"]
+    mapped = map_record_to_contact(record, obj, changed_fields=changed, rules=context.rules)
+    fingerprint_key = FINGERPRINT_KEY.format(obj.object_name, record_id[:15])
+    if not force and context.redis.get(fingerprint_key) == mapped.fingerprint.encode():
+        _record_done(context, obj, event, version, fingerprint=None, entries=[])
+        return "skipped"
+
+    plan = plan_to_platform(mapped, obj, _match(context, mapped.contact, obj))
+    platform_view: Contact | None = None
+    endpoint = (
+        f"{context.platform.name}:{'opt_out' if plan.platform_write and plan.platform_write.opt_out else 'upsert'}"
+    )
+    if plan.platform_write is not None:
+        write = plan.platform_write
+        try:
+            if write.opt_out:
+                platform_view = context.platform.opt_out(write.contact)
+            else:
+                # only the changed values, plus the phone: platforms key people by it
+                changes = write.changes_only().with_changes(phone=write.contact.phone)
+                platform_view = context.platform.upsert_contact(changes, subscribe=write.subscribe)
+        except SyncFailure as failure:
+            if failure.error.transient:
+                raise
+            plan = plan.failed(failure.error)
+        else:
+            if write.is_create and platform_view.platform_id:
+                plan = plan.with_created_platform_id(platform_view.platform_id)
+    entry = _write_back(context, obj, event, plan, mapped.reported_status, platform_view, endpoint)
+    ok = plan.status is not SyncStatus.FAILURE
+    _record_done(
+        context,
+        obj,
+        event,
+        version,
+        fingerprint=mapped.fingerprint if ok else None,
+        entries=[entry],
+        platform_view=platform_view,
+        mark_version=ok,
+    )
+    return "failed" if not ok else ("skipped" if plan.status is SyncStatus.SKIPPED else "synced")
+
+
+def _match(context: SyncContext, contact: Contact, obj: SyncObjectConfig) -> Any:
+    caps = context.platform.capabilities
+    by_platform_id = (
+        context.platform.find_contact(platform_id=contact.platform_id)
+        if contact.platform_id and caps.lookup_by_platform_id
+        else None
+    )
+    by_crm_id = (
+        context.platform.find_contact(crm_id=contact.crm_id) if contact.crm_id and caps.lookup_by_crm_id else None
+    )
+    by_phone = context.platform.find_contact(phone=contact.phone) if contact.phone else None
+    if (
+        contact.platform_id
+        and not caps.lookup_by_platform_id
+        and by_phone
+        and by_phone.platform_id == contact.platform_id
+    ):
+        by_platform_id = by_phone  # the platform finds people by phone only: the phone's owner is the linked contact
+    return match_contact(
+        contact,
+        by_platform_id=by_platform_id,
+        by_crm_id=by_crm_id,
+        by_phone=by_phone,
+        create_unmatched=obj.create_unmatched_to_platform,
+    )
+
+
+def _write_back(
+    context: SyncContext,
+    obj: SyncObjectConfig,
+    event: dict[str, Any],
+    plan: SyncPlan,
+    reported: Any,
+    platform_view: Contact | None,
+    endpoint: str,
+) -> writeback.WriteBack:
+    fields: dict[str, Any] = dict(plan.salesforce_write.fields) if plan.salesforce_write else {}
+    if platform_view is not None:
+        if platform_view.sms_status is not reported:
+            fields[obj.status_field] = status_label(platform_view.sms_status)
+        fields[LAST_SYNCED_AT_FIELD] = salesforce_datetime(datetime.now(UTC))
+    body = {"event": event}
+    if plan.platform_write is not None:
+        body["platformRequest"] = plan.platform_write.values()
+    result = writeback.result_values(
+        direction=Direction.TO_PLATFORM,
+        status=plan.status.value,
+        object_name=obj.object_name,
+        record_id=event["recordId"],
+        error_code=plan.error_code,
+        message=plan.message or None,
+        request_endpoint=endpoint,
+        request_body=body,
+        platform=context.platform.name,
+        platform_contact_id=plan.platform_id,
+    )
+    return writeback.WriteBack(result=result, object_name=obj.object_name, record_id=event["recordId"], fields=fields)
+
+
+def _record_done(
+    context: SyncContext,
+    obj: SyncObjectConfig,
+    event: dict[str, Any],
+    version: datetime,
+    *,
+    fingerprint: str | None,
+    entries: list[writeback.WriteBack],
+    platform_view: Contact | None = None,
+    mark_version: bool = True,
+) -> None:
+    """Mark the record's version (and echo fingerprint) synced and queue its write-back, atomically."""
+    short_id = event["recordId"][:15]
+    pipe = context.redis.pipeline(transaction=True)
+    if mark_version:
+        pipe.set(VERSION_KEY.format(obj.object_name, short_id), version.isoformat(), ex=STATE_TTL)
+    if fingerprint is not None:
+        pipe.set(FINGERPRINT_KEY.format(obj.object_name, short_id), fingerprint, ex=STATE_TTL)
+    if platform_view is not None and platform_view.platform_id:
+        from gateway.domain.freshness import contact_fingerprint
+
+        pipe.set(
+            PLATFORM_FINGERPRINT_KEY.format(platform_view.platform_id), contact_fingerprint(platform_view), ex=STATE_TTL
         )
-        context.platform.upsert_contact(contact, subscribe=bool(record.get("Mobile_Subscriber__c")))
-        context.redis.set(key, version.isoformat())
-        synced += 1
-    log.info("org %s: %d record(s) synced, %d skipped as not newer", org_id, synced, skipped)
-    return {"synced": synced, "skipped": skipped}
+    writeback.queue_entries(pipe, entries)
+    pipe.execute()
+
+
+def unavailable(detail: str) -> SyncError:
+    return SyncError(SyncErrorCode.PLATFORM_UNAVAILABLE, detail)

@@ -1,7 +1,10 @@
-"""Inbound webhooks: Salesforce's relayed platform events (and, later, the platforms' own webhooks).
+"""Inbound webhooks: Salesforce's relayed platform events, and the messaging platforms' own calls.
 
 `POST /webhooks/salesforce` answers 202 {"accepted", "duplicates"} once the batch is durably queued; 400 with
 field-level errors, 401/403 (token), 413 (too large), 415 (not JSON). A rejected request enqueues nothing.
+`/webhooks/platforms/<name>/<secret>` is verified by the platform's adapter (a secret in the path where the
+platform signs nothing, compared in constant time), deduplicated on the platform's idempotency key, and queued on
+the `realtime` queue before it is answered.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from gateway import jobs, metrics
+from gateway.platforms.base import WebhookRejectedError
 from gateway.web.auth import require_scope
 from gateway.web.errors import error_response
 from gateway.web.schemas import BATCH_SCHEMA
@@ -56,3 +60,21 @@ def salesforce_events() -> Response:
     response = jsonify({"accepted": accepted, "duplicates": duplicates})
     response.status_code = 202
     return response
+
+
+@bp.route("/webhooks/platforms/<name>/<path:secret>", methods=["GET", "POST"])
+def platform_events(name: str, secret: str) -> Response:
+    platform = current_app.extensions.get("gateway.platform")
+    if platform is None or platform.name != name:
+        return error_response(404, "not-found", f"no webhook for platform {name!r} here")
+    form = {**request.args.to_dict(), **request.form.to_dict()}
+    try:
+        events = platform.parse_webhook(secret, dict(request.headers), form, request.get_data())
+    except WebhookRejectedError as exc:
+        return error_response(exc.status, "webhook-rejected", str(exc))
+    accepted = jobs.accept_platform_events(
+        current_app.extensions["gateway.redis"], name, events, current_app.config["GATEWAY_DEDUP_TTL"]
+    )
+    metrics.WEBHOOK_EVENTS.labels("accepted").inc(accepted)
+    metrics.WEBHOOK_EVENTS.labels("duplicate").inc(len(events) - accepted)
+    return Response("", status=200, mimetype="text/plain")  # an empty answer: the platform texts nothing back

@@ -5,8 +5,10 @@ from collections.abc import Iterator
 import pytest
 
 from gateway import create_app
+from gateway.emulators.salesforce import EmulatorServer
 from gateway.config import Settings
 from tests.conftest import CLIENTS
+from tests.integration.salesforce_emulator.conftest import PACKAGE_DIR, Emulator, https_session
 from tests.support import serve_in_thread, token
 
 
@@ -27,3 +29,35 @@ def org_token(gateway_url: str) -> str:
 def admin_token(gateway_url: str) -> str:
     cid = "admin-console"
     return token(gateway_url, cid, CLIENTS[cid][0])
+
+
+@pytest.fixture(scope="session")
+def sf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """One Salesforce emulator (HTTPS, the package's schema) for the gateway suites."""
+    server = EmulatorServer(package_dir=PACKAGE_DIR, var_dir=tmp_path_factory.mktemp("sf-var")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sf(sf_server: EmulatorServer) -> Iterator[Emulator]:
+    """The emulated org, reset (no records, no faults, no relay)."""
+    http = https_session(sf_server.ca_bundle)
+    emulator = Emulator(sf_server, http)
+    assert emulator.control("POST", "reset").status_code == 200
+    emulator.control("DELETE", "relay")
+    yield emulator
+    http.close()
+
+
+@pytest.fixture
+def sync_env(gateway_env: dict[str, str], sf: Emulator) -> dict[str, str]:
+    """Gateway environment wired to the emulated org as its integration user (client credentials)."""
+    integration = sf.clients["integration"]
+    return {
+        **gateway_env,
+        "SALESFORCE_LOGIN_URL": sf.url,
+        "SALESFORCE_CLIENT_ID": integration["client_id"],
+        "SALESFORCE_CLIENT_SECRET": integration["client_secret"],
+        "SALESFORCE_CA_BUNDLE": sf.ca_bundle,
+    }

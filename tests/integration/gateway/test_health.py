@@ -33,7 +33,7 @@ def test_readiness_turns_503_naming_redis_when_redis_stops(gateway_env: dict[str
             assert requests.get(f"{url}/healthz", timeout=10).status_code == 200  # alive, does no I/O
             not_ready = requests.get(f"{url}/readyz", timeout=20)
             assert not_ready.status_code == 503
-            assert not_ready.json()["failing"] == ["redis"]
+            assert "redis" in not_ready.json()["failing"]
             assert "ConnectionError" in not_ready.json()["checks"]["redis"]
     finally:
         server.kill()

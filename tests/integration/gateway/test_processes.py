@@ -20,10 +20,10 @@ def _embedded_env(gateway_env: dict[str, str], var: Path) -> dict[str, str]:
 
 
 def test_serve_in_production_form_on_embedded_redis_then_worker_joins_and_nothing_is_left(
-    gateway_env: dict[str, str], tmp_path: Path
+    sync_env: dict[str, str], tmp_path: Path
 ) -> None:
     var = tmp_path / "var"
-    env = _embedded_env(gateway_env, var)
+    env = _embedded_env(sync_env, var)
     port = free_port()
     web = Process(["serve", "--port", str(port), "--workers", "2"], env)
     url = f"http://127.0.0.1:{port}"

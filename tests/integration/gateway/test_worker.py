@@ -25,13 +25,13 @@ def _post(url: str, bearer: str, events: list[dict]) -> dict:
 
 
 def test_every_event_reaches_the_platform_exactly_once(
-    gateway_url: str, org_token: str, redis_url: str, gateway_env: dict[str, str]
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str]
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
     first = [salesforce_event(n) for n in range(50)]
     assert _post(gateway_url, org_token, first) == {"accepted": 50, "duplicates": 0}
     assert _post(gateway_url, org_token, first[:10] + [salesforce_event(50)]) == {"accepted": 1, "duplicates": 10}
-    worker = Process(["worker", "--burst"], gateway_env)
+    worker = Process(["worker", "--burst"], sync_env)
     assert worker.popen.wait(60) == 0, worker.output()
     seen = collections.Counter(c.crm_id for c in recorder.recorded())
     assert len(seen) == 51
@@ -44,7 +44,7 @@ def test_every_event_reaches_the_platform_exactly_once(
 
 
 def test_a_replayed_older_version_is_not_applied(
-    gateway_url: str, org_token: str, redis_url: str, gateway_env: dict[str, str]
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str]
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
     newer = salesforce_event(1, modstamp="2026-11-25T09:00:00.000+0000")
@@ -52,20 +52,20 @@ def test_a_replayed_older_version_is_not_applied(
     older["record"]["MobilePhone"] = "+14155559999"
     _post(gateway_url, org_token, [newer])
     _post(gateway_url, org_token, [older])
-    worker = Process(["worker", "--burst"], gateway_env)
+    worker = Process(["worker", "--burst"], sync_env)
     assert worker.popen.wait(60) == 0, worker.output()
     recorded = recorder.recorded()
     assert [c.phone for c in recorded] == ["+14155550001"]
 
 
 def test_a_worker_killed_mid_job_is_retried_within_a_minute_without_loss_or_double_writes(
-    gateway_url: str, org_token: str, redis_url: str, gateway_env: dict[str, str]
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str]
 ) -> None:
     conn = redis.Redis.from_url(redis_url)
     recorder = RecordingAdapter(conn)
     events = [salesforce_event(n) for n in range(20)]
     _post(gateway_url, org_token, events)
-    slow = {**gateway_env, "RECORDING_ADAPTER_DELAY_MS": "250"}
+    slow = {**sync_env, "RECORDING_ADAPTER_DELAY_MS": "250"}
     first = Process(["worker", "--name", "doomed"], slow)
     try:
         wait_for(lambda: conn.llen("gateway:recording:log") >= 4, timeout=30, what="the first writes")
@@ -74,7 +74,7 @@ def test_a_worker_killed_mid_job_is_retried_within_a_minute_without_loss_or_doub
     killed_at = time.monotonic()
     done_before_kill = conn.llen("gateway:recording:log")
     assert done_before_kill < 20
-    second = Process(["worker", "--name", "rescuer"], gateway_env)
+    second = Process(["worker", "--name", "rescuer"], sync_env)
     try:
         wait_for(lambda: conn.llen("gateway:recording:log") >= 20, timeout=75, interval=0.5, what="the retry")
         retried_after = time.monotonic() - killed_at

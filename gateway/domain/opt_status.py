@@ -1,0 +1,82 @@
+"""Opt-status policy: who may change whether a person can be texted.
+
+Guarantees — opt-out is sticky: a Salesforce edit can opt a person out but never back in once they
+(or the platform) opted out; only the person's own START or a platform-side re-opt-in
+(`requested_by=Side.PLATFORM`) re-subscribes them. A Salesforce "subscribed" against an opted-out
+person is kept out and reported as a partial failure (`invalid-messaging-status`). A paused person
+stays paused against Salesforce edits (pausing belongs to the platform). An UNKNOWN request changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.errors import SyncError, SyncErrorCode
+
+# `Messaging_Status__c` picklist values (docs/contracts.md).
+STATUS_LABELS: dict[SmsStatus, str] = {
+    SmsStatus.SUBSCRIBED: "Subscribed",
+    SmsStatus.UNSUBSCRIBED: "Unsubscribed",
+    SmsStatus.PAUSED: "Paused",
+    SmsStatus.UNKNOWN: "Not Synced",
+}
+
+
+class Side(enum.StrEnum):
+    """Where a change of opt status comes from."""
+
+    SALESFORCE = "salesforce"
+    PLATFORM = "platform"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResolution:
+    """The status to hold after a request: `write` says whether it differs from the current one."""
+
+    status: SmsStatus
+    write: bool
+    error: SyncError | None = None
+
+
+def is_textable(contact: Contact) -> bool:
+    """True only for a subscribed contact with a phone."""
+    return contact.is_textable
+
+
+def status_label(status: SmsStatus) -> str:
+    """The `Messaging_Status__c` picklist value for `status`."""
+    return STATUS_LABELS[status]
+
+
+def status_from_label(label: object) -> SmsStatus:
+    """The status a `Messaging_Status__c` value records (case-insensitive; blank or unknown = UNKNOWN)."""
+    if isinstance(label, str):
+        for status, text in STATUS_LABELS.items():
+            if text.casefold() == label.strip().casefold():
+                return status
+    return SmsStatus.UNKNOWN
+
+
+def resolve_sms_status(requested: SmsStatus, current: SmsStatus, *, requested_by: Side) -> StatusResolution:
+    """The status a person ends up with when `requested_by` asks for `requested` while they are `current`."""
+    if requested is SmsStatus.UNKNOWN:
+        return StatusResolution(current, write=False)
+    if requested_by is Side.PLATFORM:
+        return StatusResolution(requested, write=requested is not current)
+    if requested is SmsStatus.UNSUBSCRIBED:
+        return StatusResolution(requested, write=current is not SmsStatus.UNSUBSCRIBED)
+    if requested is SmsStatus.PAUSED or current is SmsStatus.PAUSED:
+        return StatusResolution(current, write=False)
+    if current is SmsStatus.UNSUBSCRIBED:
+        return StatusResolution(
+            current,
+            write=False,
+            error=SyncError(
+                SyncErrorCode.INVALID_MESSAGING_STATUS,
+                "Salesforce asked to subscribe a person who opted out on the platform; they stay unsubscribed.",
+                (SmsStatus.SUBSCRIBED.value,),
+            ),
+        )
+    return StatusResolution(SmsStatus.SUBSCRIBED, write=current is not SmsStatus.SUBSCRIBED)

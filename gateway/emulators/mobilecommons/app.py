@@ -1,0 +1,429 @@
+"""The Mobile Commons emulator's HTTP face: MC's XML API under `/api/` and the control API under `/__emulator__/`.
+
+Guarantees: API answers are MC-shaped XML with HTTP 200 and `success="true|false"`; bad or missing
+credentials get MC's 401 HTML page; injected faults apply to API calls only, never to control calls;
+control calls need `X-Emulator-Token` (401 without) and are not counted in the API stats.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import requests
+from defusedxml import ElementTree as SafeET
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Request, Response
+
+from gateway.emulators.mobilecommons.seed import seed_generated, seed_specs
+from gateway.emulators.mobilecommons.state import (
+    ERROR_MESSAGES,
+    EmulatorError,
+    MobileCommonsState,
+    Profile,
+    StoredMessage,
+    parse_wire_time,
+)
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED_PAGE = (
+    "<html><head><title>401 Unauthorized</title></head><body>"
+    "<h4>Unauthorized</h4><p>HTTP Basic: Access denied.</p></body></html>\n"
+)
+HEAVY_LOAD_PAGE = (
+    "<html><head><title>Mobile Commons</title></head><body>"
+    "<h4>This website is under heavy load</h4><p>Please try again in a few moments.</p></body></html>\n"
+)
+ERROR_PAGE = (
+    "<html><head><title>Error</title></head><body><h4>{status} Error</h4><p>Something went wrong.</p></body></html>\n"
+)
+
+
+@dataclass(slots=True)
+class FaultPlan:
+    """What to do to the next API calls: `count` of them, or a `ratio` of them, or (neither) all."""
+
+    status: int | None = None
+    error_id: int | None = None
+    count: int | None = None
+    ratio: float | None = None
+    latency_ms: int = 0
+
+
+def _fmt(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+def _iso(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+def _el(name: str, value: str | None) -> str:
+    return f"<{name}>{escape(value)}</{name}>" if value else f"<{name}/>"
+
+
+class EmulatorApp:
+    """A WSGI application over one `MobileCommonsState`."""
+
+    def __init__(
+        self,
+        state: MobileCommonsState,
+        *,
+        username: str,
+        password: str,
+        control_token: str,
+        bearer_token: str | None = None,
+        company_key: str | None = None,
+        mdata_url: str | None = None,
+    ) -> None:
+        self.state = state
+        self._username = username.encode()
+        self._password = password.encode()
+        self._bearer = bearer_token.encode() if bearer_token else None
+        self.control_token = control_token
+        self.company_key = company_key
+        self.mdata_url = mdata_url
+        self._stats_lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._unauthorized = 0
+        self._faults_injected = 0
+        self._fault: FaultPlan | None = None
+        self._rng = random.Random()
+        self._mdata = requests.Session()
+        self._routes: dict[str, Callable[[MultiDict[str, str]], str]] = {
+            "profile_update": self._profile_update,
+            "profile": self._profile,
+            "profiles": self._profiles,
+            "profile_opt_out": self._profile_opt_out,
+            "campaigns": self._campaigns,
+            "send_message": self._send_message,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        path = request.path
+        if path.startswith("/__emulator__/"):
+            response = self._control(request, path.removeprefix("/__emulator__/"))
+        elif path.startswith("/api/"):
+            response = self._api(request, path.removeprefix("/api/").strip("/"))
+        else:
+            response = Response(ERROR_PAGE.format(status=404), 404, content_type="text/html")
+        return response(environ, start_response)
+
+    # -- the MC API
+
+    def _api(self, request: Request, method: str) -> Response:
+        if not self._authorized(request.headers.get("Authorization", "")):
+            with self._stats_lock:
+                self._unauthorized += 1
+            return Response(
+                UNAUTHORIZED_PAGE,
+                401,
+                content_type="text/html",
+                headers={"WWW-Authenticate": 'Basic realm="Mobile Commons API"'},
+            )
+        with self._stats_lock:
+            self._calls[method] += 1
+            fault = self._take_fault()
+        if fault is not None:
+            if fault.latency_ms:
+                time.sleep(fault.latency_ms / 1000)
+            if fault.status is not None:
+                body = HEAVY_LOAD_PAGE if fault.status == 503 else ERROR_PAGE.format(status=fault.status)
+                return Response(body, fault.status, content_type="text/html")
+            if fault.error_id is not None:
+                return self._xml(self._error(fault.error_id))
+        handler = self._routes.get(method)
+        if handler is None:
+            return Response(ERROR_PAGE.format(status=404), 404, content_type="text/html")
+        params: MultiDict[str, str] = MultiDict(request.args)
+        if request.method == "POST":
+            if request.is_json:
+                payload = request.get_json(silent=True) or {}
+                params.update({k: str(v) for k, v in payload.items() if v is not None})
+            else:
+                params.update(request.form)
+        try:
+            if self.company_key and params.get("company") not in (None, self.company_key):
+                raise EmulatorError(4)
+            return self._xml(handler(params))
+        except EmulatorError as exc:
+            return self._xml(self._error(exc.error_id, exc.message))
+
+    def _authorized(self, header: str) -> bool:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and self._bearer is not None:
+            return hmac.compare_digest(value.strip().encode(), self._bearer)
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value.strip()).partition(b":")
+        except (binascii.Error, ValueError):
+            return False
+        return hmac.compare_digest(user, self._username) & hmac.compare_digest(password, self._password)
+
+    def _take_fault(self) -> FaultPlan | None:
+        fault = self._fault
+        if fault is None:
+            return None
+        if fault.count is not None:
+            if fault.count <= 0:
+                return None
+            fault.count -= 1
+        elif fault.ratio is not None and self._rng.random() >= fault.ratio:
+            return None
+        self._faults_injected += 1
+        return fault
+
+    @staticmethod
+    def _xml(body: str) -> Response:
+        return Response('<?xml version="1.0" encoding="UTF-8"?>\n' + body, 200, content_type="text/xml; charset=utf-8")
+
+    @staticmethod
+    def _error(error_id: int, message: str | None = None) -> str:
+        text = message or ERROR_MESSAGES.get(error_id, "Error")
+        return f'<response success="false"><error id="{error_id}" message={quoteattr(text)}/></response>'
+
+    def _profile_update(self, params: MultiDict[str, str]) -> str:
+        profile = self.state.profile_update(params.to_dict())
+        return f'<response success="true">{self._render(profile)}</response>'
+
+    def _profile(self, params: MultiDict[str, str]) -> str:
+        profile = self.state.get_profile(params.get("phone_number"))
+        include = params.get("include_messages", "") in ("1", "true")
+        return f'<response success="true">{self._render(profile, messages=include)}</response>'
+
+    def _profiles(self, params: MultiDict[str, str]) -> str:
+        phones: list[str] = []
+        for value in params.getlist("phone_number"):
+            phones.extend(p for p in value.split(",") if p.strip())
+        try:
+            limit = int(params.get("limit") or 1000)
+            page = int(params.get("page") or 1)
+        except ValueError as exc:
+            raise EmulatorError(16) from exc
+        found, page_count = self.state.list_profiles(
+            phones=phones,
+            start=parse_wire_time(params.get("from")),
+            end=parse_wire_time(params.get("to")),
+            limit=limit,
+            page=page,
+        )
+        custom = params.get("include_custom_columns", "true") != "false"
+        subs = params.get("include_subscriptions", "true") != "false"
+        body = "".join(self._render(p, custom=custom, subscriptions=subs) for p in found)
+        return (
+            f'<response success="true"><profiles num="{len(found)}" page="{page}" '
+            f'page_count="{page_count}">{body}</profiles></response>'
+        )
+
+    def _profile_opt_out(self, params: MultiDict[str, str]) -> str:
+        profile = self.state.opt_out(params.get("phone_number"), params.get("campaign_id"))
+        return f'<response success="true">{self._render(profile)}</response>'
+
+    def _send_message(self, params: MultiDict[str, str]) -> str:
+        message = self.state.send_message(params.get("campaign_id"), params.get("phone_number"), params.get("body"))
+        return f'<response success="true"><message id="{message.id}" status="{message.status}"/></response>'
+
+    def _campaigns(self, params: MultiDict[str, str]) -> str:
+        paths = params.get("include_opt_in_paths", "") in ("1", "true")
+        parts = []
+        for campaign in self.state.campaigns.values():
+            inner = f"{_el('name', campaign.name)}<description/>"
+            if paths:
+                inner += (
+                    "<opt_in_paths>"
+                    + "".join(
+                        f'<opt_in_path id="{pid}" active="true">{_el("name", name)}</opt_in_path>'
+                        for pid, name in campaign.opt_in_paths.items()
+                    )
+                    + "</opt_in_paths>"
+                )
+            parts.append(f'<campaign id="{campaign.id}" active="{str(campaign.active).lower()}">{inner}</campaign>')
+        return f'<response success="true"><campaigns>{"".join(parts)}</campaigns></response>'
+
+    def _render(self, p: Profile, *, custom: bool = True, subscriptions: bool = True, messages: bool = False) -> str:
+        campaigns = self.state.campaigns
+        parts = [
+            f'<profile id="{p.id}">',
+            _el("first_name", p.first_name),
+            _el("last_name", p.last_name),
+            _el("phone_number", p.phone),
+            _el("email", p.email),
+            _el("status", p.status),
+            _el("created_at", _fmt(p.created_at)),
+            _el("updated_at", _fmt(p.updated_at)),
+            _el("opted_out_at", _fmt(p.opted_out_at)),
+            _el("opted_out_source", p.opted_out_source),
+            f'<source type={quoteattr(p.source_type)} name="Emulator" email="api@example.org"/>',
+            "<address>",
+            *(_el(n, getattr(p, n)) for n in ("street1", "street2", "city", "state", "postal_code", "country")),
+            "</address>",
+        ]
+        if custom:
+            parts.append("<custom_columns>")
+            parts.extend(
+                f"<custom_column name={quoteattr(name)}>{escape(value)}</custom_column>"
+                for name, value in p.custom.items()
+            )
+            parts.append("</custom_columns>")
+        if subscriptions:
+            parts.append("<subscriptions>")
+            for s in p.subscriptions.values():
+                name = campaigns[s.campaign_id].name if s.campaign_id in campaigns else ""
+                parts.append(
+                    f'<subscription campaign_id="{s.campaign_id}" campaign_name={quoteattr(name)} '
+                    f'campaign_description="" opt_in_path_id="{s.opt_in_path_id or ""}" status="{s.status}" '
+                    f'opt_in_source={quoteattr(s.opt_in_source)} created_at="{_iso(s.created_at)}" '
+                    f'activated_at="{_iso(s.activated_at)}" opted_out_at="{_iso(s.opted_out_at)}" '
+                    f"opt_out_source={quoteattr(s.opt_out_source)}/>"
+                )
+            parts.append("</subscriptions>")
+        parts.append("<integrations/><clicks/>")
+        if messages:
+            parts.append("<messages>")
+            parts.extend(self._render_message(m) for m in p.messages)
+            parts.append("</messages>")
+        parts.append("</profile>")
+        return "".join(parts)
+
+    def _render_message(self, m: StoredMessage) -> str:
+        campaign = self.state.campaigns.get(m.campaign_id) if m.campaign_id else None
+        campaign_xml = f'<campaign id="{campaign.id}" name={quoteattr(campaign.name)}/>' if campaign else ""
+        return (
+            f'<message id="{m.id}" message_type="{m.message_type}" status="{m.status}">'
+            f"<body><![CDATA[{m.body.replace(']]>', ']]]]><![CDATA[>')}]]></body>"
+            f"<when>{_fmt(m.at)}</when>{campaign_xml}</message>"
+        )
+
+    # -- the control API
+
+    def _control(self, request: Request, name: str) -> Response:
+        token = request.headers.get("X-Emulator-Token", "")
+        if not hmac.compare_digest(token.encode(), self.control_token.encode()):
+            return self._json({"error": "missing or wrong X-Emulator-Token"}, 401)
+        try:
+            body = request.get_json(silent=True) if request.method == "POST" else None
+            key = (request.method, name.strip("/"))
+            if key == ("POST", "reset"):
+                self.state.reset()
+                with self._stats_lock:
+                    self._calls.clear()
+                    self._unauthorized = self._faults_injected = 0
+                    self._fault = None
+                return self._json({"reset": True})
+            if key == ("POST", "seed"):
+                return self._json(self._seed(body or {}), 201)
+            if key == ("GET", "contacts"):
+                return self._json({"contacts": self.state.snapshot(request.args.get("phone"))})
+            if key == ("POST", "inbound"):
+                return self._json(self.deliver_inbound(str((body or {})["phone"]), str((body or {})["body"])))
+            if key == ("POST", "faults"):
+                return self._json(self._set_fault(body or {}))
+            if key == ("DELETE", "faults"):
+                with self._stats_lock:
+                    self._fault = None
+                return self._json({"faults": None})
+            if key == ("GET", "stats"):
+                return self._json(self.stats())
+        except EmulatorError as exc:
+            return self._json({"error": exc.message, "error_id": exc.error_id}, 400)
+        except (KeyError, TypeError, ValueError) as exc:
+            return self._json({"error": f"bad request: {exc}"}, 400)
+        return self._json({"error": f"no control call {request.method} {name}"}, 404)
+
+    @staticmethod
+    def _json(payload: Any, status: int = 200) -> Response:
+        return Response(json.dumps(payload), status, content_type="application/json")
+
+    def _seed(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        if "profiles" in body:
+            created = seed_specs(self.state, body["profiles"], seed=body.get("seed"))
+        else:
+            created = seed_generated(
+                self.state,
+                int(body.get("count", 0)),
+                messages=int(body.get("messages", 0)),
+                unsubscribed_ratio=float(body.get("unsubscribed_ratio", 0.05)),
+                seed=body.get("seed"),
+            )
+        return {"created": len(created), "profiles": [{"id": str(p.id), "phone": "+" + p.phone} for p in created]}
+
+    def _set_fault(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        plan = FaultPlan(
+            status=int(body["status"]) if body.get("status") is not None else None,
+            error_id=int(body["error_id"]) if body.get("error_id") is not None else None,
+            count=int(body["count"]) if body.get("count") is not None else None,
+            ratio=float(body["ratio"]) if body.get("ratio") is not None else None,
+            latency_ms=int(body.get("latency_ms") or 0),
+        )
+        if plan.ratio is not None and not 0 <= plan.ratio <= 1:
+            raise ValueError("ratio must be between 0 and 1")
+        with self._stats_lock:
+            self._fault = plan
+        return {"faults": {k: getattr(plan, k) for k in ("status", "error_id", "count", "ratio", "latency_ms")}}
+
+    def stats(self) -> dict[str, Any]:
+        with self._stats_lock:
+            by_method = dict(self._calls)
+            return {
+                "api_calls": {"total": sum(by_method.values()), "by_method": by_method, "by_class": by_method},
+                "unauthorized": self._unauthorized,
+                "faults_injected": self._faults_injected,
+                "profiles": self.state.count(),
+            }
+
+    def deliver_inbound(self, phone: str, body: str) -> dict[str, Any]:
+        """A person texts `body`: update the account, then call the mData URL as MC does (form POST)."""
+        result = self.state.inbound(phone, body)
+        answer: dict[str, Any] = {"message_id": str(result.message_id), "mdata": None}
+        if not self.mdata_url:
+            return answer
+        form = {
+            "phone": result.phone,
+            "keyword": result.keyword,
+            "args": result.args,
+            "message_id": str(result.message_id),
+            **result.profile,
+        }
+        try:
+            reply = self._mdata.post(self.mdata_url, data=form, timeout=10)
+        except requests.RequestException as exc:
+            answer["mdata"] = {"delivered": False, "error": type(exc).__name__}
+            return answer
+        answer["mdata"] = {"delivered": 200 <= reply.status_code < 300, "status": reply.status_code}
+        text = _reply_text(reply.text) if reply.ok else None
+        if text:
+            self.state.record_reply(phone, text)
+            answer["mdata"]["reply"] = text
+        return answer
+
+    def close(self) -> None:
+        self._mdata.close()
+
+
+def _reply_text(body: str) -> str | None:
+    """The text of an mData answer: `<response><reply><text>…` or plain text; empty sends nothing."""
+    stripped = body.strip()
+    if not stripped:
+        return None
+    if stripped.startswith("<"):
+        try:
+            root = SafeET.fromstring(stripped)
+        except (SafeET.ParseError, SafeET.DefusedXmlException):
+            return None
+        node = root.find("reply/text")
+        return (node.text or "").strip() or None if node is not None else None
+    return stripped[:1600]

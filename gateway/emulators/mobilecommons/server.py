@@ -1,0 +1,127 @@
+"""Run the Mobile Commons emulator: a threaded werkzeug server in a background thread, started and stopped
+from Python (tests, demo) or from the CLI.
+
+Guarantees: `start()` returns once the socket is listening (port 0 picks a free port); `stop()` closes
+the socket and joins the thread; the server speaks HTTP/1.1 keep-alive, one thread per connection.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any, Self
+
+import requests
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from gateway.emulators.mobilecommons.app import EmulatorApp
+from gateway.emulators.mobilecommons.state import MobileCommonsState
+
+DEFAULT_CAMPAIGN_ID = 189358
+DEFAULT_OPT_IN_PATH_ID = 279022
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: at hundreds of requests a second it would cost more than the request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class MobileCommonsEmulator:
+    """One emulated Mobile Commons company on `url`; its API base is `api_url`."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str = "emulator@example.org",
+        password: str | None = None,
+        bearer_token: str | None = None,
+        company_key: str | None = None,
+        campaign_id: int = DEFAULT_CAMPAIGN_ID,
+        opt_in_path_id: int = DEFAULT_OPT_IN_PATH_ID,
+        mdata_url: str | None = None,
+        control_token: str | None = None,
+    ) -> None:
+        self.host = host
+        self.username = username
+        self.password = password or secrets.token_urlsafe(18)
+        self.bearer_token = bearer_token
+        self.campaign_id = campaign_id
+        self.opt_in_path_id = opt_in_path_id
+        self.state = MobileCommonsState(campaign_id=campaign_id, opt_in_path_id=opt_in_path_id)
+        self.app = EmulatorApp(
+            self.state,
+            username=username,
+            password=self.password,
+            control_token=control_token or secrets.token_urlsafe(18),
+            bearer_token=bearer_token,
+            company_key=company_key,
+            mdata_url=mdata_url,
+        )
+        self._requested_port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def control_token(self) -> str:
+        return self.app.control_token
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def start(self) -> Self:
+        server = make_server(self.host, self._requested_port, self.app, threaded=True, request_handler=_QuietHandler)
+        server.daemon_threads = True  # type: ignore[attr-defined]  # ThreadedWSGIServer has it
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="mobilecommons-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.app.close()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def ready_line(self) -> dict[str, Any]:
+        """What the CLI prints when ready (DESIGN §6), plus `api_url` for the adapter."""
+        return {
+            "url": self.url,
+            "control_token": self.control_token,
+            "username": self.username,
+            "password": self.password,
+            "campaign_id": str(self.campaign_id),
+            "opt_in_path_id": str(self.opt_in_path_id),
+            "api_url": self.api_url,
+        }
+
+    def control(self) -> requests.Session:
+        """A session that carries the control token, for tests and scripts (`s.post(url + "/__emulator__/…")`)."""
+        session = requests.Session()
+        session.headers["X-Emulator-Token"] = self.control_token
+        return session

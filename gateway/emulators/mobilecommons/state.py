@@ -1,0 +1,484 @@
+"""The Mobile Commons emulator's account: profiles keyed by phone, campaigns, subscriptions, message history.
+
+Guarantees: every public method is atomic under one lock (thread-safe); phones are stored as MC's
+11-digit `1XXXXXXXXXX`; a number is opted into a campaign through the API once and once only (a later
+opt-in through any path of that campaign changes nothing, as Upland documents), and a profile that
+opted out (STOP, or an API opt-out of every campaign) is never re-subscribed through the API — only by
+the person texting START; timestamps have one-second precision like MC's.
+
+Assumptions (MC's contract is UNCONFIRMED here, research §1): subscription `status` is "Active" or
+"Opted Out"; the profile `<status>` is "Active Subscriber", "Opted Out" or "Profiles with no
+Subscriptions"; `profile_update` overwrites a field only with a non-empty value and treats any
+parameter it does not know as a custom column; message types are `incoming`, `broadcast`, `reply`,
+`opt_in`, `opt_out`, `mdata`, `api`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+ACTIVE = "Active"
+OPTED_OUT = "Opted Out"
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_WORDS = frozenset({"START", "UNSTOP"})
+STANDARD_FIELDS = ("first_name", "last_name", "email", "street1", "street2", "city", "state", "postal_code", "country")
+RESERVED_PARAMS = frozenset(
+    {"phone_number", "opt_in_path_id", "company", "campaign_id", "include_messages", "include_subscriptions",
+     "include_custom_columns", "limit", "page", "from", "to"}
+)  # fmt: skip
+
+ERROR_MESSAGES = {
+    0: "Unknown error",
+    1: "Invalid campaign id",
+    4: "Invalid company id",
+    5: "Invalid phone number",
+    11: "Phone number is not opted into this campaign",
+    14: "Phone number is not textable",
+    16: "Invalid query parameters",
+    19: "Invalid opt-in path",
+    27: "API rate limit exceeded",
+    28: "Missing phone_number parameter",
+}
+
+
+class EmulatorError(Exception):
+    """An MC error answer: `<response success="false"><error id= message=/>`."""
+
+    def __init__(self, error_id: int, message: str | None = None) -> None:
+        super().__init__(message or ERROR_MESSAGES.get(error_id, "Error"))
+        self.error_id = error_id
+        self.message = message or ERROR_MESSAGES.get(error_id, "Error")
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def wire_phone(value: str | None) -> str:
+    """Any readable US number (`+1 (510) 501-6227`, `5105016227`) → `15105016227`; error 28/5 otherwise."""
+    if value is None or not value.strip():
+        raise EmulatorError(28)
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(digits) == 10:
+        digits = "1" + digits
+    if len(digits) != 11 or digits[0] != "1" or digits[1] in "01":
+        raise EmulatorError(5)
+    return digits
+
+
+@dataclass(slots=True)
+class Subscription:
+    campaign_id: int
+    opt_in_path_id: int | None
+    status: str
+    created_at: datetime
+    activated_at: datetime | None
+    opt_in_source: str = "API"
+    opted_out_at: datetime | None = None
+    opt_out_source: str = ""
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    id: int
+    message_type: str
+    body: str
+    at: datetime
+    status: str
+    campaign_id: int | None
+
+    @property
+    def incoming(self) -> bool:
+        return self.message_type == "incoming"
+
+
+@dataclass(slots=True)
+class Profile:
+    id: int
+    phone: str
+    created_at: datetime
+    updated_at: datetime
+    source_type: str = "API"
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    street1: str = ""
+    street2: str = ""
+    city: str = ""
+    state: str = ""
+    postal_code: str = ""
+    country: str = "US"
+    custom: dict[str, str] = field(default_factory=dict)
+    subscriptions: dict[int, Subscription] = field(default_factory=dict)
+    opted_out_at: datetime | None = None
+    opted_out_source: str = ""
+    messages: list[StoredMessage] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if any(s.status == ACTIVE for s in self.subscriptions.values()):
+            return "Active Subscriber"
+        if self.opted_out_at is not None or self.subscriptions:
+            return "Opted Out"
+        return "Profiles with no Subscriptions"
+
+    @property
+    def sms_status(self) -> str:
+        """The emulator's summary in the gateway's words: subscribed | unsubscribed | unknown."""
+        return {"Active Subscriber": "subscribed", "Opted Out": "unsubscribed"}.get(self.status, "unknown")
+
+    def to_json(self, campaigns: Mapping[int, Campaign]) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "phone": "+" + self.phone,
+            "phone_number": self.phone,
+            **{name: getattr(self, name) or None for name in STANDARD_FIELDS},
+            "custom_fields": dict(self.custom),
+            "status": self.status,
+            "sms_status": self.sms_status,
+            "opted_out_at": _iso(self.opted_out_at),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "subscriptions": [
+                {
+                    "campaign_id": str(s.campaign_id),
+                    "campaign_name": campaigns[s.campaign_id].name if s.campaign_id in campaigns else "",
+                    "opt_in_path_id": str(s.opt_in_path_id) if s.opt_in_path_id else None,
+                    "status": s.status,
+                    "activated_at": _iso(s.activated_at),
+                    "opted_out_at": _iso(s.opted_out_at),
+                }
+                for s in self.subscriptions.values()
+            ],
+            "message_count": len(self.messages),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: int
+    name: str
+    opt_in_paths: Mapping[int, str]
+    active: bool = True
+    welcome: str = "Thanks for joining! Msg&data rates may apply. Reply STOP to cancel, HELP for help."
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundResult:
+    """What a person texting in did, with what mData needs (copied under the lock)."""
+
+    phone: str
+    profile: dict[str, str]
+    keyword: str
+    args: str
+    message_id: int
+
+
+class MobileCommonsState:
+    """All data of one emulated Mobile Commons company."""
+
+    def __init__(self, *, campaign_id: int, opt_in_path_id: int) -> None:
+        self.campaign_id = campaign_id
+        self.opt_in_path_id = opt_in_path_id
+        self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.campaigns: dict[int, Campaign] = {
+                self.campaign_id: Campaign(self.campaign_id, "National", {self.opt_in_path_id: "Main opt-in"}),
+                self.campaign_id + 1: Campaign(
+                    self.campaign_id + 1, "Volunteers", {self.opt_in_path_id + 1: "Volunteer opt-in"}
+                ),
+            }
+            self._path_to_campaign = {p: c.id for c in self.campaigns.values() for p in c.opt_in_paths}
+            self._by_phone: dict[str, Profile] = {}
+            self._by_id: dict[int, Profile] = {}
+            self._next_profile_id = 345_300_001
+            self._next_message_id = 900_000_001
+
+    # -- the API
+
+    def profile_update(self, params: Mapping[str, str]) -> Profile:
+        phone = wire_phone(params.get("phone_number"))
+        path_text = params.get("opt_in_path_id") or ""
+        with self._lock:
+            campaign_id = None
+            if path_text:
+                if not path_text.isdigit() or int(path_text) not in self._path_to_campaign:
+                    raise EmulatorError(19)
+                campaign_id = self._path_to_campaign[int(path_text)]
+            moment = now()
+            profile = self._by_phone.get(phone) or self._create(phone, moment)
+            for name in STANDARD_FIELDS:
+                value = (params.get(name) or "").strip()
+                if value:
+                    setattr(profile, name, value)
+            for name, value in params.items():
+                if name not in RESERVED_PARAMS and name not in STANDARD_FIELDS and value.strip():
+                    profile.custom[name] = value.strip()
+            if campaign_id is not None:
+                self._api_opt_in(profile, campaign_id, int(path_text), moment)
+            profile.updated_at = moment
+            return profile
+
+    def get_profile(self, phone_number: str | None) -> Profile:
+        phone = wire_phone(phone_number)
+        with self._lock:
+            profile = self._by_phone.get(phone)
+            if profile is None:
+                raise EmulatorError(5)
+            return profile
+
+    def list_profiles(
+        self,
+        *,
+        phones: Iterable[str] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 1000,
+        page: int = 1,
+    ) -> tuple[list[Profile], int]:
+        """(the page's profiles in id order, page_count). `start`/`end` bound `updated_at` inclusively."""
+        if not 1 <= limit <= 1000 or page < 1:
+            raise EmulatorError(16)
+        with self._lock:
+            wanted = [wire_phone(p) for p in phones]
+            if wanted:
+                candidates = [self._by_phone[p] for p in wanted if p in self._by_phone]
+            else:
+                candidates = list(self._by_id.values())
+            if start is not None or end is not None:
+                low = start or datetime.min.replace(tzinfo=UTC)
+                high = end or datetime.max.replace(tzinfo=UTC)
+                candidates = [p for p in candidates if low <= p.updated_at <= high]
+            page_count = math.ceil(len(candidates) / limit)
+            return candidates[(page - 1) * limit : page * limit], page_count
+
+    def opt_out(self, phone_number: str | None, campaign_text: str | None) -> Profile:
+        phone = wire_phone(phone_number)
+        with self._lock:
+            profile = self._by_phone.get(phone)
+            if profile is None:
+                raise EmulatorError(5)
+            moment = now()
+            if campaign_text:
+                if not campaign_text.isdigit() or int(campaign_text) not in self.campaigns:
+                    raise EmulatorError(1)
+                sub = profile.subscriptions.get(int(campaign_text))
+                if sub is None:
+                    raise EmulatorError(11)
+                self._opt_out_sub(sub, moment, "API")
+            else:
+                if not profile.subscriptions:
+                    raise EmulatorError(11)
+                for sub in profile.subscriptions.values():
+                    self._opt_out_sub(sub, moment, "API")
+                profile.opted_out_at = profile.opted_out_at or moment
+                profile.opted_out_source = profile.opted_out_source or "API"
+            profile.updated_at = moment
+            return profile
+
+    def send_message(self, campaign_text: str | None, phone_number: str | None, body: str | None) -> StoredMessage:
+        if not campaign_text or not campaign_text.isdigit() or int(campaign_text) not in self.campaigns:
+            raise EmulatorError(1)
+        if not body:
+            raise EmulatorError(3, "Invalid message body")
+        phone = wire_phone(phone_number)
+        with self._lock:
+            profile = self._by_phone.get(phone)
+            if profile is None:
+                raise EmulatorError(5)
+            if profile.opted_out_at is not None:
+                raise EmulatorError(14)
+            sub = profile.subscriptions.get(int(campaign_text))
+            if sub is None or sub.status != ACTIVE:
+                raise EmulatorError(11)
+            return self._add_message(profile, "api", body, now(), int(campaign_text))
+
+    # -- a person texting
+
+    def inbound(self, phone_number: str, body: str) -> InboundResult:
+        phone = wire_phone(phone_number)
+        text = body.strip()
+        word = text.upper()
+        with self._lock:
+            moment = now()
+            profile = self._by_phone.get(phone) or self._create(phone, moment, source_type="Keyword")
+            active = [s for s in profile.subscriptions.values() if s.status == ACTIVE]
+            campaign_id = active[0].campaign_id if active else self.campaign_id
+            incoming = self._add_message(profile, "incoming", text, moment, campaign_id)
+            if word in STOP_WORDS:
+                for sub in profile.subscriptions.values():
+                    self._opt_out_sub(sub, moment, "Texted a stop word")
+                profile.opted_out_at = moment
+                profile.opted_out_source = "Texted a stop word"
+                self._add_message(
+                    profile, "opt_out", "You are unsubscribed and will receive no more messages. "
+                    "Reply START to resubscribe.", moment, campaign_id,
+                )  # fmt: skip
+            elif word in START_WORDS:
+                profile.opted_out_at = None
+                profile.opted_out_source = ""
+                if profile.subscriptions:
+                    for sub in profile.subscriptions.values():
+                        if sub.status != ACTIVE:
+                            sub.status, sub.activated_at = ACTIVE, moment
+                            sub.opted_out_at, sub.opt_out_source = None, ""
+                else:
+                    profile.subscriptions[self.campaign_id] = Subscription(
+                        self.campaign_id, self.opt_in_path_id, ACTIVE, moment, moment, "Texted START"
+                    )
+                self._add_message(profile, "opt_in", "You are resubscribed. Reply STOP to cancel.", moment, campaign_id)
+            profile.updated_at = moment
+            keyword, _, args = text.partition(" ")
+            fields = {
+                "profile_id": str(profile.id),
+                **{f"profile_{name}": getattr(profile, name) for name in STANDARD_FIELDS},
+                **{f"profile_{name}": value for name, value in profile.custom.items()},
+            }
+            return InboundResult(phone, fields, keyword.upper(), args.strip(), incoming.id)
+
+    def record_reply(self, phone_number: str, body: str) -> None:
+        """An mData answer texted back to the person."""
+        with self._lock:
+            profile = self._by_phone.get(wire_phone(phone_number))
+            if profile is not None:
+                self._add_message(profile, "mdata", body, now(), self.campaign_id)
+
+    # -- control
+
+    def snapshot(self, phone: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if phone:
+                found = self._by_phone.get(wire_phone(phone))
+                return [found.to_json(self.campaigns)] if found else []
+            return [p.to_json(self.campaigns) for p in self._by_id.values()]
+
+    def phones(self) -> set[str]:
+        """Every profile's phone, E.164."""
+        with self._lock:
+            return {"+" + phone for phone in self._by_phone}
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._by_id)
+
+    def seed_profile(self, spec: Mapping[str, Any], rng: random.Random) -> Profile:
+        """One profile from a control-API spec (see `seed.py`); its phone must be new."""
+        phone = wire_phone(str(spec["phone"]))
+        with self._lock:
+            if phone in self._by_phone:
+                raise ValueError(f"a profile with phone {phone} already exists")
+            created = _parse_iso(spec.get("created_at")) or now() - timedelta(days=rng.randint(30, 900))
+            profile = self._create(phone, created)
+            address = spec.get("address") or {}
+            for name in STANDARD_FIELDS:
+                value = spec.get(name, address.get(name))
+                if value:
+                    setattr(profile, name, str(value))
+            custom = spec.get("custom_fields") or {}
+            profile.custom.update({str(k): str(v) for k, v in custom.items() if v not in (None, "")})
+            status = spec.get("sms_status", "subscribed")
+            campaign_id = int(spec.get("campaign_id") or self.campaign_id)
+            if campaign_id not in self.campaigns:
+                raise ValueError(f"unknown campaign_id {campaign_id}")
+            if status in ("subscribed", "unsubscribed"):
+                path = next(iter(self.campaigns[campaign_id].opt_in_paths))
+                sub = Subscription(campaign_id, path, ACTIVE, created, created)
+                profile.subscriptions[campaign_id] = sub
+                if status == "unsubscribed":
+                    out_at = created + (now() - created) / 2
+                    self._opt_out_sub(sub, out_at, "Texted a stop word")
+                    profile.opted_out_at, profile.opted_out_source = out_at, "Texted a stop word"
+            elif status != "unknown":
+                raise ValueError("sms_status must be subscribed, unsubscribed or unknown")
+            messages = spec.get("messages") or 0
+            if isinstance(messages, int):
+                self._seed_history(profile, messages, campaign_id, rng)
+            else:
+                for item in messages:
+                    self._add_message(
+                        profile,
+                        str(item.get("type") or ("incoming" if item.get("direction") == "incoming" else "broadcast")),
+                        str(item.get("body") or ""),
+                        _parse_iso(item.get("at")) or now(),
+                        campaign_id,
+                    )
+                profile.messages.sort(key=lambda m: (m.at, m.id))
+            profile.updated_at = _parse_iso(spec.get("updated_at")) or now()
+            return profile
+
+    # -- internals (call with the lock held)
+
+    def _create(self, phone: str, moment: datetime, *, source_type: str = "API") -> Profile:
+        profile = Profile(self._next_profile_id, phone, moment, moment, source_type)
+        self._next_profile_id += 1
+        self._by_phone[phone] = profile
+        self._by_id[profile.id] = profile
+        return profile
+
+    def _api_opt_in(self, profile: Profile, campaign_id: int, path_id: int, moment: datetime) -> None:
+        if campaign_id in profile.subscriptions or profile.opted_out_at is not None:
+            return  # once per campaign, and a person who opted out stays out (Upland's rule)
+        profile.subscriptions[campaign_id] = Subscription(campaign_id, path_id, ACTIVE, moment, moment)
+        self._add_message(profile, "opt_in", self.campaigns[campaign_id].welcome, moment, campaign_id)
+
+    @staticmethod
+    def _opt_out_sub(sub: Subscription, moment: datetime, source: str) -> None:
+        if sub.status == ACTIVE:
+            sub.status, sub.opted_out_at, sub.opt_out_source = OPTED_OUT, moment, source
+
+    def _add_message(
+        self, profile: Profile, message_type: str, body: str, at: datetime, campaign_id: int | None
+    ) -> StoredMessage:
+        status = "received" if message_type == "incoming" else "delivered"
+        message = StoredMessage(self._next_message_id, message_type, body, at, status, campaign_id)
+        self._next_message_id += 1
+        profile.messages.append(message)
+        return message
+
+    def _seed_history(self, profile: Profile, count: int, campaign_id: int, rng: random.Random) -> None:
+        """`count` messages of a plausible conversation spread over the profile's lifetime."""
+        if count <= 0:
+            return
+        start = profile.created_at
+        span = max((now() - start).total_seconds(), float(count))
+        for index in range(count):
+            at = (start + timedelta(seconds=span * (index + 1) / (count + 1))).replace(microsecond=0)
+            kind = rng.choices(["broadcast", "incoming", "reply", "auto_response"], [5, 3, 2, 1])[0]
+            body = {
+                "broadcast": "Rally this Saturday at 10am, City Hall. Can you make it? Reply YES or NO.",
+                "incoming": rng.choice(["YES", "Count me in!", "What time?", "no sorry", "Where exactly?"]),
+                "reply": "Thanks! An organizer will follow up with details.",
+                "auto_response": "Got it, thanks for your reply.",
+            }[kind]
+            self._add_message(profile, kind, f"{body} (#{index + 1})", at, campaign_id)
+
+
+def _parse_iso(value: Any) -> datetime | None:
+    if not value:
+        return None
+    text = str(value).strip().replace("Z", "+00:00").replace(" UTC", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC).replace(microsecond=0)
+
+
+def parse_wire_time(value: str | None) -> datetime | None:
+    """`from`/`to` as MC takes them (ISO-8601, or a date); error 16 when unreadable."""
+    if not value:
+        return None
+    try:
+        return _parse_iso(value)
+    except ValueError as exc:
+        raise EmulatorError(16) from exc

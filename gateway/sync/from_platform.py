@@ -1,0 +1,58 @@
+"""What the platform tells us: pushed webhooks (mData texts, STOP/START) and polled changes, turned into contacts
+for `to_salesforce`.
+
+Guarantees: a pushed event is resolved to the platform's current view of the person (so a STOP carries the
+platform's own opt-out time and ids); polling covers [cursor - overlap, now] and advances the cursor only after the
+changes were queued, so a crash repeats a window (harmless: versions dedupe) and never skips one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.freshness import parse_timestamp
+from gateway.platforms.base import InboundEvent, InboundKind
+from gateway.redis_server import text
+from gateway.sync.context import SyncContext
+
+log = logging.getLogger(__name__)
+
+CURSOR_KEY = "gateway:poll:cursor:{}"
+OVERLAP = timedelta(minutes=2)
+FIRST_LOOKBACK = timedelta(minutes=10)
+
+
+def contacts_for_events(context: SyncContext, events: list[InboundEvent]) -> list[Contact]:
+    """The people the events are about, as the platform holds them now (plain messages change nobody)."""
+    contacts: list[Contact] = []
+    for event in events:
+        if event.kind is InboundKind.MESSAGE or not event.phone:
+            continue
+        found = context.platform.find_contact(phone=event.phone)
+        if found is None:
+            found = event.contact or Contact(phone=event.phone)
+        if event.kind is InboundKind.OPT_OUT and found.sms_status is not SmsStatus.UNSUBSCRIBED:
+            found = found.with_changes(sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=event.occurred_at)
+        if found.version is None or found.version < event.occurred_at:
+            found = found.with_changes(version=event.occurred_at)
+        contacts.append(found)
+    return contacts
+
+
+def poll_window(context: SyncContext, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The window the next poll covers."""
+    now = now or datetime.now(UTC)
+    raw = context.redis.get(CURSOR_KEY.format(context.platform.name))
+    since = parse_timestamp(text(raw)) - OVERLAP if raw else now - FIRST_LOOKBACK
+    return since, now
+
+
+def changed_contacts(context: SyncContext, since: datetime, until: datetime) -> Iterator[Contact]:
+    return context.platform.changed_since(since, until)
+
+
+def advance_cursor(context: SyncContext, until: datetime) -> None:
+    context.redis.set(CURSOR_KEY.format(context.platform.name), until.isoformat())

@@ -1,0 +1,62 @@
+"""Replaying a failed sync from its `Sync_Result__c` row: the stored request is read back and synced again.
+
+Guarantees: only `Failure` and `Partial Failure` rows are replayed; the replay bypasses the version and echo checks
+(the admin asked for it) but not the rules (a STOP stays sticky); the row is stamped `Resent_At__c`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.domain.mapping import salesforce_datetime
+from gateway.salesforce import soql as soql_text
+from gateway.sync.context import SyncContext
+
+RESENDABLE = ("Failure", "Partial Failure")
+
+
+class ResendError(Exception):
+    """Why a row cannot be resent; `status` is the HTTP answer (404, 409, 422)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What to sync again: a Salesforce event (`direction` "To Platform") or a platform contact ("To Salesforce")."""
+
+    result_id: str
+    direction: str
+    payload: dict[str, Any]
+
+
+def load_replay(context: SyncContext, result_id: str) -> Replay:
+    rows = context.salesforce.query_records(
+        "SELECT Id, Direction__c, Status__c, Request_Body__c FROM Sync_Result__c "  # noqa: S608 - quoted literal
+        f"WHERE Id = {soql_text.quote(result_id)}"
+    )
+    if not rows:
+        raise ResendError(404, "not-found", f"no Sync_Result__c with Id {result_id}")
+    row = rows[0]
+    if row.get("Status__c") not in RESENDABLE:
+        raise ResendError(409, "not-resendable", f"only failed syncs are resent; this one is {row.get('Status__c')}")
+    try:
+        body = json.loads(row.get("Request_Body__c") or "")
+    except json.JSONDecodeError:
+        raise ResendError(422, "no-stored-request", "this result holds no readable request to replay") from None
+    key = "event" if row.get("Direction__c") == "To Platform" else "contact"
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise ResendError(422, "no-stored-request", f"this result holds no stored {key} to replay")
+    return Replay(result_id=row["Id"], direction=row["Direction__c"], payload=body[key])
+
+
+def mark_resent(context: SyncContext, result_id: str) -> None:
+    context.salesforce.update(
+        "Sync_Result__c", [{"Id": result_id, "Resent_At__c": salesforce_datetime(datetime.now(UTC))}]
+    )

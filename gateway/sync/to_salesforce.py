@@ -1,0 +1,257 @@
+"""Platform → Salesforce: people changed on the platform (a STOP, a profile edit) update or create Salesforce records.
+
+Guarantees:
+- Opt status always syncs; attribute fields follow each mapping's merge policy; an opt-out is never undone by a
+  stale platform view (the domain's rules).
+- A platform contact whose values equal what the gateway itself last wrote to the platform is an echo and is
+  skipped; a contact version not newer than the last one synced from the platform is skipped.
+- Matching asks Salesforce once per batch and object (ids, platform ids and matching fields in one SOQL query each),
+  then writes in bulk (sObject Collections, 200 a call) and logs one `Sync_Result__c` per person.
+- Salesforce being unavailable or out of API budget raises, so RQ retries the job; nothing is marked done before
+  Salesforce accepted the write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+
+from gateway.domain import platform_fields
+from gateway.domain.contact import Contact
+from gateway.domain.errors import SyncError, SyncErrorCode
+from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
+from gateway.domain.matching import match_salesforce_record
+from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_salesforce
+from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, Direction, SyncObjectConfig
+from gateway.redis_server import text
+from gateway.salesforce import soql as soql_text
+from gateway.salesforce.sync_results import Direction as ResultDirection
+from gateway.sync import writeback
+from gateway.sync.context import SyncContext
+from gateway.sync.to_platform import PLATFORM_FINGERPRINT_KEY, STATE_TTL
+
+log = logging.getLogger(__name__)
+
+PLATFORM_VERSION_KEY = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version
+
+
+def _key(contact: Contact) -> str:
+    return contact.platform_id or contact.phone or ""
+
+
+def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: bool = False) -> dict[str, int]:
+    """Bring Salesforce up to date with these platform contacts; returns counts by outcome."""
+    counts = {"synced": 0, "skipped": 0, "failed": 0}
+    config = context.sync_config()
+    fresh: list[Contact] = []
+    for contact in _latest(contacts):
+        if not force and _already_synced(context, contact):
+            counts["skipped"] += 1
+            continue
+        fresh.append(contact)
+    if not fresh:
+        return counts
+    candidates = _candidates(context, fresh)
+    plans = [
+        plan_to_salesforce(
+            contact,
+            config,
+            match_salesforce_record(contact, candidates, config, default_region=context.settings.phone_default_region),
+            rules=context.rules,
+        )
+        for contact in fresh
+    ]
+    plans = _write(context, plans)
+    entries = []
+    for contact, plan in zip(fresh, plans, strict=True):
+        counts[_outcome(plan)] += 1
+        entries.append(_result(context, contact, plan))
+    pipe = context.redis.pipeline(transaction=True)
+    for contact, plan in zip(fresh, plans, strict=True):
+        if plan.status is not SyncStatus.FAILURE and contact.version is not None and _key(contact):
+            pipe.set(PLATFORM_VERSION_KEY.format(_key(contact)), contact.version.isoformat(), ex=STATE_TTL)
+    writeback.queue_entries(pipe, entries)
+    pipe.execute()
+    writeback.flush(context.redis, context.salesforce)
+    return counts
+
+
+def _latest(contacts: Sequence[Contact]) -> list[Contact]:
+    newest: dict[str, Contact] = {}
+    for contact in contacts:
+        current = newest.get(_key(contact))
+        if current is None or is_newer(contact.version, current.version) or contact.version == current.version:
+            newest[_key(contact)] = contact
+    return list(newest.values())
+
+
+def _already_synced(context: SyncContext, contact: Contact) -> bool:
+    if contact.platform_id:
+        ours = context.redis.get(PLATFORM_FINGERPRINT_KEY.format(contact.platform_id))
+        if ours is not None and text(ours) == contact_fingerprint(contact):
+            return True  # the gateway wrote exactly this to the platform: an echo
+    last = context.redis.get(PLATFORM_VERSION_KEY.format(_key(contact)))
+    return (
+        last is not None and contact.version is not None and not is_newer(contact.version, parse_timestamp(text(last)))
+    )
+
+
+def phone_variants(phone: str, region: str) -> list[str]:
+    """The ways one number is commonly typed into Salesforce (phones are stored as entered)."""
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return [phone]
+    national = str(number.national_number)
+    variants = {
+        phone,
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL),
+        national,
+        f"{number.country_code}{national}",
+    }
+    if len(national) == 10:
+        variants |= {f"{national[:3]}-{national[3:6]}-{national[6:]}", f"{national[:3]}.{national[3:6]}.{national[6:]}"}
+    return sorted(variants)
+
+
+def _candidates(context: SyncContext, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
+    """Every Salesforce record any of `contacts` could match, one SOQL query per active object."""
+    config = context.sync_config()
+    region = context.settings.phone_default_region
+    rows: list[dict[str, Any]] = []
+    for obj in config.active_objects:
+        clauses: list[str] = []
+        crm_ids = sorted({c.crm_id for c in contacts if c.crm_id})
+        if crm_ids:
+            clauses.append(f"Id IN ({soql_text.in_list(crm_ids)})")
+        platform_ids = sorted({c.platform_id for c in contacts if c.platform_id})
+        if platform_ids:
+            clauses.append(f"{obj.platform_id_field} IN ({soql_text.in_list(platform_ids)})")
+        for mapping in obj.matching_mappings:
+            values: set[str] = set()
+            for contact in contacts:
+                value = platform_fields.contact_value(contact, mapping.platform_field)
+                if not value:
+                    continue
+                if mapping.platform_field == platform_fields.PHONE:
+                    values.update(phone_variants(value, region))
+                else:
+                    values.add(value)
+            for name in mapping.salesforce_fields:
+                if values:
+                    clauses.append(f"{name} IN ({soql_text.in_list(sorted(values))})")
+        if not clauses:
+            continue
+        fields = sorted(set(_select_fields(obj)))
+        query = f"SELECT {', '.join(fields)} FROM {obj.object_name} WHERE {' OR '.join(clauses)}"  # noqa: S608
+        for row in context.salesforce.iter_query(query, api="rest"):
+            rows.append({**row, "attributes": {"type": obj.object_name}})
+    return rows
+
+
+def _select_fields(obj: SyncObjectConfig) -> list[str]:
+    fields = ["Id", obj.platform_id_field, obj.status_field, OPTED_OUT_AT_FIELD, *obj.salesforce_fields()]
+    if obj.opt_out is not None:
+        fields.append(obj.opt_out.field)
+    for mapping in obj.mappings_for(Direction.TO_SALESFORCE):
+        fields.extend(mapping.salesforce_fields)
+    return fields
+
+
+def _write(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
+    """Send every planned Salesforce write in bulk; returns the plans with per-record refusals added."""
+    now = datetime.now().astimezone().isoformat(timespec="milliseconds")
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for index, plan in enumerate(plans):
+        if plan.salesforce_write is not None:
+            groups.setdefault((plan.salesforce_write.object_name, plan.salesforce_write.is_create), []).append(index)
+    out = list(plans)
+    for (object_name, is_create), indexes in groups.items():
+        records = []
+        for i in indexes:
+            write = plans[i].salesforce_write
+            assert write is not None
+            record = {**write.fields, LAST_SYNCED_AT_FIELD: now}
+            if not is_create:
+                record["Id"] = write.record_id
+            records.append(record)
+        results = (
+            context.salesforce.create(object_name, records)
+            if is_create
+            else context.salesforce.update(object_name, records)
+        )
+        for result in results:
+            i = indexes[result.index]
+            if result.success:
+                if is_create and result.id:
+                    out[i] = _with_record_id(out[i], result.id)
+                continue
+            detail = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors) or "refused"
+            out[i] = out[i].failed(SyncError(SyncErrorCode.SALESFORCE_REJECTED, f"Salesforce refused: {detail}."))
+    return out
+
+
+def _with_record_id(plan: SyncPlan, record_id: str) -> SyncPlan:
+    from dataclasses import replace
+
+    return replace(plan, record_id=record_id)
+
+
+def _outcome(plan: SyncPlan) -> str:
+    if plan.status is SyncStatus.FAILURE:
+        return "failed"
+    return "skipped" if plan.status is SyncStatus.SKIPPED else "synced"
+
+
+def _result(context: SyncContext, contact: Contact, plan: SyncPlan) -> writeback.WriteBack:
+    body: dict[str, Any] = {"contact": contact_to_json(contact)}
+    if plan.salesforce_write is not None:
+        body["salesforceRequest"] = {k: v for k, v in plan.salesforce_write.fields.items()}
+    operation = "create" if plan.salesforce_write and plan.salesforce_write.is_create else "update"
+    values = writeback.result_values(
+        direction=ResultDirection.TO_SALESFORCE,
+        status=plan.status.value,
+        object_name=plan.object_name,
+        record_id=plan.record_id,
+        error_code=plan.error_code,
+        message=plan.message or None,
+        request_endpoint=f"salesforce:{operation}:{plan.object_name or '-'}",
+        request_body=body,
+        platform=context.platform.name,
+        platform_contact_id=contact.platform_id,
+    )
+    return writeback.WriteBack(result=values)
+
+
+def contact_to_json(contact: Contact) -> dict[str, Any]:
+    """A platform contact as stored in a log row (and read back by a resend)."""
+    values = {name: platform_fields.contact_value(contact, name) for name in sorted(platform_fields.STANDARD_FIELDS)}
+    return {
+        "values": {k: v for k, v in values.items() if v is not None},
+        "custom": dict(contact.custom_fields),
+        "sms_status": contact.sms_status.value,
+        "platform_id": contact.platform_id,
+        "crm_id": contact.crm_id,
+        "version": contact.version.isoformat() if contact.version else None,
+        "opted_out_at": contact.opted_out_at.isoformat() if contact.opted_out_at else None,
+    }
+
+
+def contact_from_json(data: dict[str, Any]) -> Contact:
+    from gateway.domain.contact import SmsStatus
+
+    base = Contact(
+        sms_status=SmsStatus(data.get("sms_status", "unknown")),
+        platform_id=data.get("platform_id"),
+        crm_id=data.get("crm_id"),
+        version=parse_timestamp(data["version"]) if data.get("version") else None,
+        opted_out_at=parse_timestamp(data["opted_out_at"]) if data.get("opted_out_at") else None,
+        custom_fields=dict(data.get("custom") or {}),  # type: ignore[arg-type]
+    )
+    return platform_fields.with_platform_values(base, dict(data.get("values") or {}))

@@ -1,0 +1,158 @@
+"""What the gateway owes Salesforce after a platform write: field updates (link, status) and `Sync_Result__c` rows.
+
+Guarantees: an entry is queued in Redis in the same transaction that marks its record's version as synced
+(`record_synced`), so a crash can never leave a platform write with neither its version mark nor its write-back;
+`flush()` writes pending entries to Salesforce in bulk (sObject Collections, 200 a call) and removes them only
+after Salesforce answered, so a Salesforce outage delays the write-back, it never loses it. One flusher runs at a
+time (a Redis lock); a crash between Salesforce's answer and the removal can repeat a batch (updates are
+idempotent; a log row may appear twice).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from redis import Redis
+
+from gateway.domain.errors import SyncError, SyncErrorCode
+from gateway.salesforce.client import SalesforceClient
+from gateway.salesforce.sync_results import Direction, Status, SyncResultEntry, write_sync_results
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "gateway:salesforce:writeback"
+LOCK_KEY = "gateway:salesforce:writeback:lock"
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """One record's debt to Salesforce: `fields` to update on `object_name`/`record_id`, and its log row."""
+
+    result: dict[str, Any]  # SyncResultEntry as JSON-able values
+    object_name: str | None = None
+    record_id: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> WriteBack:
+        return cls(**json.loads(raw))
+
+
+def result_values(
+    *,
+    direction: Direction,
+    status: str,
+    object_name: str | None,
+    record_id: str | None,
+    error_code: str | None,
+    message: str | None,
+    request_endpoint: str | None,
+    request_body: Mapping[str, Any] | None,
+    platform: str | None,
+    platform_contact_id: str | None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "direction": str(direction),
+        "status": status,
+        "object_name": object_name,
+        "record_id": record_id,
+        "error_code": error_code,
+        "message": message,
+        "request_endpoint": request_endpoint,
+        "request_body": dict(request_body) if request_body is not None else None,
+        "platform": platform,
+        "platform_contact_id": platform_contact_id,
+        "run_id": run_id,
+    }
+
+
+def queue_entries(pipe: Any, entries: Sequence[WriteBack]) -> None:
+    """Add entries to the pending list inside the caller's transaction."""
+    if entries:
+        pipe.rpush(PENDING_KEY, *(e.to_json() for e in entries))
+
+
+def pending_count(connection: Redis) -> int:
+    return int(connection.llen(PENDING_KEY))
+
+
+def _entry(values: dict[str, Any]) -> SyncResultEntry:
+    code = values.get("error_code")
+    error = None
+    if code:
+        try:
+            error = SyncError(SyncErrorCode(code), values.get("message") or "")
+        except ValueError:
+            error = None
+    return SyncResultEntry(
+        direction=Direction(values["direction"]),
+        status=Status(values["status"]),
+        object_name=values.get("object_name"),
+        record_id=values.get("record_id"),
+        error=error,
+        message=values.get("message") or None,
+        request_endpoint=values.get("request_endpoint"),
+        request_body=values.get("request_body"),
+        platform=values.get("platform"),
+        platform_contact_id=values.get("platform_contact_id"),
+        run_id=values.get("run_id"),
+    )
+
+
+def flush(connection: Redis, client: SalesforceClient, *, lock_seconds: int = 120) -> int:
+    """Write pending entries to Salesforce, oldest first; returns how many were written. Raises the client's
+    transient errors (the entries stay pending for the next flush)."""
+    token = uuid.uuid4().hex
+    if not connection.set(LOCK_KEY, token, nx=True, ex=lock_seconds):
+        return 0
+    written = 0
+    try:
+        while True:
+            raw = connection.lrange(PENDING_KEY, 0, BATCH - 1)
+            if not raw:
+                return written
+            entries = [WriteBack.from_json(r) for r in raw]
+            _write(client, entries)
+            connection.ltrim(PENDING_KEY, len(raw), -1)
+            written += len(raw)
+    finally:
+        if connection.get(LOCK_KEY) in (token.encode(), token):
+            connection.delete(LOCK_KEY)
+
+
+def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:
+    by_object: dict[str, dict[str, dict[str, Any]]] = {}
+    for entry in entries:
+        if entry.object_name and entry.record_id and entry.fields:
+            fields = by_object.setdefault(entry.object_name, {}).setdefault(entry.record_id, {})
+            fields.update(entry.fields)
+    failures: dict[str, str] = {}
+    for object_name, records in by_object.items():
+        ids = list(records)
+        results = client.update(object_name, [{"Id": rid, **records[rid]} for rid in ids])
+        for result in results:
+            if not result.success:
+                reasons = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors)
+                failures[ids[result.index]] = reasons
+                log.warning("write-back to %s %s refused: %s", object_name, ids[result.index], reasons)
+    rows = []
+    for entry in entries:
+        values = dict(entry.result)
+        if entry.record_id in failures:
+            values["message"] = (
+                f"{values.get('message') or ''}\nThe gateway could not update the Salesforce record: "
+                f"{failures[entry.record_id]}"
+            ).strip()
+        rows.append(_entry(values))
+    if rows:
+        write_sync_results(client, rows)
