@@ -35,7 +35,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     connection = connect(settings.redis_url)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.redis"] = connection
-    app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES)
+    extra = []
+    if settings.salesforce is not None:
+        from gateway.salesforce.usage import SharedUsageCollector
+
+        sf = settings.salesforce
+        extra.append(SharedUsageCollector(connection, budget_share=sf.budget_share, daily_budget=sf.daily_budget))
+    app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES, extra)
     readiness = {"redis": health.redis_check(connection)}
     if settings.messaging_platform is not None:
         platform = build_platform(settings, connection)

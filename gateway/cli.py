@@ -186,3 +186,20 @@ class _LazyGroup(click.Group):
 )
 def emulate() -> None:
     """Run a local emulator of Salesforce or a messaging platform (for development, demos and tests)."""
+
+
+@main.command()
+@click.option("--stack-only", is_flag=True, help="Start the stack and keep it running, without the scenario.")
+@click.option("--exit-when-done", is_flag=True, help="Stop everything once the scenario has run (for scripts).")
+@click.option("--contacts", default=1000, show_default=True, help="Contacts seeded into the Salesforce emulator.")
+@click.option("--workers", default=1, show_default=True, help="Sync workers to start.")
+def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int) -> None:
+    """Run the whole product locally on embedded defaults (no accounts) and play a scenario you can watch."""
+    from pathlib import Path
+
+    from gateway.demo import run_demo
+
+    var = Path(os.environ.get("GATEWAY_VAR_DIR") or "var")
+    raise SystemExit(
+        run_demo(var, contacts=contacts, stack_only=stack_only, exit_when_done=exit_when_done, workers=workers)
+    )

@@ -108,8 +108,11 @@ def _job_histogram(raw: dict[str, str]) -> HistogramMetricFamily:
     return family
 
 
-def build_registry(connection: redis.Redis, queue_names: Sequence[str]) -> CollectorRegistry:
-    """The registry `/metrics` renders: this process's (or all gunicorn processes') counters plus Redis figures."""
+def build_registry(
+    connection: redis.Redis, queue_names: Sequence[str], extra: Sequence[Collector] = ()
+) -> CollectorRegistry:
+    """The registry `/metrics` renders: this process's (or all gunicorn processes') counters, Redis figures, and
+    `extra` collectors (such as the Salesforce usage every worker records in Redis)."""
     registry = CollectorRegistry(auto_describe=False)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -118,6 +121,8 @@ def build_registry(connection: redis.Redis, queue_names: Sequence[str]) -> Colle
 
         registry.register(_Forward(REGISTRY))
     registry.register(RedisCollector(connection, queue_names))
+    for collector in extra:
+        registry.register(collector)
     return registry
 
 

@@ -13,6 +13,7 @@ from gateway.salesforce.errors import (
     SalesforceUnavailable,
 )
 from gateway.salesforce.results import RecordError, RecordResult
+from gateway.salesforce.usage import SharedUsageCollector
 
 __all__ = [
     "ApiBudgetExhausted",
@@ -25,4 +26,5 @@ __all__ = [
     "SalesforceError",
     "SalesforceRequestError",
     "SalesforceUnavailable",
+    "SharedUsageCollector",
 ]

@@ -1,0 +1,412 @@
+"""`gateway demo`: the whole product on this machine, on embedded defaults, with a scenario a newcomer can watch.
+
+It starts, as separate processes exactly as production runs them: an embedded Redis (owned by this process), the
+Salesforce emulator (seeded with Contacts, relaying changes like the package's Apex), the Mobile Commons emulator
+(delivering inbound texts to the gateway's mData webhook), `gateway serve`, `gateway worker` and `gateway cron`.
+When everything answers it writes `var/stack.json` (DESIGN §5a). Every process it started is stopped on Ctrl-C,
+SIGTERM, or at the end of the scenario with `--exit-when-done`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gateway.redis_server import EmbeddedRedis, connect
+
+GATEWAY = [sys.executable, "-m", "gateway"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+@dataclass
+class Stack:
+    """The running stack: its processes, the emulators' ready lines and the environment the gateway runs with."""
+
+    var: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    redis: EmbeddedRedis | None = None
+    salesforce: dict[str, Any] = field(default_factory=dict)
+    mobilecommons: dict[str, Any] = field(default_factory=dict)
+    gateway_url: str = ""
+    clients: dict[str, dict[str, str]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def sf_http(self) -> requests.Session:
+        session = requests.Session()
+        session.verify = self.salesforce["ca_bundle"]
+        session.trust_env = False
+        return session
+
+    def sf_control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        with self.sf_http() as http:
+            headers = {"X-Emulator-Token": self.salesforce["control_token"]}
+            return http.request(
+                method, f"{self.salesforce['url']}/__emulator__/{path}", headers=headers, timeout=120, **kwargs
+            )
+
+    def mc_control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"X-Emulator-Token": self.mobilecommons["control_token"]}
+        return requests.request(
+            method, f"{self.mobilecommons['url']}/__emulator__/{path}", headers=headers, timeout=60, **kwargs
+        )
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.processes.values())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for proc in self.processes.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.processes.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+
+def _signing_key(path: Path) -> None:
+    if not path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        path.chmod(0o600)
+
+
+def _start(
+    stack: Stack, name: str, args: list[str], env: dict[str, str], *, ready_line: bool = False
+) -> dict[str, Any]:
+    log = open(stack.var / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open for its lifetime
+    proc = subprocess.Popen(
+        [*GATEWAY, *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE if ready_line else log,
+        stderr=log,
+        start_new_session=True,
+    )
+    stack.processes[name] = proc
+    if not ready_line:
+        return {}
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"{name} exited before it was ready; see {stack.var / (name + '.log')}")
+    return dict(json.loads(line))
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} was not ready within {timeout:.0f} s")
+
+
+def start_stack(var: Path, *, contacts: int, workers: int = 1) -> Stack:
+    """Start every process and return once the gateway says it is ready."""
+    demo = var / "demo"
+    demo.mkdir(parents=True, exist_ok=True)
+    stack = Stack(var=demo)
+    try:
+        stack.redis = EmbeddedRedis(demo / "redis").start()
+        connect(stack.redis.url).flushdb()
+        _signing_key(demo / "gateway-signing-key.pem")
+        stack.clients = {
+            "salesforce-org": {"client_id": "salesforce-org", "client_secret": secrets.token_urlsafe(24)},
+            "admin": {"client_id": "admin", "client_secret": secrets.token_urlsafe(24)},
+        }
+        scopes = {
+            "salesforce-org": ["events:write", "conversations:read"],
+            "admin": ["events:write", "conversations:read", "admin"],
+        }
+        oauth_clients = [
+            {
+                "client_id": c["client_id"],
+                "secret_sha256": hashlib.sha256(c["client_secret"].encode()).hexdigest(),
+                "scopes": scopes[name],
+            }
+            for name, c in stack.clients.items()
+        ]
+        port = free_port()
+        stack.gateway_url = f"http://127.0.0.1:{port}"
+        webhook_secret = secrets.token_urlsafe(24)
+
+        db = demo / "salesforce.sqlite"
+        for stale in demo.glob("salesforce.sqlite*"):
+            stale.unlink()
+        stack.salesforce = _start(
+            stack, "salesforce", ["emulate", "salesforce", "--db", str(db), "--var-dir", str(var)], {}, ready_line=True
+        )
+        stack.mobilecommons = _start(
+            stack,
+            "mobilecommons",
+            [
+                "emulate",
+                "mobilecommons",
+                "--mdata-url",
+                f"{stack.gateway_url}/webhooks/platforms/mobilecommons/{webhook_secret}",
+            ],
+            {},
+            ready_line=True,
+        )
+        if contacts:
+            seeded = stack.sf_control("POST", "seed?as=integration", json={"object": "Contact", "count": contacts})
+            seeded.raise_for_status()
+        integration = stack.salesforce["clients"]["integration"]
+        stack.env = {
+            "REDIS_URL": stack.redis.url,
+            "GATEWAY_VAR_DIR": str(var),
+            "GATEWAY_OAUTH_CLIENTS": json.dumps(oauth_clients),
+            "GATEWAY_TOKEN_SIGNING_KEY": str((demo / "gateway-signing-key.pem").resolve()),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            "SALESFORCE_LOGIN_URL": stack.salesforce["url"],
+            "SALESFORCE_CLIENT_ID": integration["client_id"],
+            "SALESFORCE_CLIENT_SECRET": integration["client_secret"],
+            "SALESFORCE_CA_BUNDLE": str(Path(stack.salesforce["ca_bundle"]).resolve()),
+            "MESSAGING_PLATFORM": "mobilecommons",
+            "MOBILECOMMONS_BASE_URL": stack.mobilecommons["api_url"],
+            "MOBILECOMMONS_USERNAME": stack.mobilecommons["username"],
+            "MOBILECOMMONS_PASSWORD": stack.mobilecommons["password"],
+            "MOBILECOMMONS_CAMPAIGN_ID": str(stack.mobilecommons["campaign_id"]),
+            "MOBILECOMMONS_OPT_IN_PATH_ID": str(stack.mobilecommons["opt_in_path_id"]),
+            "MOBILECOMMONS_WEBHOOK_SECRET": webhook_secret,
+        }
+        _start(stack, "web", ["serve", "--port", str(port), "--workers", "2"], stack.env)
+        for n in range(workers):
+            _start(stack, f"worker-{n + 1}" if workers > 1 else "worker", ["worker"], stack.env)
+        _start(stack, "scheduler", ["cron"], stack.env)
+        _wait("the gateway", lambda: requests.get(f"{stack.gateway_url}/readyz", timeout=5).status_code == 200)
+        org = stack.clients["salesforce-org"]
+        relay = stack.sf_control(
+            "POST",
+            "relay",
+            json={"url": stack.gateway_url, "client_id": org["client_id"], "client_secret": org["client_secret"]},
+        )
+        relay.raise_for_status()
+        _write_stack_json(var, stack)
+        return stack
+    except BaseException:
+        stack.stop()
+        raise
+
+
+def _write_stack_json(var: Path, stack: Stack) -> None:
+    pid = {name: proc.pid for name, proc in stack.processes.items()}
+    document = {
+        "gateway": {"url": stack.gateway_url, "clients": stack.clients},
+        "salesforce": {
+            "url": stack.salesforce["url"],
+            "ca_bundle": stack.salesforce["ca_bundle"],
+            "control_token": stack.salesforce["control_token"],
+            "integration_username": stack.salesforce["clients"]["integration"]["username"],
+            "clients": stack.salesforce["clients"],
+        },
+        "platforms": {
+            "mobilecommons": {"url": stack.mobilecommons["url"], "control_token": stack.mobilecommons["control_token"]}
+        },
+        "redis": {"url": stack.env["REDIS_URL"]},
+        "pids": {
+            "web": pid.get("web", 0),
+            "worker": pid.get("worker", pid.get("worker-1", 0)),
+            "scheduler": pid.get("scheduler", 0),
+            **pid,
+        },
+        "env": stack.env,
+    }
+    path = var / "stack.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    path.chmod(0o600)
+
+
+# ------------------------------------------------------------------------------------------------- the scenario
+
+
+class Scenario:
+    """What a newcomer watches: each step says what it does, waits for the effect, and times it."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = stack.sf_http()
+        admin = stack.salesforce["clients"]["admin"]
+        token = self.http.post(
+            f"{stack.salesforce['url']}/services/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(admin["client_id"], admin["client_secret"]),
+            timeout=30,
+        ).json()["access_token"]
+        self.api = f"{stack.salesforce['url']}/services/data/v62.0"
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.timings: list[tuple[str, float]] = []
+
+    def sf(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, f"{self.api}/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        return list(self.sf("GET", "query", params={"q": soql})["records"])
+
+    def mc_contact(self, phone: str) -> dict[str, Any] | None:
+        found = self.stack.mc_control("GET", "contacts", params={"phone": phone}).json()["contacts"]
+        return found[0] if found else None
+
+    def until(self, label: str, check: Callable[[], Any], started: float, timeout: float = 60) -> Any:
+        while time.monotonic() - started < timeout:
+            value = check()
+            if value:
+                elapsed = time.monotonic() - started
+                self.timings.append((label, elapsed))
+                say(f"    ✓ {label}: {elapsed * 1000:.0f} ms")
+                return value
+            time.sleep(0.05)
+        raise RuntimeError(f"{label}: nothing after {timeout:.0f} s — see var/demo/*.log")
+
+    def results(self, record_id: str) -> list[dict[str, Any]]:
+        soql = (
+            "SELECT Status__c, Error_Code__c, Message__c, Direction__c FROM Sync_Result__c "  # noqa: S608 - our own id
+            f"WHERE Record_Id__c = '{record_id}' ORDER BY CreatedDate"
+        )
+        return self.query(soql)
+
+    def run(self) -> None:
+        say("\n1. Five existing Contacts are edited in Salesforce (mobile phone, opted in) ...")
+        rows = self.query("SELECT Id, FirstName, LastName FROM Contact ORDER BY CreatedDate LIMIT 5")
+        phones = [f"+1415555{3000 + i:04d}" for i in range(len(rows))]
+        started = time.monotonic()
+        for row, phone in zip(rows, phones, strict=True):
+            self.sf("PATCH", f"sobjects/Contact/{row['Id']}", json={"MobilePhone": phone, "Mobile_Subscriber__c": True})
+        self.until("all 5 are on Mobile Commons", lambda: all(self.mc_contact(p) for p in phones), started)
+        self.until(
+            "Salesforce holds their Mobile Commons ids",
+            lambda: all(self.sf("GET", f"sobjects/Contact/{r['Id']}").get("Messaging_Contact_Id__c") for r in rows),
+            started,
+        )
+
+        say("\n2. A new Contact is created in Salesforce ...")
+        started = time.monotonic()
+        created = self.sf(
+            "POST",
+            "sobjects/Contact/",
+            json={
+                "FirstName": "Ada",
+                "LastName": "Lovelace",
+                "MobilePhone": "(415) 555-0199",
+                "Email": "ada@example.org",
+                "Mobile_Subscriber__c": True,
+            },
+        )
+        ada = created["id"]
+        profile = self.until("Ada is a Mobile Commons subscriber", lambda: self.mc_contact("+14155550199"), started)
+        say(f"      profile {profile['id']}: {profile['first_name']} {profile['last_name']}, {profile['sms_status']}")
+
+        say("\n3. Ada texts STOP to the short code ...")
+        started = time.monotonic()
+        self.stack.mc_control("POST", "inbound", json={"phone": "+14155550199", "body": "STOP"})
+        record = self.until(
+            "Salesforce shows Ada unsubscribed",
+            lambda: (r := self.sf("GET", f"sobjects/Contact/{ada}")).get("Messaging_Status__c") == "Unsubscribed" and r,
+            started,
+        )
+        opted_out = record["Messaging_Opted_Out_At__c"]
+        say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")
+
+        say("\n4. An admin ticks Mobile_Subscriber__c again on Ada's record ...")
+        started = time.monotonic()
+        self.sf("PATCH", f"sobjects/Contact/{ada}", json={"Mobile_Subscriber__c": True})
+        partial = self.until(
+            "the gateway refuses to re-subscribe her",
+            lambda: [r for r in self.results(ada) if r["Status__c"] == "Partial Failure"],
+            started,
+        )
+        say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
+        still = self.mc_contact("+14155550199") or {}
+        say(f"      Mobile Commons still has her as: {still.get('sms_status')}")
+
+        say("\n5. A Contact is saved with a phone number that cannot be real ...")
+        started = time.monotonic()
+        bad = self.sf(
+            "POST",
+            "sobjects/Contact/",
+            json={"FirstName": "Bad", "LastName": "Number", "MobilePhone": "555-01", "Mobile_Subscriber__c": True},
+        )["id"]
+        (failure,) = self.until("a readable Sync_Result__c explains it", lambda: self.results(bad), started)
+        say(f"      {failure['Status__c']} / {failure['Error_Code__c']}: {failure['Message__c']}")
+
+        say("\nHop times (Salesforce save → effect seen):")
+        for label, seconds in self.timings:
+            say(f"  {seconds * 1000:8.0f} ms  {label}")
+
+
+@contextmanager
+def _interrupts() -> Iterator[None]:
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_demo(var: Path, *, contacts: int, stack_only: bool, exit_when_done: bool, workers: int) -> int:
+    say(
+        f"Starting the stack (embedded Redis, Salesforce emulator with {contacts} Contacts, Mobile Commons emulator, "
+        "web, worker, scheduler) ..."
+    )
+    with _interrupts():
+        stack = start_stack(var, contacts=contacts, workers=workers)
+        try:
+            say(f"  gateway     {stack.gateway_url}  (status: {stack.gateway_url}/readyz, metrics: /metrics)")
+            say(f"  salesforce  {stack.salesforce['url']}")
+            say(f"  mobile commons {stack.mobilecommons['url']}")
+            say(f"  stack file  {var / 'stack.json'} (environment, clients and pids; logs in {stack.var})")
+            if not stack_only:
+                Scenario(stack).run()
+            if exit_when_done:
+                return 0
+            say("\nThe stack keeps running; press Ctrl-C to stop every process.")
+            while all(p.poll() is None for p in stack.processes.values()):
+                time.sleep(0.5)
+            dead = [n for n, p in stack.processes.items() if p.poll() is not None]
+            say(f"stopping: {', '.join(dead)} exited; see {stack.var}")
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            say("Stopping every process ...")
+            stack.stop()

@@ -1,0 +1,226 @@
+import { LightningElement, wire } from 'lwc';
+import { NavigationMixin } from 'lightning/navigation';
+import { ShowToastEvent } from 'lightning/platformShowToastEvent';
+import { refreshApex } from '@salesforce/apex';
+import getSettings from '@salesforce/apex/MessagingSyncConsoleController.getSettings';
+import saveSettings from '@salesforce/apex/MessagingSyncConsoleController.saveSettings';
+import getGatewayStatus from '@salesforce/apex/MessagingSyncConsoleController.getGatewayStatus';
+import getRecentFailures from '@salesforce/apex/MessagingSyncConsoleController.getRecentFailures';
+import resendSyncResult from '@salesforce/apex/MessagingSyncConsoleController.resendSyncResult';
+
+const TIME_FORMAT = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
+const FAILURE_ROWS = 20;
+
+function formatTime(value) {
+    if (!value) {
+        return 'Never';
+    }
+    const at = new Date(value);
+    return Number.isNaN(at.getTime()) ? 'Never' : TIME_FORMAT.format(at);
+}
+
+function messageOf(error) {
+    return error?.body?.message || error?.message || 'Something went wrong.';
+}
+
+/**
+ * The admin console of the messaging sync: switch each direction on or off, see the last successful sync
+ * per direction and the gateway's status, and resend recent failures.
+ */
+export default class MessagingSyncConsole extends NavigationMixin(LightningElement) {
+    settings;
+    settingsError;
+    status;
+    statusError;
+    failures = [];
+    failuresError;
+    failuresLoaded = false;
+    saving = false;
+    resendingId;
+    wiredFailures;
+
+    connectedCallback() {
+        this.loadSettings();
+        this.loadStatus();
+    }
+
+    @wire(getRecentFailures, { maxRows: FAILURE_ROWS })
+    receiveFailures(result) {
+        this.wiredFailures = result;
+        if (result.data) {
+            this.failures = result.data;
+            this.failuresError = undefined;
+            this.failuresLoaded = true;
+        } else if (result.error) {
+            this.failures = [];
+            this.failuresError = messageOf(result.error);
+            this.failuresLoaded = true;
+        }
+    }
+
+    async loadSettings() {
+        try {
+            this.settings = await getSettings();
+            this.settingsError = undefined;
+        } catch (error) {
+            this.settingsError = messageOf(error);
+        }
+    }
+
+    async loadStatus() {
+        try {
+            this.status = await getGatewayStatus();
+            this.statusError = undefined;
+        } catch (error) {
+            this.status = undefined;
+            this.statusError = messageOf(error);
+        }
+    }
+
+    get settingsLoading() {
+        return !this.settings && !this.settingsError;
+    }
+
+    get statusLoading() {
+        return !this.status && !this.statusError;
+    }
+
+    get togglesDisabled() {
+        return !this.settings?.canEdit || this.saving;
+    }
+
+    get showReadOnlyNote() {
+        return Boolean(this.settings) && !this.settings.canEdit;
+    }
+
+    get toPlatformLastSync() {
+        return formatTime(this.status?.toPlatformLastSuccessAt || this.settings?.lastToPlatformAt);
+    }
+
+    get toSalesforceLastSync() {
+        return formatTime(this.status?.toSalesforceLastSuccessAt || this.settings?.lastToSalesforceAt);
+    }
+
+    get toPlatformLag() {
+        return this.status?.toPlatformLagSeconds ?? '—';
+    }
+
+    get toSalesforceLag() {
+        return this.status?.toSalesforceLagSeconds ?? '—';
+    }
+
+    get platformSummary() {
+        if (!this.status) {
+            return '';
+        }
+        const name = this.status.platformName || 'Messaging platform';
+        return `${name}: ${this.status.platformReachable ? 'reachable' : 'not reachable'}`;
+    }
+
+    get platformBadgeClass() {
+        return this.status?.platformReachable ? 'slds-theme_success' : 'slds-theme_error';
+    }
+
+    get apiUsage() {
+        if (this.status?.apiBudget == null) {
+            return '—';
+        }
+        return `${this.status.apiUsed ?? 0} of ${this.status.apiBudget} calls today`;
+    }
+
+    get queues() {
+        return (this.status?.queues ?? []).map((queue) => ({
+            labelKey: `queue-${queue.label}-label`,
+            valueKey: `queue-${queue.label}-value`,
+            ...queue
+        }));
+    }
+
+    get failureCounts() {
+        return (this.status?.failures24h ?? []).map((item) => ({ key: `failure-${item.label}`, ...item }));
+    }
+
+    get hasFailureCounts() {
+        return this.failureCounts.length > 0;
+    }
+
+    get failuresLoading() {
+        return !this.failuresLoaded;
+    }
+
+    get hasFailures() {
+        return this.failuresLoaded && !this.failuresError && this.failures.length > 0;
+    }
+
+    get noFailures() {
+        return this.failuresLoaded && !this.failuresError && this.failures.length === 0;
+    }
+
+    get failureRows() {
+        return this.failures.map((row) => ({
+            id: row.Id,
+            name: row.Name,
+            when: formatTime(row.CreatedDate),
+            direction: row.Direction__c,
+            status: row.Status__c,
+            code: row.Error_Code__c,
+            message: row.Message__c,
+            object: row.Object__c,
+            recordId: row.Record_Id__c,
+            resent: row.Resent_At__c ? `Resent ${formatTime(row.Resent_At__c)}` : '',
+            resendLabel: `Resend ${row.Name}`,
+            resendDisabled: !this.settings?.canEdit || this.resendingId === row.Id
+        }));
+    }
+
+    async handleToggle(event) {
+        const toggle = event.target;
+        const direction = toggle.dataset.direction;
+        const enabled = toggle.checked;
+        const toPlatform = direction === 'toPlatform' ? enabled : this.settings.syncToPlatform;
+        const toSalesforce = direction === 'toSalesforce' ? enabled : this.settings.syncToSalesforce;
+        this.saving = true;
+        try {
+            this.settings = await saveSettings({ syncToPlatform: toPlatform, syncToSalesforce: toSalesforce });
+            this.toast('success', 'Sync settings saved', enabled ? 'Sync switched on.' : 'Sync switched off.');
+        } catch (error) {
+            toggle.checked = !enabled;
+            this.toast('error', 'Sync settings not saved', messageOf(error));
+        } finally {
+            this.saving = false;
+        }
+    }
+
+    async handleResend(event) {
+        const id = event.target.dataset.id;
+        this.resendingId = id;
+        try {
+            await resendSyncResult({ syncResultId: id });
+            this.toast('success', 'Sent again', 'The gateway is syncing this record again.');
+            await refreshApex(this.wiredFailures);
+        } catch (error) {
+            this.toast('error', 'Could not resend', messageOf(error));
+        } finally {
+            this.resendingId = undefined;
+        }
+    }
+
+    handleRefresh() {
+        this.loadSettings();
+        this.loadStatus();
+        return refreshApex(this.wiredFailures);
+    }
+
+    handleOpenList(event) {
+        event.preventDefault();
+        this[NavigationMixin.Navigate]({
+            type: 'standard__objectPage',
+            attributes: { objectApiName: 'Sync_Result__c', actionName: 'list' },
+            state: { filterName: event.target.dataset.filter }
+        });
+    }
+
+    toast(variant, title, message) {
+        this.dispatchEvent(new ShowToastEvent({ variant, title, message }));
+    }
+}

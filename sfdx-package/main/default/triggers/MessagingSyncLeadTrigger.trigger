@@ -1,0 +1,3 @@
+trigger MessagingSyncLeadTrigger on Lead(after insert, after update, after delete, after undelete) {
+    new MessagingSyncTriggerHandler().run();
+}

@@ -1,0 +1,51 @@
+"""The README's first command, as a newcomer runs it: `gateway demo --exit-when-done` plays the whole scenario
+over real processes and leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ROOT, processes_mentioning
+
+
+def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "SALESFORCE_", "MOBILECOMMONS_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--exit-when-done", "--contacts", "200"],
+        env={**env, "GATEWAY_VAR_DIR": str(var)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for step in (
+        "all 5 are on Mobile Commons",
+        "Salesforce holds their Mobile Commons ids",
+        "Ada is a Mobile Commons subscriber",
+        "Salesforce shows Ada unsubscribed",
+        "the gateway refuses to re-subscribe her",
+        "a readable Sync_Result__c explains it",
+    ):
+        assert f"✓ {step}" in out, out
+    assert "invalid-messaging-status" in out
+    assert "Failure / invalid-phone" in out
+    assert "Mobile Commons still has her as: unsubscribed" in out
+
+    stack = json.loads((var / "stack.json").read_text())
+    assert stack["gateway"]["url"].startswith("http://127.0.0.1:")
+    assert set(stack["gateway"]["clients"]) == {"salesforce-org", "admin"}
+    assert stack["salesforce"]["url"].startswith("https://")
+    assert Path(stack["salesforce"]["ca_bundle"]).is_file()
+    assert {"web", "worker", "scheduler"} <= set(stack["pids"])
+    for name in ("REDIS_URL", "SALESFORCE_LOGIN_URL", "MESSAGING_PLATFORM", "MOBILECOMMONS_PASSWORD"):
+        assert name in stack["env"]
+    for pid in stack["pids"].values():
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"

@@ -1,0 +1,78 @@
+"""Store semantics that need a schema the package does not have, and the relay's trigger-handler rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.emulators.salesforce.relay import ObjectRule, Relay
+from gateway.emulators.salesforce.schema import FieldDef, build_schema
+from gateway.emulators.salesforce.store import RecordError, Store
+
+PACKAGE_DIR = Path(__file__).resolve().parents[3] / "sfdx-package"
+
+
+def test_upsert_with_two_matches_on_a_non_unique_external_id_is_a_300() -> None:
+    schema = build_schema(None)
+    schema["contact"].add(FieldDef(name="Legacy_Id__c", type="string", length=20, external_id=True, custom=True))
+    store = Store(schema)
+    contact = schema["contact"]
+    store.seed(
+        contact, [{"LastName": "A", "Legacy_Id__c": "x"}, {"LastName": "B", "Legacy_Id__c": "X"}], store.users.admin_id
+    )
+    ext = contact.fields["legacy_id__c"]
+    with store.tx() as conn, pytest.raises(RecordError) as info:
+        store.upsert(conn, contact, ext, "x", {"LastName": "C"}, store.users.admin_id)
+    assert info.value.status == 300 and info.value.message.count("/sobjects/Contact/") == 2
+
+
+@pytest.fixture
+def relay_org() -> tuple[Store, Relay]:
+    store = Store(build_schema(PACKAGE_DIR))
+    relay = Relay(store)
+    return store, relay
+
+
+def test_criteria_field_gates_events_and_a_newly_qualifying_record_is_sent_whole(
+    relay_org: tuple[Store, Relay],
+) -> None:
+    store, relay = relay_org
+    relay.rules["contact"] = ObjectRule(
+        sobject="Contact",
+        criteria_field="DoNotCall",
+        include_deletions=True,
+        send_all_fields=False,
+        watched=["MobilePhone", "Email"],
+        matching=["Email"],
+        platform_id_field="Messaging_Contact_Id__c",
+    )
+    contact = store.schema["contact"]
+    admin = store.users.admin_id
+    with store.tx() as conn:
+        record_id, insert = store.insert(
+            conn, contact, {"LastName": "A", "MobilePhone": "1", "Email": "a@x.org"}, admin
+        )
+        assert relay.event_for(insert) is None  # DoNotCall is false: the record does not meet the criteria
+        qualifying = store.update(conn, contact, record_id, {"DoNotCall": True}, admin)
+        event = relay.event_for(qualifying)
+        assert event is not None and event["operation"] == "update"
+        assert event["changedFields"] == ["MobilePhone", "Email"]  # sent whole: it just started to qualify
+        assert set(event["record"]) == {"Id", "SystemModstamp", "MobilePhone", "Email", "Messaging_Contact_Id__c"}
+        delta = store.update(conn, contact, record_id, {"MobilePhone": "2"}, admin)
+        event = relay.event_for(delta)
+        assert event is not None and event["changedFields"] == ["MobilePhone"]
+        assert set(event["record"]) == {"Id", "SystemModstamp", "MobilePhone", "Email", "Messaging_Contact_Id__c"}
+        deleted = store.delete(conn, contact, record_id, admin)
+        event = relay.event_for(deleted)
+        assert event is not None and event["changedFields"] == [] and event["operation"] == "delete"
+        assert set(event["record"]) == {"Id", "SystemModstamp", "Email", "Messaging_Contact_Id__c"}
+
+
+def test_rules_come_from_the_packages_custom_metadata(relay_org: tuple[Store, Relay]) -> None:
+    _, relay = relay_org
+    rule = relay.rules["contact"]
+    assert rule.sobject == "Contact"
+    assert "MobilePhone" in rule.watched and "Mobile_Subscriber__c" in rule.watched and "Id" not in rule.watched
+    assert "MobilePhone" in rule.matching
+    assert rule.platform_id_field == "Messaging_Contact_Id__c"
