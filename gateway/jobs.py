@@ -145,14 +145,20 @@ def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) 
 
 
 def accept_platform_events(connection: redis.Redis, platform: str, events: list[InboundEvent], dedup_ttl: int) -> int:
-    """Queue pushed platform events on the `realtime` queue, once per idempotency key; returns how many were new."""
-    fresh = [
-        e
-        for e in events
-        if connection.set(SEEN_EVENT_KEY.format(f"{platform}:{e.idempotency_key}"), "1", nx=True, ex=dedup_ttl)
-    ]
+    """Queue pushed platform events once per idempotency key; returns how many were new.
+
+    Events wait in a Redis list (added in the same transaction that claims their keys) and one `realtime` job
+    drains it in batches, so a burst of STOPs costs a few Salesforce calls, not a few per STOP.
+    """
+    pipe = connection.pipeline(transaction=True)
+    for event in events:
+        pipe.set(SEEN_EVENT_KEY.format(f"{platform}:{event.idempotency_key}"), "1", nx=True, ex=dedup_ttl)
+    claimed = pipe.execute()
+    fresh = [e for e, ok in zip(events, claimed, strict=True) if ok]
     if fresh:
-        _enqueue(connection, REALTIME, "sync_inbound_events", platform, [inbound_to_json(e) for e in fresh])
+        from_platform.push_inbound(connection, platform, [inbound_to_json(e) for e in fresh])
+        if from_platform.claim_drain(connection, platform):
+            _enqueue(connection, REALTIME, "drain_inbound_events", platform)
     return len(fresh)
 
 
@@ -166,25 +172,35 @@ def inbound_to_json(event: InboundEvent) -> dict[str, Any]:
     }
 
 
-def sync_inbound_events(platform: str, events: list[dict[str, Any]]) -> dict[str, int]:
-    """Pushed platform events (a STOP, a profile change) → Salesforce, opt-outs first."""
+def _inbound_from_json(e: dict[str, Any]) -> InboundEvent:
+    return InboundEvent(
+        kind=InboundKind(e["kind"]),
+        phone=e["phone"],
+        idempotency_key=e["idempotency_key"],
+        occurred_at=parse_timestamp(e["occurred_at"]),
+        body=e.get("body"),
+    )
 
-    def handle(context: SyncContext, events: list[dict[str, Any]]) -> dict[str, int]:
-        parsed = [
-            InboundEvent(
-                kind=InboundKind(e["kind"]),
-                phone=e["phone"],
-                idempotency_key=e["idempotency_key"],
-                occurred_at=parse_timestamp(e["occurred_at"]),
-                body=e.get("body"),
+
+def drain_inbound_events(platform: str) -> dict[str, int]:
+    """Pushed platform events (STOPs, profile changes) → Salesforce, in batches, opt-outs first. Idempotent: events
+    leave the pending list only after their batch is written; a replay is skipped by platform version."""
+
+    def handle(context: SyncContext) -> dict[str, int]:
+        totals = {"synced": 0, "skipped": 0, "failed": 0}
+        for batch in from_platform.pending_inbound(context.redis, platform):
+            parsed = sorted(
+                (_inbound_from_json(e) for e in batch.events), key=lambda e: e.kind is not InboundKind.OPT_OUT
             )
-            for e in events
-        ]
-        parsed.sort(key=lambda e: e.kind is not InboundKind.OPT_OUT)
-        contacts = from_platform.contacts_for_events(context, parsed)
-        return to_salesforce.sync_contacts(context, contacts)
+            counts = to_salesforce.sync_contacts(context, from_platform.contacts_for_events(context, parsed))
+            batch.done()
+            for key, value in counts.items():
+                totals[key] += value
+        if from_platform.has_pending(context.redis, platform) and from_platform.claim_drain(context.redis, platform):
+            _enqueue(context.redis, REALTIME, "drain_inbound_events", platform)  # arrived while another drain ran
+        return totals
 
-    return _run("sync_inbound_events", handle, events)  # type: ignore[no-any-return]
+    return _run("drain_inbound_events", handle)  # type: ignore[no-any-return]
 
 
 POLL_BATCH = 200
@@ -224,7 +240,14 @@ def enqueue_replay(connection: redis.Redis, replay: resend.Replay) -> Job:
     return _enqueue(connection, REALTIME, "sync_platform_contacts", [replay.payload], force=True)
 
 
+def drain_all_inbound() -> int:
+    """Cron backstop: drain pending pushed events left by a crashed drain job."""
+    platform = load_settings().messaging_platform
+    return 0 if platform is None else sum(drain_inbound_events(platform).values())
+
+
 CRON_TABLE: list[dict[str, Any]] = [
     {"func": poll_platform_changes, "queue_name": REALTIME, "interval": 60, "job_timeout": JOB_TIMEOUT},
+    {"func": drain_all_inbound, "queue_name": REALTIME, "interval": 30, "job_timeout": JOB_TIMEOUT},
     {"func": flush_salesforce_writeback, "queue_name": SYNC, "interval": 30, "job_timeout": JOB_TIMEOUT},
 ]

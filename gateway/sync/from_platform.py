@@ -8,9 +8,14 @@ changes were queued, so a crash repeats a window (harmless: versions dedupe) and
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis import Redis
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
@@ -21,8 +26,54 @@ from gateway.sync.context import SyncContext
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "gateway:poll:cursor:{}"
+INBOUND_KEY = "gateway:inbound:{}"  # platform -> list of pushed events (JSON) waiting for a drain
+DRAIN_SCHEDULED_KEY = "gateway:inbound:{}:drain-scheduled"
+DRAIN_LOCK_KEY = "gateway:inbound:{}:drain-lock"
+DRAIN_BATCH = 200
 OVERLAP = timedelta(minutes=2)
 FIRST_LOOKBACK = timedelta(minutes=10)
+
+
+def push_inbound(connection: Redis, platform: str, events: list[dict[str, Any]]) -> None:
+    connection.rpush(INBOUND_KEY.format(platform), *(json.dumps(e) for e in events))
+
+
+def claim_drain(connection: Redis, platform: str) -> bool:
+    """True when the caller should queue a drain job (none is queued yet)."""
+    return bool(connection.set(DRAIN_SCHEDULED_KEY.format(platform), "1", nx=True, ex=300))
+
+
+@dataclass
+class InboundBatch:
+    events: list[dict[str, Any]]
+    _connection: Redis
+    _platform: str
+
+    def done(self) -> None:
+        """Remove the batch from the pending list (after its Salesforce writes)."""
+        self._connection.ltrim(INBOUND_KEY.format(self._platform), len(self.events), -1)
+
+
+def has_pending(connection: Redis, platform: str) -> bool:
+    return bool(connection.llen(INBOUND_KEY.format(platform)))
+
+
+def pending_inbound(connection: Redis, platform: str) -> Iterator[InboundBatch]:
+    """Batches of pending pushed events, oldest first, for one drainer at a time (a Redis lock); each batch stays
+    pending until its `done()`. A drain that finds the lock taken leaves the events to the lock holder."""
+    connection.delete(DRAIN_SCHEDULED_KEY.format(platform))  # events arriving from now on schedule a new drain
+    lock = DRAIN_LOCK_KEY.format(platform)
+    if not connection.set(lock, "1", nx=True, ex=300):
+        claim_drain(connection, platform)
+        return
+    try:
+        while True:
+            raw = connection.lrange(INBOUND_KEY.format(platform), 0, DRAIN_BATCH - 1)
+            if not raw:
+                return
+            yield InboundBatch([json.loads(r) for r in raw], connection, platform)
+    finally:
+        connection.delete(lock)
 
 
 def contacts_for_events(context: SyncContext, events: list[InboundEvent]) -> list[Contact]:
