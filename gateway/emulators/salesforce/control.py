@@ -173,7 +173,9 @@ def control_blueprint(org: Org) -> Blueprint:
         if request.method == "POST":
             spec = body()
             try:
-                target = RelayTarget(str(spec["url"]), str(spec["client_id"]), str(spec["client_secret"]))
+                target = RelayTarget(
+                    str(spec["url"]), str(spec["client_id"]), str(spec["client_secret"]), spec.get("ca_bundle")
+                )
             except (KeyError, TypeError):
                 return _bad("url, client_id and client_secret are required")
             org.relay.configure(target)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX = 2000
 FLUSH_SECONDS = 0.15
+BACKOFF_MAX = 2.0  # seconds between retries of a failed batch, at most (0.2, 0.4, ... 2.0)
 SYNC_OBJECT = "messaging_sync_object__mdt"
 FIELD_MAPPING = "messaging_field_mapping__mdt"
 
@@ -40,6 +41,11 @@ class RelayTarget:
     url: str
     client_id: str
     client_secret: str
+    ca_bundle: str | None = None  # extra trust for an https gateway with a private CA
+
+    @property
+    def verify(self) -> str | bool:
+        return self.ca_bundle or True
 
 
 @dataclass
@@ -124,6 +130,7 @@ class Relay:
         self._token: tuple[str, float] | None = None
         self._http = requests.Session()
         self.last_error: str | None = None
+        self._backoff = 0.0
         store.change_listener = self.on_changes
 
     # --- configuration ----------------------------------------------------------------------------------
@@ -131,6 +138,8 @@ class Relay:
     def configure(self, target: RelayTarget | None) -> None:
         self.target = target
         self._token = None
+        self._backoff = 0.0
+        self.last_error = None
         if target is not None and (self._thread is None or not self._thread.is_alive()):
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="salesforce-emulator-relay", daemon=True)
@@ -247,9 +256,8 @@ class Relay:
         }
 
     def _run(self) -> None:
-        backoff = 0.0
         while not self._stop.is_set():
-            self._wake.wait(backoff or FLUSH_SECONDS)
+            self._wake.wait(self._backoff or FLUSH_SECONDS)
             self._wake.clear()
             if self._stop.is_set() or self.target is None:
                 continue
@@ -262,9 +270,9 @@ class Relay:
             if delivered < 0:
                 with self.store.tx() as conn:
                     self.store.bump(conn, "relay:failed")
-                backoff = min(max(backoff * 2, 0.2), 10.0)
+                self._backoff = min(max(self._backoff * 2, 0.2), BACKOFF_MAX)
             else:
-                backoff = 0.0
+                self._backoff = 0.0
                 if delivered == BATCH_MAX:
                     self._wake.set()
 
@@ -276,6 +284,7 @@ class Relay:
             data={"grant_type": "client_credentials", "scope": "events:write"},
             auth=(target.client_id, target.client_secret),
             timeout=10,
+            verify=target.verify,
         )
         if response.status_code != 200:
             raise RuntimeError(f"token endpoint answered {response.status_code}")
@@ -321,6 +330,7 @@ class Relay:
                 json=body,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=30,
+                verify=target.verify,
             )
             if response.status_code == 401 and attempt == 0:
                 self._token = None

@@ -106,4 +106,6 @@ def salesforce_emulator(salesforce_emulator_server: EmulatorServer) -> Iterator[
     assert emulator.control("POST", "reset").status_code == 200
     emulator.control("DELETE", "relay")
     yield emulator
+    emulator.control("DELETE", "relay")
+    emulator.control("DELETE", "faults")
     http.close()

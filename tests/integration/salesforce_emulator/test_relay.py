@@ -27,6 +27,7 @@ class Receiver:
     posts: list[dict[str, Any]] = field(default_factory=list)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
+    hold: threading.Event = field(default_factory=threading.Event)  # set: answer 503 until cleared
 
     def events(self) -> list[dict[str, Any]]:
         return [e for p in self.posts for e in p["events"]]
@@ -56,8 +57,8 @@ def receiver() -> Iterator[Receiver]:
     def webhook() -> Any:
         if request.headers.get("Authorization") != "Bearer tok-1":
             return {"error": "unauthorized"}, 401
-        if state.fail_next > 0:
-            state.fail_next -= 1
+        if state.hold.is_set() or state.fail_next > 0:
+            state.fail_next = max(0, state.fail_next - 1)
             return {"error": "boom"}, 503
         body = request.get_json()
         state.posts.append(body)
@@ -200,3 +201,19 @@ def test_failed_deliveries_are_retried_without_losing_or_reordering(
 def test_no_relay_target_means_no_events(salesforce_emulator: Emulator) -> None:
     salesforce_emulator.sf("admin").Contact.create({"LastName": "Quiet"})
     assert salesforce_emulator.stats()["relay"]["published"] == 0
+
+
+def test_a_backlog_is_delivered_in_batches_of_at_most_2000(salesforce_emulator: Emulator, receiver: Receiver) -> None:
+    receiver.hold.set()  # the gateway is down while the backlog builds up
+    connect(salesforce_emulator, receiver)
+    admin = salesforce_emulator.sf("admin")
+    admin.bulk2.Contact.insert(
+        records=[{"LastName": f"B{i}", "MobilePhone": f"+1415888{i:04d}"} for i in range(2500)], wait=0.05
+    )
+    assert salesforce_emulator.stats()["relay"]["pending"] == 2500
+    receiver.hold.clear()
+    events = receiver.wait_for(2500, timeout=15)
+    assert len(events) == 2500
+    sizes = [len(p["events"]) for p in receiver.posts]
+    assert sizes[0] == 2000 and sum(sizes) == 2500 and max(sizes) == 2000
+    assert len({e["eventUuid"] for e in events}) == 2500
