@@ -38,9 +38,10 @@ def _salesforce_check(settings: Settings) -> tuple[str, bool, str]:
         from gateway.salesforce.client import SalesforceClient
 
         assert settings.salesforce is not None
-        client = SalesforceClient.from_settings(settings.salesforce)  # type: ignore[attr-defined]
-        client.check()
-        return "salesforce", True, f"token obtained from {settings.salesforce.login_url} ({settings.salesforce.auth_mode})"
+        sf = settings.salesforce
+        with SalesforceClient(sf) as client:
+            client.check()
+        return "salesforce", True, f"token obtained from {sf.login_url} ({sf.auth_mode})"
     except Exception as exc:  # noqa: BLE001
         return "salesforce", False, f"{type(exc).__name__}: {exc}"
 

@@ -4,7 +4,7 @@ RQ's defaults notice a job whose worker died only after its heartbeat lapses (mo
 next registry sweep (every 10 min, and an idle worker blocks for ~7 min between sweeps). Here the heartbeat is
 renewed every `MONITOR_INTERVAL` s and lapses `HEARTBEAT_GRACE` s later, every worker sweeps every
 `MAINTENANCE_INTERVAL` s and never blocks longer than that, so a killed job is retried within
-MONITOR_INTERVAL + HEARTBEAT_GRACE + 2 × MAINTENANCE_INTERVAL ≈ 45 s, through its retry policy (`jobs.RETRY`).
+MONITOR_INTERVAL + HEARTBEAT_GRACE + 2 * MAINTENANCE_INTERVAL ≈ 45 s, through its retry policy (`jobs.RETRY`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +73,8 @@ class Process:
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
         """Signal the process and every descendant (RQ's work horse runs in a session of its own)."""
         for pid in [self.popen.pid, *descendants(self.popen.pid)]:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         self.popen.wait(20)
 
     def stop(self, timeout: float = 20) -> int:

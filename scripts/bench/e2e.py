@@ -28,7 +28,7 @@ POLL = 0.1
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def to_platform(scenario: Scenario, n: int) -> dict[str, float]:

@@ -62,7 +62,7 @@ function request()
 end
 """
 
-BARE_APP = '''
+BARE_APP = """
 from flask import Flask, jsonify, request
 
 def create_bare_app():
@@ -76,7 +76,7 @@ def create_bare_app():
         return response
 
     return app
-'''
+"""
 
 
 def free_port() -> int:
@@ -106,8 +106,13 @@ def parse_wrk(output: str) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else ""}  # type: ignore[dict-item]
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }  # type: ignore[dict-item]
 
 
 def run_wrk(url: str, token: str, events: int, seconds: int, connections: int, lua: Path) -> dict[str, float]:
@@ -133,36 +138,91 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         redis_port = free_port()
-        procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(work),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""],
-            stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(work),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--maxmemory-policy",
+                    "noeviction",
+                    "--save",
+                    "",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (work / "key.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (work / "key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         secret = secrets.token_urlsafe(24)
         env = {
             **os.environ,
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "GATEWAY_TOKEN_SIGNING_KEY": str(work / "key.pem"),
-            "GATEWAY_OAUTH_CLIENTS": json.dumps([{"client_id": "bench", "scopes": ["events:write"],
-                                                   "secret_sha256": hashlib.sha256(secret.encode()).hexdigest()}]),
+            "GATEWAY_OAUTH_CLIENTS": json.dumps(
+                [
+                    {
+                        "client_id": "bench",
+                        "scopes": ["events:write"],
+                        "secret_sha256": hashlib.sha256(secret.encode()).hexdigest(),
+                    }
+                ]
+            ),
             "GATEWAY_LOG_LEVEL": "WARNING",
         }
         gw_port, bare_port = free_port(), free_port()
-        procs.append(subprocess.Popen(
-            [str(VENV_BIN / "gateway"), "serve", "--port", str(gw_port), "--workers", str(args.workers),
-             "--threads", str(args.threads)], env=env, cwd=ROOT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(VENV_BIN / "gateway"),
+                    "serve",
+                    "--port",
+                    str(gw_port),
+                    "--workers",
+                    str(args.workers),
+                    "--threads",
+                    str(args.threads),
+                ],
+                env=env,
+                cwd=ROOT,
+            )
+        )
         (work / "bare_app.py").write_text(BARE_APP)
         gthread = ["--worker-class", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []
-        procs.append(subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{bare_port}", "--workers", str(args.workers), *gthread,
-             "--log-level", "warning", "bare_app:create_bare_app()"], cwd=work))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(VENV_BIN / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{bare_port}",
+                    "--workers",
+                    str(args.workers),
+                    *gthread,
+                    "--log-level",
+                    "warning",
+                    "bare_app:create_bare_app()",
+                ],
+                cwd=work,
+            )
+        )
         gw, bare = f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{bare_port}"
         wait_http(f"{gw}/healthz")
         wait_http(bare)
-        token = requests.post(f"{gw}/oauth/token", data={"grant_type": "client_credentials"},
-                              auth=("bench", secret), timeout=10).json()["access_token"]
+        token = requests.post(
+            f"{gw}/oauth/token", data={"grant_type": "client_credentials"}, auth=("bench", secret), timeout=10
+        ).json()["access_token"]
         lua = work / "events.lua"
         lua.write_text(LUA)
         results: dict[str, dict[str, float]] = {}
@@ -170,8 +230,15 @@ def main() -> None:
             for name, url in (("bare", bare), ("gateway", gw)):
                 run_wrk(url, token, events, 2, args.connections, lua)  # warm-up
                 results[f"{name}_{events}"] = run_wrk(url, token, events, args.seconds, args.connections, lua)
-        queued = int(subprocess.run(["redis-cli", "-p", str(redis_port), "llen", "rq:queue:sync"],
-                                    capture_output=True, text=True, check=True).stdout.strip() or 0)
+        queued = int(
+            subprocess.run(
+                ["redis-cli", "-p", str(redis_port), "llen", "rq:queue:sync"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            or 0
+        )
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)
@@ -182,14 +249,18 @@ def main() -> None:
                 proc.kill()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nwebhook ingest — {args.seconds} s per run, wrk 2 threads × {args.connections} connections, "
-          f"gunicorn {args.workers} workers × {args.threads} threads for both servers\n")
+    print(
+        f"\nwebhook ingest — {args.seconds} s per run, wrk 2 threads x {args.connections} connections, "
+        f"gunicorn {args.workers} workers x {args.threads} threads for both servers\n"
+    )
     print(f"{'batch':>6} {'server':>8} {'req/s':>9} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for events in (1, 200):
         for name in ("bare", "gateway"):
             r = results[f"{name}_{events}"]
-            print(f"{events:>6} {name:>8} {r['rps']:>9.0f} {r['events_per_s']:>10.0f} {r['p50_ms']:>8.2f} "
-                  f"{r['p99_ms']:>8.2f} {r['non_2xx']:>8.0f}")
+            print(
+                f"{events:>6} {name:>8} {r['rps']:>9.0f} {r['events_per_s']:>10.0f} {r['p50_ms']:>8.2f} "
+                f"{r['p99_ms']:>8.2f} {r['non_2xx']:>8.0f}"
+            )
     ratio = results["gateway_1"]["rps"] / results["bare_1"]["rps"]
     figures = {
         "bench": "webhook_ingest",
@@ -204,9 +275,11 @@ def main() -> None:
         "jobs_queued": queued,
         "targets": {"single_ratio": 0.5, "batch200_events_per_s": 20000, "p99_ms": 50},
     }
-    print(f"\nsingle-event rate vs bare: {ratio:.2f} (target ≥ 0.5); 200-event batches: "
-          f"{figures['gateway_batch200_events_per_s']} events/s (target ≥ 20,000); p99 single "
-          f"{figures['gateway_single_p99_ms']:.1f} ms, batch {figures['gateway_batch200_p99_ms']:.1f} ms (target < 50)")
+    print(
+        f"\nsingle-event rate vs bare: {ratio:.2f} (target ≥ 0.5); 200-event batches: "
+        f"{figures['gateway_batch200_events_per_s']} events/s (target ≥ 20,000); p99 single "
+        f"{figures['gateway_single_p99_ms']:.1f} ms, batch {figures['gateway_batch200_p99_ms']:.1f} ms (target < 50)"
+    )
     print(json.dumps(figures))
 
 

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 
 from gateway import create_app
-from gateway.emulators.salesforce import EmulatorServer
 from gateway.config import Settings
+from gateway.emulators.salesforce import EmulatorServer
 from tests.conftest import CLIENTS
 from tests.integration.salesforce_emulator.conftest import PACKAGE_DIR, Emulator, https_session
 from tests.support import serve_in_thread, token

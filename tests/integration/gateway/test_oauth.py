@@ -37,7 +37,12 @@ def test_token_with_basic_auth_carries_the_clients_scopes(gateway_url: str) -> N
 def test_token_with_credentials_in_the_body_and_a_narrower_scope(gateway_url: str) -> None:
     response = requests.post(
         f"{gateway_url}/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": ORG, "client_secret": ORG_SECRET, "scope": "events:write"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": ORG,
+            "client_secret": ORG_SECRET,
+            "scope": "events:write",
+        },
         timeout=10,
     )
     assert response.status_code == 200
@@ -70,8 +75,10 @@ def test_a_scope_the_client_does_not_hold_is_refused_not_narrowed(gateway_url: s
 
 def test_other_grant_types_are_refused(gateway_url: str) -> None:
     response = requests.post(
-        f"{gateway_url}/oauth/token", data={"grant_type": "password", "username": "x", "password": "y"},
-        auth=(ORG, ORG_SECRET), timeout=10,
+        f"{gateway_url}/oauth/token",
+        data={"grant_type": "password", "username": "x", "password": "y"},
+        auth=(ORG, ORG_SECRET),
+        timeout=10,
     )
     assert response.status_code == 400
     assert response.json()["error"] in {"unsupported_grant_type", "unauthorized_client"}
@@ -94,8 +101,16 @@ def test_a_token_without_the_scope_is_403(gateway_url: str) -> None:
 def test_expired_token_is_401(gateway_url: str, signing_key_pem: str) -> None:
     key = RSAKey.import_key(signing_key_pem)
     now = int(time.time())
-    claims = {"iss": "messaging-sync-gateway", "aud": "messaging-sync-gateway", "sub": ORG, "client_id": ORG,
-              "iat": now - 3600, "exp": now - 60, "jti": "x", "scope": "events:write"}
+    claims = {
+        "iss": "messaging-sync-gateway",
+        "aud": "messaging-sync-gateway",
+        "sub": ORG,
+        "client_id": ORG,
+        "iat": now - 3600,
+        "exp": now - 60,
+        "jti": "x",
+        "scope": "events:write",
+    }
     expired = jwt.encode({"alg": "RS256", "typ": "at+jwt"}, claims, key)
     assert _post_events(gateway_url, expired).status_code == 401
     claims["exp"] = now + 600

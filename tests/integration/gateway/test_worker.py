@@ -30,7 +30,7 @@ def test_every_event_reaches_the_platform_exactly_once(
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
     first = [salesforce_event(n) for n in range(50)]
     assert _post(gateway_url, org_token, first) == {"accepted": 50, "duplicates": 0}
-    assert _post(gateway_url, org_token, first[:10] + [salesforce_event(50)]) == {"accepted": 1, "duplicates": 10}
+    assert _post(gateway_url, org_token, [*first[:10], salesforce_event(50)]) == {"accepted": 1, "duplicates": 10}
     worker = Process(["worker", "--burst"], sync_env)
     assert worker.popen.wait(60) == 0, worker.output()
     seen = collections.Counter(c.crm_id for c in recorder.recorded())

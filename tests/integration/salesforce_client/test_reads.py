@@ -9,7 +9,7 @@ from tests.integration.salesforce_emulator.conftest import Emulator
 from .conftest import api_calls, fast_client, settings_for
 
 FIELDS = "Id, FirstName, LastName, Email, MobilePhone, Mobile_Subscriber__c, SystemModstamp, Owner.Name"
-CONTACTS = f"SELECT {FIELDS} FROM Contact"  # noqa: S608 - constant field list
+CONTACTS = f"SELECT {FIELDS} FROM Contact"
 
 
 @pytest.mark.parametrize(("rows", "pages"), [(2000, 1), (2001, 2), (4000, 2)])

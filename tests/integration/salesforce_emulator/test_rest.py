@@ -110,7 +110,7 @@ def test_crud_maintains_ids_and_timestamps(salesforce_emulator: Emulator) -> Non
     with pytest.raises(SalesforceResourceNotFound) as gone:
         sf.Contact.get(contact_id)
     assert gone.value.content[0]["errorCode"] == "NOT_FOUND"
-    deleted = sf.query_all(f"SELECT Id, IsDeleted FROM Contact WHERE Id = '{contact_id}'", include_deleted=True)  # noqa: S608
+    deleted = sf.query_all(f"SELECT Id, IsDeleted FROM Contact WHERE Id = '{contact_id}'", include_deleted=True)
     assert deleted["records"][0]["IsDeleted"] is True
 
 
@@ -204,7 +204,7 @@ def test_query_with_relationships_filters_and_order(salesforce_emulator: Emulato
     assert sf.query("SELECT Id FROM Contact WHERE LastModifiedDate = LAST_N_DAYS:2")["totalSize"] == 3
     assert sf.query("SELECT Id FROM Contact ORDER BY LastName LIMIT 1 OFFSET 1")["records"][0]["Id"]
     no_account = sf.Contact.create({"LastName": "Solo"})["id"]
-    solo = sf.query(f"SELECT Account.Name FROM Contact WHERE Id = '{no_account}'")["records"][0]  # noqa: S608
+    solo = sf.query(f"SELECT Account.Name FROM Contact WHERE Id = '{no_account}'")["records"][0]
     assert solo["Account"] is None
 
 

@@ -9,8 +9,14 @@ from tests.integration.sync.conftest import Stack, api, eventually
 
 
 def _contact(phone: str, **extra: object) -> dict[str, object]:
-    return {"FirstName": "Grace", "LastName": "Hopper", "MobilePhone": phone, "Email": "grace@example.org",
-            "Mobile_Subscriber__c": True, **extra}
+    return {
+        "FirstName": "Grace",
+        "LastName": "Hopper",
+        "MobilePhone": phone,
+        "Email": "grace@example.org",
+        "Mobile_Subscriber__c": True,
+        **extra,
+    }
 
 
 def test_a_salesforce_contact_reaches_the_platform_and_is_linked_back(stack: Stack) -> None:
@@ -106,8 +112,11 @@ def test_a_profile_created_on_the_platform_becomes_a_salesforce_contact_through_
 
     seeded = stack.mc.control().post(
         f"{stack.mc.url}/__emulator__/seed",
-        json={"profiles": [{"phone": "+14155552674", "first_name": "Katherine", "last_name": "Johnson",
-                            "email": "kj@example.org"}]},
+        json={
+            "profiles": [
+                {"phone": "+14155552674", "first_name": "Katherine", "last_name": "Johnson", "email": "kj@example.org"}
+            ]
+        },
     )
     assert seeded.status_code in (200, 201), seeded.text
     Queue("realtime", connection=redis.Redis.from_url(stack.env["REDIS_URL"])).enqueue(

@@ -13,8 +13,7 @@ from pathlib import Path
 from gateway.web.schemas import BATCH_SCHEMA
 
 FIXTURE = (
-    Path(__file__).resolve().parents[3]
-    / "sfdx-package/main/default/staticresources/MessagingSyncWebhookFixture.json"
+    Path(__file__).resolve().parents[3] / "sfdx-package/main/default/staticresources/MessagingSyncWebhookFixture.json"
 )
 
 

@@ -60,7 +60,7 @@ def org() -> Iterator[tuple[Store, QueryRunner]]:
 def names(runner: QueryRunner, where: str) -> list[str]:
     compiled = compile_query(
         runner.store.schema,
-        f"SELECT LastName FROM Contact WHERE {where} ORDER BY LastName",  # noqa: S608 - SOQL, not SQL
+        f"SELECT LastName FROM Contact WHERE {where} ORDER BY LastName",
         today=TODAY,
     )
     rows = runner.fetch(compiled, None, 0, 100)
