@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from gateway import jobs, metrics
     from gateway.redis_server import connect
     from gateway.sync.context import build_platform
-    from gateway.web import api, auth, errors, health, webhooks
+    from gateway.web import api, auth, errors, health, status_page, webhooks
 
     settings = settings or load_settings(roles=("web",))
     if not settings.redis_url:
@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_auth(app, settings)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
+    api.init_api(app)
+    status_page.init_status_page(app, settings)
 
     @app.before_request
     def _start_timer() -> None:

@@ -22,6 +22,7 @@ from redis import Redis
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.sync_results import Direction, Status, SyncResultEntry, write_sync_results
+from gateway.sync import status
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,10 @@ def result_values(
 
 
 def queue_entries(pipe: Any, entries: Sequence[WriteBack]) -> None:
-    """Add entries to the pending list inside the caller's transaction."""
+    """Add entries to the pending list inside the caller's transaction (and count them for the status summary)."""
     if entries:
         pipe.rpush(PENDING_KEY, *(e.to_json() for e in entries))
+        status.count_results(pipe, [e.result for e in entries])
 
 
 def pending_count(connection: Redis) -> int:

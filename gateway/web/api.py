@@ -1,21 +1,109 @@
-"""The gateway's JSON API under `/api/v1` (for the Salesforce package's components and admins).
+"""The gateway's JSON API under `/api/v1` (for the Salesforce package's components and admins), documented as
+OpenAPI at `/api/v1/openapi.json` from its marshmallow schemas (flask-smorest).
 
-Every route needs a bearer token from `/oauth/token` with the scope it names; errors have one JSON shape.
+Every route needs a bearer token from `/oauth/token` holding one of the scopes it names; every error, including
+401 and 403, has the gateway's one JSON shape `{"error": {"code", "message"}}`.
+
+Scopes: conversations and campaigns need `conversations:read`; the status summary takes `admin` or
+`conversations:read` (the admin console's Apex calls it through the org's Named Credential client, and the summary
+holds no personal data); resending a failed sync needs `admin`.
 """
+
+# flask-smorest ships no type hints: its decorators and classes are Any to mypy.
+# mypy: disable-error-code="untyped-decorator"
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+import functools
+import re
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
+from flask import Flask, current_app, g, request
+from flask_smorest import Api, Blueprint
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from gateway import jobs
 from gateway.salesforce.errors import SalesforceError
-from gateway.sync import resend
+from gateway.sync import conversations, resend, status
 from gateway.sync.context import SyncContext
-from gateway.web.auth import require_scope
+from gateway.web import schemas_api as schemas
 from gateway.web.errors import error_response
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+HISTORY_CACHE_SECONDS = 30  # app.config["GATEWAY_HISTORY_CACHE_SECONDS"] overrides it
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+_PLATFORM_ID = re.compile(schemas.PLATFORM_ID)
+
+
+class _Parser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400
+
+
+class ApiBlueprint(Blueprint):  # type: ignore[misc]
+    ARGUMENTS_PARSER = _Parser()
+
+
+class GatewayApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api with the gateway's error shape; the app's own handlers (`web.errors`) answer errors."""
+
+    ERROR_SCHEMA = schemas.ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        pass
+
+
+bp = ApiBlueprint("api", __name__, url_prefix="/api/v1", description="Conversations, campaigns, status, resend")
+
+
+@bp.errorhandler(HTTPException)
+def _request_error(exc: HTTPException) -> Response:
+    """Invalid query arguments answer 400 with the fields at fault; other HTTP errors keep their status."""
+    status_code = exc.code or 500
+    messages = (getattr(exc, "data", None) or {}).get("messages")
+    if messages is not None:
+        fields = messages.get("query", messages) if isinstance(messages, dict) else messages
+        return error_response(status_code, "invalid-request", "the request's parameters are not valid", fields)
+    return error_response(status_code, "invalid-request" if status_code == 400 else "http-error", exc.description or "")
+
+
+def require_any_scope(*scopes: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    """Route decorator: a valid gateway token holding at least one of `scopes`; 401/403 in the API's error shape."""
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            guard = current_app.extensions["gateway.token_guard"]
+            try:
+                g.token_claims = guard.claims_for(request.headers.get("Authorization"), list(scopes))
+            except InsufficientScopeError:
+                needed = " or ".join(f"'{s}'" for s in scopes)
+                response = error_response(403, "insufficient-scope", f"this endpoint needs the scope {needed}")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="gateway", error="insufficient_scope"'
+                return response
+            except InvalidTokenError:
+                response = error_response(401, "invalid-token", "a valid bearer token from /oauth/token is required")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="gateway", error="invalid_token"'
+                return response
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorator
+
+
+def _documented_errors(*statuses: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        for status_code in statuses:
+            view = bp.alt_response(status_code, schema=schemas.ErrorSchema, description="error")(view)
+        return view
+
+    return decorator
 
 
 def sync_context() -> SyncContext:
@@ -27,10 +115,151 @@ def sync_context() -> SyncContext:
     return context
 
 
+def _ttl() -> int:
+    return int(current_app.config.get("GATEWAY_HISTORY_CACHE_SECONDS", HISTORY_CACHE_SECONDS))
+
+
+def _person(platform_id: str | None, args: dict[str, Any]) -> conversations.PersonRef | Response:
+    if platform_id is not None and not _PLATFORM_ID.match(platform_id):
+        return error_response(400, "invalid-request", "the platform id holds characters no platform id has")
+    return conversations.PersonRef(platform_id=platform_id, phone=args.get("phone"), crm_id=args.get("crmId"))
+
+
+def _no_platform() -> Response | None:
+    if current_app.extensions["gateway.settings"].messaging_platform is None:
+        return error_response(503, "configuration-error", "MESSAGING_PLATFORM is not set on this gateway")
+    return None
+
+
+def _messages(platform_id: str | None, args: dict[str, Any]) -> Any:
+    ref = _person(platform_id, args)
+    if isinstance(ref, Response):
+        return ref
+    if (missing := _no_platform()) is not None:
+        return missing
+    try:
+        return conversations.conversation(
+            sync_context(), ref, limit=args["limit"], before=args.get("before"), ttl=_ttl()
+        )
+    except conversations.ConversationError as exc:
+        return error_response(exc.status, exc.code, str(exc))
+
+
+def _campaigns(platform_id: str | None, args: dict[str, Any]) -> Any:
+    ref = _person(platform_id, args)
+    if isinstance(ref, Response):
+        return ref
+    if (missing := _no_platform()) is not None:
+        return missing
+    try:
+        return conversations.campaigns(sync_context(), ref, ttl=_ttl())
+    except conversations.ConversationError as exc:
+        return error_response(exc.status, exc.code, str(exc))
+
+
+@bp.get("/contacts/<platform_id>/messages")
+@require_any_scope("conversations:read")
+@bp.arguments(schemas.MessagesQuerySchema, location="query")
+@bp.response(200, schemas.MessagesSchema)
+@_documented_errors(401, 403, 404)
+@bp.doc(security=SECURITY)
+def contact_messages(args: dict[str, Any], platform_id: str) -> Any:
+    """The person's conversation, newest page first, messages oldest → newest within a page.
+
+    Pass `nextBefore` back as `before` for the next older page. A platform without history answers
+    `supported: false`. Cached briefly per person.
+    """
+    return _messages(platform_id, args)
+
+
+@bp.get("/contacts/messages")
+@require_any_scope("conversations:read")
+@bp.arguments(schemas.PersonOnlyQuerySchema, location="query")
+@bp.response(200, schemas.MessagesSchema)
+@_documented_errors(401, 403, 404)
+@bp.doc(security=SECURITY)
+def messages_by_phone(args: dict[str, Any]) -> Any:
+    """The conversation of the person with this `phone` (or Salesforce `crmId`)."""
+    return _messages(None, args)
+
+
+@bp.get("/contacts/<platform_id>/campaigns")
+@require_any_scope("conversations:read")
+@bp.arguments(schemas.CampaignsQuerySchema, location="query")
+@bp.response(200, schemas.CampaignsSchema)
+@_documented_errors(401, 403, 404)
+@bp.doc(security=SECURITY)
+def contact_campaigns(args: dict[str, Any], platform_id: str) -> Any:
+    """The campaigns the person is or was in: name, type, status and since when."""
+    return _campaigns(platform_id, args)
+
+
+@bp.get("/contacts/campaigns")
+@require_any_scope("conversations:read")
+@bp.arguments(schemas.CampaignsPersonOnlyQuerySchema, location="query")
+@bp.response(200, schemas.CampaignsSchema)
+@_documented_errors(401, 403, 404)
+@bp.doc(security=SECURITY)
+def campaigns_by_phone(args: dict[str, Any]) -> Any:
+    """The campaigns of the person with this `phone` (or Salesforce `crmId`)."""
+    return _campaigns(None, args)
+
+
+def status_summary() -> dict[str, Any]:
+    """The summary shared by `GET /api/v1/status` and the operator's page."""
+    from gateway import __version__
+
+    settings = current_app.extensions["gateway.settings"]
+    context = sync_context() if settings.messaging_platform is not None else None
+    usage = None
+    if settings.salesforce is not None:
+        usage = (context.salesforce if context is not None else _usage_client()).usage()
+    return status.build_summary(
+        current_app.extensions["gateway.redis"],
+        queue_names=jobs.QUEUES,
+        platform_name=settings.messaging_platform,
+        platform_check=context.platform.check if context is not None else None,
+        salesforce_usage=usage,
+        version=__version__,
+    )
+
+
+def _usage_client() -> Any:
+    from gateway.salesforce.client import SalesforceClient
+
+    client = current_app.extensions.get("gateway.usage_client")
+    if client is None:
+        settings = current_app.extensions["gateway.settings"]
+        client = SalesforceClient(settings.salesforce, redis=current_app.extensions["gateway.redis"])
+        current_app.extensions["gateway.usage_client"] = client
+    return client
+
+
+@bp.get("/status")
+@require_any_scope("admin", "conversations:read")
+@bp.response(200, schemas.StatusSchema)
+@_documented_errors(401, 403)
+@bp.doc(security=SECURITY)
+def status_route() -> Any:
+    """Is sync healthy: last success and lag per direction, queue depths, failures of the last 24 h by error code,
+    Salesforce API usage against its budget, platform reachability, syncs per minute, version."""
+    return status_summary()
+
+
 @bp.post("/sync-results/<result_id>/resend")
-@require_scope("admin")
-def resend_sync_result(result_id: str) -> Response:
+@require_any_scope("admin")
+@bp.response(202, schemas.ResendSchema)
+@_documented_errors(401, 403, 404, 409, 422)
+@bp.doc(security=SECURITY)
+def resend_sync_result(result_id: str) -> Any:
     """Replay the stored request of a failed `Sync_Result__c`; 202 once queued."""
+    return resend_result(result_id)
+
+
+def resend_result(result_id: str) -> Response | dict[str, Any]:
+    """Queue the replay of a failed result (shared with the operator's page)."""
+    if not re.fullmatch(schemas.SALESFORCE_ID, result_id):
+        return error_response(404, "not-found", f"no Sync_Result__c with Id {result_id}")
     context = sync_context()
     try:
         replay = resend.load_replay(context, result_id)
@@ -43,6 +272,24 @@ def resend_sync_result(result_id: str) -> Response:
         resend.mark_resent(context, replay.result_id)
     except SalesforceError:
         current_app.logger.warning("could not stamp Resent_At__c on %s", replay.result_id, exc_info=True)
-    response = jsonify({"resent": True, "job": job.id, "direction": replay.direction})
-    response.status_code = 202
-    return response
+    status.forget_recent_failures(context.redis)
+    return {"resent": True, "job": job.id, "direction": replay.direction}
+
+
+def init_api(app: Flask) -> None:
+    """Register the API blueprint and its OpenAPI document at `/api/v1/openapi.json`."""
+    from gateway import __version__
+
+    app.config.update(
+        API_TITLE="Messaging sync gateway",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = GatewayApi(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api.register_blueprint(bp)
+
+
+__all__ = ["bp", "init_api", "resend_result", "status_summary", "sync_context"]

@@ -8,7 +8,7 @@ from gateway import create_app
 from gateway.config import Settings
 from gateway.emulators.salesforce import EmulatorServer
 from tests.conftest import CLIENTS
-from tests.integration.salesforce_emulator.conftest import PACKAGE_DIR, Emulator, https_session
+from tests.integration.salesforce_emulator.conftest import Emulator, reset_org, running_emulator
 from tests.support import serve_in_thread, token
 
 
@@ -34,20 +34,15 @@ def admin_token(gateway_url: str) -> str:
 @pytest.fixture(scope="session")
 def sf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
     """One Salesforce emulator (HTTPS, the package's schema) for the gateway suites."""
-    server = EmulatorServer(package_dir=PACKAGE_DIR, var_dir=tmp_path_factory.mktemp("sf-var")).start()
-    yield server
-    server.stop()
+    with running_emulator(tmp_path_factory) as server:
+        yield server
 
 
 @pytest.fixture
 def sf(sf_server: EmulatorServer) -> Iterator[Emulator]:
     """The emulated org, reset (no records, no faults, no relay)."""
-    http = https_session(sf_server.ca_bundle)
-    emulator = Emulator(sf_server, http)
-    assert emulator.control("POST", "reset").status_code == 200
-    emulator.control("DELETE", "relay")
-    yield emulator
-    http.close()
+    with reset_org(sf_server) as emulator:
+        yield emulator
 
 
 @pytest.fixture

@@ -11,27 +11,20 @@ import pytest
 from gateway.config import SalesforceSettings, Secret
 from gateway.emulators.salesforce import EmulatorServer
 from gateway.salesforce.client import SalesforceClient
-from tests.integration.salesforce_emulator.conftest import PACKAGE_DIR, Emulator, https_session
+from tests.integration.salesforce_emulator.conftest import Emulator, reset_org, running_emulator
 
 
 @pytest.fixture(scope="module")
 def emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(package_dir=PACKAGE_DIR, var_dir=tmp_path_factory.mktemp("sf-var")).start()
-    yield server
-    server.stop()
+    with running_emulator(tmp_path_factory) as server:
+        yield server
 
 
 @pytest.fixture
 def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
     """A reset org (no records, no faults, API usage at 0)."""
-    http = https_session(emulator_server.ca_bundle)
-    emu = Emulator(emulator_server, http)
-    assert emu.control("POST", "reset").status_code == 200
-    emu.control("DELETE", "relay")
-    # reset keeps a daily limit changed through /limits; put the default allocation back
-    assert emu.control("POST", "limits", json={"max": 100_000, "used": 0}).status_code == 200
-    yield emu
-    http.close()
+    with reset_org(emulator_server) as emu:
+        yield emu
 
 
 def settings_for(

@@ -7,6 +7,7 @@ reset before each test, so tests may run in any order.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,21 +92,41 @@ class Emulator:
         return dict(self.control("GET", "stats").json())
 
 
+@contextmanager
+def running_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """An emulator server with the package's schema, for a module's or a session's fixture."""
+    server = EmulatorServer(package_dir=PACKAGE_DIR, var_dir=tmp_path_factory.mktemp("sf-var")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def reset_org(server: EmulatorServer) -> Iterator[Emulator]:
+    """The org behind `server`, reset: no records, no faults, no relay, API usage at 0 of the default allocation."""
+    http = https_session(server.ca_bundle)
+    emulator = Emulator(server, http)
+    assert emulator.control("POST", "reset").status_code == 200
+    emulator.control("DELETE", "relay")
+    # reset keeps a daily limit changed through /limits; put the default allocation back
+    assert emulator.control("POST", "limits", json={"max": 100_000, "used": 0}).status_code == 200
+    try:
+        yield emulator
+    finally:
+        emulator.control("DELETE", "relay")
+        emulator.control("DELETE", "faults")
+        http.close()
+
+
 @pytest.fixture(scope="module")
 def salesforce_emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(package_dir=PACKAGE_DIR, var_dir=tmp_path_factory.mktemp("sf-var")).start()
-    yield server
-    server.stop()
+    with running_emulator(tmp_path_factory) as server:
+        yield server
 
 
 @pytest.fixture
 def salesforce_emulator(salesforce_emulator_server: EmulatorServer) -> Iterator[Emulator]:
-    """A reset org (no records, no faults, no relay, API usage at 0) behind a running emulator."""
-    http = https_session(salesforce_emulator_server.ca_bundle)
-    emulator = Emulator(salesforce_emulator_server, http)
-    assert emulator.control("POST", "reset").status_code == 200
-    emulator.control("DELETE", "relay")
-    yield emulator
-    emulator.control("DELETE", "relay")
-    emulator.control("DELETE", "faults")
-    http.close()
+    """A reset org behind a running emulator."""
+    with reset_org(salesforce_emulator_server) as emulator:
+        yield emulator
