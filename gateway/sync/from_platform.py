@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,20 +77,22 @@ def pending_inbound(connection: Redis, platform: str) -> Iterator[InboundBatch]:
         connection.delete(lock)
 
 
+LOOKUP_CONCURRENCY = 8
+
+
 def contacts_for_events(context: SyncContext, events: list[InboundEvent]) -> list[Contact]:
     """The people the events are about, as the platform holds them now (plain messages change nobody)."""
+    relevant = [e for e in events if e.kind is not InboundKind.MESSAGE and e.phone]
+    with ThreadPoolExecutor(max_workers=max(1, min(LOOKUP_CONCURRENCY, len(relevant)))) as pool:
+        views = list(pool.map(lambda e: context.platform.find_contact(phone=e.phone), relevant))
     contacts: list[Contact] = []
-    for event in events:
-        if event.kind is InboundKind.MESSAGE or not event.phone:
-            continue
-        found = context.platform.find_contact(phone=event.phone)
-        if found is None:
-            found = event.contact or Contact(phone=event.phone)
-        if event.kind is InboundKind.OPT_OUT and found.sms_status is not SmsStatus.UNSUBSCRIBED:
-            found = found.with_changes(sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=event.occurred_at)
-        if found.version is None or found.version < event.occurred_at:
-            found = found.with_changes(version=event.occurred_at)
-        contacts.append(found)
+    for event, view in zip(relevant, views, strict=True):
+        person = view or event.contact or Contact(phone=event.phone)
+        if event.kind is InboundKind.OPT_OUT and person.sms_status is not SmsStatus.UNSUBSCRIBED:
+            person = person.with_changes(sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=event.occurred_at)
+        if person.version is None or person.version < event.occurred_at:
+            person = person.with_changes(version=event.occurred_at)
+        contacts.append(person)
     return contacts
 
 

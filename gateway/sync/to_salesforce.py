@@ -120,8 +120,19 @@ def phone_variants(phone: str, region: str) -> list[str]:
     return sorted(variants)
 
 
+CANDIDATE_GROUP = 40  # people per candidate query: keeps the SOQL (sent in the URL) well under 16,384 bytes
+
+
 def _candidates(context: SyncContext, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
-    """Every Salesforce record any of `contacts` could match, one SOQL query per active object."""
+    """Every Salesforce record any of `contacts` could match: one SOQL query per active object and group of people."""
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(contacts), CANDIDATE_GROUP):
+        rows.extend(_candidates_of_group(context, contacts[start : start + CANDIDATE_GROUP]))
+    unique: dict[str, dict[str, Any]] = {row["Id"]: row for row in rows}
+    return list(unique.values())
+
+
+def _candidates_of_group(context: SyncContext, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
     config = context.sync_config()
     region = context.settings.phone_default_region
     rows: list[dict[str, Any]] = []
