@@ -28,7 +28,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.redis_server import EmbeddedRedis, connect
+from gateway.redis_server import EmbeddedRedis, connect, die_with_parent
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 
@@ -76,6 +76,15 @@ class Stack:
         )
 
     def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 20 s). A second Ctrl-C does not interrupt it."""
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self) -> None:
         for proc in reversed(list(self.processes.values())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -113,6 +122,7 @@ def _start(
         stdout=subprocess.PIPE if ready_line else log,
         stderr=log,
         start_new_session=True,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl in the child: a killed demo takes its stack with it
     )
     stack.processes[name] = proc
     if not ready_line:

@@ -39,7 +39,8 @@ def connect(url: str, **kwargs: object) -> redis.Redis:
     return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5, **kwargs)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """In a child process (as `preexec_fn`): receive SIGTERM when the parent dies, however it dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
@@ -98,7 +99,7 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl must run in the child; no threads touch it
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child; no threads touch it
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

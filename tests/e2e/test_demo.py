@@ -50,3 +50,46 @@ def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> No
     for pid in stack["pids"].values():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+
+
+def test_a_killed_demo_takes_its_whole_stack_with_it(tmp_path: Path) -> None:
+    """Ctrl-C twice, or even SIGKILL, must not leave emulators, web, workers or Redis running."""
+    import signal
+    import time
+
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "SALESFORCE_", "MOBILECOMMONS_"))}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "demo", "--stack-only", "--contacts", "10"],
+        env={**env, "GATEWAY_VAR_DIR": str(var)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not (var / "stack.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        pids = json.loads((var / "stack.json").read_text())["pids"]
+        assert processes_mentioning(str(var)), "the stack is not running"
+        demo.send_signal(signal.SIGKILL)
+        demo.wait(10)
+
+        def alive() -> list[str]:
+            running = [f"pid {p}" for p in set(pids.values()) if _running(p)]
+            return running + [f"pid {p} (mentions var)" for p in processes_mentioning(str(var))]
+
+        deadline = time.monotonic() + 40
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive() == [], "a process outlived the killed demo"
+    finally:
+        if demo.poll() is None:
+            demo.kill()
