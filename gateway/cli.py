@@ -203,3 +203,8 @@ def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int) ->
     raise SystemExit(
         run_demo(var, contacts=contacts, stack_only=stack_only, exit_when_done=exit_when_done, workers=workers)
     )
+
+
+from gateway.cli_sync import sync as _sync_group  # noqa: E402 - the `sync` verbs live in their own module
+
+main.add_command(_sync_group)

@@ -251,3 +251,139 @@ CRON_TABLE: list[dict[str, Any]] = [
     {"func": drain_all_inbound, "queue_name": REALTIME, "interval": 30, "job_timeout": JOB_TIMEOUT},
     {"func": flush_salesforce_writeback, "queue_name": SYNC, "interval": 30, "job_timeout": JOB_TIMEOUT},
 ]
+
+
+# -- bulk runs: initial sync, nightly incremental, donations (issue 6) ------------------------------------------------
+# Every bulk job is idempotent: a chunk claims each record's outcome once per run (a repeated chunk skips what was
+# done), the planner's cursor advances with each enqueued chunk, and a budget stop re-enqueues the job for later.
+
+BULK_JOB_TIMEOUT = 1800
+
+
+class _BulkJobs:
+    """`bulk.BulkJobs` on RQ: chunk jobs on the `bulk` queue with the usual retry policy."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.queue = Queue(BULK, connection=connection)
+
+    def _options(self) -> dict[str, Any]:
+        return {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL, "retry": RETRY}
+
+    def chunk(self, pipe: Any, run_id: str, chunk_id: str) -> None:
+        self.queue.enqueue_call(
+            "gateway.jobs.bulk_chunk",
+            args=(run_id, chunk_id),
+            job_id=f"bulk-{run_id}-{chunk_id}",
+            timeout=BULK_JOB_TIMEOUT,
+            description=f"bulk run {run_id} chunk {chunk_id}",
+            pipeline=pipe,
+            **self._options(),
+        )
+
+    def later(self, delay: float, function: str, *args: Any) -> None:
+        from datetime import timedelta
+
+        self.queue.enqueue_in(
+            timedelta(seconds=delay), f"gateway.jobs.{function}", *args, job_timeout=BULK_JOB_TIMEOUT, **self._options()
+        )
+
+    def now(self, function: str, *args: Any) -> None:
+        self.queue.enqueue_call(f"gateway.jobs.{function}", args=args, timeout=BULK_JOB_TIMEOUT, **self._options())
+
+
+def bulk_jobs(connection: redis.Redis) -> _BulkJobs:
+    return _BulkJobs(connection)
+
+
+def start_bulk_run(
+    connection: redis.Redis,
+    *,
+    direction: str,
+    object_name: str,
+    kind: str = "initial",
+    since: Any = None,
+    dry_run: bool = False,
+) -> str:
+    """Record a bulk run and queue its planner; returns the run id."""
+    return start_bulk_runs(
+        connection, directions=(direction,), object_name=object_name, kind=kind, since=since, dry_run=dry_run
+    )[0]
+
+
+def start_bulk_runs(
+    connection: redis.Redis,
+    *,
+    directions: Sequence[str],
+    object_name: str,
+    kind: str = "initial",
+    since: Any = None,
+    dry_run: bool = False,
+) -> list[str]:
+    """Record one run per direction, to run one after the other (Salesforce → platform first); queue the first."""
+    from gateway.sync import bulk
+
+    run_ids = [
+        bulk.create_run(connection, direction=d, object_name=object_name, kind=kind, since=since, dry_run=dry_run)
+        for d in directions
+    ]
+    bulk.chain_runs(connection, run_ids)
+    bulk_jobs(connection).now("bulk_plan", run_ids[0])
+    return run_ids
+
+
+def bulk_plan(run_id: str, resume: bool = False) -> dict[str, Any]:
+    """Cut a bulk run into chunk jobs from its checkpoint (idempotent)."""
+    from gateway.sync import bulk
+
+    return _run("bulk_plan", lambda c: bulk.plan_run(c, bulk_jobs(c.redis), run_id, resume))  # type: ignore[no-any-return]
+
+
+def bulk_chunk(run_id: str, chunk_id: str) -> dict[str, int]:
+    """Sync one chunk of a bulk run; records already done in this run are skipped, never re-sent."""
+    from gateway.sync import bulk
+
+    return _run("bulk_chunk", lambda c: bulk.run_chunk(c, bulk_jobs(c.redis), run_id, chunk_id))  # type: ignore[no-any-return]
+
+
+def bulk_flush_links(run_id: str) -> int:
+    """Write a large batch of the links/statuses a run owes Salesforce (idempotent updates)."""
+    from gateway.sync import bulk
+
+    return _run("bulk_flush_links", lambda c: bulk.flush_links_when_allowed(c, run_id))  # type: ignore[no-any-return]
+
+
+def bulk_finish(run_id: str) -> dict[str, Any]:
+    """Write what a run still owes Salesforce and its summary row; advance the high-water mark. Safe to repeat."""
+    from gateway.sync import bulk
+
+    return _run("bulk_finish", lambda c: bulk.finish_run(c, bulk_jobs(c.redis), run_id))  # type: ignore[no-any-return]
+
+
+def nightly_incremental() -> list[str]:
+    """Cron (every few minutes): start the incremental pull once per configured slot (time of day, time zone)."""
+    from gateway.sync import bulk
+
+    def handle(context: SyncContext) -> list[str]:
+        schedule = bulk.Schedule.from_env()
+        if not bulk.claim_due_slot(context.redis, "incremental", schedule.incremental_at, schedule.timezone):
+            return []
+        return bulk.start_incremental(context.redis, bulk_jobs(context.redis), schedule.objects, schedule.directions)
+
+    return _run("nightly_incremental", handle)  # type: ignore[no-any-return]
+
+
+def donations_rollup(force: bool = False) -> dict[str, int]:
+    """Cron (every few minutes): roll closed-won Opportunities up to the platform, at the configured slots."""
+    from gateway.sync import bulk, donations
+
+    def handle(context: SyncContext) -> dict[str, int]:
+        schedule = bulk.Schedule.from_env()
+        if not force and not bulk.claim_due_slot(context.redis, "donations", schedule.donations_at, schedule.timezone):
+            return {}
+        return donations.roll_up(context)
+
+    return _run("donations_rollup", handle)  # type: ignore[no-any-return]
+
+
+CRON_TABLE.append({"func": nightly_incremental, "queue_name": BULK, "interval": 300, "job_timeout": JOB_TIMEOUT})
+CRON_TABLE.append({"func": donations_rollup, "queue_name": BULK, "interval": 300, "job_timeout": BULK_JOB_TIMEOUT})

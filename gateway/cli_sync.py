@@ -1,0 +1,252 @@
+"""`gateway sync …`: start and watch whole-database syncs (initial, incremental), read their reports, stop/resume them.
+
+The work itself runs in `gateway worker` processes (the `bulk` queue); these verbs queue it and show its progress.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from gateway.config import ConfigError, load_settings
+
+DIRECTIONS = {"platform": ("to-platform",), "salesforce": ("to-salesforce",), "both": ("to-platform", "to-salesforce")}
+
+
+@contextmanager
+def _connection() -> Iterator[Any]:
+    from gateway.redis_server import connect, resolve_redis_url
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        click.echo("gateway: invalid configuration:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(2) from None
+    url, embedded = resolve_redis_url(settings.redis_url, settings.var_dir)
+    connection = connect(url)
+    try:
+        yield connection
+    finally:
+        connection.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD) or ISO date-time", param_hint="--since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _bar(run: dict[str, Any], width: int = 30) -> str:
+    total, done = int(run["total"]), int(run["processed"])
+    share = done / total if total else (1.0 if run["status"] == "done" else 0.0)
+    filled = int(share * width)
+    eta = f" ETA {run['eta_seconds']:.0f}s" if run.get("eta_seconds") is not None else ""
+    failed = int(run["counts"].get("failed", 0))
+    status = run["status"] + (f" ({run['pause_reason']})" if run.get("pause_reason") else "")
+    return (
+        f"{run['direction']:<13} {run['object']:<8} [{'#' * filled}{'-' * (width - filled)}] {done}/{total} "
+        f"{share:5.0%} {run['rate']:.0f}/s{eta} failed {failed} {status}"
+    )
+
+
+def _watch(connection: Any, run_ids: list[str], interval: float = 0.5) -> list[dict[str, Any]]:
+    from gateway.sync import bulk
+
+    tty = sys.stderr.isatty()
+    last_print = 0.0
+    while True:
+        runs = [bulk.progress(connection, r) for r in run_ids]
+        halted = any(r["status"] == "stopped" for r in runs)  # a stopped run never starts the one chained after it
+        finished = all(r["status"] in ("done", "stopped") or (halted and r["status"] == "waiting") for r in runs)
+        if tty:
+            click.echo("\r" + " | ".join(_bar(r) for r in runs), nl=False, err=True)
+        elif finished or time.monotonic() - last_print > 5:
+            last_print = time.monotonic()
+            for r in runs:
+                click.echo(_bar(r), err=True)
+        if finished:
+            if tty:
+                click.echo("", err=True)
+            return runs
+        time.sleep(interval)
+
+
+@click.group()
+def sync() -> None:
+    """Whole-database syncs: initial, nightly incremental, reports (work runs on the `bulk` queue)."""
+
+
+@sync.command()
+@click.option(
+    "--to", "to", type=click.Choice(sorted(DIRECTIONS)), required=True, help="Which side to bring up to date."
+)
+@click.option("--object", "object_name", type=click.Choice(["Contact", "Lead"]), default="Contact", show_default=True)
+@click.option("--since", default=None, help="Only records changed since this date (YYYY-MM-DD or ISO date-time).")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--detach", is_flag=True, help="Queue the run and exit (watch it with `gateway sync status`).")
+def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach: bool) -> None:
+    """Sync every record between two databases that have never met (resumable; several workers share it)."""
+    from gateway import jobs
+    from gateway.sync import reports
+
+    moment = _parse_since(since)
+    with _connection() as connection:
+        run_ids = jobs.start_bulk_runs(
+            connection,
+            directions=DIRECTIONS[to],
+            object_name=object_name,
+            kind="initial",
+            since=moment,
+            dry_run=dry_run,
+        )
+        for run_id in run_ids:
+            click.echo(f"queued run {run_id}", err=True)
+        if detach:
+            click.echo(json.dumps({"runs": run_ids}))
+            return
+        runs = _watch(connection, run_ids)
+        for run in runs:
+            click.echo(reports.format_report(run))
+        click.echo(json.dumps({"runs": run_ids}))
+        raise SystemExit(1 if any(r["counts"].get("failed") for r in runs) else 0)
+
+
+@sync.command()
+@click.option("--detach", is_flag=True, help="Queue the runs and exit.")
+def incremental(detach: bool) -> None:
+    """Run the incremental pull now (records changed since the high-water mark minus the overlap window)."""
+    from gateway import jobs
+    from gateway.sync import bulk, reports
+
+    schedule = bulk.Schedule.from_env()
+    with _connection() as connection:
+        run_ids = bulk.start_incremental(connection, jobs.bulk_jobs(connection), schedule.objects, schedule.directions)
+        if detach:
+            click.echo(json.dumps({"runs": run_ids}))
+            return
+        for run in _watch(connection, run_ids):
+            click.echo(reports.format_report(run))
+        click.echo(json.dumps({"runs": run_ids}))
+
+
+@sync.command()
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def report(run_id: str | None, as_json: bool) -> None:
+    """Print the synchronization report of a run (default: the latest)."""
+    from gateway.sync import bulk, reports
+
+    with _connection() as connection:
+        if run_id is None:
+            recent = bulk.recent_runs(connection, 1)
+            if not recent:
+                raise click.ClickException("no bulk run yet")
+            run = recent[0]
+        else:
+            try:
+                run = bulk.progress(connection, run_id)
+            except KeyError as exc:
+                raise click.ClickException(str(exc.args[0])) from None
+        if as_json:
+            click.echo(json.dumps(run, indent=2))
+        else:
+            click.echo(reports.format_report(run))
+
+
+@sync.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--limit", default=10, show_default=True, type=int)
+def status(as_json: bool, limit: int) -> None:
+    """Recent bulk runs with their progress, and the Salesforce API usage against the budget."""
+    from gateway.salesforce.usage import UsageMeter
+    from gateway.sync import bulk
+
+    with _connection() as connection:
+        runs = bulk.recent_runs(connection, limit)
+        settings = load_settings()
+        share = settings.salesforce.budget_share if settings.salesforce else 0.8
+        daily = settings.salesforce.daily_budget if settings.salesforce else None
+        usage = UsageMeter(budget_share=share, daily_budget=daily, redis=connection).snapshot()
+        if as_json:
+            click.echo(json.dumps({"runs": runs, "api_usage": usage}, indent=2))
+            return
+        for run in runs:
+            click.echo(f"{run['run_id']}  {_bar(run)}")
+        click.echo(
+            f"Salesforce API: {usage['calls_today']} calls today by the gateway"
+            + (f" (daily budget {usage['daily_budget']})" if usage["daily_budget"] else "")
+            + (f"; org {usage['org_used']}/{usage['org_max']}, stop at {usage['stop_at']}" if usage["org_max"] else "")
+        )
+
+
+@sync.command()
+@click.argument("run_id")
+def stop(run_id: str) -> None:
+    """Stop a run; `gateway sync resume RUN_ID` goes on from its checkpoints."""
+    from gateway.sync import bulk
+
+    with _connection() as connection:
+        try:
+            bulk.stop_run(connection, run_id)
+        except KeyError as exc:
+            raise click.ClickException(str(exc.args[0])) from None
+    click.echo(f"stopped {run_id}")
+
+
+@sync.command()
+@click.argument("run_id")
+@click.option("--detach", is_flag=True)
+def resume(run_id: str, detach: bool) -> None:
+    """Go on with a stopped or failed run: chunks not done are queued again; done records are not re-sent."""
+    from gateway import jobs
+    from gateway.sync import bulk, reports
+
+    with _connection() as connection:
+        try:
+            bulk.resume_run(connection, jobs.bulk_jobs(connection), run_id)
+        except KeyError as exc:
+            raise click.ClickException(str(exc.args[0])) from None
+        if not detach:
+            (run,) = _watch(connection, [run_id])
+            click.echo(reports.format_report(run))
+
+
+@sync.command()
+@click.option("--timeout", default=600, show_default=True, type=int, help="Seconds to wait for the roll-up.")
+def donations(timeout: int) -> None:
+    """Roll closed-won Opportunities up to the platform's donation field now (it also runs on its schedule)."""
+    from rq import Queue
+
+    from gateway import jobs
+
+    with _connection() as connection:
+        job = Queue(jobs.BULK, connection=connection).enqueue_call(
+            "gateway.jobs.donations_rollup", kwargs={"force": True}, timeout=jobs.BULK_JOB_TIMEOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = job.get_status(refresh=True)
+            if status == "finished":
+                click.echo(json.dumps(job.return_value()))
+                return
+            if status in ("failed", "stopped", "canceled"):
+                raise click.ClickException(f"the donation roll-up {status}; see `rq info` / the failed-job registry")
+            time.sleep(0.3)
+        raise click.ClickException(f"the donation roll-up did not finish in {timeout} s (it goes on in the worker)")
