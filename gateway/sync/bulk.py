@@ -61,8 +61,9 @@ from gateway.sync.to_platform import (
     PLATFORM_FINGERPRINT_KEY,
     STATE_TTL,
     VERSION_KEY,
+    apply_platform_write,
+    match_on_platform,
 )
-from gateway.sync.to_platform import _match as match_on_platform
 
 log = logging.getLogger(__name__)
 
@@ -803,14 +804,7 @@ def _record_to_platform(
         return _Done(record_key, "created" if plan.platform_write.is_create else "updated", plan.error_code)
     write = plan.platform_write
     try:
-        changes = write.changes_only().with_changes(phone=write.contact.phone)
-        if write.opt_out and not write.is_create:
-            # the other values first (an opt-out call carries none of them), then the opt-out itself
-            if write.fields - {platform_fields.SMS_STATUS} or write.cleared:
-                context.platform.upsert_contact(changes, subscribe=False)
-            view = context.platform.opt_out(write.contact)
-        else:  # a new contact who is not opted in is created without a subscription (nothing to opt out of)
-            view = context.platform.upsert_contact(changes, subscribe=write.subscribe)
+        view = apply_platform_write(context, write)
     except SyncFailure as failure:
         if failure.error.transient:
             raise

@@ -18,13 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.domain.mapping import map_record_to_contact, record_skip_reason, salesforce_datetime
 from gateway.domain.matching import match_contact
 from gateway.domain.opt_status import status_label
-from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_platform
+from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.redis_server import text
 from gateway.salesforce.sync_results import Direction
@@ -128,20 +129,15 @@ def _sync_one(context: SyncContext, obj: SyncObjectConfig, event: dict[str, Any]
         _record_done(context, obj, event, version, fingerprint=None, entries=[])
         return "skipped"
 
-    plan = plan_to_platform(mapped, obj, _match(context, mapped.contact, obj))
+    plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj))
     platform_view: Contact | None = None
-    endpoint = (
-        f"{context.platform.name}:{'opt_out' if plan.platform_write and plan.platform_write.opt_out else 'upsert'}"
-    )
+    write = plan.platform_write
+    opting_out = write is not None and write.opt_out and not write.is_create
+    endpoint = f"{context.platform.name}:{'opt_out' if opting_out else 'upsert'}"
     if plan.platform_write is not None:
         write = plan.platform_write
         try:
-            if write.opt_out:
-                platform_view = context.platform.opt_out(write.contact)
-            else:
-                # only the changed values, plus the phone: platforms key people by it
-                changes = write.changes_only().with_changes(phone=write.contact.phone)
-                platform_view = context.platform.upsert_contact(changes, subscribe=write.subscribe)
+            platform_view = apply_platform_write(context, write)
         except SyncFailure as failure:
             if failure.error.transient:
                 raise
@@ -164,7 +160,23 @@ def _sync_one(context: SyncContext, obj: SyncObjectConfig, event: dict[str, Any]
     return "failed" if not ok else ("skipped" if plan.status is SyncStatus.SKIPPED else "synced")
 
 
-def _match(context: SyncContext, contact: Contact, obj: SyncObjectConfig) -> Any:
+def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
+    """Send one planned write; returns the platform's view of the person.
+
+    Only the changed values are sent, plus the phone (platforms key people by it). An opt-out of an existing contact
+    sends its other changes first (an opt-out call carries none), then the opt-out; a new contact who is not opted
+    in is created without a subscription (there is nothing to opt out of).
+    """
+    changes = write.changes_only().with_changes(phone=write.contact.phone)
+    if write.opt_out and not write.is_create:
+        if write.fields - {platform_fields.SMS_STATUS, platform_fields.CRM_ID} or write.cleared:
+            context.platform.upsert_contact(changes, subscribe=False)
+        return context.platform.opt_out(write.contact)
+    return context.platform.upsert_contact(changes, subscribe=write.subscribe)
+
+
+def match_on_platform(context: SyncContext, contact: Contact, obj: SyncObjectConfig) -> Any:
+    """Where a mapped Salesforce record goes on the platform (platform id → CRM id → phone → create)."""
     caps = context.platform.capabilities
     by_platform_id = (
         context.platform.find_contact(platform_id=contact.platform_id)

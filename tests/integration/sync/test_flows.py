@@ -133,3 +133,24 @@ def test_a_profile_created_on_the_platform_becomes_a_salesforce_contact_through_
     assert rows[0]["Messaging_Contact_Id__c"]
     (result,) = eventually(lambda: [r for r in stack.sync_results() if r["Direction__c"] == "To Salesforce"], "log")
     assert result["Status__c"] == "Success"
+
+
+def test_a_new_contact_not_opted_in_is_created_unsubscribed_and_an_opt_out_edit_keeps_its_other_changes(
+    stack: Stack,
+) -> None:
+    quiet = stack.sf_create("Contact", _contact("+14155552675", Mobile_Subscriber__c=False))
+    profile = eventually(lambda: stack.mc_contact("+14155552675"), "the profile, created without a subscription")
+    assert profile["sms_status"] != "subscribed"
+    (result,) = eventually(lambda: stack.sync_results(quiet), "its Sync_Result__c")
+    assert result["Status__c"] == "Success", result["Message__c"]
+
+    loud = stack.sf_create("Contact", _contact("+14155552676"))
+    eventually(lambda: (stack.mc_contact("+14155552676") or {}).get("sms_status") == "subscribed", "the subscriber")
+    stack.sf_update("Contact", loud, {"FirstName": "Renamed", "Mobile_Subscriber__c": False})
+    eventually(
+        lambda: (
+            (c := stack.mc_contact("+14155552676") or {}).get("sms_status") == "unsubscribed"
+            and c.get("first_name") == "Renamed"
+        ),
+        "the opt-out together with the rename",
+    )
