@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response
 
 from gateway import jobs
 from gateway.salesforce.errors import SalesforceError
-from gateway.sync import conversations, resend, status
+from gateway.sync import bulk, conversations, resend, status
 from gateway.sync.context import SyncContext
 from gateway.web import schemas_api as schemas
 from gateway.web.errors import error_response
@@ -214,14 +214,35 @@ def status_summary() -> dict[str, Any]:
     usage = None
     if settings.salesforce is not None:
         usage = (context.salesforce if context is not None else _usage_client()).usage()
-    return status.build_summary(
-        current_app.extensions["gateway.redis"],
+    connection = current_app.extensions["gateway.redis"]
+    summary = status.build_summary(
+        connection,
         queue_names=jobs.QUEUES,
         platform_name=settings.messaging_platform,
         platform_check=context.platform.check if context is not None else None,
         salesforce_usage=usage,
         version=__version__,
     )
+    summary["bulkRuns"] = [_bulk_run(run) for run in bulk.recent_runs(connection, 5)]
+    return summary
+
+
+def _bulk_run(run: dict[str, Any]) -> dict[str, Any]:
+    """A bulk run's progress for the status API (camelCase, as the rest of it)."""
+    return {
+        "runId": run["run_id"],
+        "kind": run["kind"],
+        "direction": run["direction"],
+        "status": run["status"],
+        "pauseReason": run["pause_reason"],
+        "total": run["total"],
+        "processed": run["processed"],
+        "counts": run["counts"],
+        "errors": run["errors"],
+        "rate": run["rate"],
+        "etaSeconds": run["eta_seconds"],
+        "dryRun": run["dry_run"],
+    }
 
 
 def _usage_client() -> Any:

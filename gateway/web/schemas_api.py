@@ -132,6 +132,21 @@ class PlatformStatusSchema(Schema):
     detail = fields.String(allow_none=True, required=True)
 
 
+class BulkRunSchema(Schema):
+    runId = fields.String(required=True)  # noqa: N815
+    kind = fields.String(allow_none=True, required=True)
+    direction = fields.String(allow_none=True, required=True)
+    status = fields.String(allow_none=True, required=True)
+    pauseReason = fields.String(allow_none=True, required=True)  # noqa: N815
+    total = fields.Integer(required=True)
+    processed = fields.Integer(required=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    rate = fields.Float(required=True)
+    etaSeconds = fields.Float(allow_none=True, required=True)  # noqa: N815
+    dryRun = fields.Boolean(required=True)  # noqa: N815
+
+
 class StatusSchema(Schema):
     directions = fields.Nested(DirectionsSchema, required=True)
     queues = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
@@ -141,6 +156,9 @@ class StatusSchema(Schema):
     syncsPerMinute = fields.Integer(required=True)  # noqa: N815
     version = fields.String(required=True)
     generatedAt = fields.String(required=True, metadata={"format": "date-time"})  # noqa: N815
+    bulkRuns = fields.List(  # noqa: N815
+        fields.Nested(BulkRunSchema), required=True, metadata={"description": "the newest bulk runs, with progress"}
+    )
 
 
 class ResendSchema(Schema):

@@ -49,6 +49,21 @@ def test_initial_sync_to_platform_creates_links_and_reports(bulk_stack: BulkStac
     spent = {k: calls[k] - calls_before.get(k, 0) for k in calls}
     spent.pop("token")
     # 1,503 records in chunks of 250: ids by Bulk query (a handful of calls), 7 chunk pages, links by Bulk ingest
-    print("SPENT", spent, run["elapsed_seconds"])
     assert sum(spent.values()) <= 40, spent
     assert ids
+
+    # the run's progress is what the status API shows operators
+    from gateway import create_app
+    from gateway.config import load_settings
+    from tests.conftest import CLIENTS
+    from tests.support import serve_in_thread, token
+
+    with serve_in_thread(create_app(load_settings(stack.env, roles=("web",)))) as url:
+        bearer = token(url, "admin-console", CLIENTS["admin-console"][0])
+        import requests
+
+        summary = requests.get(f"{url}/api/v1/status", headers={"Authorization": f"Bearer {bearer}"}, timeout=30).json()
+    (shown,) = [r for r in summary["bulkRuns"] if r["runId"] == run_id]
+    assert shown["status"] == "done"
+    assert shown["processed"] == shown["total"] == 1503
+    assert shown["errors"] == run["errors"]
