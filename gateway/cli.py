@@ -75,8 +75,20 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
-@click.option("--threads", default=4, show_default=True, type=int, help="Threads per gunicorn worker.")
+@click.option(
+    "--workers",
+    default=2 * (os.cpu_count() or 1),
+    show_default="2 per CPU",
+    type=int,
+    help="gunicorn worker processes.",
+)
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Threads per worker (the work is CPU-bound: prefer processes).",
+)
 @click.option("--reload", is_flag=True, help="Development server with auto-reload instead of gunicorn.")
 def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> None:
     """Serve the web app: OAuth token endpoint, webhooks, API, health and metrics."""
