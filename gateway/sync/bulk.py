@@ -44,7 +44,7 @@ from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
 from gateway.domain.mapping import map_record_to_contact, record_skip_reason, salesforce_datetime
-from gateway.domain.matching import match_contact, match_salesforce_record
+from gateway.domain.matching import match_salesforce_record
 from gateway.domain.opt_status import status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_platform, plan_to_salesforce
@@ -63,6 +63,7 @@ from gateway.sync.to_platform import (
     VERSION_KEY,
     apply_platform_write,
     match_on_platform,
+    record_phone,
 )
 
 log = logging.getLogger(__name__)
@@ -639,7 +640,7 @@ def _chunk_to_platform(
     # and is refused as a duplicate instead of racing it into the same profile.
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        phone = _record_phone(record, obj, region)
+        phone = record_phone(record, obj, region)
         groups[phone or f"id:{record['Id']}"].append(record)
     transient: list[SyncError] = []
     run_id = marker.run_id
@@ -715,38 +716,9 @@ def _prefetch_by_phone(
     return found
 
 
-def _match_known(
-    context: SyncContext, contact: Contact, obj: SyncObjectConfig, known: Mapping[str, Contact | None]
-) -> Any:
-    """`to_platform`'s matching for a phone-only platform, from contacts looked up in advance."""
-    by_phone = known.get(contact.phone) if contact.phone else None
-    linked = by_phone if contact.platform_id and by_phone and by_phone.platform_id == contact.platform_id else None
-    return match_contact(
-        contact,
-        by_platform_id=linked,
-        by_crm_id=None,
-        by_phone=by_phone,
-        create_unmatched=obj.create_unmatched_to_platform,
-    )
-
-
 def _meta_status(redis: Any, run_id: str) -> str:
     raw = redis.hget(key(run_id, "meta"), "status")
     return text(raw) if raw else ""
-
-
-def _record_phone(record: Mapping[str, Any], obj: SyncObjectConfig, region: str) -> str | None:
-    for mapping in obj.matching_mappings:
-        if mapping.platform_field != platform_fields.PHONE:
-            continue
-        for name in mapping.salesforce_fields:
-            value = next((v for k, v in record.items() if k.casefold() == name.casefold()), None)
-            if isinstance(value, str) and value.strip():
-                try:
-                    return normalize_phone(value, region)
-                except ValueError:
-                    return None
-    return None
 
 
 def _record_to_platform(
@@ -793,7 +765,7 @@ def _record_to_platform(
             plan = replace(plan_to_platform(mapped, obj, _no_match()), errors=(error,))
         else:
             decision = (
-                _match_known(context, mapped.contact, obj, known)
+                match_on_platform(context, mapped.contact, obj, known)
                 if known is not None and mapped.contact.phone in known
                 else match_on_platform(context, mapped.contact, obj)
             )

@@ -13,7 +13,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.domain.mapping import map_record_to_contact, record_skip_reason, salesforce_datetime
 from gateway.domain.matching import match_contact
 from gateway.domain.opt_status import status_label
+from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.redis_server import text
@@ -83,9 +84,13 @@ def sync_events(
         else:
             work.append((obj, event))
 
+    region = context.settings.phone_default_region
+    phones = [p for obj, event in work if (p := record_phone(event["record"], obj, region))]
+    known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
+
     def one(item: tuple[SyncObjectConfig, dict[str, Any]]) -> str | SyncError:
         try:
-            return _sync_one(context, item[0], item[1], force=force)
+            return _sync_one(context, item[0], item[1], force=force, known=known)
         except SyncFailure as failure:
             if not failure.error.transient:
                 raise
@@ -108,7 +113,14 @@ def sync_events(
     return counts
 
 
-def _sync_one(context: SyncContext, obj: SyncObjectConfig, event: dict[str, Any], *, force: bool) -> str:
+def _sync_one(
+    context: SyncContext,
+    obj: SyncObjectConfig,
+    event: dict[str, Any],
+    *,
+    force: bool,
+    known: Mapping[str, Contact | None] | None = None,
+) -> str:
     record_id = event["recordId"]
     version_key = VERSION_KEY.format(obj.object_name, record_id[:15])
     version = _version(event)
@@ -129,7 +141,7 @@ def _sync_one(context: SyncContext, obj: SyncObjectConfig, event: dict[str, Any]
         _record_done(context, obj, event, version, fingerprint=None, entries=[])
         return "skipped"
 
-    plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj))
+    plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj, known))
     platform_view: Contact | None = None
     write = plan.platform_write
     opting_out = write is not None and write.opt_out and not write.is_create
@@ -175,8 +187,51 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
     return context.platform.upsert_contact(changes, subscribe=write.subscribe)
 
 
-def match_on_platform(context: SyncContext, contact: Contact, obj: SyncObjectConfig) -> Any:
-    """Where a mapped Salesforce record goes on the platform (platform id → CRM id → phone → create)."""
+def record_phone(record: Mapping[str, Any], obj: SyncObjectConfig, region: str) -> str | None:
+    """The record's phone as matching uses it (E.164), or None when it has none or it cannot be read."""
+    for mapping in obj.matching_mappings:
+        if mapping.platform_field != platform_fields.PHONE:
+            continue
+        for name in mapping.salesforce_fields:
+            value = next((v for k, v in record.items() if k.casefold() == name.casefold()), None)
+            if isinstance(value, str) and value.strip():
+                try:
+                    return normalize_phone(value, region)
+                except ValueError:
+                    return None
+    return None
+
+
+def prefetch_by_phone(context: SyncContext, phones: Sequence[str]) -> Mapping[str, Contact | None] | None:
+    """The platform contacts holding these phones, a hundred per call, where the adapter can look up in batches and
+    matching needs nothing but the phone; None otherwise (each record is then looked up on its own)."""
+    lookup = getattr(context.platform, "find_contacts_by_phone", None)
+    caps = context.platform.capabilities
+    if lookup is None or caps.lookup_by_platform_id or caps.lookup_by_crm_id or not phones:
+        return None
+    found: dict[str, Contact | None] = dict.fromkeys(phones)
+    unique = sorted(set(phones))
+    for start in range(0, len(unique), 100):
+        found.update(lookup(unique[start : start + 100]))
+    return found
+
+
+def match_on_platform(
+    context: SyncContext, contact: Contact, obj: SyncObjectConfig, known: Mapping[str, Contact | None] | None = None
+) -> Any:
+    """Where a mapped Salesforce record goes on the platform (platform id → CRM id → phone → create).
+
+    `known` holds contacts already looked up by phone (`prefetch_by_phone`), saving a platform call per record."""
+    if known is not None and contact.phone is not None and contact.phone in known:
+        by_phone = known[contact.phone]
+        linked = by_phone if contact.platform_id and by_phone and by_phone.platform_id == contact.platform_id else None
+        return match_contact(
+            contact,
+            by_platform_id=linked,
+            by_crm_id=None,
+            by_phone=by_phone,
+            create_unmatched=obj.create_unmatched_to_platform,
+        )
     caps = context.platform.capabilities
     by_platform_id = (
         context.platform.find_contact(platform_id=contact.platform_id)
