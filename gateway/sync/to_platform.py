@@ -39,7 +39,7 @@ VERSION_KEY = "gateway:version:{}:{}"  # object, record id -> last synced System
 FINGERPRINT_KEY = "gateway:fingerprint:to-platform:{}:{}"  # object, record id -> fingerprint of values sent
 PLATFORM_FINGERPRINT_KEY = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what we wrote
 STATE_TTL = 90 * 24 * 3600
-PLATFORM_CONCURRENCY = 8  # platform calls in flight per job (Mobile Commons allows 160 per company)
+PLATFORM_CONCURRENCY = 16  # platform calls in flight per job (Mobile Commons allows 160 per company)
 
 
 class TransientFailures(Exception):
