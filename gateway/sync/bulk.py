@@ -967,7 +967,7 @@ def _chunk_to_salesforce(
     ]
     dry_run = marker.dry_run
     if not dry_run:
-        plans = _write_salesforce(context, plans)
+        plans = to_salesforce.write_plans(context, plans)
     items: list[_Done] = []
     relink: list[tuple[Contact, str]] = []
     for (contact, k), plan in zip(fresh, plans, strict=True):
@@ -1083,49 +1083,6 @@ def _candidates_by_contact(
                 fetched[f"{obj.object_name}:{row['Id']}"] = row
                 fetched[f"{obj.object_name}:{str(row['Id'])[:15]}"] = row
     return [[fetched[r] for r in refs if r in fetched] for refs in refs_per_contact]
-
-
-def _write_salesforce(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
-    """Every planned write in bulk: updates by id, creates as upserts by the platform id (idempotent)."""
-    now = salesforce_datetime(datetime.now(UTC))
-    out = list(plans)
-    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
-    config = context.sync_config()
-    for i, plan in enumerate(plans):
-        if plan.salesforce_write is not None:
-            groups[(plan.salesforce_write.object_name, plan.salesforce_write.is_create)].append(i)
-    for (object_name, is_create), indexes in groups.items():
-        obj = config.for_object(object_name)
-        link_field = obj.platform_id_field if obj else "Messaging_Contact_Id__c"
-        records = []
-        for i in indexes:
-            write = plans[i].salesforce_write
-            assert write is not None
-            record = {**write.fields, LAST_SYNCED_AT_FIELD: now}
-            if not is_create:
-                record["Id"] = write.record_id
-            records.append(record)
-        if is_create:
-            upsertable = [j for j, r in enumerate(records) if r.get(link_field)]
-            plain = [j for j, r in enumerate(records) if not r.get(link_field)]
-            results: list[tuple[int, Any]] = []
-            if upsertable:
-                got = context.salesforce.upsert(object_name, link_field, [records[j] for j in upsertable])
-                results.extend((indexes[upsertable[r.index]], r) for r in got)
-            if plain:
-                got = context.salesforce.create(object_name, [records[j] for j in plain])
-                results.extend((indexes[plain[r.index]], r) for r in got)
-        else:
-            got = context.salesforce.update(object_name, records)
-            results = [(indexes[r.index], r) for r in got]
-        for i, result in results:
-            if result.success:
-                if is_create and result.id:
-                    out[i] = replace(out[i], record_id=result.id)
-                continue
-            detail = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors) or "refused"
-            out[i] = out[i].failed(SyncError(SyncErrorCode.SALESFORCE_REJECTED, f"Salesforce refused: {detail}."))
-    return out
 
 
 def _link_platform(context: SyncContext, pairs: Sequence[tuple[Contact, str]], settings: BulkSettings) -> None:

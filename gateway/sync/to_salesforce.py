@@ -14,8 +14,10 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
@@ -24,6 +26,7 @@ from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
+from gateway.domain.mapping import salesforce_datetime
 from gateway.domain.matching import match_salesforce_record
 from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_salesforce
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, Direction, SyncObjectConfig
@@ -65,7 +68,7 @@ def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: b
         )
         for contact in fresh
     ]
-    plans = _write(context, plans)
+    plans = write_plans(context, plans)
     entries = []
     for contact, plan in zip(fresh, plans, strict=True):
         counts[_outcome(plan)] += 1
@@ -175,15 +178,18 @@ def _select_fields(obj: SyncObjectConfig) -> list[str]:
     return fields
 
 
-def _write(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
-    """Send every planned Salesforce write in bulk; returns the plans with per-record refusals added."""
-    now = datetime.now().astimezone().isoformat(timespec="milliseconds")
-    groups: dict[tuple[str, bool], list[int]] = {}
-    for index, plan in enumerate(plans):
-        if plan.salesforce_write is not None:
-            groups.setdefault((plan.salesforce_write.object_name, plan.salesforce_write.is_create), []).append(index)
+def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
+    """Every planned write in bulk: updates by id, creates as upserts by the platform id (idempotent)."""
+    now = salesforce_datetime(datetime.now(UTC))
     out = list(plans)
+    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    config = context.sync_config()
+    for i, plan in enumerate(plans):
+        if plan.salesforce_write is not None:
+            groups[(plan.salesforce_write.object_name, plan.salesforce_write.is_create)].append(i)
     for (object_name, is_create), indexes in groups.items():
+        obj = config.for_object(object_name)
+        link_field = obj.platform_id_field if obj else "Messaging_Contact_Id__c"
         records = []
         for i in indexes:
             write = plans[i].salesforce_write
@@ -192,26 +198,27 @@ def _write(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
             if not is_create:
                 record["Id"] = write.record_id
             records.append(record)
-        results = (
-            context.salesforce.create(object_name, records)
-            if is_create
-            else context.salesforce.update(object_name, records)
-        )
-        for result in results:
-            i = indexes[result.index]
+        if is_create:
+            upsertable = [j for j, r in enumerate(records) if r.get(link_field)]
+            plain = [j for j, r in enumerate(records) if not r.get(link_field)]
+            results: list[tuple[int, Any]] = []
+            if upsertable:
+                got = context.salesforce.upsert(object_name, link_field, [records[j] for j in upsertable])
+                results.extend((indexes[upsertable[r.index]], r) for r in got)
+            if plain:
+                got = context.salesforce.create(object_name, [records[j] for j in plain])
+                results.extend((indexes[plain[r.index]], r) for r in got)
+        else:
+            got = context.salesforce.update(object_name, records)
+            results = [(indexes[r.index], r) for r in got]
+        for i, result in results:
             if result.success:
                 if is_create and result.id:
-                    out[i] = _with_record_id(out[i], result.id)
+                    out[i] = replace(out[i], record_id=result.id)
                 continue
             detail = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors) or "refused"
             out[i] = out[i].failed(SyncError(SyncErrorCode.SALESFORCE_REJECTED, f"Salesforce refused: {detail}."))
     return out
-
-
-def _with_record_id(plan: SyncPlan, record_id: str) -> SyncPlan:
-    from dataclasses import replace
-
-    return replace(plan, record_id=record_id)
 
 
 def _outcome(plan: SyncPlan) -> str:
