@@ -110,6 +110,25 @@ class MobileCommonsConfig:
 
 
 @dataclass(frozen=True)
+class BulkConfig:
+    """Tuning and schedule of whole-database runs (`gateway.sync.bulk`, `gateway.sync.donations`)."""
+
+    read_chunk: int = 2000  # records per Salesforce → platform chunk (one REST page)
+    write_chunk: int = 10_000  # people per platform → Salesforce chunk
+    threads: int = 8  # concurrent platform calls inside one chunk job
+    link_batch: int = 50_000  # Salesforce link/status updates written together
+    overlap_seconds: int = 600  # incremental pulls re-read this much before the high-water mark
+    budget_reserve: float = 0.1  # share of the API budget bulk work leaves to real time
+    max_pause_seconds: int = 900  # a paused chunk looks again at least this often
+    timezone: str = "UTC"  # IANA zone of the schedule's local times
+    incremental_at: tuple[str, ...] = ("02:00",)
+    donations_at: tuple[str, ...] = ("06:00", "18:00")
+    incremental_objects: tuple[str, ...] = ("Contact", "Lead")
+    incremental_directions: tuple[str, ...] = ("to-platform", "to-salesforce")
+    donation_field: str = "has_donated_previously"
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
     var_dir: Path = Path("var")
@@ -123,6 +142,7 @@ class Settings:
     messaging_platform: str | None = None
     salesforce: SalesforceSettings | None = None
     mobilecommons: MobileCommonsConfig = field(default_factory=MobileCommonsConfig)
+    bulk: BulkConfig = field(default_factory=BulkConfig)
 
     def describe(self) -> dict[str, Any]:
         """The effective configuration as a printable dict, every secret masked."""
@@ -150,6 +170,22 @@ def _pem_or_path(value: str, variable: str) -> str:
     if not path.is_file():
         raise ValidationError(f"{variable}: neither a PEM block nor a readable file path")
     return path.read_text()
+
+
+_TIMES = r"^([01]?\d|2[0-3]):[0-5]\d(\s*,\s*([01]?\d|2[0-3]):[0-5]\d)*$"
+
+
+def _valid_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{name!r} is not an IANA time zone (e.g. America/New_York)") from None
+
+
+def _listed(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip()) if value else default
 
 
 class _ClientSchema(Schema):
@@ -198,6 +234,21 @@ class _EnvSchema(Schema):
     MOBILECOMMONS_CAMPAIGN_ID = mf.String()
     MOBILECOMMONS_CRM_ID_COLUMN = mf.String(validate=validate.Length(min=1, max=64))
     MOBILECOMMONS_WEBHOOK_SECRET = mf.String(validate=validate.Length(min=16))
+    GATEWAY_BULK_READ_CHUNK = mf.Integer(validate=validate.Range(min=1))
+    GATEWAY_BULK_WRITE_CHUNK = mf.Integer(validate=validate.Range(min=1))
+    GATEWAY_BULK_THREADS = mf.Integer(validate=validate.Range(min=1, max=160))
+    GATEWAY_BULK_LINK_BATCH = mf.Integer(validate=validate.Range(min=1))
+    GATEWAY_BULK_BUDGET_RESERVE = mf.Float(validate=validate.Range(min=0.0, max=0.9))
+    GATEWAY_BULK_MAX_PAUSE_SECONDS = mf.Integer(validate=validate.Range(min=1))
+    GATEWAY_INCREMENTAL_OVERLAP_SECONDS = mf.Integer(validate=validate.Range(min=1))
+    GATEWAY_SYNC_TIMEZONE = mf.String(validate=_valid_zone)
+    GATEWAY_INCREMENTAL_AT = mf.String(validate=validate.Regexp(_TIMES, error="not HH:MM times (comma-separated)"))
+    GATEWAY_DONATIONS_AT = mf.String(validate=validate.Regexp(_TIMES, error="not HH:MM times (comma-separated)"))
+    GATEWAY_INCREMENTAL_OBJECTS = mf.String(validate=validate.Regexp(r"^[A-Za-z]\w*(\s*,\s*[A-Za-z]\w*)*$"))
+    GATEWAY_INCREMENTAL_DIRECTIONS = mf.String(
+        validate=validate.Regexp(r"^(to-platform|to-salesforce)(\s*,\s*(to-platform|to-salesforce))?$")
+    )
+    GATEWAY_DONATION_FIELD = mf.String(validate=validate.Length(min=1, max=64))
 
 
 def _cross_check(data: Mapping[str, str]) -> dict[str, list[str]]:
@@ -333,7 +384,24 @@ def _build(data: Mapping[str, Any]) -> Settings:
         crm_id_column=data.get("MOBILECOMMONS_CRM_ID_COLUMN", mc_defaults.crm_id_column),
         webhook_secret=_secret(data, "MOBILECOMMONS_WEBHOOK_SECRET"),
     )
+    b = BulkConfig()
+    bulk = BulkConfig(
+        read_chunk=data.get("GATEWAY_BULK_READ_CHUNK", b.read_chunk),
+        write_chunk=data.get("GATEWAY_BULK_WRITE_CHUNK", b.write_chunk),
+        threads=data.get("GATEWAY_BULK_THREADS", b.threads),
+        link_batch=data.get("GATEWAY_BULK_LINK_BATCH", b.link_batch),
+        overlap_seconds=data.get("GATEWAY_INCREMENTAL_OVERLAP_SECONDS", b.overlap_seconds),
+        budget_reserve=data.get("GATEWAY_BULK_BUDGET_RESERVE", b.budget_reserve),
+        max_pause_seconds=data.get("GATEWAY_BULK_MAX_PAUSE_SECONDS", b.max_pause_seconds),
+        timezone=data.get("GATEWAY_SYNC_TIMEZONE", b.timezone),
+        incremental_at=_listed(data.get("GATEWAY_INCREMENTAL_AT"), b.incremental_at),
+        donations_at=_listed(data.get("GATEWAY_DONATIONS_AT"), b.donations_at),
+        incremental_objects=_listed(data.get("GATEWAY_INCREMENTAL_OBJECTS"), b.incremental_objects),
+        incremental_directions=_listed(data.get("GATEWAY_INCREMENTAL_DIRECTIONS"), b.incremental_directions),
+        donation_field=data.get("GATEWAY_DONATION_FIELD", b.donation_field),
+    )
     return Settings(
+        bulk=bulk,
         redis_url=data.get("REDIS_URL"),
         var_dir=Path(data.get("GATEWAY_VAR_DIR", "var")),
         oauth_clients=clients,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections import defaultdict
@@ -39,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, Protocol
 
+from gateway.config import load_settings
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
@@ -91,19 +91,6 @@ def key(run_id: str, part: str) -> str:
     return f"gateway:bulk:{run_id}:{part}"
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1")
-    return value
-
-
 @dataclass(frozen=True)
 class BulkSettings:
     """Tuning of bulk runs, from `GATEWAY_BULK_*` / `GATEWAY_INCREMENTAL_*` environment variables."""
@@ -118,15 +105,17 @@ class BulkSettings:
 
     @classmethod
     def from_env(cls) -> BulkSettings:
-        reserve = os.environ.get("GATEWAY_BULK_BUDGET_RESERVE")
+        """The `GATEWAY_BULK_*` / `GATEWAY_INCREMENTAL_*` settings, validated by `gateway.config` (ConfigError names
+        a bad variable)."""
+        c = load_settings().bulk
         return cls(
-            read_chunk=_env_int("GATEWAY_BULK_READ_CHUNK", cls.read_chunk),
-            write_chunk=_env_int("GATEWAY_BULK_WRITE_CHUNK", cls.write_chunk),
-            threads=_env_int("GATEWAY_BULK_THREADS", cls.threads),
-            link_batch=_env_int("GATEWAY_BULK_LINK_BATCH", cls.link_batch),
-            overlap_seconds=_env_int("GATEWAY_INCREMENTAL_OVERLAP_SECONDS", cls.overlap_seconds),
-            budget_reserve=float(reserve) if reserve else budget.DEFAULT_RESERVE,
-            max_pause_seconds=_env_int("GATEWAY_BULK_MAX_PAUSE_SECONDS", cls.max_pause_seconds),
+            read_chunk=c.read_chunk,
+            write_chunk=c.write_chunk,
+            threads=c.threads,
+            link_batch=c.link_batch,
+            overlap_seconds=c.overlap_seconds,
+            budget_reserve=c.budget_reserve,
+            max_pause_seconds=c.max_pause_seconds,
         )
 
 
@@ -1190,24 +1179,15 @@ class Schedule:
 
     @classmethod
     def from_env(cls) -> Schedule:
-        def listed(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-            raw = os.environ.get(name)
-            return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else default
-
-        schedule = cls(
-            timezone=os.environ.get("GATEWAY_SYNC_TIMEZONE") or "UTC",
-            incremental_at=listed("GATEWAY_INCREMENTAL_AT", cls.incremental_at),
-            donations_at=listed("GATEWAY_DONATIONS_AT", cls.donations_at),
-            objects=listed("GATEWAY_INCREMENTAL_OBJECTS", cls.objects),
-            directions=listed("GATEWAY_INCREMENTAL_DIRECTIONS", cls.directions),
+        """The schedule from `GATEWAY_SYNC_TIMEZONE`, `GATEWAY_INCREMENTAL_AT`, … validated by `gateway.config`."""
+        c = load_settings().bulk
+        return cls(
+            timezone=c.timezone,
+            incremental_at=c.incremental_at,
+            donations_at=c.donations_at,
+            objects=c.incremental_objects,
+            directions=c.incremental_directions,
         )
-        _zone(schedule.timezone)
-        for slot in (*schedule.incremental_at, *schedule.donations_at):
-            _slot_time(slot)
-        bad = sorted(set(schedule.directions) - {TO_PLATFORM, TO_SALESFORCE})
-        if bad:
-            raise ValueError(f"GATEWAY_INCREMENTAL_DIRECTIONS: unknown direction(s) {', '.join(bad)}")
-        return schedule
 
 
 def _zone(name: str) -> Any:

@@ -14,12 +14,12 @@ pool; transient platform failures raise after the rest is done so RQ retries the
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.config import load_settings
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncFailure
@@ -41,7 +41,7 @@ BATCH = 300
 
 
 def donation_field() -> str:
-    return os.environ.get("GATEWAY_DONATION_FIELD") or "has_donated_previously"
+    return load_settings().bulk.donation_field
 
 
 def _has_npsp(context: SyncContext) -> bool:
@@ -87,7 +87,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
     """Set the donation field on the platform for every donor not yet rolled up; returns counts."""
     started = datetime.now(UTC)
     if overlap is None:
-        overlap = timedelta(seconds=int(os.environ.get("GATEWAY_INCREMENTAL_OVERLAP_SECONDS") or 600))
+        overlap = timedelta(seconds=context.settings.bulk.overlap_seconds)
     raw = context.redis.get(HWM_KEY)
     since = parse_timestamp(text(raw)) - overlap if raw else None
     counts = {"donors": 0, "updated": 0, "already": 0, "not_linked": 0, "failed": 0}
@@ -101,7 +101,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
                 phone_fields = list(mapping.salesforce_fields)
     region = context.settings.phone_default_region
     transient: list[Exception] = []
-    threads = int(os.environ.get("GATEWAY_BULK_THREADS") or 8)
+    threads = context.settings.bulk.threads
     for ids in _donor_ids(context, since):
         counts["donors"] += len(ids)
         marked = context.redis.smismember(MARKED_KEY, ids)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gateway.config import ConfigError
 from gateway.salesforce.sync_results import Direction, Status
 from gateway.sync.budget import bulk_allowance
 from gateway.sync.bulk import BulkSettings, Schedule, due_slot
@@ -71,16 +72,16 @@ def test_of_two_slots_the_latest_passed_one_is_due() -> None:
 
 def test_schedule_and_tuning_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_SYNC_TIMEZONE", "Mars/Olympus")
-    with pytest.raises(ValueError, match="GATEWAY_SYNC_TIMEZONE"):
+    with pytest.raises(ConfigError, match="GATEWAY_SYNC_TIMEZONE"):
         Schedule.from_env()
     monkeypatch.setenv("GATEWAY_SYNC_TIMEZONE", "Europe/Paris")
     monkeypatch.setenv("GATEWAY_INCREMENTAL_AT", "25:00")
-    with pytest.raises(ValueError, match="25:00"):
+    with pytest.raises(ConfigError, match="GATEWAY_INCREMENTAL_AT"):
         Schedule.from_env()
     monkeypatch.setenv("GATEWAY_INCREMENTAL_AT", "01:30")
     assert Schedule.from_env().incremental_at == ("01:30",)
     monkeypatch.setenv("GATEWAY_BULK_READ_CHUNK", "lots")
-    with pytest.raises(ValueError, match="GATEWAY_BULK_READ_CHUNK"):
+    with pytest.raises(ConfigError, match="GATEWAY_BULK_READ_CHUNK"):
         BulkSettings.from_env()
 
 
