@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, Protocol
 
-from gateway.config import load_settings
+from gateway.config import BulkConfig, load_settings
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
@@ -91,32 +91,12 @@ def key(run_id: str, part: str) -> str:
     return f"gateway:bulk:{run_id}:{part}"
 
 
-@dataclass(frozen=True)
-class BulkSettings:
-    """Tuning of bulk runs, from `GATEWAY_BULK_*` / `GATEWAY_INCREMENTAL_*` environment variables."""
+BulkSettings = BulkConfig  # tuning of bulk runs: `GATEWAY_BULK_*` / `GATEWAY_INCREMENTAL_*`, in `gateway.config`
 
-    read_chunk: int = 2000  # records per Salesforce → platform chunk (one REST page)
-    write_chunk: int = 10_000  # people per platform → Salesforce chunk (one Bulk ingest job above the threshold)
-    threads: int = 8  # concurrent platform calls inside one chunk job
-    link_batch: int = 50_000  # Salesforce link/status updates written together
-    overlap_seconds: int = 600  # incremental pulls re-read this much before the high-water mark
-    budget_reserve: float = budget.DEFAULT_RESERVE
-    max_pause_seconds: int = 900  # a paused chunk looks again at least this often
 
-    @classmethod
-    def from_env(cls) -> BulkSettings:
-        """The `GATEWAY_BULK_*` / `GATEWAY_INCREMENTAL_*` settings, validated by `gateway.config` (ConfigError names
-        a bad variable)."""
-        c = load_settings().bulk
-        return cls(
-            read_chunk=c.read_chunk,
-            write_chunk=c.write_chunk,
-            threads=c.threads,
-            link_batch=c.link_batch,
-            overlap_seconds=c.overlap_seconds,
-            budget_reserve=c.budget_reserve,
-            max_pause_seconds=c.max_pause_seconds,
-        )
+def bulk_settings() -> BulkSettings:
+    """The bulk settings of the environment, validated by `gateway.config` (ConfigError names a bad variable)."""
+    return load_settings().bulk
 
 
 class BulkJobs(Protocol):
@@ -303,7 +283,7 @@ def plan_run(context: SyncContext, jobs: BulkJobs, run_id: str, resume: bool = F
                 pipe.multi()
                 jobs.chunk(pipe, run_id, chunk_id)
                 pipe.execute()
-    settings = BulkSettings.from_env()
+    settings = bulk_settings()
     try:
         if meta.get("plan_done") != "1":
             if meta["kind"] == "initial":
@@ -530,7 +510,7 @@ def run_chunk(context: SyncContext, jobs: BulkJobs, run_id: str, chunk_id: str) 
     if raw is None:
         raise KeyError(f"bulk run {run_id} has no chunk {chunk_id}")
     spec = json.loads(raw)
-    settings = BulkSettings.from_env()
+    settings = bulk_settings()
     allowance = budget.bulk_allowance(context.salesforce.usage(), reserve=settings.budget_reserve, now=time.time())
     if not allowance.allowed:
         _pause(redis, jobs, run_id, allowance.reason, allowance.retry_after, settings, "bulk_chunk", run_id, chunk_id)
@@ -859,7 +839,7 @@ class FlushBusy(Exception):
 
 def _flush_links_locked(context: SyncContext, run_id: str, everything: bool) -> int:
     redis = context.redis
-    settings = BulkSettings.from_env()
+    settings = bulk_settings()
     written = 0
     for raw_name in list(redis.scan_iter(match=key(run_id, "links:*"))):
         name = text(raw_name)
@@ -1112,7 +1092,7 @@ def finish_run(context: SyncContext, jobs: BulkJobs, run_id: str) -> dict[str, A
     high-water mark to the run's start and mark it done. Safe to repeat."""
     redis = context.redis
     meta = _meta(redis, run_id)
-    settings = BulkSettings.from_env()
+    settings = bulk_settings()
     dry_run = meta.get("dry_run") == "1"
     try:
         if not dry_run:
@@ -1149,7 +1129,7 @@ def chain_runs(redis: Any, run_ids: Sequence[str]) -> None:
 
 def start_incremental(redis: Any, jobs: BulkJobs, objects: Sequence[str], directions: Sequence[str]) -> list[str]:
     """Queue an incremental run per object and direction (from each high-water mark minus the overlap)."""
-    overlap = timedelta(seconds=BulkSettings.from_env().overlap_seconds)
+    overlap = timedelta(seconds=bulk_settings().overlap_seconds)
     runs = []
     for direction in directions:
         for object_name in objects if direction == TO_PLATFORM else objects[:1]:

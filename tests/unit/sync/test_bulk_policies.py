@@ -10,7 +10,7 @@ import pytest
 from gateway.config import ConfigError
 from gateway.salesforce.sync_results import Direction, Status
 from gateway.sync.budget import bulk_allowance
-from gateway.sync.bulk import BulkSettings, Schedule, due_slot
+from gateway.sync.bulk import Schedule, bulk_settings, due_slot
 from gateway.sync.reports import format_report, status_of, summary_entry, summary_message
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
@@ -82,7 +82,7 @@ def test_schedule_and_tuning_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) 
     assert Schedule.from_env().incremental_at == ("01:30",)
     monkeypatch.setenv("GATEWAY_BULK_READ_CHUNK", "lots")
     with pytest.raises(ConfigError, match="GATEWAY_BULK_READ_CHUNK"):
-        BulkSettings.from_env()
+        bulk_settings()
 
 
 RUN = {
