@@ -1,0 +1,134 @@
+"""Run the Twilio emulator: a threaded werkzeug server in a background thread, started and stopped from Python (tests,
+demo) or from the CLI.
+
+Guarantees: `start()` returns once the socket listens (port 0 picks a free port); `stop()` closes the socket, stops
+the status worker and joins the threads; credentials are generated per instance unless given.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any, Self
+
+import requests
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from gateway.emulators.twilio.app import EmulatorApp
+from gateway.emulators.twilio.state import TwilioState, new_sid
+
+DEFAULT_NUMBER = "+12025550100"  # a standalone number (its own opt-out scope)
+DEFAULT_SERVICE_NUMBERS = ("+12025550101", "+12025550102")  # the Messaging Service pool (one shared scope)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class TwilioEmulator:
+    """One emulated Twilio account on `url` (its REST base URL, as `TWILIO_BASE_URL`)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        api_key_sid: str | None = None,
+        api_key_secret: str | None = None,
+        service_sid: str | None = None,
+        number: str = DEFAULT_NUMBER,
+        service_numbers: tuple[str, ...] = DEFAULT_SERVICE_NUMBERS,
+        advanced_opt_out: bool = True,
+        control_token: str | None = None,
+        webhook_url: str | None = None,
+        status_callback_url: str | None = None,
+        status_delay_ms: int = 50,
+    ) -> None:
+        self.host = host
+        self.account_sid = account_sid or new_sid("AC")
+        self.auth_token = auth_token or secrets.token_hex(16)
+        self.api_key_sid = api_key_sid or new_sid("SK")
+        self.api_key_secret = api_key_secret or secrets.token_urlsafe(24)
+        self.service_sid = service_sid or new_sid("MG")
+        self.state = TwilioState(
+            account_sid=self.account_sid,
+            numbers=(number, *service_numbers),
+            service_sid=self.service_sid,
+            service_numbers=service_numbers,
+            advanced_opt_out=advanced_opt_out,
+        )
+        self.app = EmulatorApp(
+            self.state,
+            auth_token=self.auth_token,
+            api_key_sid=self.api_key_sid,
+            api_key_secret=self.api_key_secret,
+            control_token=control_token or secrets.token_urlsafe(18),
+            webhook_url=webhook_url,
+            status_callback_url=status_callback_url,
+            status_delay_ms=status_delay_ms,
+        )
+        self._requested_port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def control_token(self) -> str:
+        return self.app.control_token
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Self:
+        server = make_server(self.host, self._requested_port, self.app, threaded=True, request_handler=_QuietHandler)
+        server.daemon_threads = True  # type: ignore[attr-defined]  # ThreadedWSGIServer has it
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="twilio-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.app.close()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def ready_line(self) -> dict[str, Any]:
+        """What the CLI prints when ready (DESIGN §6), plus the account's credentials and senders."""
+        return {
+            "url": self.url,
+            "control_token": self.control_token,
+            "account_sid": self.account_sid,
+            "auth_token": self.auth_token,
+            "api_key_sid": self.api_key_sid,
+            "api_key_secret": self.api_key_secret,
+            "messaging_service_sid": self.service_sid,
+            "from_numbers": list(self.state.numbers),
+            "service_numbers": list(self.state.service_numbers),
+        }
+
+    def control(self) -> requests.Session:
+        """A session carrying the control token (`s.post(url + "/__emulator__/…")`)."""
+        session = requests.Session()
+        session.headers["X-Emulator-Token"] = self.control_token
+        return session
