@@ -166,6 +166,40 @@ class TwilioState:
         record = self.opt.get((scope, person))
         return record is not None and record.blocked
 
+    def _store(
+        self,
+        sender: str,
+        to: str,
+        body: str,
+        direction: str,
+        status: str,
+        at: datetime,
+        *,
+        sent: bool = True,
+        **extra: Any,
+    ) -> StoredMessage:
+        """Store one message (lock held by the caller); its service is the one whose pool holds our number."""
+        ours = to if direction == "inbound" else sender
+        service = extra.pop("messaging_service_sid", None) or (
+            self.service_sid if ours in self.service_numbers else None
+        )
+        message = StoredMessage(
+            sid=new_sid("SM"),
+            account_sid=self.account_sid,
+            from_=sender,
+            to=to,
+            body=body,
+            direction=direction,
+            status=status,
+            date_created=at,
+            date_sent=at if sent else None,
+            date_updated=at,
+            messaging_service_sid=service,
+            **extra,
+        )
+        self.messages[message.sid] = message
+        return message
+
     def create_message(self, params: Mapping[str, str], *, now: datetime | None = None) -> StoredMessage:
         """POST Messages.json; raises `TwilioApiError` as Twilio would."""
         now = now or datetime.now(UTC)
@@ -197,19 +231,17 @@ class TwilioState:
             blocked = self.is_blocked(to, scope)
             if blocked and service is None:
                 raise TwilioApiError(400, 21610, "Attempt to send to unsubscribed recipient")
-            message = StoredMessage(
-                sid=new_sid("SM"),
-                account_sid=self.account_sid,
-                from_=sender,
-                to=to,
-                body=body,
-                direction="outbound-api",
-                status="accepted" if service else "queued",
-                date_created=now,
-                messaging_service_sid=service or (self.service_sid if sender in self.service_numbers else None),
+            message = self._store(
+                sender,
+                to,
+                body,
+                "outbound-api",
+                "accepted" if service else "queued",
+                now,
+                sent=False,
+                messaging_service_sid=service,
                 status_callback=params.get("StatusCallback") or None,
             )
-            self.messages[message.sid] = message
             self.seen.setdefault(to, now)
             return message
 
@@ -243,20 +275,7 @@ class TwilioState:
             in_service = receiver in self.service_numbers
             scope = self.scope_of(receiver)
             keyword = keyword_of(body)
-            message = StoredMessage(
-                sid=new_sid("SM"),
-                account_sid=self.account_sid,
-                from_=person,
-                to=receiver,
-                body=body,
-                direction="inbound",
-                status="received",
-                date_created=now,
-                date_sent=now,
-                date_updated=now,
-                messaging_service_sid=self.service_sid if in_service else None,
-            )
-            self.messages[message.sid] = message
+            message = self._store(person, receiver, body, "inbound", "received", now)
             self.seen.setdefault(person, now)
             if keyword == "STOP":
                 self.opt[(scope, person)] = OptRecord(True, body.strip().upper(), now)
@@ -264,20 +283,7 @@ class TwilioState:
                 self.opt[(scope, person)] = OptRecord(False, body.strip().upper(), now)
             reply = None
             if keyword is not None:
-                reply = StoredMessage(
-                    sid=new_sid("SM"),
-                    account_sid=self.account_sid,
-                    from_=receiver,
-                    to=person,
-                    body=CONFIRMATIONS[keyword],
-                    direction="outbound-reply",
-                    status="delivered",
-                    date_created=now,
-                    date_sent=now,
-                    date_updated=now,
-                    messaging_service_sid=message.messaging_service_sid,
-                )
-                self.messages[reply.sid] = reply
+                reply = self._store(receiver, person, CONFIRMATIONS[keyword], "outbound-reply", "delivered", now)
             opt_out_type = keyword if (keyword and in_service and self.advanced_opt_out) else None
             return InboundResult(message=message, keyword=keyword, opt_out_type=opt_out_type, reply=reply)
 
@@ -286,22 +292,16 @@ class TwilioState:
         now = now or datetime.now(UTC)
         with self.lock:
             blocked = self.is_blocked(person, self.scope_of(sender))
-            reply = StoredMessage(
-                sid=new_sid("SM"),
-                account_sid=self.account_sid,
-                from_=sender,
-                to=person,
-                body=body,
-                direction="outbound-reply",
-                status="failed" if blocked else "delivered",
-                date_created=now,
-                date_sent=None if blocked else now,
-                date_updated=now,
+            return self._store(
+                sender,
+                person,
+                body,
+                "outbound-reply",
+                "failed" if blocked else "delivered",
+                now,
+                sent=not blocked,
                 error_code=21610 if blocked else None,
-                messaging_service_sid=self.service_sid if sender in self.service_numbers else None,
             )
-            self.messages[reply.sid] = reply
-            return reply
 
     def seed(self, person: str, count: int, *, start: datetime, step_seconds: float = 60.0) -> list[StoredMessage]:
         """`count` alternating messages between `person` and the first number, oldest first, from `start`."""
@@ -313,20 +313,14 @@ class TwilioState:
             for i in range(count):
                 at = start + timedelta(seconds=step_seconds * i)
                 incoming = i % 2 == 1
-                message = StoredMessage(
-                    sid=new_sid("SM"),
-                    account_sid=self.account_sid,
-                    from_=person if incoming else sender,
-                    to=sender if incoming else person,
-                    body=f"seeded message {i + 1}",
-                    direction="inbound" if incoming else "outbound-api",
-                    status="received" if incoming else "delivered",
-                    date_created=at,
-                    date_sent=at,
-                    date_updated=at,
-                    messaging_service_sid=self.service_sid if sender in self.service_numbers else None,
+                message = self._store(
+                    person if incoming else sender,
+                    sender if incoming else person,
+                    f"seeded message {i + 1}",
+                    "inbound" if incoming else "outbound-api",
+                    "received" if incoming else "delivered",
+                    at,
                 )
-                self.messages[message.sid] = message
                 created.append(message)
             self.seen.setdefault(person, start)
         return created
