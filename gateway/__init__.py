@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     live in one process (tests build one per test).
     """
     from gateway import jobs, metrics
-    from gateway.redis_server import connect
+    from gateway.redis_client import connect
     from gateway.sync.context import build_platform
     from gateway.web import api, auth, errors, health, status_page, webhooks
 

@@ -122,7 +122,7 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
     _terminate_on_sigterm()
     with _redis(settings) as settings:
         from gateway import jobs
-        from gateway.redis_server import connect
+        from gateway.redis_client import connect
         from gateway.workers import GatewayWorker
 
         names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -146,7 +146,7 @@ def cron() -> None:
         from rq.cron import CronScheduler
 
         from gateway import jobs
-        from gateway.redis_server import connect
+        from gateway.redis_client import connect
 
         assert settings.redis_url is not None
         scheduler = CronScheduler(connection=connect(settings.redis_url))

@@ -22,7 +22,8 @@ DIRECTIONS = {"platform": ("to-platform",), "salesforce": ("to-salesforce",), "b
 
 @contextmanager
 def _connection() -> Iterator[Any]:
-    from gateway.redis_server import connect, resolve_redis_url
+    from gateway.redis_client import connect
+    from gateway.redis_server import resolve_redis_url
 
     try:
         settings = load_settings()

@@ -28,7 +28,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.redis_server import EmbeddedRedis, connect, die_with_parent
+from gateway.redis_client import connect
+from gateway.redis_server import EmbeddedRedis, die_with_parent
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gateway.config import Settings
-from gateway.redis_server import connect
+from gateway.redis_client import connect
 
 
 def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:

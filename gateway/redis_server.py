@@ -34,11 +34,6 @@ PERSISTENCE_CONFIG = {
 _PR_SET_PDEATHSIG = 1
 
 
-def connect(url: str, **kwargs: object) -> redis.Redis:
-    """A client for `url` (bytes mode: RQ requires it). Health-checked and with sane timeouts."""
-    return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5, **kwargs)
-
-
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """In a child process (as `preexec_fn`): receive SIGTERM when the parent dies, however it dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -137,8 +132,3 @@ def resolve_redis_url(redis_url: str | None, var_dir: Path) -> tuple[str, Embedd
     embedded = EmbeddedRedis(var_dir / "redis").start()
     os.environ.setdefault("REDIS_URL", embedded.url)
     return embedded.url, embedded
-
-
-def text(value: bytes | str) -> str:
-    """A Redis reply as text (the clients here run in bytes mode, as RQ requires)."""
-    return value.decode() if isinstance(value, bytes) else value

@@ -42,25 +42,21 @@ from gateway.config import BulkConfig, load_settings
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
-from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
+from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import map_record_to_contact, record_skip_reason, salesforce_datetime
 from gateway.domain.matching import match_salesforce_record
 from gateway.domain.opt_status import status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_platform, plan_to_salesforce
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
-from gateway.redis_server import text
+from gateway.redis_client import text
 from gateway.salesforce import soql as soql_text
 from gateway.salesforce.errors import ApiBudgetExhausted
 from gateway.salesforce.sync_results import Direction as ResultDirection
 from gateway.salesforce.sync_results import write_sync_results
-from gateway.sync import budget, reports, to_salesforce, writeback
+from gateway.sync import budget, reports, state, to_salesforce, writeback
 from gateway.sync.context import SyncContext
 from gateway.sync.to_platform import (
-    FINGERPRINT_KEY,
-    PLATFORM_FINGERPRINT_KEY,
-    STATE_TTL,
-    VERSION_KEY,
     apply_platform_write,
     match_on_platform,
     record_phone,
@@ -456,7 +452,7 @@ class _Done:
     outcome: str  # created | updated | skipped | failed
     error_code: str | None = None
     failure: writeback.WriteBack | None = None
-    marks: tuple[tuple[str, str], ...] = ()  # Redis keys to set (versions, fingerprints)
+    marks: tuple[state.Mark | None, ...] = ()  # versions and fingerprints to remember
     link: tuple[str, str, dict[str, Any]] | None = None  # object, record id, Salesforce fields owed
 
 
@@ -486,8 +482,7 @@ class _Marker:
             )
             if self.dry_run:
                 continue
-            for mark_key, value in item.marks:
-                pipe.set(mark_key, value, ex=STATE_TTL)
+            state.mark(pipe, item.marks)
             if item.link is not None:
                 object_name, record_id, fields = item.link
                 pipe.hset(key(self.run_id, f"links:{object_name}"), record_id, json.dumps(fields, default=str))
@@ -651,19 +646,11 @@ def _phones_to_look_up(
     keyed = [(phone, group[0]) for phone, group in groups.items() if not phone.startswith("id:")]
     if not keyed:
         return []
-    pipe = context.redis.pipeline(transaction=False)
-    for _, record in keyed:
-        short = str(record["Id"])[:15]
-        pipe.mget([VERSION_KEY.format(obj.object_name, short), FINGERPRINT_KEY.format(obj.object_name, short)])
+    states = state.record_states(context.redis, obj.object_name, [str(record["Id"]) for _, record in keyed])
     phones = []
-    for (phone, record), (last, fingerprint) in zip(keyed, pipe.execute(), strict=True):
+    for (phone, record), last in zip(keyed, states, strict=True):
         version = parse_timestamp(str(record["SystemModstamp"]))
-        if last is not None and not is_newer(version, parse_timestamp(text(last))):
-            continue
-        if (
-            fingerprint is not None
-            and text(fingerprint) == map_record_to_contact(record, obj, rules=context.rules).fingerprint
-        ):
+        if last.is_stale(version) or last.is_echo(map_record_to_contact(record, obj, rules=context.rules).fingerprint):
             continue
         phones.append(phone)
     return phones
@@ -701,18 +688,16 @@ def _record_to_platform(
     redis = context.redis
     record_id = str(record["Id"])
     short = record_id[:15]
-    version_key = VERSION_KEY.format(obj.object_name, short)
-    fingerprint_key = FINGERPRINT_KEY.format(obj.object_name, short)
     version = parse_timestamp(str(record["SystemModstamp"]))
-    last, last_fingerprint = redis.mget([version_key, fingerprint_key])
+    last = state.record_state(redis, obj.object_name, record_id)
     record_key = f"{obj.object_name}:{short}"
-    if last is not None and not is_newer(version, parse_timestamp(text(last))):
+    if last.is_stale(version):
         return _Done(record_key, "skipped")
+    marks = (state.record_synced(obj.object_name, record_id, version),)
     if record_skip_reason(record, obj) is not None:
-        return _Done(record_key, "skipped", marks=((version_key, version.isoformat()),))
+        return _Done(record_key, "skipped", marks=marks)
     mapped = map_record_to_contact(record, obj, rules=context.rules)
-    marks = ((version_key, version.isoformat()),)
-    if last_fingerprint is not None and text(last_fingerprint) == mapped.fingerprint:
+    if last.is_echo(mapped.fingerprint):
         return _Done(record_key, "skipped", marks=marks)
     if mapped.refusal is not None:
         plan = plan_to_platform(mapped, obj, _no_match())
@@ -769,7 +754,7 @@ def _finish_record(
     record_key: str,
     plan: SyncPlan,
     view: Contact | None,
-    marks: tuple[tuple[str, str], ...],
+    marks: tuple[state.Mark, ...],
     mapped: Any,
     run_id: str,
     dry_run: bool,
@@ -797,7 +782,7 @@ def _finish_record(
             run_id=run_id,
         )
         failure = writeback.WriteBack(result=values)
-    all_marks: list[tuple[str, str]] = [] if failed else list(marks)
+    all_marks: list[state.Mark | None] = [] if failed else list(marks)
     link = None
     if not failed:
         fields: dict[str, Any] = dict(plan.salesforce_write.fields) if plan.salesforce_write else {}
@@ -805,11 +790,10 @@ def _finish_record(
             if view.sms_status is not mapped.reported_status:
                 fields[obj.status_field] = status_label(view.sms_status)
             fields[LAST_SYNCED_AT_FIELD] = salesforce_datetime(datetime.now(UTC))
-            if view.platform_id:
-                all_marks.append((PLATFORM_FINGERPRINT_KEY.format(view.platform_id), contact_fingerprint(view)))
+            all_marks.append(state.platform_written(view))
         if fields:
             link = (obj.object_name, record_id, fields)
-        all_marks.append((FINGERPRINT_KEY.format(obj.object_name, record_id[:15]), mapped.fingerprint))
+        all_marks.append(state.record_sent(obj.object_name, record_id, mapped.fingerprint))
     if dry_run:
         return _Done(record_key, outcome, plan.error_code)
     return _Done(record_key, outcome, plan.error_code, failure, tuple(all_marks), link)
@@ -907,20 +891,12 @@ def _chunk_to_salesforce(
     # done before (this run or an earlier one): version mark not older, or our own echo
     fresh: list[tuple[Contact, str]] = []
     skipped: list[_Done] = []
-    if mine:
-        pipe = redis.pipeline(transaction=False)
-        for c, k in mine:
-            pipe.get(to_salesforce.PLATFORM_VERSION_KEY.format(k))
-            pipe.get(PLATFORM_FINGERPRINT_KEY.format(c.platform_id) if c.platform_id else "-")
-        answers = pipe.execute()
-        for i, (c, k) in enumerate(mine):
-            last, ours = answers[2 * i], answers[2 * i + 1]
-            echo = ours is not None and text(ours) == contact_fingerprint(c)
-            stale = last is not None and c.version is not None and not is_newer(c.version, parse_timestamp(text(last)))
-            if echo or stale:
-                skipped.append(_Done(f"platform:{k}", "skipped"))
-            else:
-                fresh.append((c, k))
+    done_before = state.already_synced(redis, [c for c, _ in mine])
+    for (c, k), done in zip(mine, done_before, strict=True):
+        if done:
+            skipped.append(_Done(f"platform:{k}", "skipped"))
+        else:
+            fresh.append((c, k))
     marker.done(skipped)
     if _meta_status(redis, run_id) == "stopped":
         raise RunStopped(run_id)
@@ -950,9 +926,7 @@ def _chunk_to_salesforce(
         failure = None
         if plan.errors:
             failure = writeback.WriteBack(result=_failure_values(context, contact, plan, run_id))
-        marks: tuple[tuple[str, str], ...] = ()
-        if not failed and contact.version is not None:
-            marks = ((to_salesforce.PLATFORM_VERSION_KEY.format(k), contact.version.isoformat()),)
+        marks = () if failed else (state.contact_synced(contact),)
         items.append(_Done(f"platform:{k}", outcome, plan.error_code, failure, marks))
         if (
             not failed
@@ -1058,7 +1032,7 @@ def _link_platform(context: SyncContext, pairs: Sequence[tuple[Contact, str]], s
     """Write each Salesforce id into its platform contact's CRM-id field (and remember the echo)."""
     redis = context.redis
 
-    def link(pair: tuple[Contact, str]) -> tuple[str, str] | None:
+    def link(pair: tuple[Contact, str]) -> state.Mark | None:
         contact, record_id = pair
         try:
             view = context.platform.upsert_contact(Contact(phone=contact.phone, crm_id=record_id), subscribe=False)
@@ -1072,15 +1046,12 @@ def _link_platform(context: SyncContext, pairs: Sequence[tuple[Contact, str]], s
                 failure.error.code,
             )
             return None
-        return (
-            (PLATFORM_FINGERPRINT_KEY.format(view.platform_id), contact_fingerprint(view)) if view.platform_id else None
-        )
+        return state.platform_written(view)
 
     marks = [m for m in _parallel(settings, link, pairs) if m is not None]
     if marks:
         pipe = redis.pipeline(transaction=False)
-        for mark_key, value in marks:
-            pipe.set(mark_key, value, ex=STATE_TTL)
+        state.mark(pipe, marks)
         pipe.execute()
 
 

@@ -17,7 +17,7 @@ from gateway.config import Settings
 from gateway.domain.mapping import MappingRules
 from gateway.domain.sync_config import SyncConfig, parse_sync_config
 from gateway.platforms.base import PlatformAdapter
-from gateway.redis_server import connect
+from gateway.redis_client import connect
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.config_reader import read_sync_configuration
 

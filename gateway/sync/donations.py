@@ -27,7 +27,7 @@ from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import salesforce_datetime
 from gateway.domain.phones import normalize_phone
 from gateway.domain.sync_config import DEFAULT_PLATFORM_ID_FIELD
-from gateway.redis_server import text
+from gateway.redis_client import text
 from gateway.salesforce import soql as soql_text
 from gateway.sync.context import SyncContext
 

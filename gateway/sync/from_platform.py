@@ -21,7 +21,7 @@ from redis import Redis
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
 from gateway.platforms.base import InboundEvent, InboundKind
-from gateway.redis_server import text
+from gateway.redis_client import text
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from rq import Queue
 from rq.job import Job
 
 from gateway.domain.errors import SyncFailure
-from gateway.redis_server import text
+from gateway.redis_client import text
 
 LAST_SUCCESS_KEY = "gateway:status:last-success:{}"  # direction slug -> ISO timestamp of the last successful sync
 FAILURES_KEY = "gateway:status:failures:{}"  # hour since epoch -> hash error code -> count

@@ -21,24 +21,19 @@ from typing import Any
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
-from gateway.domain.freshness import is_newer, parse_timestamp
+from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import map_record_to_contact, record_skip_reason, salesforce_datetime
 from gateway.domain.matching import match_contact
 from gateway.domain.opt_status import status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
-from gateway.redis_server import text
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import writeback
+from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
-VERSION_KEY = "gateway:version:{}:{}"  # object, record id -> last synced SystemModstamp (ISO)
-FINGERPRINT_KEY = "gateway:fingerprint:to-platform:{}:{}"  # object, record id -> fingerprint of values sent
-PLATFORM_FINGERPRINT_KEY = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what we wrote
-STATE_TTL = 90 * 24 * 3600
 PLATFORM_CONCURRENCY = 16  # platform calls in flight per job (Mobile Commons allows 160 per company)
 
 
@@ -122,10 +117,9 @@ def _sync_one(
     known: Mapping[str, Contact | None] | None = None,
 ) -> str:
     record_id = event["recordId"]
-    version_key = VERSION_KEY.format(obj.object_name, record_id[:15])
     version = _version(event)
-    last = context.redis.get(version_key)
-    if not force and last is not None and not is_newer(version, parse_timestamp(text(last))):
+    last = state.record_state(context.redis, obj.object_name, record_id)
+    if not force and last.is_stale(version):
         return "skipped"
     if event["operation"] == "delete":
         _record_done(context, obj, event, version, fingerprint=None, entries=[])
@@ -136,8 +130,7 @@ def _sync_one(
         return "skipped"
     changed = None if event["operation"] in ("insert", "undelete") or obj.send_all_fields else event["changedFields"]
     mapped = map_record_to_contact(record, obj, changed_fields=changed, rules=context.rules)
-    fingerprint_key = FINGERPRINT_KEY.format(obj.object_name, record_id[:15])
-    if not force and context.redis.get(fingerprint_key) == mapped.fingerprint.encode():
+    if not force and last.is_echo(mapped.fingerprint):
         _record_done(context, obj, event, version, fingerprint=None, entries=[])
         return "skipped"
 
@@ -302,18 +295,16 @@ def _record_done(
     mark_version: bool = True,
 ) -> None:
     """Mark the record's version (and echo fingerprint) synced and queue its write-back, atomically."""
-    short_id = event["recordId"][:15]
+    record_id = event["recordId"]
     pipe = context.redis.pipeline(transaction=True)
-    if mark_version:
-        pipe.set(VERSION_KEY.format(obj.object_name, short_id), version.isoformat(), ex=STATE_TTL)
-    if fingerprint is not None:
-        pipe.set(FINGERPRINT_KEY.format(obj.object_name, short_id), fingerprint, ex=STATE_TTL)
-    if platform_view is not None and platform_view.platform_id:
-        from gateway.domain.freshness import contact_fingerprint
-
-        pipe.set(
-            PLATFORM_FINGERPRINT_KEY.format(platform_view.platform_id), contact_fingerprint(platform_view), ex=STATE_TTL
-        )
+    state.mark(
+        pipe,
+        [
+            state.record_synced(obj.object_name, record_id, version) if mark_version else None,
+            state.record_sent(obj.object_name, record_id, fingerprint) if fingerprint is not None else None,
+            state.platform_written(platform_view) if platform_view is not None else None,
+        ],
+    )
     writeback.queue_entries(pipe, entries)
     pipe.execute()
 

@@ -25,37 +25,27 @@ import phonenumbers
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode
-from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
+from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.domain.mapping import salesforce_datetime
 from gateway.domain.matching import match_salesforce_record
 from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_salesforce
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, Direction, SyncObjectConfig
-from gateway.redis_server import text
 from gateway.salesforce import soql as soql_text
 from gateway.salesforce.sync_results import Direction as ResultDirection
-from gateway.sync import writeback
+from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
-from gateway.sync.to_platform import PLATFORM_FINGERPRINT_KEY, STATE_TTL
 
 log = logging.getLogger(__name__)
-
-PLATFORM_VERSION_KEY = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version
-
-
-def _key(contact: Contact) -> str:
-    return contact.platform_id or contact.phone or ""
 
 
 def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: bool = False) -> dict[str, int]:
     """Bring Salesforce up to date with these platform contacts; returns counts by outcome."""
     counts = {"synced": 0, "skipped": 0, "failed": 0}
     config = context.sync_config()
-    fresh: list[Contact] = []
-    for contact in _latest(contacts):
-        if not force and _already_synced(context, contact):
-            counts["skipped"] += 1
-            continue
-        fresh.append(contact)
+    latest = _latest(contacts)
+    done = [False] * len(latest) if force else state.already_synced(context.redis, latest)
+    fresh = [contact for contact, skip in zip(latest, done, strict=True) if not skip]
+    counts["skipped"] += len(latest) - len(fresh)
     if not fresh:
         return counts
     candidates = _candidates(context, fresh)
@@ -74,9 +64,14 @@ def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: b
         counts[_outcome(plan)] += 1
         entries.append(_result(context, contact, plan))
     pipe = context.redis.pipeline(transaction=True)
-    for contact, plan in zip(fresh, plans, strict=True):
-        if plan.status is not SyncStatus.FAILURE and contact.version is not None and _key(contact):
-            pipe.set(PLATFORM_VERSION_KEY.format(_key(contact)), contact.version.isoformat(), ex=STATE_TTL)
+    state.mark(
+        pipe,
+        (
+            state.contact_synced(c)
+            for c, plan in zip(fresh, plans, strict=True)
+            if plan.status is not SyncStatus.FAILURE
+        ),
+    )
     writeback.queue_entries(pipe, entries)
     pipe.execute()
     writeback.flush(context.redis, context.salesforce)
@@ -86,21 +81,11 @@ def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: b
 def _latest(contacts: Sequence[Contact]) -> list[Contact]:
     newest: dict[str, Contact] = {}
     for contact in contacts:
-        current = newest.get(_key(contact))
+        key = state.contact_key(contact)
+        current = newest.get(key)
         if current is None or is_newer(contact.version, current.version) or contact.version == current.version:
-            newest[_key(contact)] = contact
+            newest[key] = contact
     return list(newest.values())
-
-
-def _already_synced(context: SyncContext, contact: Contact) -> bool:
-    if contact.platform_id:
-        ours = context.redis.get(PLATFORM_FINGERPRINT_KEY.format(contact.platform_id))
-        if ours is not None and text(ours) == contact_fingerprint(contact):
-            return True  # the gateway wrote exactly this to the platform: an echo
-    last = context.redis.get(PLATFORM_VERSION_KEY.format(_key(contact)))
-    return (
-        last is not None and contact.version is not None and not is_newer(contact.version, parse_timestamp(text(last)))
-    )
 
 
 def phone_variants(phone: str, region: str) -> list[str]:
