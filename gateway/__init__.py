@@ -19,8 +19,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     live in one process (tests build one per test).
     """
     from gateway import jobs, metrics
+    from gateway.platforms import build_adapter
     from gateway.redis_client import connect
-    from gateway.sync.context import build_platform
     from gateway.web import api, auth, errors, health, status_page, webhooks
 
     settings = settings or load_settings(roles=("web",))
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES, extra)
     readiness = {"redis": health.redis_check(connection)}
     if settings.messaging_platform is not None:
-        platform = build_platform(settings, connection)
+        platform = build_adapter(settings.messaging_platform, settings.platform, connection)
         app.extensions["gateway.platform"] = platform
         readiness["platform"] = platform.check
     if settings.salesforce is not None:

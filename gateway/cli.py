@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from gateway.config import ConfigError, Settings, load_settings
+from gateway.platforms import REGISTRY
 
 
 def _settings(*roles: str) -> Settings:
@@ -193,7 +194,7 @@ class _LazyGroup(click.Group):
     cls=_LazyGroup,
     lazy={
         "salesforce": "gateway.emulators.salesforce.cli:command",
-        "mobilecommons": "gateway.emulators.mobilecommons.cli:command",
+        **{name: entry.emulator for name, entry in REGISTRY.items() if entry.emulator},
     },
 )
 def emulate() -> None:
@@ -205,7 +206,14 @@ def emulate() -> None:
 @click.option("--exit-when-done", is_flag=True, help="Stop everything once the scenario has run (for scripts).")
 @click.option("--contacts", default=1000, show_default=True, help="Contacts seeded into the Salesforce emulator.")
 @click.option("--workers", default=1, show_default=True, help="Sync workers to start.")
-def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int) -> None:
+@click.option(
+    "--platform",
+    type=click.Choice(sorted(name for name, entry in REGISTRY.items() if entry.demo)),
+    default="mobilecommons",
+    show_default=True,
+    help="The messaging platform to emulate.",
+)
+def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int, platform: str) -> None:
     """Run the whole product locally on embedded defaults (no accounts) and play a scenario you can watch."""
     from pathlib import Path
 
@@ -213,7 +221,14 @@ def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int) ->
 
     var = Path(os.environ.get("GATEWAY_VAR_DIR") or "var")
     raise SystemExit(
-        run_demo(var, contacts=contacts, stack_only=stack_only, exit_when_done=exit_when_done, workers=workers)
+        run_demo(
+            var,
+            platform=platform,
+            contacts=contacts,
+            stack_only=stack_only,
+            exit_when_done=exit_when_done,
+            workers=workers,
+        )
     )
 
 

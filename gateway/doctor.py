@@ -48,10 +48,14 @@ def _salesforce_check(settings: Settings) -> tuple[str, bool, str]:
 
 def _platform_check(settings: Settings) -> tuple[str, bool, str]:
     try:
-        from gateway.sync.context import SyncContext
+        from gateway.platforms import build_adapter
 
-        context = SyncContext.build(settings)
-        context.platform.check()
+        assert settings.messaging_platform is not None and settings.redis_url is not None
+        adapter = build_adapter(settings.messaging_platform, settings.platform, connect(settings.redis_url))
+        try:
+            adapter.check()
+        finally:
+            adapter.close()
         return "platform", True, f"{settings.messaging_platform} answered"
     except Exception as exc:  # noqa: BLE001
         return "platform", False, f"{type(exc).__name__}: {exc}"

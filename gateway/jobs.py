@@ -16,7 +16,7 @@ import redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job
 
-from gateway import metrics
+from gateway import metrics, platforms
 from gateway.config import load_settings
 from gateway.domain.freshness import parse_timestamp
 from gateway.platforms.base import InboundEvent, InboundKind
@@ -90,9 +90,16 @@ def owned_events(connection: redis.Redis, job_id: str, events: list[dict[str, An
 
 
 def _context() -> SyncContext:
+    """The job bootstrap: settings read once per job, the platform chosen through the registry."""
+    settings = load_settings(roles=("worker",))
     job = get_current_job()
-    connection = job.connection if job is not None else None
-    return SyncContext.build(load_settings(roles=("worker",)), connection)
+    return SyncContext.build(
+        settings,
+        job.connection if job is not None else None,
+        build_platform=lambda connection: platforms.build_adapter(
+            settings.messaging_platform or "", settings.platform, connection
+        ),
+    )
 
 
 def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -26,8 +26,8 @@ from authlib.oauth2.base import OAuth2Error
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from gateway.config import SalesforceSettings
 from gateway.salesforce.errors import SalesforceAuthError
+from gateway.salesforce.settings import SalesforceSettings
 from gateway.salesforce.usage import TOKEN_REQUESTS
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a secret

@@ -36,7 +36,6 @@ from simple_salesforce.bulk2 import Operation, ResultsType
 from simple_salesforce.exceptions import SalesforceError as _SSError
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceOperationError
 
-from gateway.config import SalesforceSettings
 from gateway.salesforce import soql as soql_text
 from gateway.salesforce.auth import AccessToken, HttpSession, TokenSource
 from gateway.salesforce.bulk_csv import build_ingest_csv, match_ingest_results, parse_query_csv
@@ -52,6 +51,7 @@ from gateway.salesforce.errors import (
     parse_error_body,
 )
 from gateway.salesforce.results import COLLECTION_SIZE, RecordResult, chunked, parse_collection_results
+from gateway.salesforce.settings import SalesforceSettings
 from gateway.salesforce.usage import BUDGET_STOPS, RECORDS, RETRIES, UsageMeter
 
 T = TypeVar("T")

@@ -1131,7 +1131,7 @@ class Schedule:
     @classmethod
     def from_env(cls) -> Schedule:
         """The schedule from `GATEWAY_SYNC_TIMEZONE`, `GATEWAY_INCREMENTAL_AT`, … validated by `gateway.config`."""
-        c = load_settings().bulk
+        c = load_settings().schedule
         return cls(
             timezone=c.timezone,
             incremental_at=c.incremental_at,

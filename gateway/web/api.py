@@ -110,7 +110,11 @@ def sync_context() -> SyncContext:
     """One context per web process (its Salesforce client keeps its token between requests)."""
     context: SyncContext | None = current_app.extensions.get("gateway.sync_context")
     if context is None:
-        context = SyncContext.build(current_app.extensions["gateway.settings"], current_app.extensions["gateway.redis"])
+        context = SyncContext.build(
+            current_app.extensions["gateway.settings"],
+            current_app.extensions["gateway.redis"],
+            platform=current_app.extensions.get("gateway.platform"),
+        )
         current_app.extensions["gateway.sync_context"] = context
     return context
 

@@ -2,9 +2,9 @@
 
 `POST /webhooks/salesforce` answers 202 {"accepted", "duplicates"} once the batch is durably queued; 400 with
 field-level errors, 401/403 (token), 413 (too large), 415 (not JSON). A rejected request enqueues nothing.
-`/webhooks/platforms/<name>/<secret>` is verified by the platform's adapter (a secret in the path where the
-platform signs nothing, compared in constant time), deduplicated on the platform's idempotency key, and queued on
-the `realtime` queue before it is answered.
+`/webhooks/platforms/<name>[/<secret>]` is verified by the platform's adapter (a secret in the path where the
+platform signs nothing, compared in constant time; the platform's signature where it signs), deduplicated on the
+platform's idempotency key, queued on the `realtime` queue, and only then answered as the platform expects.
 """
 
 from __future__ import annotations
@@ -62,14 +62,17 @@ def salesforce_events() -> Response:
     return response
 
 
+@bp.route("/webhooks/platforms/<name>", methods=["GET", "POST"], defaults={"secret": ""})
 @bp.route("/webhooks/platforms/<name>/<path:secret>", methods=["GET", "POST"])
 def platform_events(name: str, secret: str) -> Response:
     platform = current_app.extensions.get("gateway.platform")
-    if platform is None or platform.name != name:
+    if platform is None or platform.name != name or not platform.capabilities.inbound_webhooks:
         return error_response(404, "not-found", f"no webhook for platform {name!r} here")
+    body = request.get_data(cache=True)  # before the form is parsed, so a platform that signs the body can read it
     form = {**request.args.to_dict(), **request.form.to_dict()}
+    url = request.full_path if request.query_string else request.path
     try:
-        events = platform.parse_webhook(secret, dict(request.headers), form, request.get_data())
+        events = platform.parse_webhook(secret, dict(request.headers), form, body, url=url)
     except WebhookRejectedError as exc:
         return error_response(exc.status, "webhook-rejected", str(exc))
     accepted = jobs.accept_platform_events(
@@ -77,4 +80,5 @@ def platform_events(name: str, secret: str) -> Response:
     )
     metrics.WEBHOOK_EVENTS.labels("accepted").inc(accepted)
     metrics.WEBHOOK_EVENTS.labels("duplicate").inc(len(events) - accepted)
-    return Response("", status=200, mimetype="text/plain")  # an empty answer: the platform texts nothing back
+    reply = platform.webhook_reply
+    return Response(reply.body, status=200, mimetype=reply.mimetype)

@@ -55,7 +55,7 @@ def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
     wanted = set(phones.values())
     deadline = time.monotonic() + 300
     while len(seen) < len(wanted) and time.monotonic() < deadline:
-        contacts = stack.mc_control("GET", "contacts").json()["contacts"]
+        contacts = stack.platform_control("GET", "contacts").json()["contacts"]
         now = time.monotonic()
         for contact in contacts:
             phone = contact["phone"]
@@ -77,7 +77,7 @@ def to_salesforce(scenario: Scenario, n: int) -> dict[str, float]:
     started = time.monotonic()
 
     def stop(row: dict[str, Any]) -> None:
-        stack.mc_control("POST", "inbound", json={"phone": row["MobilePhone"], "body": "STOP"})
+        stack.platform_control("POST", "inbound", json={"phone": row["MobilePhone"], "body": "STOP"})
         sent[row["Id"]] = time.monotonic()
 
     with ThreadPoolExecutor(8) as pool:  # people text at once
