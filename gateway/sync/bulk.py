@@ -50,7 +50,7 @@ from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_platform, plan_to_salesforce
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.redis_client import text
-from gateway.salesforce import soql as soql_text
+from gateway.salesforce import queries
 from gateway.salesforce.errors import ApiBudgetExhausted
 from gateway.salesforce.sync_results import Direction as ResultDirection
 from gateway.salesforce.sync_results import write_sync_results
@@ -247,10 +247,6 @@ def incremental_since(redis: Any, direction: str, object_name: str, overlap: tim
 # -- planning --------------------------------------------------------------------------------------------------------
 
 
-def _soql_time(moment: datetime) -> str:
-    return salesforce_datetime(moment)
-
-
 def _enqueue_chunk(
     redis: Any, jobs: BulkJobs, run_id: str, n: int, spec: Mapping[str, Any], cursor: Mapping[str, Any]
 ) -> None:
@@ -303,13 +299,8 @@ def _plan_to_platform(
     object_name = meta["object"]
     cursor = meta.get("plan_cursor") or ""
     n = int(meta.get("chunks_total") or 0)
-    clauses = []
-    if meta.get("since"):
-        clauses.append(f"SystemModstamp >= {_soql_time(parse_timestamp(meta['since']))}")
-    if cursor:
-        clauses.append(f"Id > {soql_text.quote(cursor)}")
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    soql = f"SELECT Id FROM {object_name}{where} ORDER BY Id"  # noqa: S608
+    since = parse_timestamp(meta["since"]) if meta.get("since") else None
+    soql = queries.record_ids(object_name, since=since, after=cursor)
     estimate = None
     if meta.get("kind") == "incremental":
         # one COUNT() first: a night without changes costs this one call per object and nothing else
@@ -398,8 +389,7 @@ def _build_index(context: SyncContext, run_id: str, objects: Sequence[SyncObject
             kind = "phone" if mapping.platform_field == platform_fields.PHONE else mapping.platform_field
             for name in mapping.salesforce_fields:
                 fields.setdefault(name, kind)
-        select = ", ".join(["Id", *fields])
-        stream = context.salesforce.iter_query(f"SELECT {select} FROM {obj.object_name}")  # noqa: S608
+        stream = context.salesforce.iter_query(queries.all_records(obj.object_name, fields))
         page: list[dict[str, Any]] = []
         for row in stream:
             page.append(row)
@@ -588,15 +578,8 @@ def _chunk_to_platform(
     settings: BulkSettings,
 ) -> dict[str, int]:
     obj = _object_config(context, spec["object"])
-    clauses = []
-    if spec.get("after"):
-        clauses.append(f"Id > {soql_text.quote(spec['after'])}")
-    if spec.get("upto"):
-        clauses.append(f"Id <= {soql_text.quote(spec['upto'])}")
-    if meta.get("since"):
-        clauses.append(f"SystemModstamp >= {_soql_time(parse_timestamp(meta['since']))}")
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    soql = f"SELECT {', '.join(obj.salesforce_fields())} FROM {obj.object_name}{where} ORDER BY Id"  # noqa: S608
+    since = parse_timestamp(meta["since"]) if meta.get("since") else None
+    soql = queries.record_window(obj, after=spec.get("after"), upto=spec.get("upto"), since=since)
     records = list(context.salesforce.iter_query(soql, api="rest"))
     region = context.settings.phone_default_region
 
@@ -1018,10 +1001,8 @@ def _candidates_by_contact(
         obj = config.for_object(object_name)
         if obj is None:
             continue
-        select = ", ".join(sorted(set(to_salesforce._select_fields(obj)), key=str.casefold))
         for batch in _in_batches(sorted(ids)):
-            soql = f"SELECT {select} FROM {obj.object_name} WHERE Id IN ({soql_text.in_list(batch)})"  # noqa: S608
-            for found_row in context.salesforce.iter_query(soql, api="rest"):
+            for found_row in context.salesforce.iter_query(queries.records_by_id(obj, batch), api="rest"):
                 row = {**found_row, "attributes": {"type": obj.object_name}}
                 fetched[f"{obj.object_name}:{row['Id']}"] = row
                 fetched[f"{obj.object_name}:{str(row['Id'])[:15]}"] = row

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.domain.mapping import salesforce_datetime
-from gateway.salesforce import soql as soql_text
+from gateway.salesforce import queries
 from gateway.sync.context import SyncContext
 
 RESENDABLE = ("Failure", "Partial Failure")
@@ -37,10 +37,7 @@ class Replay:
 
 
 def load_replay(context: SyncContext, result_id: str) -> Replay:
-    rows = context.salesforce.query_records(
-        "SELECT Id, Direction__c, Status__c, Request_Body__c FROM Sync_Result__c "  # noqa: S608 - quoted literal
-        f"WHERE Id = {soql_text.quote(result_id)}"
-    )
+    rows = context.salesforce.query_records(queries.sync_result(result_id))
     if not rows:
         raise ResendError(404, "not-found", f"no Sync_Result__c with Id {result_id}")
     row = rows[0]

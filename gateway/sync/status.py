@@ -24,6 +24,7 @@ from rq.job import Job
 
 from gateway.domain.errors import SyncFailure
 from gateway.redis_client import text
+from gateway.salesforce import queries
 
 LAST_SUCCESS_KEY = "gateway:status:last-success:{}"  # direction slug -> ISO timestamp of the last successful sync
 FAILURES_KEY = "gateway:status:failures:{}"  # hour since epoch -> hash error code -> count
@@ -191,19 +192,12 @@ def build_summary(
     }
 
 
-RECENT_FAILURES_SOQL = (
-    "SELECT Id, Name, CreatedDate, Direction__c, Status__c, Error_Code__c, Message__c, Record_Id__c, Object__c, "
-    "Resent_At__c FROM Sync_Result__c WHERE Status__c IN ('Failure', 'Partial Failure') "
-    "AND CreatedDate = LAST_N_DAYS:1 ORDER BY CreatedDate DESC LIMIT {limit}"
-)
-
-
 def recent_failures(connection: Redis, salesforce: Any, *, limit: int = 20) -> list[dict[str, Any]]:
     """The newest failed `Sync_Result__c` rows of the last day (one SOQL query per `RECENT_FAILURES_TTL` s)."""
     cached = connection.get(RECENT_FAILURES_KEY)
     if cached is not None:
         return list(json.loads(cached))
-    rows = salesforce.query_records(RECENT_FAILURES_SOQL.format(limit=int(limit)))
+    rows = salesforce.query_records(queries.recent_failures(limit))
     failures = [
         {
             "id": row["Id"],

@@ -29,8 +29,8 @@ from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.domain.mapping import salesforce_datetime
 from gateway.domain.matching import match_salesforce_record
 from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_salesforce
-from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, Direction, SyncObjectConfig
-from gateway.salesforce import soql as soql_text
+from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD
+from gateway.salesforce import queries
 from gateway.salesforce.sync_results import Direction as ResultDirection
 from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
@@ -125,13 +125,7 @@ def _candidates_of_group(context: SyncContext, contacts: Sequence[Contact]) -> l
     region = context.settings.phone_default_region
     rows: list[dict[str, Any]] = []
     for obj in config.active_objects:
-        clauses: list[str] = []
-        crm_ids = sorted({c.crm_id for c in contacts if c.crm_id})
-        if crm_ids:
-            clauses.append(f"Id IN ({soql_text.in_list(crm_ids)})")
-        platform_ids = sorted({c.platform_id for c in contacts if c.platform_id})
-        if platform_ids:
-            clauses.append(f"{obj.platform_id_field} IN ({soql_text.in_list(platform_ids)})")
+        matching: dict[str, set[str]] = defaultdict(set)
         for mapping in obj.matching_mappings:
             values: set[str] = set()
             for contact in contacts:
@@ -143,24 +137,18 @@ def _candidates_of_group(context: SyncContext, contacts: Sequence[Contact]) -> l
                 else:
                     values.add(value)
             for name in mapping.salesforce_fields:
-                if values:
-                    clauses.append(f"{name} IN ({soql_text.in_list(sorted(values))})")
-        if not clauses:
+                matching[name] |= values
+        query = queries.candidates(
+            obj,
+            crm_ids=(c.crm_id for c in contacts if c.crm_id),
+            platform_ids=(c.platform_id for c in contacts if c.platform_id),
+            matching=matching,
+        )
+        if query is None:
             continue
-        fields = sorted(set(_select_fields(obj)))
-        query = f"SELECT {', '.join(fields)} FROM {obj.object_name} WHERE {' OR '.join(clauses)}"  # noqa: S608
         for row in context.salesforce.iter_query(query, api="rest"):
             rows.append({**row, "attributes": {"type": obj.object_name}})
     return rows
-
-
-def _select_fields(obj: SyncObjectConfig) -> list[str]:
-    fields = ["Id", obj.platform_id_field, obj.status_field, OPTED_OUT_AT_FIELD, *obj.salesforce_fields()]
-    if obj.opt_out is not None:
-        fields.append(obj.opt_out.field)
-    for mapping in obj.mappings_for(Direction.TO_SALESFORCE):
-        fields.extend(mapping.salesforce_fields)
-    return fields
 
 
 def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
