@@ -136,9 +136,8 @@ def incremental(detach: bool) -> None:
     from gateway import jobs
     from gateway.sync import bulk, reports
 
-    schedule = bulk.Schedule.from_env()
     with _connection() as connection:
-        run_ids = bulk.start_incremental(connection, jobs.bulk_jobs(connection), schedule.objects, schedule.directions)
+        run_ids = bulk.start_incremental(connection, jobs.bulk_jobs(connection), load_settings())
         if detach:
             click.echo(json.dumps({"runs": run_ids}))
             return

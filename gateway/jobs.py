@@ -368,24 +368,24 @@ def bulk_finish(run_id: str) -> dict[str, Any]:
 
 def nightly_incremental() -> list[str]:
     """Cron (every few minutes): start the incremental pull once per configured slot (time of day, time zone)."""
-    from gateway.sync import bulk
+    from gateway.sync import bulk, schedule
 
     def handle(context: SyncContext) -> list[str]:
-        schedule = bulk.Schedule.from_env()
-        if not bulk.claim_due_slot(context.redis, "incremental", schedule.incremental_at, schedule.timezone):
+        when = context.settings.schedule
+        if not schedule.claim_due_slot(context.redis, "incremental", when.incremental_at, when.timezone):
             return []
-        return bulk.start_incremental(context.redis, bulk_jobs(context.redis), schedule.objects, schedule.directions)
+        return bulk.start_incremental(context.redis, bulk_jobs(context.redis), context.settings)
 
     return _run("nightly_incremental", handle)  # type: ignore[no-any-return]
 
 
 def donations_rollup(force: bool = False) -> dict[str, int]:
     """Cron (every few minutes): roll closed-won Opportunities up to the platform, at the configured slots."""
-    from gateway.sync import bulk, donations
+    from gateway.sync import donations, schedule
 
     def handle(context: SyncContext) -> dict[str, int]:
-        schedule = bulk.Schedule.from_env()
-        if not force and not bulk.claim_due_slot(context.redis, "donations", schedule.donations_at, schedule.timezone):
+        when = context.settings.schedule
+        if not force and not schedule.claim_due_slot(context.redis, "donations", when.donations_at, when.timezone):
             return {}
         return donations.roll_up(context)
 

@@ -1,5 +1,5 @@
 """Donation roll-up (one way, Salesforce → platform): people with a closed-won Opportunity get the platform's
-`has_donated_previously` custom field set to `true`, twice a day by default (see `bulk.Schedule`).
+`has_donated_previously` custom field set to `true`, twice a day by default (see `gateway.sync.schedule`).
 
 Donors are found through the NPSP primary-contact field (`npsp__Primary_Contact__c`) when the org has it, else
 through Opportunity contact roles. Only Contacts already linked to the platform (`Messaging_Contact_Id__c` set) are
@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.config import load_settings
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncFailure
@@ -36,10 +35,6 @@ MARKED_KEY = "gateway:donations:marked"  # Contact ids (18) already rolled up
 HWM_KEY = "gateway:donations:hwm"
 NPSP_KEY = "gateway:donations:npsp"  # "1" / "0": whether the org has NPSP's primary-contact field (cached a day)
 BATCH = 300
-
-
-def donation_field() -> str:
-    return load_settings().bulk.donation_field
 
 
 def _has_npsp(context: SyncContext) -> bool:
@@ -75,7 +70,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
     raw = context.redis.get(HWM_KEY)
     since = parse_timestamp(text(raw)) - overlap if raw else None
     counts = {"donors": 0, "updated": 0, "already": 0, "not_linked": 0, "failed": 0}
-    field = donation_field()
+    field = context.settings.bulk.donation_field
     config = context.sync_config().for_object("Contact")
     link_field = config.platform_id_field if config else DEFAULT_PLATFORM_ID_FIELD
     phone_fields = ["MobilePhone"]

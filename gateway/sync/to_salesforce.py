@@ -6,7 +6,8 @@ Guarantees:
 - A platform contact whose values equal what the gateway itself last wrote to the platform is an echo and is
   skipped; a contact version not newer than the last one synced from the platform is skipped.
 - Matching asks Salesforce once per batch and object (ids, platform ids and matching fields in one SOQL query each),
-  then writes in bulk (sObject Collections, 200 a call) and logs one `Sync_Result__c` per person.
+  then writes in bulk (sObject Collections, 200 a call) and logs one `Sync_Result__c` per person. Bulk runs take
+  the same path (`sync_batch`) with their own matching index and sink (`gateway.sync.bulk`).
 - Salesforce being unavailable or out of API budget raises, so RQ retries the job; nothing is marked done before
   Salesforce accepted the write.
 """
@@ -15,10 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import phonenumbers
 
@@ -38,44 +39,103 @@ from gateway.sync.context import SyncContext
 log = logging.getLogger(__name__)
 
 
-def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: bool = False) -> dict[str, int]:
-    """Bring Salesforce up to date with these platform contacts; returns counts by outcome."""
-    counts = {"synced": 0, "skipped": 0, "failed": 0}
-    config = context.sync_config()
+class ContactSink(Protocol):
+    """Where `sync_batch` leaves each contact's outcome (real time: the write-back queue; bulk: the run)."""
+
+    @property
+    def writes(self) -> bool:
+        """False for a dry run: contacts are planned and counted, Salesforce is not written, nothing is marked."""
+        ...
+
+    def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
+        """One contact's outcome: `plan` None when it was already synced (an echo or not newer)."""
+        ...
+
+
+Candidates = Callable[[Sequence[Contact]], list[list[dict[str, Any]]]]
+
+
+def sync_batch(
+    context: SyncContext,
+    contacts: Sequence[Contact],
+    sink: ContactSink,
+    *,
+    force: bool = False,
+    candidates: Candidates | None = None,
+) -> None:
+    """The path every platform contact takes to Salesforce, in real time and in bulk runs: the newest view of each
+    person, skipped when already synced (unless `force`), matched against `candidates` (default: one SOQL query
+    per object and group of people), planned by the domain's rules, written in bulk when the sink writes, and
+    handed with its marks to `sink`."""
     latest = _latest(contacts)
     done = [False] * len(latest) if force else state.already_synced(context.redis, latest)
-    fresh = [contact for contact, skip in zip(latest, done, strict=True) if not skip]
-    counts["skipped"] += len(latest) - len(fresh)
+    fresh = []
+    for contact, skip in zip(latest, done, strict=True):
+        if skip:
+            sink.done(contact, None, ())
+        else:
+            fresh.append(contact)
     if not fresh:
-        return counts
-    candidates = _candidates(context, fresh)
-    plans = [
+        return
+    rows = candidates(fresh) if candidates is not None else [candidate_rows(context, fresh)] * len(fresh)
+    plans = plan_contacts(context, fresh, rows)
+    if sink.writes:
+        plans = write_plans(context, plans)
+    for contact, plan in zip(fresh, plans, strict=True):
+        sink.done(contact, plan, () if plan.status is SyncStatus.FAILURE else (state.contact_synced(contact),))
+
+
+def plan_contacts(
+    context: SyncContext, contacts: Sequence[Contact], candidates: Sequence[Sequence[dict[str, Any]]]
+) -> list[SyncPlan]:
+    """Each contact's plan, matched among its candidate Salesforce rows."""
+    config = context.sync_config()
+    region = context.settings.phone_default_region
+    return [
         plan_to_salesforce(
             contact,
             config,
-            match_salesforce_record(contact, candidates, config, default_region=context.settings.phone_default_region),
+            match_salesforce_record(contact, list(rows), config, default_region=region),
             rules=context.rules,
         )
-        for contact in fresh
+        for contact, rows in zip(contacts, candidates, strict=True)
     ]
-    plans = write_plans(context, plans)
-    entries = []
-    for contact, plan in zip(fresh, plans, strict=True):
-        counts[_outcome(plan)] += 1
-        entries.append(_result(context, contact, plan))
-    pipe = context.redis.pipeline(transaction=True)
-    state.mark(
-        pipe,
-        (
-            state.contact_synced(c)
-            for c, plan in zip(fresh, plans, strict=True)
-            if plan.status is not SyncStatus.FAILURE
-        ),
-    )
-    writeback.queue_entries(pipe, entries)
-    pipe.execute()
-    writeback.flush(context.redis, context.salesforce)
-    return counts
+
+
+class _WriteBackSink:
+    """Real time: every planned contact leaves a `Sync_Result__c` (with the contact, to be resent), queued with the
+    marks in one transaction once Salesforce accepted the writes."""
+
+    writes = True
+
+    def __init__(self, context: SyncContext) -> None:
+        self.context = context
+        self.counts = {"synced": 0, "skipped": 0, "failed": 0}
+        self.marks: list[state.Mark | None] = []
+        self.entries: list[writeback.WriteBack] = []
+
+    def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
+        self.counts[outcome_of(plan)] += 1
+        self.marks.extend(marks)
+        if plan is not None:
+            self.entries.append(writeback.WriteBack(result=result_values(self.context, contact, plan)))
+
+    def commit(self) -> None:
+        if not self.entries:
+            return
+        pipe = self.context.redis.pipeline(transaction=True)
+        state.mark(pipe, self.marks)
+        writeback.queue_entries(pipe, self.entries)
+        pipe.execute()
+        writeback.flush(self.context.redis, self.context.salesforce)
+
+
+def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: bool = False) -> dict[str, int]:
+    """Bring Salesforce up to date with these platform contacts; returns counts by outcome."""
+    sink = _WriteBackSink(context)
+    sync_batch(context, contacts, sink, force=force)
+    sink.commit()
+    return sink.counts
 
 
 def _latest(contacts: Sequence[Contact]) -> list[Contact]:
@@ -111,7 +171,7 @@ def phone_variants(phone: str, region: str) -> list[str]:
 CANDIDATE_GROUP = 40  # people per candidate query: keeps the SOQL (sent in the URL) well under 16,384 bytes
 
 
-def _candidates(context: SyncContext, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
+def candidate_rows(context: SyncContext, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
     """Every Salesforce record any of `contacts` could match: one SOQL query per active object and group of people."""
     rows: list[dict[str, Any]] = []
     for start in range(0, len(contacts), CANDIDATE_GROUP):
@@ -194,30 +254,36 @@ def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
     return out
 
 
-def _outcome(plan: SyncPlan) -> str:
-    if plan.status is SyncStatus.FAILURE:
-        return "failed"
-    return "skipped" if plan.status is SyncStatus.SKIPPED else "synced"
+def outcome_of(plan: SyncPlan | None) -> str:
+    """synced | skipped | failed, as real time counts them (None: already synced)."""
+    if plan is None or plan.status is SyncStatus.SKIPPED:
+        return "skipped"
+    return "failed" if plan.status is SyncStatus.FAILURE else "synced"
 
 
-def _result(context: SyncContext, contact: Contact, plan: SyncPlan) -> writeback.WriteBack:
+def result_values(
+    context: SyncContext, contact: Contact, plan: SyncPlan, *, run_id: str | None = None
+) -> dict[str, Any]:
+    """The `Sync_Result__c` of one contact's sync; a bulk run's (`run_id`) names its bulk write and omits the
+    request (its rows are for failures, which the contact alone lets an admin resend)."""
     body: dict[str, Any] = {"contact": contact_to_json(contact)}
-    if plan.salesforce_write is not None:
-        body["salesforceRequest"] = {k: v for k, v in plan.salesforce_write.fields.items()}
+    if plan.salesforce_write is not None and run_id is None:
+        body["salesforceRequest"] = dict(plan.salesforce_write.fields)
     operation = "create" if plan.salesforce_write and plan.salesforce_write.is_create else "update"
-    values = writeback.result_values(
+    kind = operation if run_id is None else f"bulk-{operation}"
+    return writeback.result_values(
         direction=ResultDirection.TO_SALESFORCE,
         status=plan.status.value,
         object_name=plan.object_name,
         record_id=plan.record_id,
         error_code=plan.error_code,
         message=plan.message or None,
-        request_endpoint=f"salesforce:{operation}:{plan.object_name or '-'}",
+        request_endpoint=f"salesforce:{kind}:{plan.object_name or '-'}",
         request_body=body,
         platform=context.platform.name,
         platform_contact_id=contact.platform_id,
+        run_id=run_id,
     )
-    return writeback.WriteBack(result=values)
 
 
 def contact_to_json(contact: Contact) -> dict[str, Any]:
