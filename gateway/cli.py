@@ -151,9 +151,10 @@ def cron() -> None:
 
         assert settings.redis_url is not None
         scheduler = CronScheduler(connection=connect(settings.redis_url))
-        for entry in jobs.CRON_TABLE:
+        table = jobs.cron_table(settings)
+        for entry in table:
             scheduler.register(**entry)
-        click.echo(f"cron: {len(jobs.CRON_TABLE)} periodic job(s) registered", err=True)
+        click.echo(f"cron: {len(table)} periodic job(s) registered", err=True)
         scheduler.start()  # type: ignore[no-untyped-call]
 
 

@@ -68,12 +68,12 @@ def _bar(run: dict[str, Any], width: int = 30) -> str:
 
 
 def _watch(connection: Any, run_ids: list[str], interval: float = 0.5) -> list[dict[str, Any]]:
-    from gateway.sync import bulk
+    from gateway.sync.bulk import runs as bulk_runs
 
     tty = sys.stderr.isatty()
     last_print = 0.0
     while True:
-        runs = [bulk.progress(connection, r) for r in run_ids]
+        runs = [bulk_runs.progress(connection, r) for r in run_ids]
         halted = any(r["status"] == "stopped" for r in runs)  # a stopped run never starts the one chained after it
         finished = all(r["status"] in ("done", "stopped") or (halted and r["status"] == "waiting") for r in runs)
         if tty:
@@ -134,10 +134,11 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
 def incremental(detach: bool) -> None:
     """Run the incremental pull now (records changed since the high-water mark minus the overlap window)."""
     from gateway import jobs
-    from gateway.sync import bulk, reports
+    from gateway.sync import reports
+    from gateway.sync.bulk import runs as bulk_runs
 
     with _connection() as connection:
-        run_ids = bulk.start_incremental(connection, jobs.bulk_jobs(connection), load_settings())
+        run_ids = bulk_runs.start_incremental(connection, jobs.bulk_jobs(connection), load_settings())
         if detach:
             click.echo(json.dumps({"runs": run_ids}))
             return
@@ -151,17 +152,18 @@ def incremental(detach: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def report(run_id: str | None, as_json: bool) -> None:
     """Print the synchronization report of a run (default: the latest)."""
-    from gateway.sync import bulk, reports
+    from gateway.sync import reports
+    from gateway.sync.bulk import runs as bulk_runs
 
     with _connection() as connection:
         if run_id is None:
-            recent = bulk.recent_runs(connection, 1)
+            recent = bulk_runs.recent_runs(connection, 1)
             if not recent:
                 raise click.ClickException("no bulk run yet")
             run = recent[0]
         else:
             try:
-                run = bulk.progress(connection, run_id)
+                run = bulk_runs.progress(connection, run_id)
             except KeyError as exc:
                 raise click.ClickException(str(exc.args[0])) from None
         if as_json:
@@ -176,10 +178,10 @@ def report(run_id: str | None, as_json: bool) -> None:
 def status(as_json: bool, limit: int) -> None:
     """Recent bulk runs with their progress, and the Salesforce API usage against the budget."""
     from gateway.salesforce.usage import UsageMeter
-    from gateway.sync import bulk
+    from gateway.sync.bulk import runs as bulk_runs
 
     with _connection() as connection:
-        runs = bulk.recent_runs(connection, limit)
+        runs = bulk_runs.recent_runs(connection, limit)
         settings = load_settings()
         share = settings.salesforce.budget_share if settings.salesforce else 0.8
         daily = settings.salesforce.daily_budget if settings.salesforce else None
@@ -200,11 +202,11 @@ def status(as_json: bool, limit: int) -> None:
 @click.argument("run_id")
 def stop(run_id: str) -> None:
     """Stop a run; `gateway sync resume RUN_ID` goes on from its checkpoints."""
-    from gateway.sync import bulk
+    from gateway.sync.bulk import runs as bulk_runs
 
     with _connection() as connection:
         try:
-            bulk.stop_run(connection, run_id)
+            bulk_runs.stop_run(connection, run_id)
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0])) from None
     click.echo(f"stopped {run_id}")
@@ -216,11 +218,12 @@ def stop(run_id: str) -> None:
 def resume(run_id: str, detach: bool) -> None:
     """Go on with a stopped or failed run: chunks not done are queued again; done records are not re-sent."""
     from gateway import jobs
-    from gateway.sync import bulk, reports
+    from gateway.sync import reports
+    from gateway.sync.bulk import runs as bulk_runs
 
     with _connection() as connection:
         try:
-            bulk.resume_run(connection, jobs.bulk_jobs(connection), run_id)
+            bulk_runs.resume_run(connection, jobs.bulk_jobs(connection), run_id)
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0])) from None
         if not detach:

@@ -58,6 +58,10 @@ class SyncContext:
         return cls(settings=settings, redis=connection, _platform=platform)
 
     @property
+    def has_platform(self) -> bool:
+        return self._platform is not None
+
+    @property
     def platform(self) -> PlatformAdapter:
         if self._platform is None:
             raise RuntimeError("MESSAGING_PLATFORM is not set: this gateway has no platform to sync with")

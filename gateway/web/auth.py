@@ -4,9 +4,9 @@ Guarantees:
 - `POST /oauth/token` issues RFC 9068 JWT access tokens signed with `GATEWAY_TOKEN_SIGNING_KEY`, valid
   `GATEWAY_TOKEN_TTL_SECONDS`, carrying only scopes the client is allowed; a request for any other scope is refused
   (`invalid_scope`), never silently narrowed. Client secrets are compared by SHA-256 digest in constant time.
-- `require_scope(...)` answers 401 (`invalid_token`, with `WWW-Authenticate: Bearer`) for a missing, malformed,
-  tampered, expired or foreign token, and 403 (`insufficient_scope`) for a valid token without the scope — before
-  the request body is read.
+- `require_scope(...)`, the one scope guard of every route, answers 401 (`invalid_token`, with
+  `WWW-Authenticate: Bearer`) for a missing, malformed, tampered, expired or foreign token, and 403
+  (`insufficient_scope`) for a valid token without any of the scopes — before the request body is read.
 """
 
 from __future__ import annotations
@@ -167,20 +167,33 @@ def _oauth_error(status: int, error: str, description: str) -> Response:
     return response
 
 
-def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
-    """Route decorator: the request must carry a valid gateway token holding `scope`."""
+Refusal = Callable[[int, str, str], Response]  # (HTTP status, OAuth error code, description) -> the answer
+
+
+def require_scope(
+    *scopes: str, refuse: Refusal = _oauth_error
+) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    """Route decorator: the request must carry a valid gateway token holding at least one of `scopes`.
+
+    Refused with 401 (`invalid_token`) or 403 (`insufficient_scope`) and `WWW-Authenticate: Bearer`; `refuse` renders
+    the body (RFC 6750's shape by default; the JSON API passes its own error shape)."""
+    needed = " or ".join(f"'{s}'" for s in scopes)
 
     def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
         @functools.wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
             guard: TokenGuard = current_app.extensions["gateway.token_guard"]
             try:
-                g.token_claims = guard.claims_for(request.headers.get("Authorization"), [scope])
+                g.token_claims = guard.claims_for(request.headers.get("Authorization"), list(scopes))
             except InsufficientScopeError:
-                return _oauth_error(403, "insufficient_scope", f"this endpoint needs the scope '{scope}'")
+                status, error, description = 403, "insufficient_scope", f"this endpoint needs the scope {needed}"
             except InvalidTokenError:
-                return _oauth_error(401, "invalid_token", "a valid bearer token from /oauth/token is required")
-            return view(*args, **kwargs)
+                status, error, description = 401, "invalid_token", "a valid bearer token from /oauth/token is required"
+            else:
+                return view(*args, **kwargs)
+            response = refuse(status, error, description)
+            response.headers["WWW-Authenticate"] = f'Bearer realm="gateway", error="{error}"'
+            return response
 
         return guarded
 

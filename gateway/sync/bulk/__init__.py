@@ -11,39 +11,3 @@ Guarantees (each module states its own): memory bounded by the chunk size; resum
 `REQUEST_LIMIT_EXCEEDED` or a stop without sending or counting anything twice; paused, not failed, when the API
 budget is spent; one `Sync_Result__c` per failed record and one summary row per run; a dry run writes nothing.
 """
-
-from gateway.sync.bulk.chunks import run_chunk
-from gateway.sync.bulk.finish import finish_run
-from gateway.sync.bulk.links import flush_when_allowed as flush_links_when_allowed
-from gateway.sync.bulk.planning import plan_run
-from gateway.sync.bulk.runs import (
-    TO_PLATFORM,
-    TO_SALESFORCE,
-    BulkJobs,
-    RunStopped,
-    chain_runs,
-    create_run,
-    progress,
-    recent_runs,
-    resume_run,
-    start_incremental,
-    stop_run,
-)
-
-__all__ = [
-    "TO_PLATFORM",
-    "TO_SALESFORCE",
-    "BulkJobs",
-    "RunStopped",
-    "chain_runs",
-    "create_run",
-    "finish_run",
-    "flush_links_when_allowed",
-    "plan_run",
-    "progress",
-    "recent_runs",
-    "resume_run",
-    "run_chunk",
-    "start_incremental",
-    "stop_run",
-]
