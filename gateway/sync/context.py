@@ -46,16 +46,24 @@ class SyncContext:
         *,
         platform: PlatformAdapter | None = None,
         build_platform: Callable[[Redis], PlatformAdapter] | None = None,
+        salesforce: SalesforceClient | None = None,
     ) -> SyncContext:
         """A context on `connection` (default: `REDIS_URL`) with a borrowed `platform` adapter, or one made by
-        `build_platform` (then closed by `close()`)."""
+        `build_platform` (then closed by `close()`); `salesforce` is a client to use instead of one built from the
+        settings on first use."""
         if connection is None:
             if not settings.redis_url:
                 raise RuntimeError("REDIS_URL is not set: start workers through `gateway worker`")
             connection = connect(settings.redis_url)
         if build_platform is not None:
-            return cls(settings=settings, redis=connection, _platform=build_platform(connection), _owns_platform=True)
-        return cls(settings=settings, redis=connection, _platform=platform)
+            platform = build_platform(connection)
+        return cls(
+            settings=settings,
+            redis=connection,
+            _platform=platform,
+            _owns_platform=build_platform is not None,
+            _salesforce=salesforce,
+        )
 
     @property
     def has_platform(self) -> bool:
