@@ -18,18 +18,9 @@ from typing import Any
 
 import click
 
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.cli_sync import settings_or_exit, sync
+from gateway.config import Settings
 from gateway.platforms import REGISTRY
-
-
-def _settings(*roles: str) -> Settings:
-    try:
-        return load_settings(roles=roles)
-    except ConfigError as exc:
-        click.echo("gateway: invalid configuration:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
-        raise SystemExit(2) from None
 
 
 def _logging(settings: Settings) -> None:
@@ -93,7 +84,7 @@ def main() -> None:
 @click.option("--reload", is_flag=True, help="Development server with auto-reload instead of gunicorn.")
 def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> None:
     """Serve the web app: OAuth token endpoint, webhooks, API, health and metrics."""
-    settings = _settings("web")
+    settings = settings_or_exit("web")
     _logging(settings)
     _terminate_on_sigterm()
     with _redis(settings) as settings:
@@ -118,7 +109,7 @@ def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> Non
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
 def worker(queues: str, burst: bool, name: str | None) -> None:
     """Run an RQ worker that does the syncing (run as many as you like, on any machine)."""
-    settings = _settings("worker")
+    settings = settings_or_exit("worker")
     _logging(settings)
     _terminate_on_sigterm()
     with _redis(settings) as settings:
@@ -140,7 +131,7 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
 @main.command()
 def cron() -> None:
     """Run RQ's cron scheduler with the gateway's periodic jobs (one per deployment is enough)."""
-    settings = _settings()
+    settings = settings_or_exit()
     _logging(settings)
     _terminate_on_sigterm()
     with _redis(settings) as settings:
@@ -163,7 +154,7 @@ def doctor() -> None:
     """Print the effective configuration (secrets masked) and check every connection."""
     from gateway.doctor import run_checks
 
-    settings = _settings()
+    settings = settings_or_exit()
     click.echo(json.dumps(settings.describe(), indent=2, default=str))
     failures = 0
     with _redis(settings) as settings:
@@ -233,6 +224,4 @@ def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int, pl
     )
 
 
-from gateway.cli_sync import sync as _sync_group  # noqa: E402 - the `sync` verbs live in their own module
-
-main.add_command(_sync_group)
+main.add_command(sync)  # the `sync` verbs live in `gateway.cli_sync`
