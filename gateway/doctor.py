@@ -47,15 +47,24 @@ def _salesforce_check(settings: Settings) -> tuple[str, bool, str]:
 
 
 def _platform_check(settings: Settings) -> tuple[str, bool, str]:
+    """The platform's own readiness check, and what it cannot do (its capability flags), found in the registry."""
     try:
+        from dataclasses import asdict
+
         from gateway.platforms import build_adapter
 
-        assert settings.messaging_platform is not None and settings.redis_url is not None
-        adapter = build_adapter(settings.messaging_platform, settings.platform, connect(settings.redis_url))
+        entry = settings.platform_entry
+        assert entry is not None and settings.redis_url is not None
+        adapter = build_adapter(entry.name, settings.platform, connect(settings.redis_url))
         try:
             adapter.check()
         finally:
             adapter.close()
-        return "platform", True, f"{settings.messaging_platform} answered"
+        lacks = [name.replace("_", " ") for name, has in asdict(entry.capabilities).items() if not has]
+        return (
+            "platform",
+            True,
+            f"{entry.title} ({entry.name}) answered" + (f"; it has no {', '.join(lacks)}" if lacks else ""),
+        )
     except Exception as exc:  # noqa: BLE001
         return "platform", False, f"{type(exc).__name__}: {exc}"
