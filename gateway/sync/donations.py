@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from gateway.domain.sync_config import DEFAULT_PLATFORM_ID_FIELD
 from gateway.redis_client import text
 from gateway.salesforce import queries
 from gateway.sync.context import SyncContext
+from gateway.sync.to_platform import parallel
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
                 return None
             return str(row["Id"])
 
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="donations") as pool:
-            done = [rid for rid in pool.map(mark, rows) if rid]
+        done = [rid for rid in parallel(threads, mark, rows, name="donations") if rid]
         if done:
             context.redis.sadd(MARKED_KEY, *done)
         counts["updated"] += len(done)

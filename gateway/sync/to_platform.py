@@ -251,26 +251,22 @@ def match_on_platform(
     up only by the keys the platform's capabilities allow.
 
     `known` holds contacts already looked up by phone (`prefetch_by_phone`), saving a platform call per record."""
-    if known is not None and contact.phone is not None and contact.phone in known:
-        by_phone = known[contact.phone]
-        linked = by_phone if contact.platform_id and by_phone and by_phone.platform_id == contact.platform_id else None
-        return match_contact(
-            contact,
-            by_platform_id=linked,
-            by_crm_id=None,
-            by_phone=by_phone,
-            create_unmatched=obj.create_unmatched_to_platform,
-        )
     caps = context.platform.capabilities
-    by_platform_id = (
-        context.platform.find_contact(platform_id=contact.platform_id)
-        if contact.platform_id and caps.lookup_by_platform_id
-        else None
-    )
-    by_crm_id = (
-        context.platform.find_contact(crm_id=contact.crm_id) if contact.crm_id and caps.lookup_by_crm_id else None
-    )
-    by_phone = context.platform.find_contact(phone=contact.phone) if contact.phone and caps.lookup_by_phone else None
+    platform = context.platform
+    if known is not None and contact.phone is not None and contact.phone in known:
+        by_platform_id, by_crm_id, by_phone = (
+            None,
+            None,
+            known[contact.phone],
+        )  # known only where ids cannot be looked up
+    else:
+        by_platform_id = (
+            platform.find_contact(platform_id=contact.platform_id)
+            if contact.platform_id and caps.lookup_by_platform_id
+            else None
+        )
+        by_crm_id = platform.find_contact(crm_id=contact.crm_id) if contact.crm_id and caps.lookup_by_crm_id else None
+        by_phone = platform.find_contact(phone=contact.phone) if contact.phone and caps.lookup_by_phone else None
     if (
         contact.platform_id
         and not caps.lookup_by_platform_id

@@ -95,7 +95,7 @@ def plan_contacts(
         plan_to_salesforce(
             contact,
             config,
-            match_salesforce_record(contact, list(rows), config, default_region=region),
+            match_salesforce_record(contact, rows, config, default_region=region),
             rules=context.rules,
         )
         for contact, rows in zip(contacts, candidates, strict=True)
