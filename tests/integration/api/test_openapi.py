@@ -31,9 +31,10 @@ def test_the_spec_documents_every_endpoint_with_schemas(stack: Stack) -> None:
         "/api/v1/contacts/{platform_id}/campaigns",
         "/api/v1/status",
         "/api/v1/sync-results/{result_id}/resend",
+        "/api/v1/setup-check",
     }
     schemas = spec["components"]["schemas"]
-    assert {"Messages", "Campaigns", "Status", "Error"} <= set(schemas)
+    assert {"Messages", "Campaigns", "Status", "SetupCheck", "Error"} <= set(schemas)
     assert schemas["Message"]["properties"]["reason"]["enum"][:4] == ["campaign", "live-agent", "automation", "other"]
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
