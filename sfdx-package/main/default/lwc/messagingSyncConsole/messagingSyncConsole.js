@@ -94,24 +94,23 @@ export default class MessagingSyncConsole extends NavigationMixin(LightningEleme
         }
     }
 
-    async loadStatus() {
+    loadStatus() {
+        return this.loadInto('status', getGatewayStatus);
+    }
+
+    /** Reads an Apex answer into this[key], or its message into this[key + 'Error']. */
+    async loadInto(key, read) {
         try {
-            this.status = await getGatewayStatus();
-            this.statusError = undefined;
+            this[key] = await read();
+            this[`${key}Error`] = undefined;
         } catch (error) {
-            this.status = undefined;
-            this.statusError = messageOf(error);
+            this[key] = undefined;
+            this[`${key}Error`] = messageOf(error);
         }
     }
 
-    async loadSetup() {
-        try {
-            this.setup = await getSetupChecks();
-            this.setupError = undefined;
-        } catch (error) {
-            this.setup = undefined;
-            this.setupError = messageOf(error);
-        }
+    loadSetup() {
+        return this.loadInto('setup', getSetupChecks);
     }
 
     get setupLoading() {
