@@ -6,7 +6,8 @@ Every route needs a bearer token from `/oauth/token` holding one of the scopes i
 
 Scopes: conversations and campaigns need `conversations:read`; the status summary takes `admin` or
 `conversations:read` (the admin console's Apex calls it through the org's Named Credential client, and the summary
-holds no personal data); resending a failed sync needs `admin`.
+holds no personal data); resending a failed sync needs `admin`; the package's setup check takes `events:write` or
+`admin`.
 """
 
 # flask-smorest ships no type hints: its decorators and classes are Any to mypy.
@@ -30,6 +31,7 @@ from gateway.sync.context import SyncContext
 from gateway.web import schemas_api as schemas
 from gateway.web.auth import require_scope
 from gateway.web.errors import error_response
+from gateway.web.setup_check import setup_check
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -208,6 +210,18 @@ def status_route() -> Any:
     """Is sync healthy: last success and lag per direction, queue depths, failures of the last 24 h by error code,
     Salesforce API usage against its budget, platform reachability, syncs per minute, version."""
     return status_summary()
+
+
+@bp.get("/setup-check")
+@require_any_scope("events:write", "admin")
+@bp.response(200, schemas.SetupCheckSchema)
+@_documented_errors(401, 403)
+@bp.doc(security=SECURITY)
+def setup_check_route() -> Any:
+    """What the Salesforce package's Setup section checks: version, platform, and the calling client's scopes."""
+    from gateway import __version__
+
+    return setup_check(g.token_claims, current_app.extensions["gateway.settings"], __version__)
 
 
 @bp.post("/sync-results/<result_id>/resend")

@@ -161,6 +161,28 @@ class StatusSchema(Schema):
     )
 
 
+class SetupPlatformSchema(Schema):
+    name = fields.String(allow_none=True, required=True, metadata={"description": "null: MESSAGING_PLATFORM is unset"})
+
+
+class SetupClientSchema(Schema):
+    id = fields.String(allow_none=True, required=True, metadata={"description": "the OAuth client that called"})
+    scopes = fields.List(fields.String(), required=True, metadata={"description": "the scopes its token holds"})
+
+
+class SetupCheckSchema(Schema):
+    version = fields.String(required=True)
+    platform = fields.Nested(SetupPlatformSchema, required=True)
+    client = fields.Nested(SetupClientSchema, required=True)
+    requiredScopes = fields.List(  # noqa: N815
+        fields.String(), required=True, metadata={"description": "the scopes the Salesforce package needs"}
+    )
+    missingScopes = fields.List(  # noqa: N815
+        fields.String(), required=True, metadata={"description": "required scopes the calling client lacks"}
+    )
+    admin = fields.Boolean(required=True, metadata={"description": "the client holds the admin scope (console)"})
+
+
 class ResendSchema(Schema):
     resent = fields.Boolean(required=True)
     job = fields.String(required=True)
