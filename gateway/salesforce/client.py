@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
@@ -37,7 +37,9 @@ from simple_salesforce.exceptions import SalesforceError as _SSError
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceOperationError
 
 from gateway.config import SalesforceSettings
+from gateway.salesforce import phone_search
 from gateway.salesforce import soql as soql_text
+from gateway.salesforce import sosl as sosl_text
 from gateway.salesforce.auth import AccessToken, HttpSession, TokenSource
 from gateway.salesforce.bulk_csv import build_ingest_csv, match_ingest_results, parse_query_csv
 from gateway.salesforce.errors import (
@@ -269,6 +271,41 @@ class SalesforceClient:
     def query_records(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """All records of a small query (REST paging), as a list."""
         return list(self.iter_query(soql, include_deleted=include_deleted, api="rest"))
+
+    def search(self, sosl: str) -> list[dict[str, Any]]:
+        """The records a SOSL statement finds (`GET …/search?q=`), each with its `attributes.type`: one metered
+        call, retried like every read. Build the statement with `gateway.salesforce.sosl`."""
+        answer = self._call("search", lambda sf: sf.search(sosl), idempotent=True)
+        records = sosl_text.search_records(answer)
+        RECORDS.labels("read", "search").inc(len(records))
+        return records
+
+    def find_by_phone(
+        self,
+        lookups: Sequence[phone_search.PhoneLookup],
+        phones: Iterable[str],
+        *,
+        default_region: str = "US",
+        fresh_within: float = phone_search.DEFAULT_FRESH_WITHIN,
+    ) -> list[dict[str, Any]]:
+        """The records of `lookups` whose phone fields hold any of `phones`, however the number was typed.
+
+        Returns each record once, as `{"attributes": {"type": <object>}, "Id": …, <returned fields>}`, and only
+        records where one of the lookup's `phone_fields` is the same line as a wanted number (formatting and
+        extensions ignored; numbers without `+` read in `default_region`, as `gateway.domain.phones` does).
+
+        Guarantee: a record holding the number is found if it was modified in the last `fresh_within` seconds
+        (SOQL: complete for any format), or if Salesforce's search index holds it and its typed form splits into
+        the number's usual groups or digit strings (`sosl.phone_terms`: punctuation, spaces, `+1`/leading `1`,
+        extensions). The index trails writes by "about 15 minutes or more": keep `fresh_within` well above that.
+
+        Cost: one SOSL call per batch of about 75 US numbers (more when one object fills its share of the 2,000
+        results: the batch is then halved) plus one SOQL query per lookup and batch of about 100 numbers.
+        `ValueError` names a phone that is not a valid number; Salesforce errors raise as for every call.
+        """
+        return phone_search.find_by_phone(
+            self, lookups, phones, default_region=default_region, fresh_within=fresh_within
+        )
 
     def resume_query(self, resume_token: str) -> QueryStream:
         """Continue a query after `ApiBudgetExhausted` from the page its `resume_token` names."""

@@ -82,6 +82,8 @@ def api_class(method: str, rest: str, args: Any) -> str:
         return "bulk_query" if len(parts) > 1 and parts[1] == "query" else "bulk_ingest"
     if head == "limits":
         return "limits"
+    if head in ("search", "parameterizedSearch"):
+        return "search"
     return "other"
 
 
@@ -484,6 +486,19 @@ def create_app(org: Org) -> Flask:
     def query_more(version: str, locator: str) -> Response:
         try:
             return jsonify(org.queries.next_page(locator, version, request.path.rstrip("/").endswith("queryAll")))
+        except SoqlError as exc:
+            return soql_error(exc)
+
+    # --- search ----------------------------------------------------------------------------------------
+
+    @app.get("/services/data/v<version>/search")
+    def search(version: str) -> Response:
+        """SOSL (`sosl.py` says what is emulated and what is not known of the real index)."""
+        sosl = request.args.get("q")
+        if sosl is None:
+            return error(400, "MALFORMED_SEARCH", "A search string has to be specified")
+        try:
+            return jsonify(org.searches.run(sosl, version, org.search_index_delay))
         except SoqlError as exc:
             return soql_error(exc)
 
