@@ -456,10 +456,10 @@ class SearchRunner:
         where = '"IsDeleted" = 0 AND "SystemModstamp" <= ?'
         params: list[Any] = [cutoff]
         fragments = _fragments(search.expression)
-        if fragments:
-            checks = [f'instr(lower("{f}"), ?) > 0' for f in fields for _ in fragments]
-            where += f" AND ({' OR '.join(checks)})"
-            params.extend(frag for _ in fields for frag in fragments)
+        if fragments:  # a record must hold one of them: cheap to test in SQL before tokenising in Python
+            haystack = " || ' ' || ".join(f"lower(coalesce(\"{f}\", ''))" for f in fields)
+            where += f" AND EXISTS (SELECT 1 FROM json_each(?) WHERE instr({haystack}, value) > 0)"
+            params.append(json.dumps(sorted(set(fragments))))
         with self.store.read() as conn:
             rows = conn.execute(f'SELECT "Id", {columns} FROM "{obj.name}" WHERE {where} ORDER BY rowid', params)
             return [
