@@ -60,6 +60,7 @@ def _foreign_numbers(rng: random.Random, wanted: int) -> list[phonenumbers.Phone
     while len(out) < wanted:
         region = rng.choice(_FOREIGN_REGIONS)
         example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        assert example is not None, region  # libphonenumber has an example mobile for each of these regions
         digits = str(example.national_number)
         varied = digits[:-4] + f"{rng.randint(0, 9999):04d}"
         number = phonenumbers.parse(f"+{example.country_code}{varied}")
@@ -97,8 +98,8 @@ class RecordFaker:
             number = rng.choice(self.foreign)
             form = rng.choice((phonenumbers.PhoneNumberFormat.E164, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
             return phonenumbers.format_number(number, form)
-        form = rng.choices(self.us_formats, self.us_weights)[0]
-        return form.format(a=area, b=exchange, c=line, x=rng.randint(1, 999))
+        typed = rng.choices(self.us_formats, self.us_weights)[0]
+        return typed.format(a=area, b=exchange, c=line, x=rng.randint(1, 999))
 
     def person(self, n: int) -> dict[str, Any]:
         rng = self.rng
