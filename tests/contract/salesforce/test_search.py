@@ -11,15 +11,14 @@ recorded from real orgs in the restforce and simple-salesforce issue trackers).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
-from gateway.emulators.salesforce import EmulatorServer
 from gateway.salesforce.errors import parse_error_body
 from gateway.salesforce.sosl import record_type, search_records
-from tests.integration.salesforce_emulator.conftest import Emulator, reset_org, running_emulator
+from tests.integration.salesforce_emulator.conftest import Emulator
 
 DOCUMENTED_RECORD = {
     "attributes": {"type": "Contact", "url": "/services/data/v62.0/sobjects/Contact/003000000000001AAA"},
@@ -39,19 +38,6 @@ DOCUMENTED_ERROR = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    with running_emulator(tmp_path_factory) as running:
-        yield running
-
-
-@pytest.fixture
-def emulator(server: EmulatorServer) -> Iterator[Emulator]:
-    with reset_org(server) as emu:
-        emu.control("POST", "search-index", json={"delay_seconds": 0})
-        yield emu
-
-
 def _shape(value: Any) -> Any:
     """The structure of a JSON value: keys and types, ids and urls reduced to their pattern."""
     if isinstance(value, dict):
@@ -69,14 +55,17 @@ def test_the_client_reads_the_documented_answer(version: str) -> None:
     assert record_type(record) == "Contact" and record["MobilePhone"] == "(307) 399-7990"
 
 
+def _search(emulator: Emulator, sosl: str, version: str = "62.0") -> requests.Response:
+    url = f"{emulator.url}/services/data/v{version}/search"
+    return emulator.http.get(url, params={"q": sosl}, headers=emulator.auth(), timeout=10)
+
+
 @pytest.mark.parametrize("version", DOCUMENTED_ANSWERS)
-def test_the_emulator_answers_the_documented_shape(emulator: Emulator, version: str) -> None:
-    emulator.seed("Contact", records=[{"LastName": "Ada", "MobilePhone": "(307) 399-7990"}])
-    response = emulator.http.get(
-        f"{emulator.url}/services/data/v{version}/search",
-        params={"q": 'FIND {"307 399 7990"} IN PHONE FIELDS RETURNING Contact(Id, MobilePhone)'},
-        headers=emulator.auth(),
-        timeout=10,
+def test_the_emulator_answers_the_documented_shape(salesforce_emulator: Emulator, version: str) -> None:
+    salesforce_emulator.control("POST", "search-index", json={"delay_seconds": 0})
+    salesforce_emulator.seed("Contact", records=[{"LastName": "Ada", "MobilePhone": "(307) 399-7990"}])
+    response = _search(
+        salesforce_emulator, 'FIND {"307 399 7990"} IN PHONE FIELDS RETURNING Contact(Id, MobilePhone)', version
     )
     assert response.status_code == 200
     answer = response.json()
@@ -84,13 +73,8 @@ def test_the_emulator_answers_the_documented_shape(emulator: Emulator, version: 
     assert [r["MobilePhone"] for r in search_records(answer)] == ["(307) 399-7990"]
 
 
-def test_a_refused_search_has_the_recorded_error_body(emulator: Emulator) -> None:
-    response = emulator.http.get(
-        f"{emulator.data_url}/search",
-        params={"q": "FIND {John|x} RETURNING Contact"},
-        headers=emulator.auth(),
-        timeout=10,
-    )
+def test_a_refused_search_has_the_recorded_error_body(salesforce_emulator: Emulator) -> None:
+    response = _search(salesforce_emulator, "FIND {John|x} RETURNING Contact")
     assert response.status_code == 400
     assert response.json() == DOCUMENTED_ERROR
     (error,) = parse_error_body(response.content)

@@ -12,6 +12,7 @@ import pytest
 from gateway.emulators.salesforce.soql import format_datetime
 from gateway.salesforce import ApiBudgetExhausted, PhoneLookup, SalesforceRequestError
 from tests.integration.salesforce_emulator.conftest import Emulator
+from tests.phone_table import US_NUMBER, US_OTHERS, US_TYPED
 
 from .conftest import api_calls, fast_client, settings_for
 
@@ -33,23 +34,7 @@ class Case:
 
 
 CASES = {
-    "US": Case(
-        "US",
-        "+13073997990",
-        (
-            "(307) 399-7990",
-            "307.399.7990",
-            "+1 307 399 7990",
-            "1-307-399-7990",
-            "307 399 7990 ext. 12",
-            "  307-399-7990  ",
-            "+13073997990",
-            "3073997990",
-            "13073997990",
-            "+1 (307) 399-7990",
-        ),
-        ("(307) 399-7991", "407-399-7990", "+1 307 399 7909", "30739979901", "+44 307 399 7990"),
-    ),
+    "US": Case("US", US_NUMBER, US_TYPED, US_OTHERS),
     "GB number, US org": Case(
         "US",
         "+442079460018",
