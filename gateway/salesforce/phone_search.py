@@ -8,7 +8,8 @@ SOQL compares text exactly, so an exact `IN` over a few formats misses records. 
    of numbers (`sosl.plan_phone_searches` sizes the batches to the documented limits).
 2. **SOQL over the recently changed records**: the search index trails writes ("about 15 minutes or more"), so
    records modified within `fresh_within` seconds are read with `SystemModstamp >= …` (indexed) and a LIKE that
-   matches the number's digits in order, whatever lies between them. One query per object.
+   matches the number's digits in order, whatever lies between them. One query per object, all of them in one
+   Composite call (one API call for up to 5 queries).
 
 Every candidate is then checked locally: a record is returned only if one of its `phone_fields` is the same line
 as a wanted number (`gateway.domain.phones`, formatting and extension ignored, numbers without `+` read in
@@ -87,8 +88,10 @@ def find_by_phone(
     candidates: list[dict[str, Any]] = []
     for group, _statement in sosl_text.plan_phone_searches(wanted, returning):
         candidates.extend(_search(client, group, returning, limit))
-    for lookup in lookups:
-        candidates.extend(_recently_changed(client, lookup, wanted, since))
+    digits = [phonenumbers.national_significant_number(phonenumbers.parse(p)) for p in wanted]
+    recent = [(lookup, soql) for lookup in lookups for soql in _recent_changes_queries(lookup, digits, since)]
+    for (lookup, _soql), rows in zip(recent, client.query_each([soql for _, soql in recent]), strict=True):
+        candidates.extend({"attributes": {"type": lookup.sobject}, **row} for row in rows)
     return _holding(candidates, lookups, set(wanted), default_region)
 
 
@@ -110,32 +113,23 @@ def _search(
     return records
 
 
-def _recently_changed(
-    client: SalesforceClient, lookup: PhoneLookup, wanted: list[str], since: datetime
-) -> list[dict[str, Any]]:
-    digits = [phonenumbers.national_significant_number(phonenumbers.parse(p)) for p in wanted]
-    rows: list[dict[str, Any]] = []
-    for chunk in _chunks(lookup, digits, since):
-        soql = soql_text.changed_since_with_digits(lookup.sobject, lookup.returned, lookup.phone_fields, chunk, since)
-        for row in client.iter_query(soql, api="rest"):
-            rows.append({"attributes": {"type": lookup.sobject}, **row})
-    return rows
+def _recent_changes_queries(lookup: PhoneLookup, digits: list[str], since: datetime) -> list[str]:
+    """SOQL over the records of `lookup` changed since `since` holding any of `digits`, split so that each query
+    stays under `sosl.MAX_QUERY_CHARS` once URL-encoded."""
 
+    def text(numbers: list[str]) -> str:
+        return soql_text.changed_since_with_digits(lookup.sobject, lookup.returned, lookup.phone_fields, numbers, since)
 
-def _chunks(lookup: PhoneLookup, digits: list[str], since: datetime) -> list[list[str]]:
-    """`digits` split so that each query stays under `sosl.MAX_QUERY_CHARS` once URL-encoded."""
-    chunks: list[list[str]] = []
+    queries: list[str] = []
     current: list[str] = []
     for number in digits:
-        trial = [*current, number]
-        soql = soql_text.changed_since_with_digits(lookup.sobject, lookup.returned, lookup.phone_fields, trial, since)
-        if current and len(quote_plus(soql)) > sosl_text.MAX_QUERY_CHARS:
-            chunks.append(current)
-            trial = [number]
-        current = trial
+        if current and len(quote_plus(text([*current, number]))) > sosl_text.MAX_QUERY_CHARS:
+            queries.append(text(current))
+            current = []
+        current.append(number)
     if current:
-        chunks.append(current)
-    return chunks
+        queries.append(text(current))
+    return queries
 
 
 def _holding(

@@ -124,6 +124,7 @@ def control_blueprint(org: Org) -> Blueprint:
                 "search",
                 "sobject",
                 "collections",
+                "composite",
                 "bulk_query",
                 "bulk_ingest",
                 "describe",

@@ -24,6 +24,7 @@ METERED_CLASSES = (
     "search",
     "sobject",
     "collections",
+    "composite",
     "bulk_query",
     "bulk_ingest",
     "describe",

@@ -90,6 +90,7 @@ def test_stats_count_calls_by_class(salesforce_emulator: Emulator) -> None:
         "search": 1,
         "sobject": 1,
         "collections": 1,
+        "composite": 0,
         "bulk_query": 0,
         "bulk_ingest": 0,
         "describe": 1,
