@@ -21,22 +21,27 @@ never its `delete_job` (which calls `.json()` on a 204).
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import Operation, ResultsType
 from simple_salesforce.exceptions import SalesforceError as _SSError
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceOperationError
+from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceGeneralError, SalesforceOperationError
 
+from gateway.salesforce import phone_search
 from gateway.salesforce import soql as soql_text
+from gateway.salesforce import sosl as sosl_text
 from gateway.salesforce.auth import AccessToken, HttpSession, TokenSource
 from gateway.salesforce.bulk_csv import build_ingest_csv, match_ingest_results, parse_query_csv
 from gateway.salesforce.errors import (
@@ -58,6 +63,7 @@ T = TypeVar("T")
 QueryApi = Literal["auto", "rest", "bulk"]
 WriteApi = Literal["auto", "collections", "bulk"]
 
+COMPOSITE_QUERIES = 5  # query subrequests one Composite request may carry (of 25 subrequests)
 _BULK_UNSUPPORTED = ("(select", "group by", "offset ", "typeof", "count(", "rollup", "cube(")
 
 
@@ -269,6 +275,62 @@ class SalesforceClient:
     def query_records(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """All records of a small query (REST paging), as a list."""
         return list(self.iter_query(soql, include_deleted=include_deleted, api="rest"))
+
+    def query_each(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """The records of each of several small queries, in order, sent 5 at a time in one Composite call (one API
+        call for all of them; further pages of a query are then read with `query more`). A single query goes
+        alone. A refused query raises `SalesforceRequestError`, as for `iter_query`."""
+        if len(soqls) <= 1:
+            return [self.query_records(soql) for soql in soqls]
+        results: list[list[dict[str, Any]]] = []
+        for start in range(0, len(soqls), COMPOSITE_QUERIES):
+            group = list(soqls[start : start + COMPOSITE_QUERIES])
+            answers = self._call("composite query", partial(_composite_queries, soqls=group), idempotent=True)
+            for page in answers:
+                records = [_strip_attributes(r) for r in page.get("records", [])]
+                next_url = page.get("nextRecordsUrl")
+                if next_url and not page.get("done", True):
+                    records.extend(QueryStream(self, resume_token=f"rest:{next_url}"))
+                RECORDS.labels("read", "rest").inc(len(records))
+                results.append(records)
+        return results
+
+    def search(self, sosl: str) -> list[dict[str, Any]]:
+        """The records a SOSL statement finds (`GET …/search?q=`), each with its `attributes.type`: one metered
+        call, retried like every read. Build the statement with `gateway.salesforce.sosl`."""
+        answer = self._call("search", lambda sf: sf.search(sosl), idempotent=True)
+        records = sosl_text.search_records(answer)
+        RECORDS.labels("read", "search").inc(len(records))
+        return records
+
+    def find_by_phone(
+        self,
+        lookups: Sequence[phone_search.PhoneLookup],
+        phones: Iterable[str],
+        *,
+        default_region: str = "US",
+        fresh_within: float = phone_search.DEFAULT_FRESH_WITHIN,
+    ) -> list[dict[str, Any]]:
+        """The records of `lookups` whose phone fields hold any of `phones`, however the number was typed.
+
+        Returns each record once, as `{"attributes": {"type": <object>}, "Id": …, <returned fields>}`, and only
+        records where one of the lookup's `phone_fields` is the same line as a wanted number (formatting and
+        extensions ignored; numbers without `+` read in `default_region`, as `gateway.domain.phones` does).
+
+        Guarantee: a record holding the number is found if it was modified in the last `fresh_within` seconds
+        (SOQL: complete for any format), or if Salesforce's search index holds it and its typed form splits into
+        the number's usual groups or digit strings (`sosl.phone_terms`: punctuation, spaces, `+1`/leading `1`,
+        extensions). The index trails writes by "about 15 minutes or more": keep `fresh_within` well above that.
+
+        Cost: one SOSL call per batch of about 75 US numbers (more when one object fills its share of the 2,000
+        results: the batch is then halved), plus the recent-changes queries, one per lookup and batch of about
+        170 numbers with one phone field (about 88 with two), sent 5 to a Composite call (`query_each`): the
+        package's mapping (MobilePhone on Contact and Lead) costs 2 API calls for up to 75 numbers.
+        `ValueError` names a phone that is not a valid number; Salesforce errors raise as for every call.
+        """
+        return phone_search.find_by_phone(
+            self, lookups, phones, default_region=default_region, fresh_within=fresh_within
+        )
 
     def resume_query(self, resume_token: str) -> QueryStream:
         """Continue a query after `ApiBudgetExhausted` from the page its `resume_token` names."""
@@ -509,6 +571,30 @@ class SalesforceClient:
         record of the chunk that job carried (pass the same records, in the same order)."""
         _csv, columns, keys = build_ingest_csv(records, operation)
         return self._bulk_ingest_outcome(sobject, job_id, keys, columns)
+
+
+def _composite_queries(sf: Salesforce, soqls: Sequence[str]) -> list[dict[str, Any]]:
+    """One Composite request of GET query subrequests; the query answers in order. A failed subrequest raises
+    like a failed request, so that `_call` retries or reports it the same way."""
+    base = urlsplit(sf.base_url).path
+    body = {
+        "allOrNone": False,
+        "compositeRequest": [
+            {"method": "GET", "url": f"{base}query/?{urlencode({'q': soql})}", "referenceId": f"q{i}"}
+            for i, soql in enumerate(soqls)
+        ],
+    }
+    answer = sf.restful("composite", method="POST", json=body) or {}
+    by_reference = {sub.get("referenceId"): sub for sub in answer.get("compositeResponse", [])}
+    pages = []
+    for i in range(len(soqls)):
+        sub = by_reference.get(f"q{i}") or {"httpStatusCode": 500, "body": "no answer for this subrequest"}
+        status = int(sub.get("httpStatusCode") or 500)
+        if status >= 300:
+            content = json.dumps(sub.get("body")).encode()
+            raise SalesforceGeneralError(f"{base}composite (query {i})", status, "composite", content)
+        pages.append(dict(sub.get("body") or {}))
+    return pages
 
 
 @dataclass(frozen=True, slots=True)
