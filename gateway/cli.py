@@ -70,6 +70,9 @@ def main() -> None:
 
     Configuration comes from environment variables (see README); `gateway doctor` shows what is in effect.
     """
+    from gateway.log_redaction import install
+
+    install()  # no secret, token or phone number reaches a log line, from any verb, at any level
 
 
 @main.command()
@@ -84,10 +87,10 @@ def main() -> None:
 )
 @click.option(
     "--threads",
-    default=1,
+    default=4,
     show_default=True,
     type=int,
-    help="Threads per worker (the work is CPU-bound: prefer processes).",
+    help="Threads per worker: requests waiting on Redis or a slow client do not hold up the others.",
 )
 @click.option("--reload", is_flag=True, help="Development server with auto-reload instead of gunicorn.")
 def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> None:

@@ -10,6 +10,7 @@ import redis
 import requests
 
 from tests.conftest import CLIENTS, free_port
+from tests.integration.salesforce_emulator.conftest import Emulator
 from tests.support import Process, batch, processes_mentioning, salesforce_event, token, wait_for
 
 
@@ -20,7 +21,7 @@ def _embedded_env(gateway_env: dict[str, str], var: Path) -> dict[str, str]:
 
 
 def test_serve_in_production_form_on_embedded_redis_then_worker_joins_and_nothing_is_left(
-    sync_env: dict[str, str], tmp_path: Path
+    sync_env: dict[str, str], sf: Emulator, tmp_path: Path
 ) -> None:
     var = tmp_path / "var"
     env = _embedded_env(sync_env, var)
@@ -36,7 +37,7 @@ def test_serve_in_production_form_on_embedded_redis_then_worker_joins_and_nothin
         bearer = token(url, "salesforce-org", CLIENTS["salesforce-org"][0])
         response = requests.post(
             f"{url}/webhooks/salesforce",
-            json=batch([salesforce_event(1)]),
+            json=batch([salesforce_event(1)], sf.org_id),
             headers={"Authorization": f"Bearer {bearer}"},
             timeout=10,
         )
