@@ -174,6 +174,30 @@ def doctor() -> None:
     raise SystemExit(1 if failures else 0)
 
 
+@main.command("hash-secret")
+def hash_secret() -> None:
+    """Print the `secret_scrypt` for an OAuth client's secret, read from standard input (never from the command
+    line, where it would land in the shell's history and the process list).
+
+    \b
+    openssl rand -base64 32 | tee org-secret.txt | gateway hash-secret
+    """
+    from gateway.client_secrets import hash_secret as scrypt_hash
+
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("client secret (not shown): ")
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        click.echo("gateway hash-secret: no secret on standard input", err=True)
+        raise SystemExit(2)
+    if len(secret) < 16:
+        click.echo("gateway hash-secret: warning: a secret shorter than 16 characters is easy to guess", err=True)
+    click.echo(scrypt_hash(secret))
+
+
 class _LazyGroup(click.Group):
     """Subcommands imported only when invoked, so production verbs never load the emulators."""
 

@@ -15,13 +15,12 @@ Guarantees:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import redis
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -78,8 +77,8 @@ class AuthLimits:
         (with status 429 and `Retry-After` set here)."""
 
         def on_breach(limit: RequestLimit) -> Any:
-            retry_after = max(1, math.ceil(limit.reset_at - time.time()))
-            response = too_many(retry_after)
+            retry_after = max(1, int(limit.reset_at - time.time()))  # reset_at is rounded up already
+            response = current_app.make_response(too_many(retry_after))  # flask-limiter takes Flask's class only
             response.status_code = 429
             response.headers["Retry-After"] = str(retry_after)
             return response
