@@ -54,11 +54,12 @@ def verify_secret(secret: str, *, scrypt: str | None = None, sha256: str | None 
 
 
 @functools.cache
-def _dummy_hash() -> str:
+def dummy_hash() -> str:
+    """A hash of the default cost that no client's secret matches (made once per process)."""
     return hash_secret("an unknown client's secret is checked against this")
 
 
 def dummy_verify(secret: str) -> bool:
     """Spend one default-cost check and answer False (for a client id nobody configured)."""
-    check_password_hash(_dummy_hash(), secret)
+    check_password_hash(dummy_hash(), secret)
     return False

@@ -83,18 +83,13 @@ class AuthLimits:
             response.headers["Retry-After"] = str(retry_after)
             return response
 
-        per_client = self.limiter.shared_limit(
-            self.edge.auth_limit_per_client,
-            scope=CLIENT_SCOPE,
-            key_func=claimed_client_id,
-            deduct_when=_failed,
-            on_breach=on_breach,
-        )
-        per_address = self.limiter.shared_limit(
-            self.edge.auth_limit_per_address,
-            scope=ADDRESS_SCOPE,
-            key_func=get_remote_address,
-            deduct_when=_failed,
-            on_breach=on_breach,
-        )
-        return cast(F, per_address(per_client(view)))
+        guarded: Callable[..., Any] = view
+        for limit, scope, key in (
+            (self.edge.auth_limit_per_client, CLIENT_SCOPE, claimed_client_id),
+            (self.edge.auth_limit_per_address, ADDRESS_SCOPE, get_remote_address),
+        ):
+            shared = self.limiter.shared_limit(
+                limit, scope=scope, key_func=key, deduct_when=_failed, on_breach=on_breach
+            )
+            guarded = shared(guarded)
+        return cast(F, guarded)

@@ -13,6 +13,7 @@ import requests
 from gateway.emulators.mobilecommons.server import MobileCommonsEmulator
 from tests.conftest import CLIENTS, free_port
 from tests.integration.salesforce_emulator.conftest import Emulator
+from tests.integration.sync.conftest import mobilecommons_env
 from tests.support import Process, batch, salesforce_event, token, wait_for
 
 PHONES = ("+14155550123", "+14155550199")
@@ -30,13 +31,7 @@ def test_nothing_secret_reaches_any_log_at_debug_and_private_files_are_private(
             "REDIS_URL": "",  # the embedded Redis under var/, as a first run has it
             "GATEWAY_VAR_DIR": str(var),
             "GATEWAY_LOG_LEVEL": "DEBUG",
-            "MESSAGING_PLATFORM": "mobilecommons",
-            "MOBILECOMMONS_BASE_URL": mc.api_url,
-            "MOBILECOMMONS_USERNAME": mc.username,
-            "MOBILECOMMONS_PASSWORD": mc.password,
-            "MOBILECOMMONS_CAMPAIGN_ID": str(mc.campaign_id),
-            "MOBILECOMMONS_OPT_IN_PATH_ID": str(mc.opt_in_path_id),
-            "MOBILECOMMONS_WEBHOOK_SECRET": webhook_secret,
+            **mobilecommons_env(mc, webhook_secret),
         }
         port = free_port()
         url = f"http://127.0.0.1:{port}"

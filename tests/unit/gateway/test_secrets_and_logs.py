@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 
 import pytest
 
-from gateway.client_secrets import dummy_verify, hash_secret, scrypt_problem, verify_secret
+from gateway.client_secrets import SCRYPT_DEFAULT, dummy_hash, dummy_verify, hash_secret, scrypt_problem, verify_secret
 from gateway.config import ConfigError, load_settings
 from gateway.log_redaction import install, redact
 
@@ -30,19 +29,12 @@ def test_scrypt_hashes_are_salted_and_verify_only_the_right_secret() -> None:
     assert scrypt_problem(digest) is not None
 
 
-def test_an_unknown_client_costs_what_a_real_check_costs() -> None:
-    real = hash_secret(SECRET)  # default cost, as `gateway hash-secret` makes it
-    dummy_verify("warm-up")
-
-    def timed(check: object) -> float:
-        started = time.perf_counter()
-        for _ in range(3):
-            check()  # type: ignore[operator]
-        return time.perf_counter() - started
-
-    known = timed(lambda: verify_secret("wrong", scrypt=real))
-    unknown = timed(lambda: dummy_verify("wrong"))
-    assert 0.5 < unknown / known < 2, (known, unknown)
+def test_an_unknown_client_is_checked_at_the_cost_of_a_real_one() -> None:
+    """No timing in tests (the machine is shared): the dummy check runs scrypt with the default parameters, the
+    ones `gateway hash-secret` gives every real client, and answers False."""
+    assert dummy_hash().startswith(SCRYPT_DEFAULT + "$")
+    assert hash_secret(SECRET).startswith(SCRYPT_DEFAULT + "$")
+    assert dummy_verify(SECRET) is False and dummy_verify("") is False
 
 
 def _clients(*entries: dict) -> dict[str, str]:
