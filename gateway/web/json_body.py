@@ -93,19 +93,22 @@ def parse_json(body: bytes) -> Any:
         raise BodyError(400, "invalid-json", f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:
         raise BodyError(400, "invalid-json", f"the body nests arrays/objects deeper than {MAX_DEPTH}") from None
-    problem = _structure_problem(value)
+    # Raw UTF-8 cannot hold a surrogate (strict decoding refused it above): only a \u escape can make one.
+    problem = _structure_problem(value, strings="\\u" in text)
     if problem is not None:
         raise BodyError(400, "invalid-json", f"the body is not acceptable JSON: {problem}")
     return value
 
 
-def _structure_problem(value: Any) -> str | None:
-    """Nesting deeper than `MAX_DEPTH`, or a string that is not valid Unicode. One pass without paths (the common,
-    clean case); a second one finds the path of the first problem."""
-    return _walk(value, with_paths=True) if _walk(value, with_paths=False) is not None else None
+def _structure_problem(value: Any, *, strings: bool) -> str | None:
+    """Nesting deeper than `MAX_DEPTH`, or (with `strings`) a string that is not valid Unicode. One pass without
+    paths (the common, clean case); a second one finds the path of the first problem."""
+    if _walk(value, strings=strings, paths=False) is None:
+        return None
+    return _walk(value, strings=strings, paths=True)
 
 
-def _walk(value: Any, *, with_paths: bool) -> str | None:
+def _walk(value: Any, *, strings: bool, paths: bool) -> str | None:
     stack: list[tuple[Any, int, str]] = [(value, 0, "$")]
     while stack:
         node, depth, path = stack.pop()
@@ -113,16 +116,16 @@ def _walk(value: Any, *, with_paths: bool) -> str | None:
             if depth >= MAX_DEPTH:
                 return f"{path} nests deeper than {MAX_DEPTH} levels"
             for key, item in node.items():
-                if not _valid_text(key):
+                if strings and not _valid_text(key):
                     return f"a key in {path} holds a lone UTF-16 surrogate (not valid Unicode)"
-                stack.append((item, depth + 1, f"{path}.{key[:40]}" if with_paths else path))
+                if strings or isinstance(item, dict | list):
+                    stack.append((item, depth + 1, f"{path}.{key[:40]}" if paths else path))
         elif isinstance(node, list):
             if depth >= MAX_DEPTH:
                 return f"{path} nests deeper than {MAX_DEPTH} levels"
-            if with_paths:
-                stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(node))
-            else:
-                stack.extend((item, depth + 1, path) for item in node)
+            for i, item in enumerate(node):
+                if strings or isinstance(item, dict | list):
+                    stack.append((item, depth + 1, f"{path}[{i}]" if paths else path))
         elif isinstance(node, str) and not _valid_text(node):
             return f"{path} holds a lone UTF-16 surrogate (not valid Unicode)"
     return None

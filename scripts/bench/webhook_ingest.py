@@ -281,13 +281,13 @@ def main() -> None:
             or 0
         )
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(procs):  # servers first, Redis last: nothing in flight loses its Redis
             proc.send_signal(signal.SIGTERM)
-        for proc in procs:
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(5)
         shutil.rmtree(work, ignore_errors=True)
 
     print(

@@ -9,8 +9,13 @@ import redis
 import requests
 from rq import Queue
 
+from gateway import create_app
+from gateway.config import load_settings
 from gateway.jobs import SYNC, owned_events
-from tests.support import ORG_ID, batch, salesforce_event
+from gateway.salesforce.client import SalesforceClient
+from tests.conftest import CLIENTS
+from tests.integration.salesforce_emulator.conftest import Emulator
+from tests.support import ORG_ID, batch, salesforce_event, serve_in_thread, token
 
 
 def _post(url: str, bearer: str, body: object, **kwargs: object) -> requests.Response:
@@ -128,3 +133,38 @@ def test_unauthenticated_and_wrong_scope_requests_enqueue_nothing(gateway_url: s
     response = requests.post(f"{gateway_url}/webhooks/salesforce", json=batch([salesforce_event(1)]), timeout=10)
     assert response.status_code == 401
     assert Queue(SYNC, connection=redis.Redis.from_url(redis_url)).count == 0
+
+
+def test_the_org_is_learned_from_any_process_s_login_not_per_request(
+    sync_env: dict[str, str], sf: Emulator, redis_url: str, org_id: str
+) -> None:
+    settings = load_settings(sync_env, roles=("web",))
+    assert settings.salesforce is not None
+    with SalesforceClient(settings.salesforce, redis=redis.Redis.from_url(redis_url)) as worker_side:
+        assert worker_side.org_id() == org_id  # a worker logs in: the org id lands in Redis
+    with serve_in_thread(create_app(settings)) as url:
+        bearer = token(url, "salesforce-org", CLIENTS["salesforce-org"][0])
+        logins = sf.stats()["api_calls"]["by_class"]["token"]
+        for n in range(5):
+            assert _post(url, bearer, batch([salesforce_event(n)], org_id)).status_code == 202
+        assert sf.stats()["api_calls"]["by_class"]["token"] == logins  # the web logged in for none of them
+
+
+def test_while_the_org_cannot_be_learned_batches_wait_with_503_and_logins_are_not_repeated(
+    sync_env: dict[str, str], gateway_env: dict[str, str], sf: Emulator, redis_url: str, org_id: str
+) -> None:
+    fault = {"status": 503, "count": 1000, "scope": "token"}
+    assert sf.control("POST", "faults", json=fault).status_code in (200, 201)
+    with serve_in_thread(create_app(load_settings(sync_env, roles=("web",)))) as url:
+        bearer = token(url, "salesforce-org", CLIENTS["salesforce-org"][0])
+        answers = [_post(url, bearer, batch([salesforce_event(n)], org_id)) for n in range(10)]
+        assert {a.status_code for a in answers} == {503}
+        assert answers[0].json()["error"]["code"] == "org-unverified"
+        assert answers[0].headers["Retry-After"] == "5"
+        assert sf.stats()["api_calls"]["by_class"]["token"] == 1  # one attempt, then a pause
+    assert Queue(SYNC, connection=redis.Redis.from_url(redis_url)).count == 0
+    with serve_in_thread(create_app(load_settings(gateway_env, roles=("web",)))) as url:  # no Salesforce at all
+        bearer = token(url, "salesforce-org", CLIENTS["salesforce-org"][0])
+        unconfigured = _post(url, bearer, batch([salesforce_event(1)], org_id))
+        assert unconfigured.status_code == 503
+        assert "SALESFORCE_LOGIN_URL" in unconfigured.json()["error"]["message"]
