@@ -7,14 +7,16 @@ Guarantees:
   background thread, at most once per `interval` seconds for the whole deployment (a Redis `SET NX` claim shared by
   every web process), and never twice at once in one process. The Salesforce check reuses the process's token, so
   readiness causes no login while that token is valid.
-- Each result names its check and is one of `ok`, `failing` (the last check failed), `stale` (no check has
-  succeeded or failed for `stale_after` seconds: the checker itself is stuck) or `unknown` (not yet checked). The
+- Each result names its check and is one of `ok`, `failing` (the last check failed), `stale` (a check has been
+  running for `stale_after` seconds: it hangs) or `unknown` (not yet checked). A result older than `interval` is
+  still answered (the call that finds it starts a fresh check), so a rarely probed gateway is not "not ready". The
   answer never holds an exception's text or a URL (it is unauthenticated); the reason goes to the log at WARNING
   when a check starts failing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -68,12 +70,14 @@ class Readiness:
         due = False
         for name in self.remote:
             result = _parse(raw.get(name.encode()))
-            if result is None:
-                states[name], due = "unknown", True
-                continue
-            age = now - result["at"]
-            due = due or age >= self.interval
-            states[name] = "stale" if age >= self.stale_after else ("ok" if result["ok"] else "failing")
+            started = raw.get(f"started:{name}".encode())
+            due = due or result is None or now - result["at"] >= self.interval
+            if started is not None and now - float(started) >= self.stale_after:
+                states[name] = "stale"  # its check has been running that long: hung
+            elif result is None:
+                states[name] = "unknown"
+            else:
+                states[name] = "ok" if result["ok"] else "failing"
         if due and self.remote:
             self._refresh_in_background()
         return states
@@ -94,9 +98,14 @@ class Readiness:
         try:
             with self.app.app_context():
                 for name, check in self.remote.items():
+                    self._mark_started(name)
                     self._record(name, _run(check))
         finally:
             self._running.release()
+
+    def _mark_started(self, name: str) -> None:
+        with contextlib.suppress(redis.RedisError):  # the result will not be stored either; the next call retries
+            self.redis.hset(RESULTS_KEY, f"started:{name}", time.time())
 
     def _record(self, name: str, failure: str | None) -> None:
         ok = failure is None
@@ -107,7 +116,10 @@ class Readiness:
                 log.warning("readiness: %s failing: %s", name, failure)
         self._last_ok[name] = ok
         try:
-            self.redis.hset(RESULTS_KEY, name, json.dumps({"ok": ok, "at": time.time()}))
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(RESULTS_KEY, name, json.dumps({"ok": ok, "at": time.time()}))
+            pipe.hdel(RESULTS_KEY, f"started:{name}")
+            pipe.execute()
         except redis.RedisError:
             log.warning("readiness: could not store the %s result in Redis", name)
 
