@@ -247,7 +247,7 @@ class _ClientSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    client_id = mf.String(required=True, validate=validate.Regexp(r"\A[\x21-\x7e]{1,200}\Z"))
+    client_id = mf.String(required=True, validate=validate.Regexp(r"\A[\x20-\x7e]{1,200}\Z"))  # RFC 6749 VSCHAR
     secret_scrypt = mf.String(validate=_valid_scrypt)
     secret_sha256 = mf.String(validate=validate.Regexp(SHA256_PATTERN, error="not 64 hex digits"))
     scopes = mf.List(mf.String(validate=validate.OneOf(SCOPES)), required=True)
