@@ -35,14 +35,10 @@ _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 def checksum_suffix(id15: str) -> str:
     """The 3-character suffix that makes `id15` an 18-character id."""
-    suffix = ""
-    for block in range(3):
-        bits = 0
-        for i, char in enumerate(id15[block * 5 : block * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << i
-        suffix += _SUFFIX_ALPHABET[bits]
-    return suffix
+    return "".join(
+        _SUFFIX_ALPHABET[sum(1 << i for i, char in enumerate(id15[start : start + 5]) if "A" <= char <= "Z")]
+        for start in (0, 5, 10)
+    )
 
 
 def id_problem(value: str) -> str | None:

@@ -74,6 +74,12 @@ def _constant(name: str) -> Any:
     raise _Refused(f"{name} is not a JSON number")
 
 
+# One decoder for every request, as `json.loads` keeps one: it holds no state between calls.
+_DECODER = json.JSONDecoder(
+    parse_int=lambda t: _number(t, int), parse_float=lambda t: _number(t, float), parse_constant=_constant
+)
+
+
 def parse_json(body: bytes) -> Any:
     """The parsed body (`BodyError` 400 naming the problem)."""
     try:
@@ -81,12 +87,7 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BodyError(400, "invalid-json", f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(
-            text,
-            parse_int=lambda t: _number(t, int),
-            parse_float=lambda t: _number(t, float),
-            parse_constant=_constant,
-        )
+        value = _DECODER.decode(text)
     except _Refused as exc:
         raise BodyError(400, "invalid-json", f"the body is not acceptable JSON: {exc}") from None
     except json.JSONDecodeError as exc:
