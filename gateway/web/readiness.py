@@ -30,7 +30,7 @@ from flask import Flask
 
 log = logging.getLogger(__name__)
 
-RESULTS_KEY = "gateway:readiness"  # hash: check name -> {"ok": bool, "at": epoch seconds}
+RESULTS_KEY = "gateway:readiness"  # hash: name -> {"ok", "at"}; "started:<name>" -> epoch s while it runs
 CLAIM_KEY = "gateway:readiness:claim"
 
 Check = Callable[[], None]
