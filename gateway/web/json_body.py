@@ -102,11 +102,24 @@ def parse_json(body: bytes) -> Any:
 
 
 def _structure_problem(value: Any, *, strings: bool) -> str | None:
-    """Nesting deeper than `MAX_DEPTH`, or (with `strings`) a string that is not valid Unicode. One pass without
-    paths (the common, clean case); a second one finds the path of the first problem."""
-    if _walk(value, strings=strings, paths=False) is None:
-        return None
-    return _walk(value, strings=strings, paths=True)
+    """Nesting deeper than `MAX_DEPTH`, or (with `strings`) a string that is not valid Unicode. A quick pass first
+    (the common, clean case); only when it finds something, a second one names the path of the first problem."""
+    if strings:
+        clean = _walk(value, strings=True, paths=False) is None
+    else:
+        clean = type(value) not in (dict, list) or _within_depth(value, 0)
+    return None if clean else _walk(value, strings=strings, paths=True)
+
+
+def _within_depth(node: Any, depth: int) -> bool:
+    """Whether no container under `node` (itself at `depth`) nests deeper than `MAX_DEPTH` (recursion stops there)."""
+    if depth >= MAX_DEPTH:
+        return False
+    for item in node.values() if type(node) is dict else node:
+        kind = type(item)
+        if (kind is dict or kind is list) and not _within_depth(item, depth + 1):
+            return False
+    return True
 
 
 def _walk(value: Any, *, strings: bool, paths: bool) -> str | None:

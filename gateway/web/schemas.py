@@ -11,6 +11,7 @@ gateway's own Salesforce login belongs to. Every problem names the event (its in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,12 +71,16 @@ class SalesforceBatchSchema(Schema):
 BATCH_SCHEMA = SalesforceBatchSchema()
 
 
+# A batch from one transaction shares its timestamps: parse each distinct one once (a pure function of the text).
+_parse_timestamp = functools.lru_cache(maxsize=1024)(parse_timestamp)
+
+
 def _timestamp(value: object, latest: datetime) -> str | None:
     """Why `value` cannot be a version timestamp, or None."""
     if not isinstance(value, str):
         return "must be a timestamp string such as 2026-11-25T08:00:00.000+0000"
     try:
-        moment = parse_timestamp(value)
+        moment = _parse_timestamp(value)
     except ValueError:
         return f"{value[:40]!r} is not a timestamp such as 2026-11-25T08:00:00.000+0000"
     if moment > latest:
