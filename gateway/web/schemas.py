@@ -19,7 +19,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from gateway.domain.freshness import parse_timestamp
-from gateway.salesforce.ids import id_problem, prefix_problem, same_record
+from gateway.salesforce.ids import ID_PATTERN, id_problem, prefix_problem, same_record
 
 OPERATIONS = ("insert", "update", "delete", "undelete")
 
@@ -57,7 +57,8 @@ class SalesforceEventSchema(Schema):
     def _record_has_id(self, value: dict[str, object], **_: object) -> None:
         if not isinstance(value.get("Id"), str):
             raise ValidationError("must hold the record's Id")
-        _salesforce_id(str(value["Id"]))
+        if not ID_PATTERN.match(str(value["Id"])):  # its checksum: it must name recordId's record (door_problems)
+            raise ValidationError("Id: not a 15- or 18-character Salesforce id")
 
 
 class SalesforceBatchSchema(Schema):
