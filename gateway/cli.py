@@ -62,6 +62,9 @@ def main() -> None:
 
     Configuration comes from environment variables (see README); `gateway doctor` shows what is in effect.
     """
+    from gateway.log_redaction import install
+
+    install()  # no secret, token or phone number reaches a log line, from any verb, at any level
 
 
 @main.command()
@@ -76,10 +79,10 @@ def main() -> None:
 )
 @click.option(
     "--threads",
-    default=1,
+    default=4,
     show_default=True,
     type=int,
-    help="Threads per worker (the work is CPU-bound: prefer processes).",
+    help="Threads per worker: requests waiting on Redis or a slow client do not hold up the others.",
 )
 @click.option("--reload", is_flag=True, help="Development server with auto-reload instead of gunicorn.")
 def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> None:
@@ -162,6 +165,30 @@ def doctor() -> None:
             failures += 0 if ok else 1
             click.echo(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     raise SystemExit(1 if failures else 0)
+
+
+@main.command("hash-secret")
+def hash_secret() -> None:
+    """Print the `secret_scrypt` for an OAuth client's secret, read from standard input (never from the command
+    line, where it would land in the shell's history and the process list).
+
+    \b
+    openssl rand -base64 32 | tee org-secret.txt | gateway hash-secret
+    """
+    from gateway.client_secrets import hash_secret as scrypt_hash
+
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("client secret (not shown): ")
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        click.echo("gateway hash-secret: no secret on standard input", err=True)
+        raise SystemExit(2)
+    if len(secret) < 16:
+        click.echo("gateway hash-secret: warning: a secret shorter than 16 characters is easy to guess", err=True)
+    click.echo(scrypt_hash(secret))
 
 
 class _LazyGroup(click.Group):

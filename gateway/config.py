@@ -20,15 +20,16 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as mf
 
+from gateway.client_secrets import SHA256_PATTERN, scrypt_problem
 from gateway.platforms import REGISTRY
 from gateway.platforms.base import PlatformEntry, PlatformSettings
 from gateway.salesforce.settings import SalesforceSettings
 from gateway.settings_base import InvalidSettings, Secret
 
-SCOPES = ("events:write", "conversations:read", "admin")
+SCOPES = ("events:write", "conversations:read", "admin", "metrics:read")
 
 
 class ConfigError(Exception):
@@ -41,11 +42,31 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class OAuthClient:
-    """A client allowed to get gateway tokens: its id, the sha256 hex of its secret and the scopes it may ask for."""
+    """A client allowed to get gateway tokens: its id, the scopes it may ask for, and its secret's hash — a salted
+    scrypt hash (`secret_scrypt`, from `gateway hash-secret`) or, deprecated, an unsalted SHA-256 hex digest."""
 
     client_id: str
-    secret_sha256: str
     scopes: tuple[str, ...]
+    secret_scrypt: str | None = None
+    secret_sha256: str | None = None
+
+    @property
+    def deprecated_hash(self) -> bool:
+        return self.secret_scrypt is None
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """What the web tier enforces at its door: sign-in and token rate limits, clock skew, `/metrics` and platform
+    webhook methods, and how many reverse proxies in front may be trusted for the client's address."""
+
+    auth_limit_per_client: str = "20 per minute"  # failed attempts per client id, token endpoint and sign-in
+    auth_limit_per_address: str = "10 per minute; 60 per hour; 300 per day"  # failed attempts per remote address
+    trusted_proxies: int = 0  # X-Forwarded-For hops to trust (0: the peer address is the client)
+    max_clock_skew_seconds: int = 300  # how far in the future an event's timestamps may be
+    request_read_timeout_seconds: int = 10  # from a request's first byte to its last (`gateway serve`)
+    metrics_public: bool = False  # /metrics without a token (scrapers on a private network)
+    webhook_allow_get: bool = False  # platform webhooks by GET as well as POST
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,7 @@ class Settings:
     salesforce: SalesforceSettings | None = None
     bulk: BulkConfig = field(default_factory=BulkConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def platform_entry(self) -> PlatformEntry | None:
@@ -97,8 +119,9 @@ class Settings:
         return REGISTRY[self.messaging_platform] if self.messaging_platform else None
 
     def describe(self) -> dict[str, Any]:
-        """The effective configuration as a printable dict, every secret masked; each platform's settings (or, for
-        platforms other than the chosen one, their variables) under the platform's name."""
+        """The effective configuration as a printable dict: every secret masked, credentials inside URLs masked,
+        client-secret hashes reduced to their kind; each platform's settings (or, for platforms other than the
+        chosen one, their variables) under the platform's name."""
         platforms = ("platform", "other_platforms")
         described: dict[str, Any] = {
             f.name: _describe(getattr(self, f.name)) for f in fields(self) if f.name not in platforms
@@ -110,9 +133,25 @@ class Settings:
         return described
 
 
+def mask_url(url: str) -> str:
+    """`url` with any user/password part replaced by `****` (`redis://:pw@host` → `redis://****@host`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://****@{authority.rpartition('@')[2]}{slash}{path}"
+
+
 def _describe(value: Any) -> Any:
     if isinstance(value, Secret):
         return str(value) if value else ""
+    if isinstance(value, OAuthClient):
+        kind = "scrypt" if value.secret_scrypt else "sha256 (deprecated: use gateway hash-secret)"
+        return {"client_id": value.client_id, "scopes": list(value.scopes), "secret": f"******** ({kind})"}
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _describe(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple | list):
@@ -148,13 +187,35 @@ def _listed(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip()) if value else default
 
 
+def _valid_scrypt(value: str) -> None:
+    problem = scrypt_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def _valid_limits(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a rate limit such as '10 per minute; 100 per hour'") from None
+
+
 class _ClientSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    client_id = mf.String(required=True, validate=validate.Length(min=1, max=200))
-    secret_sha256 = mf.String(required=True, validate=validate.Regexp(r"^[0-9a-fA-F]{64}$"))
+    client_id = mf.String(required=True, validate=validate.Regexp(r"\A[\x20-\x7e]{1,200}\Z"))  # RFC 6749 VSCHAR
+    secret_scrypt = mf.String(validate=_valid_scrypt)
+    secret_sha256 = mf.String(validate=validate.Regexp(SHA256_PATTERN, error="not 64 hex digits"))
     scopes = mf.List(mf.String(validate=validate.OneOf(SCOPES)), required=True)
+
+    @validates_schema
+    def _one_secret(self, data: dict[str, Any], **_: Any) -> None:
+        given = [k for k in ("secret_scrypt", "secret_sha256") if k in data]
+        if len(given) != 1:
+            raise ValidationError("give exactly one of secret_scrypt (recommended) or secret_sha256", "secret_scrypt")
 
 
 class _EnvSchema(Schema):
@@ -172,6 +233,13 @@ class _EnvSchema(Schema):
     GATEWAY_DEDUP_TTL_SECONDS = mf.Integer(validate=validate.Range(min=60))
     GATEWAY_LOG_LEVEL = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     GATEWAY_PHONE_DEFAULT_REGION = mf.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    GATEWAY_AUTH_RATE_LIMIT_PER_CLIENT = mf.String(validate=_valid_limits)
+    GATEWAY_AUTH_RATE_LIMIT_PER_ADDRESS = mf.String(validate=_valid_limits)
+    GATEWAY_TRUSTED_PROXIES = mf.Integer(validate=validate.Range(min=0, max=5))
+    GATEWAY_MAX_CLOCK_SKEW_SECONDS = mf.Integer(validate=validate.Range(min=0, max=3600))
+    GATEWAY_REQUEST_READ_TIMEOUT_SECONDS = mf.Integer(validate=validate.Range(min=1, max=300))
+    GATEWAY_METRICS_PUBLIC = mf.Boolean()
+    GATEWAY_WEBHOOK_ALLOW_GET = mf.Boolean()
     MESSAGING_PLATFORM = mf.String(validate=validate.OneOf(sorted(REGISTRY)))
     SALESFORCE_LOGIN_URL = mf.Url(schemes={"https"}, require_tld=False)
     SALESFORCE_CLIENT_ID = mf.String()
@@ -210,7 +278,10 @@ def _cross_check(data: Mapping[str, str]) -> dict[str, list[str]]:
             raw = json.loads(data["GATEWAY_OAUTH_CLIENTS"])
             if not isinstance(raw, list):
                 raise ValidationError("must be a JSON list of clients")
-            _ClientSchema(many=True).load(raw)
+            ids = [c["client_id"] for c in _ClientSchema(many=True).load(raw)]
+            repeated = sorted({i for i in ids if ids.count(i) > 1})
+            if repeated:
+                raise ValidationError(f"client_id {', '.join(repeated)} listed more than once")
         except json.JSONDecodeError as exc:
             errors["GATEWAY_OAUTH_CLIENTS"] = [f"not valid JSON ({exc.msg} at position {exc.pos})"]
         except ValidationError as exc:
@@ -325,7 +396,25 @@ def _build(data: Mapping[str, Any], platform: PlatformSettings | None) -> Settin
     clients: tuple[OAuthClient, ...] = ()
     if "GATEWAY_OAUTH_CLIENTS" in data:
         loaded = _ClientSchema(many=True).load(json.loads(data["GATEWAY_OAUTH_CLIENTS"]))
-        clients = tuple(OAuthClient(c["client_id"], c["secret_sha256"].lower(), tuple(c["scopes"])) for c in loaded)
+        clients = tuple(
+            OAuthClient(
+                client_id=c["client_id"],
+                scopes=tuple(c["scopes"]),
+                secret_scrypt=c.get("secret_scrypt"),
+                secret_sha256=c["secret_sha256"].lower() if "secret_sha256" in c else None,
+            )
+            for c in loaded
+        )
+    e = EdgeSettings()
+    edge = EdgeSettings(
+        auth_limit_per_client=data.get("GATEWAY_AUTH_RATE_LIMIT_PER_CLIENT", e.auth_limit_per_client),
+        auth_limit_per_address=data.get("GATEWAY_AUTH_RATE_LIMIT_PER_ADDRESS", e.auth_limit_per_address),
+        trusted_proxies=data.get("GATEWAY_TRUSTED_PROXIES", e.trusted_proxies),
+        max_clock_skew_seconds=data.get("GATEWAY_MAX_CLOCK_SKEW_SECONDS", e.max_clock_skew_seconds),
+        request_read_timeout_seconds=data.get("GATEWAY_REQUEST_READ_TIMEOUT_SECONDS", e.request_read_timeout_seconds),
+        metrics_public=data.get("GATEWAY_METRICS_PUBLIC", e.metrics_public),
+        webhook_allow_get=data.get("GATEWAY_WEBHOOK_ALLOW_GET", e.webhook_allow_get),
+    )
     signing_key = None
     if "GATEWAY_TOKEN_SIGNING_KEY" in data:
         signing_key = Secret(_pem_or_path(data["GATEWAY_TOKEN_SIGNING_KEY"], "GATEWAY_TOKEN_SIGNING_KEY"))
@@ -368,6 +457,7 @@ def _build(data: Mapping[str, Any], platform: PlatformSettings | None) -> Settin
         incremental_directions=_listed(data.get("GATEWAY_INCREMENTAL_DIRECTIONS"), c.incremental_directions),
     )
     return Settings(
+        edge=edge,
         bulk=bulk,
         schedule=schedule,
         platform=platform,

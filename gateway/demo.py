@@ -10,7 +10,6 @@ SIGTERM, or at the end of the scenario with `--exit-when-done`.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -30,8 +29,10 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.client_secrets import hash_secret
 from gateway.platforms import entry
 from gateway.platforms.base import PlatformEntry
+from gateway.private_files import open_private, private_dir, write_private
 from gateway.redis_client import connect
 from gateway.redis_server import EmbeddedRedis, die_with_parent
 
@@ -129,18 +130,16 @@ class Stack:
 def _signing_key(path: Path) -> None:
     if not path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        path.chmod(0o600)
+        write_private(path, pem.decode())
 
 
 def _start(
     stack: Stack, name: str, args: list[str], env: dict[str, str], *, ready_line: bool = False
 ) -> dict[str, Any]:
-    log = open(stack.var / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open for its lifetime
+    log = open_private(stack.var / f"{name}.log")  # the child keeps it open; logs can hold payloads: 0600
     proc = subprocess.Popen(
         [*GATEWAY, *args],
         env={**os.environ, **env},
@@ -174,7 +173,7 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
 def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons") -> Stack:
     """Start every process and return once the gateway says it is ready."""
     demo = var / "demo"
-    demo.mkdir(parents=True, exist_ok=True)
+    private_dir(demo)
     chosen = entry(platform)
     wiring = demo_platform(chosen)
     stack = Stack(var=demo, platform_entry=chosen)
@@ -193,7 +192,7 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "
         oauth_clients = [
             {
                 "client_id": c["client_id"],
-                "secret_sha256": hashlib.sha256(c["client_secret"].encode()).hexdigest(),
+                "secret_scrypt": hash_secret(c["client_secret"]),
                 "scopes": scopes[name],
             }
             for name, c in stack.clients.items()
@@ -274,9 +273,7 @@ def _write_stack_json(var: Path, stack: Stack) -> None:
         },
         "env": stack.env,
     }
-    path = var / "stack.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    path.chmod(0o600)
+    write_private(var / "stack.json", json.dumps(document, indent=2) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------- the scenario

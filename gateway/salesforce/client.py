@@ -22,6 +22,7 @@ never its `delete_job` (which calls `.json()` on a 204).
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -55,11 +56,13 @@ from gateway.salesforce.errors import (
     SalesforceUnavailable,
     parse_error_body,
 )
+from gateway.salesforce.identity import remember_org_id
 from gateway.salesforce.results import COLLECTION_SIZE, RecordResult, chunked, parse_collection_results
 from gateway.salesforce.settings import SalesforceSettings
 from gateway.salesforce.usage import BUDGET_STOPS, RECORDS, RETRIES, UsageMeter
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 QueryApi = Literal["auto", "rest", "bulk"]
 WriteApi = Literal["auto", "collections", "bulk"]
 
@@ -110,7 +113,10 @@ class SalesforceClient:
         self.bulk_page_size = bulk_page_size
         self.bulk_job_size = bulk_job_size
         self._sleep = sleep
-        self.tokens = TokenSource(settings, timeout=timeout, assumed_lifetime=assumed_token_lifetime)
+        self.tokens = TokenSource(
+            settings, timeout=timeout, assumed_lifetime=assumed_token_lifetime, on_token=self._on_token
+        )
+        self._redis = redis
         self.meter = UsageMeter(
             budget_share=settings.budget_share,
             daily_budget=settings.daily_budget,
@@ -134,6 +140,14 @@ class SalesforceClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _on_token(self, token: AccessToken) -> None:
+        """Share the org id Salesforce named at login (the web tier checks webhooks' `orgId` against it)."""
+        if self._redis is not None and token.org_id:
+            try:
+                remember_org_id(self._redis, self.settings, token.org_id)
+            except Exception:
+                log.warning("could not note the org id in Redis", exc_info=True)
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.meter.record_response(response.request.method or "GET", response.url, response.headers)
@@ -216,8 +230,24 @@ class SalesforceClient:
 
     # -- readiness and metadata ------------------------------------------------------------------------------
     def check(self) -> None:
-        """Readiness: obtain a fresh access token. Raises `SalesforceAuthError` naming the failed step."""
+        """Obtain a fresh access token (`gateway doctor`). Raises `SalesforceAuthError` naming the failed step."""
         self.tokens.refresh()
+
+    def ready(self) -> None:
+        """Readiness without a login per call: a valid token (the cached one while it lasts) and the instance
+        answering the Versions resource (`GET /services/data/`, which needs no authentication, so it is not an API
+        call of the org's). Raises `SalesforceAuthError` or `SalesforceUnavailable`."""
+        token = self.tokens.get()
+        try:
+            response = self._http.get(f"{token.instance_url}/services/data/", timeout=10)
+        except requests.exceptions.RequestException as exc:
+            raise SalesforceUnavailable("versions", 1, type(exc).__name__) from None
+        if response.status_code != 200:
+            raise SalesforceUnavailable("versions", 1, f"HTTP {response.status_code}")
+
+    def org_id(self) -> str | None:
+        """The org id Salesforce named at the last login (logs in if this client has no token yet)."""
+        return self.tokens.get().org_id
 
     def usage(self) -> dict[str, Any]:
         """API usage against the budget (for status pages); makes no Salesforce call."""

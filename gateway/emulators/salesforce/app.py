@@ -215,7 +215,7 @@ def create_app(org: Org) -> Flask:
 
     # --- versions and resources -----------------------------------------------------------------------
 
-    @app.get("/services/data")
+    @app.get("/services/data", strict_slashes=False)
     def versions() -> Response:
         return jsonify([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v} for v in VERSIONS])
 
