@@ -14,7 +14,7 @@ from typing import Any
 
 from redis import Redis
 
-from gateway.platforms import mobilecommons, recording
+from gateway.platforms import mobilecommons, recording, twilio
 from gateway.platforms.base import PlatformAdapter, PlatformEntry
 
 REGISTRY: Mapping[str, PlatformEntry] = MappingProxyType(
@@ -23,6 +23,7 @@ REGISTRY: Mapping[str, PlatformEntry] = MappingProxyType(
         for entry in (
             mobilecommons.ENTRY,
             recording.ENTRY,
+            twilio.ENTRY,
         )
     }
 )

@@ -125,6 +125,7 @@ class TwilioEmulator:
             "messaging_service_sid": self.service_sid,
             "from_numbers": list(self.state.numbers),
             "service_numbers": list(self.state.service_numbers),
+            "webhook_url": self.app.webhook_url,
         }
 
     def control(self) -> requests.Session:

@@ -1,7 +1,27 @@
 """Twilio Programmable Messaging: signed webhooks push every STOP, START and reply; the Messages API holds the
-conversation; Twilio keeps no contacts, so the gateway's record and the Salesforce fields are the opt-out ledger.
+conversation; Twilio keeps no contacts, so the Salesforce fields (`Messaging_Status__c`, the opt-out field) are the
+opt-out ledger.
 
 Modules: `settings` (the `TWILIO_*` variables), `signature` (X-Twilio-Signature), `webhooks` (requests → events),
-`errors` (Twilio's error answers → the error dictionary), `adapter` (the `PlatformAdapter`). Contract and sources:
-docs/platforms/twilio.md.
+`errors` (Twilio's error answers → the error dictionary), `adapter` (the `PlatformAdapter`); its emulator is
+`gateway.emulators.twilio`. Contract, sources and what stays UNCONFIRMED: docs/platforms/twilio.md.
 """
+
+from __future__ import annotations
+
+from gateway.platforms.base import PlatformEntry
+from gateway.platforms.twilio.adapter import TwilioAdapter
+from gateway.platforms.twilio.settings import TwilioSettings, Variables
+
+ENTRY = PlatformEntry(
+    name="twilio",
+    title="Twilio",
+    variables=Variables,
+    settings=TwilioSettings.from_variables,
+    adapter=lambda settings, redis: TwilioAdapter(settings),
+    capabilities=TwilioAdapter.capabilities,
+    emulator="gateway.emulators.twilio.cli:command",
+    demo="gateway.emulators.twilio.demo",
+)
+
+__all__ = ["ENTRY", "TwilioAdapter", "TwilioSettings"]

@@ -2,11 +2,10 @@
 instead of a contact store.
 
 Guarantees:
-- Twilio keeps no people (docs/platforms/twilio.md §No contact store): `find_contact` finds nobody (None), so the
-  sync's matching and the sticky-STOP rule fall back on what Salesforce records (`Messaging_Status__c`), which is the
-  ledger; `upsert_contact` and `opt_out` change nothing at Twilio (it has no API to add or remove an opt-out) and
-  return the ledger's view — the person with the opt status the sync resolved, never a status the person did not
-  give. The one authority that lifts a STOP is the person's own START, which arrives as a webhook.
+- Twilio keeps no people (docs/platforms/twilio.md §No contact store): `contact_store` and every `lookup_*` flag are
+  False, so the sync never looks a person up or writes one here (those methods raise `NotSupportedError`); it
+  records opt changes in Salesforce (`Messaging_Status__c`), which is the ledger, and holds Salesforce edits to the
+  sticky-STOP rule against it. The one authority that lifts a STOP is the person's own START, pushed as a webhook.
 - `messages` reads `Messages.json?To=<person>` and `?From=<person>` (PageSize ≤ 1000, following `next_page_uri`),
   keeps the messages exchanged with the configured senders, merges them by `date_sent` and pages them with an
   opaque `before` cursor, oldest → newest within a page, like every adapter.
@@ -45,6 +44,7 @@ from gateway.platforms.base import (
     MessagePage,
     MessageReason,
     NotSupportedError,
+    WebhookReply,
 )
 from gateway.platforms.twilio import webhooks
 from gateway.platforms.twilio.errors import error_for, read_error, unreachable
@@ -134,15 +134,19 @@ class TwilioAdapter:
 
     name = "twilio"
     capabilities = Capabilities(
-        contacts=False,  # no contact store: the gateway's record and Salesforce are the ledger
+        contact_store=False,  # Twilio keeps no people: the sync records opt changes in Salesforce (the ledger)
         custom_fields=False,
         conversation_history=True,
         campaigns=False,
         inbound_webhooks=True,
-        opt_out_webhooks=True,  # STOP and START are pushed, signed, within seconds
+        opt_out_webhooks=True,  # STOP and START are pushed, signed, within seconds; the pushed word itself decides
+        change_feed=True,  # a backstop for missed webhooks: keywords read back from the Messages API, slow interval
+        lookup_by_phone=False,  # nobody to look up: an event's own opt status is the platform's word
         lookup_by_crm_id=False,
         lookup_by_platform_id=False,
+        lookup_many_by_phone=False,
     )
+    webhook_reply = WebhookReply(webhooks.EMPTY_TWIML, "text/xml")  # TwiML that sends nothing back
 
     def __init__(self, settings: TwilioSettings, *, session: requests.Session | None = None) -> None:
         self._settings = settings
@@ -162,45 +166,21 @@ class TwilioAdapter:
     def close(self) -> None:
         self._session.close()
 
-    # -- people: there is no contact store
+    # -- people: there is no contact store (`contact_store`, `lookup_*` are False; the sync never calls these)
 
     def find_contact(
         self, *, platform_id: str | None = None, crm_id: str | None = None, phone: str | None = None
     ) -> Contact | None:
-        """Nobody: Twilio keeps no contacts (a phone is all it knows of a person)."""
-        if platform_id is not None:
-            raise NotSupportedError(self.name, "looking a contact up by its platform id")
-        if crm_id is not None:
-            raise NotSupportedError(self.name, "looking a contact up by its CRM id")
-        if phone is None:
-            raise ValueError("find_contact needs a phone")
-        return None
+        raise NotSupportedError(self.name, "looking a contact up (Twilio keeps no contacts)")
+
+    def find_contacts_by_phone(self, phones: list[str]) -> dict[str, Contact]:
+        raise NotSupportedError(self.name, "looking contacts up (Twilio keeps no contacts)")
 
     def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
-        """Nothing to write at Twilio; the ledger's view of the person: their phone and the status the sync
-        resolved (`contact.sms_status`, already held to the sticky-STOP rule), which the write-back records."""
-        phone = self._phone_of(contact)
-        status = contact.sms_status
-        if subscribe and status is not SmsStatus.SUBSCRIBED:
-            log.warning("twilio: a subscribe came with status %s; the ledger keeps %s", status, status)
-        return Contact(
-            phone=phone,
-            crm_id=contact.crm_id,
-            sms_status=status,
-            version=contact.version,
-            opted_out_at=contact.opted_out_at if status is SmsStatus.UNSUBSCRIBED else None,
-        )
+        raise NotSupportedError(self.name, "storing a contact (Twilio keeps no contacts)")
 
     def opt_out(self, contact: Contact) -> Contact:
-        """The ledger records the opt-out (Twilio has no API to add a number to its opt-out list)."""
-        phone = self._phone_of(contact)
-        return Contact(
-            phone=phone,
-            crm_id=contact.crm_id,
-            sms_status=SmsStatus.UNSUBSCRIBED,
-            version=contact.version,
-            opted_out_at=contact.opted_out_at or datetime.now(UTC),
-        )
+        raise NotSupportedError(self.name, "an opt-out list the gateway could write (only the person's STOP blocks)")
 
     def changed_since(self, since: datetime, until: datetime) -> Iterator[Contact]:
         """People who texted an opt-out or opt-in keyword to a configured sender in [since, until], newest first."""
@@ -278,24 +258,15 @@ class TwilioAdapter:
         headers: Mapping[str, str],
         form: Mapping[str, str],
         body: bytes,
+        *,
+        url: str = "",
     ) -> list[InboundEvent]:
-        """Today's route gives no query string and merges it into `form`: the request is checked as a form POST
-        to `<TWILIO_WEBHOOK_BASE_URL>/webhooks/platforms/twilio[/<path_secret>]`. `parse_request` is the full form."""
-        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        path = WEBHOOK_PATH + (f"/{path_secret}" if path_secret else "")
-        request = webhooks.WebhookRequest(
-            method="POST",
-            path=path,
-            headers=headers,
-            form=tuple(form.items()),
-            body=body,
-            content_type=content_type,
-        )
-        return self.parse_request(request)
-
-    def parse_request(self, request: webhooks.WebhookRequest) -> list[InboundEvent]:
-        """Verify one webhook request (signature over the public URL and query string) and read its events."""
-        return webhooks.parse_request(request, self._settings)
+        """Verify X-Twilio-Signature over `TWILIO_WEBHOOK_BASE_URL` + `url` (the path and raw query string the
+        request came to) and the parameters in the raw `body`, then read its events (`webhooks.parse`). `form`, a
+        parsed dictionary, is not used: a signature covers the parameters as sent. Without `url` the request is
+        taken as sent to `/webhooks/platforms/twilio[/<path_secret>]`."""
+        path = url or WEBHOOK_PATH + (f"/{path_secret}" if path_secret else "")
+        return webhooks.parse(self._settings, path, headers, body)
 
     # -- readiness
 
@@ -342,6 +313,9 @@ class TwilioAdapter:
     def _call(self, method: str, path: str, params: Mapping[str, str] | None) -> dict[str, Any]:
         """One REST call (`path` relative to the base URL, query string allowed) with bounded retries."""
         url = path if path.startswith(("https://", "http://")) else self._base + path
+        if not url.startswith(self._base + "/"):
+            # a next_page_uri is relative to the API; credentials never follow an answer to another host
+            raise SyncFailure(SyncError(SyncErrorCode.PLATFORM_REJECTED, "Twilio answered a page URL on another host."))
         attempt = 0
         while True:
             attempt += 1

@@ -4,7 +4,9 @@ Guarantees:
 - Nothing is read before the signature is checked (`gateway.platforms.twilio.signature`) against the public URL
   (`TWILIO_WEBHOOK_BASE_URL` + the request's path + its raw query string); a bad or missing signature, a request
   for another account, or one signed by a Webhooks Rule key the gateway does not hold raises
-  `WebhookRejectedError(status=403)` and yields no event. A signed request that is not a message raises it with 400.
+  `WebhookRejectedError(status=403)` and yields no event. A signed request that is not a message raises it with 400;
+  a body neither form-encoded nor JSON, with 415. A form is checked with its parameters exactly as sent (order and
+  repeats from the raw body, not a parsed dictionary).
 - An incoming message gives exactly one event keyed `twilio:<MessageSid>` (so Twilio's redeliveries are dropped):
   `opt_out` for STOP, `opt_in` for START, `message` for anything else — HELP included, which is logged, never an
   opt change. `OptOutType` (Advanced Opt-Out) decides when present; without it the default keywords are read from
@@ -24,9 +26,8 @@ import logging
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.platforms.base import InboundEvent, InboundKind, WebhookRejectedError
@@ -46,58 +47,53 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PUNCTUATION = string.punctuation + "¡¿"
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookRequest:
-    """One request as it reached the gateway: the path and raw (still URL-encoded) query string it was called
-    on, its POST form parameters in the order received (a name may repeat), and its raw body."""
-
-    method: str
-    path: str
-    query_string: str = ""
-    headers: Mapping[str, str] | None = None
-    form: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-    content_type: str = ""
-
-    def header(self, name: str) -> str | None:
-        for key, value in (self.headers or {}).items():
-            if key.lower() == name.lower():
-                return value
-        return None
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header `name` (any case), or None."""
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
-def public_url(base_url: str, path: str, query_string: str = "") -> str:
-    """The URL Twilio requested: the gateway's public base, the path, and the query string exactly as sent."""
-    url = base_url.rstrip("/") + "/" + path.lstrip("/")
-    return f"{url}?{query_string}" if query_string else url
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """The POST parameters of a form-encoded `body` in the order sent, a repeated name as often as it came: what
+    Twilio signed (raises `WebhookRejectedError` 400 for a body that is not UTF-8 form data)."""
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise _rejected("the form body is not UTF-8 form data", status=400) from None
 
 
 def _rejected(reason: str, status: int = 403) -> WebhookRejectedError:
     return WebhookRejectedError(reason, status=status)
 
 
-def verified_params(request: WebhookRequest, settings: TwilioSettings) -> dict[str, str]:
-    """The request's parameters, once its signature proved it is Twilio's; raises `WebhookRejectedError`."""
-    if settings.webhook_base_url is None:
+def verified_params(settings: TwilioSettings, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+    """The request's parameters, once its signature proved it is Twilio's; raises `WebhookRejectedError`.
+
+    `url` is the path and the raw (still URL-encoded) query string the request came to; `body` its raw body. The
+    URL Twilio signed is `TWILIO_WEBHOOK_BASE_URL` + `url`. A form POST is checked with its parameters as sent; a
+    GET (body empty: Twilio signs the URL, parameters included) with none; a JSON body through `bodySHA256`."""
+    if settings.webhook_base_url is None or settings.auth_token is None:
         raise _rejected("TWILIO_WEBHOOK_BASE_URL is not set, so no signature can be checked", status=404)
-    if request.header(signature.SIGNATURE_SETTINGS_HEADER):
+    if header(headers, signature.SIGNATURE_SETTINGS_HEADER):
         raise _rejected(
             "the request is signed with a Webhooks Rule shared key; the gateway checks Auth Token signatures only"
         )
-    url = public_url(settings.webhook_base_url, request.path, request.query_string)
+    public = settings.webhook_base_url + "/" + url.lstrip("/")
     token = settings.auth_token.reveal()
-    given = request.header(signature.SIGNATURE_HEADER)
+    given = header(headers, signature.SIGNATURE_HEADER)
+    content_type = (header(headers, "Content-Type") or "").split(";")[0].strip().lower()
     params: dict[str, str]
     try:
-        if request.content_type.split(";")[0].strip().lower() == "application/json":
-            signature.verify(token, url, given, body=request.body)
-            params = _json_params(request.body)
-        elif request.method.upper() == "GET":
-            signature.verify(token, url, given)  # a GET webhook carries its parameters in the signed URL
-            params = dict(parse_qsl(request.query_string, keep_blank_values=True))
+        if content_type == "application/json":
+            signature.verify(token, public, given, body=body)
+            params = _json_params(body)
+        elif body and content_type != "application/x-www-form-urlencoded":
+            raise _rejected(f"a Twilio webhook is form-encoded or JSON, not {content_type or 'untyped'}", status=415)
         else:
-            signature.verify(token, url, given, params=request.form)
-            params = dict(request.form)
+            pairs = form_pairs(body)
+            signature.verify(token, public, given, params=pairs)
+            query = urlsplit(public).query
+            params = dict(pairs) if pairs else dict(parse_qsl(query, keep_blank_values=True))
     except signature.SignatureError as exc:
         raise _rejected(str(exc)) from None
     account = params.get("AccountSid")
@@ -215,11 +211,17 @@ def _status_events(params: Mapping[str, str], sid: str, now: datetime) -> list[I
     ]
 
 
-def parse_request(
-    request: WebhookRequest, settings: TwilioSettings, *, received_at: datetime | None = None
+def parse(
+    settings: TwilioSettings,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    received_at: datetime | None = None,
 ) -> list[InboundEvent]:
-    """Verify one webhook request and read its events; raises `WebhookRejectedError` (403 unsigned, 400 unreadable)."""
-    return events_for(verified_params(request, settings), settings, received_at=received_at)
+    """Verify one webhook request (see `verified_params`) and read its events; raises `WebhookRejectedError` (403
+    unsigned or signed by another token, 400 unreadable, 415 neither form nor JSON)."""
+    return events_for(verified_params(settings, url, headers, body), settings, received_at=received_at)
 
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -230,13 +232,13 @@ __all__ = [
     "HELP_WORDS",
     "START_WORDS",
     "STOP_WORDS",
-    "WebhookRequest",
     "events_for",
+    "form_pairs",
+    "header",
     "inbound_kind",
     "is_status_callback",
     "keyword_kind",
-    "parse_request",
+    "parse",
     "phone_or_none",
-    "public_url",
     "verified_params",
 ]

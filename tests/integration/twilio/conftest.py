@@ -18,7 +18,7 @@ from gateway.emulators.twilio import TwilioEmulator
 from gateway.platforms.base import InboundEvent, WebhookRejectedError
 from gateway.platforms.twilio.adapter import TwilioAdapter
 from gateway.platforms.twilio.settings import TwilioSettings
-from gateway.platforms.twilio.webhooks import EMPTY_TWIML, WebhookRequest
+from gateway.platforms.twilio.webhooks import EMPTY_TWIML
 
 PERSON = "+14155550123"
 
@@ -67,7 +67,7 @@ class Receiver:
     events: list[InboundEvent] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     reply: str = EMPTY_TWIML
-    parse: Callable[[WebhookRequest], list[InboundEvent]] | None = None
+    adapter: TwilioAdapter | None = None  # what verifies and reads each request, as the gateway's route calls it
 
     def wait_for(self, predicate: Callable[[Receiver], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -82,20 +82,11 @@ def receiver() -> Iterator[Receiver]:
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        raw = request.get_data(cache=True)
-        form = tuple(request.form.items(multi=True)) if request.mimetype != "application/json" else ()
-        webhook = WebhookRequest(
-            method=request.method,
-            path=request.path,
-            query_string=request.query_string.decode(),
-            headers=dict(request.headers),
-            form=form,
-            body=raw,
-            content_type=request.content_type or "",
-        )
-        assert made.parse is not None
+        raw = request.get_data(cache=True)  # as the gateway's route: the raw body, the path and raw query string
+        url = request.full_path if request.query_string else request.path
+        assert made.adapter is not None
         try:
-            made.events.extend(made.parse(webhook))
+            made.events.extend(made.adapter.parse_webhook("", dict(request.headers), {}, raw, url=url))
         except WebhookRejectedError as exc:
             made.rejected.append(str(exc))
             return Response(str(exc), exc.status)(environ, start_response)
@@ -129,7 +120,7 @@ def control(emulator: TwilioEmulator) -> Iterator[Control]:
 @pytest.fixture
 def adapter(emulator: TwilioEmulator, receiver: Receiver) -> Iterator[TwilioAdapter]:
     made = TwilioAdapter(settings_for(emulator, receiver.url))
-    receiver.parse = made.parse_request
+    receiver.adapter = made
     emulator.app.webhook_url = receiver.url + "/webhooks/platforms/twilio"
     emulator.app.status_callback_url = receiver.url + "/webhooks/platforms/twilio"
     yield made

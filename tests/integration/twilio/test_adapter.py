@@ -163,16 +163,19 @@ def test_check_passes_and_names_what_is_wrong(emulator: TwilioEmulator, receiver
     bad_token.close()
 
 
-def test_no_contact_store_the_ledger_keeps_what_the_sync_resolved(adapter: TwilioAdapter) -> None:
-    assert adapter.find_contact(phone=PERSON) is None
-    with pytest.raises(NotSupportedError):
-        adapter.find_contact(crm_id="003000000000001AAA")
-    with pytest.raises(NotSupportedError):
-        adapter.campaigns(Contact(phone=PERSON))
-    kept = adapter.upsert_contact(Contact(phone=PERSON, sms_status=SmsStatus.UNSUBSCRIBED), subscribe=False)
-    assert kept.sms_status is SmsStatus.UNSUBSCRIBED and kept.platform_id is None
-    out = adapter.opt_out(Contact(phone=PERSON, sms_status=SmsStatus.SUBSCRIBED))
-    assert out.sms_status is SmsStatus.UNSUBSCRIBED and out.opted_out_at is not None
+def test_no_contact_store_every_people_method_refuses_instead_of_pretending(adapter: TwilioAdapter) -> None:
+    """The flags say Twilio keeps no people; a sync that ignored them fails loudly rather than silently writing
+    nothing (the ledger lives in Salesforce, kept by the sync)."""
+    assert not adapter.capabilities.contact_store and not adapter.capabilities.lookup_by_phone
+    for call in (
+        lambda: adapter.find_contact(phone=PERSON),
+        lambda: adapter.find_contacts_by_phone([PERSON]),
+        lambda: adapter.upsert_contact(Contact(phone=PERSON, sms_status=SmsStatus.SUBSCRIBED), subscribe=True),
+        lambda: adapter.opt_out(Contact(phone=PERSON)),
+        lambda: adapter.campaigns(Contact(phone=PERSON)),
+    ):
+        with pytest.raises(NotSupportedError):
+            call()
 
 
 def test_changed_since_recovers_keywords_a_missed_webhook_carried(

@@ -48,7 +48,7 @@ def test_a_gateway_holding_another_token_rejects_every_webhook(
     emulator: TwilioEmulator, control: Control, receiver: Receiver
 ) -> None:
     wrong = TwilioAdapter(settings_for(emulator, receiver.url, auth_token=Secret("x" * 32)))
-    receiver.parse = wrong.parse_request
+    receiver.adapter = wrong
     emulator.app.webhook_url = receiver.url + "/webhooks/platforms/twilio"
     answer = control.post("inbound", {"phone": PERSON, "body": "STOP", "to": STANDALONE})
     assert answer["webhook"]["status"] == 403
@@ -60,7 +60,7 @@ def test_a_gateway_configured_with_another_public_url_rejects(
     emulator: TwilioEmulator, control: Control, receiver: Receiver
 ) -> None:
     elsewhere = TwilioAdapter(settings_for(emulator, "https://gateway.example.org"))
-    receiver.parse = elsewhere.parse_request
+    receiver.adapter = elsewhere
     emulator.app.webhook_url = receiver.url + "/webhooks/platforms/twilio"
     assert control.post("inbound", {"phone": PERSON, "body": "STOP"})["webhook"]["status"] == 403
     assert receiver.events == []

@@ -1,11 +1,20 @@
-"""The TWILIO_* variables: one line per problem naming the variable, the credential rules, secrets never printed."""
+"""The TWILIO_* variables as `gateway.config` composes them when MESSAGING_PLATFORM=twilio: one line per problem
+naming the variable, the credential rules, secrets never printed."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.config import ConfigError
-from gateway.platforms.twilio.settings import load_twilio_settings
+from gateway.config import ConfigError, load_settings
+from gateway.platforms.twilio.settings import TwilioSettings
+
+
+def load_twilio_settings(env: dict[str, str]) -> TwilioSettings:
+    settings = load_settings({"MESSAGING_PLATFORM": "twilio", **env})
+    assert isinstance(settings.platform, TwilioSettings)
+    assert TOKEN not in str(settings.describe()) and KEY_SECRET not in str(settings.describe())
+    return settings.platform
+
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 KEY = "SK" + "fedcba9876543210" * 2
@@ -25,7 +34,9 @@ def problems(env: dict[str, str]) -> dict[str, str]:
         load_twilio_settings(env)
     lines = caught.value.problems
     assert all(TOKEN not in line and KEY_SECRET not in line for line in lines)
-    return {line.split(":", 1)[0]: line.split(":", 1)[1] for line in lines}
+    found = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in lines}
+    assert len(found) == len(lines), lines  # one line per variable
+    return found
 
 
 def test_a_complete_environment_builds_settings() -> None:
@@ -37,6 +48,7 @@ def test_a_complete_environment_builds_settings() -> None:
     assert settings.webhook_url == "https://gw.example.org/webhooks/platforms/twilio"
     assert settings.base_url == "https://api.twilio.com"
     assert settings.max_concurrent == 4
+    assert settings.poll_seconds == 600  # the backstop poll; Twilio pushes STOP
     assert settings.rest_credentials == (ACCOUNT, TOKEN)
     assert TOKEN not in repr(settings)
 
@@ -101,3 +113,18 @@ def test_nothing_set_names_every_required_variable() -> None:
         "TWILIO_WEBHOOK_BASE_URL",
         "TWILIO_MESSAGING_SERVICE_SID",
     }
+
+
+def test_a_platform_package_settings_are_also_built_from_keywords_with_the_same_rules() -> None:
+    with pytest.raises(ValueError, match="TWILIO_WEBHOOK_BASE_URL: missing"):
+        TwilioSettings(account_sid=ACCOUNT, auth_token=TOKEN, messaging_service_sid=SERVICE)
+    made = TwilioSettings(
+        account_sid=ACCOUNT, auth_token=TOKEN, from_numbers="+12025550100,+12025550100", webhook_base_url="http://x/"
+    )
+    assert made.from_numbers == ("+12025550100",) and made.webhook_url == "http://x/webhooks/platforms/twilio"
+    assert TOKEN not in repr(made)
+
+
+def test_the_poll_interval_of_the_backstop_is_bounded() -> None:
+    assert load_twilio_settings({**GOOD, "TWILIO_POLL_SECONDS": "3600"}).poll_seconds == 3600
+    assert set(problems({**GOOD, "TWILIO_POLL_SECONDS": "5"})) == {"TWILIO_POLL_SECONDS"}

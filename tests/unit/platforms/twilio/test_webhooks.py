@@ -6,17 +6,19 @@ import base64
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
-from gateway.config import Secret
 from gateway.domain.contact import SmsStatus
-from gateway.platforms.base import InboundKind, WebhookRejectedError
+from gateway.platforms.base import InboundEvent, InboundKind, WebhookRejectedError
 from gateway.platforms.twilio.adapter import TwilioAdapter
 from gateway.platforms.twilio.settings import TwilioSettings
-from gateway.platforms.twilio.webhooks import WebhookRequest, parse_request
+from gateway.platforms.twilio.webhooks import parse
+from gateway.settings_base import Secret
 
 TOKEN = "5b1e0c7f2a9d4e6b8c3f1a2d4e6b8c0a"
 ACCOUNT = "AC" + "1" * 32
@@ -52,23 +54,34 @@ def inbound(body: str, *, to: str = OUR_NUMBER, sid: str = "SM" + "a" * 32, **ex
     return params
 
 
+@dataclass(frozen=True)
+class Made:
+    """One request as the route hands it to the adapter: the path and raw query, the headers, the raw body."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
 def request(
-    params: dict[str, str], *, query: str = "", signature: str | None = "auto", **headers: str
-) -> WebhookRequest:
-    url = BASE + PATH + (f"?{query}" if query else "")
-    all_headers = dict(headers)
+    params: dict[str, str] | list[tuple[str, str]],
+    *,
+    query: str = "",
+    signature: str | None = "auto",
+    **headers: str,
+) -> Made:
+    pairs = list(params.items()) if isinstance(params, dict) else list(params)
+    url = PATH + (f"?{query}" if query else "")
+    all_headers = {"Content-Type": "application/x-www-form-urlencoded", **headers}
     if signature == "auto":
-        all_headers["X-Twilio-Signature"] = twilio_sign(url, params)
+        all_headers["X-Twilio-Signature"] = twilio_sign(BASE + url, dict(pairs))
     elif signature is not None:
         all_headers["X-Twilio-Signature"] = signature
-    return WebhookRequest(
-        method="POST",
-        path=PATH,
-        query_string=query,
-        headers=all_headers,
-        form=tuple(params.items()),
-        content_type="application/x-www-form-urlencoded",
-    )
+    return Made(url, all_headers, urlencode(pairs).encode())
+
+
+def parse_request(made: Made, settings: TwilioSettings, *, received_at: datetime | None = None) -> list[InboundEvent]:
+    return parse(settings, made.url, made.headers, made.body, received_at=received_at)
 
 
 def kinds(params: dict[str, str], **settings_changes: Any) -> list[InboundKind]:
@@ -155,6 +168,7 @@ def test_the_query_string_is_part_of_what_is_signed() -> None:
     signed = request(params, query="tenant=east")
     assert [e.kind for e in parse_request(signed, settings())] == [InboundKind.OPT_OUT]
     unsigned_query = request(params, query="tenant=east", signature=twilio_sign(BASE + PATH, params))
+    assert parse_request(request(params, query="tenant=east&x=a%2Bb"), settings())  # kept encoded as sent
     with pytest.raises(WebhookRejectedError) as caught:
         parse_request(unsigned_query, settings())
     assert caught.value.status == 403
@@ -223,34 +237,45 @@ def test_other_status_callbacks_change_nobody(status: str, code: str | None) -> 
 
 def test_a_json_body_is_checked_through_body_sha256() -> None:
     body = json.dumps(inbound("STOP")).encode()
-    query = "bodySHA256=" + hashlib.sha256(body).hexdigest()
-    url = f"{BASE}{PATH}?{query}"
-    made = WebhookRequest(
-        method="POST",
-        path=PATH,
-        query_string=query,
-        headers={"x-twilio-signature": twilio_sign(url, {})},
-        body=body,
-        content_type="application/json; charset=utf-8",
-    )
-    assert [e.kind for e in parse_request(made, settings())] == [InboundKind.OPT_OUT]
-    tampered = WebhookRequest(**{**_fields(made), "body": body.replace(b"STOP", b"START")})
+    url = f"{PATH}?bodySHA256=" + hashlib.sha256(body).hexdigest()
+    headers = {"x-twilio-signature": twilio_sign(BASE + url, {}), "content-type": "application/json; charset=utf-8"}
+    assert [e.kind for e in parse_request(Made(url, headers, body), settings())] == [InboundKind.OPT_OUT]
     with pytest.raises(WebhookRejectedError, match="body does not match"):
-        parse_request(tampered, settings())
+        parse_request(Made(url, headers, body.replace(b"STOP", b"START")), settings())
 
 
-def _fields(made: WebhookRequest) -> dict[str, Any]:
-    return {name: getattr(made, name) for name in made.__slots__}
+def test_repeated_parameters_are_checked_as_sent() -> None:
+    """A form's parameters reach the signature check as the raw body holds them, repeats and order included."""
+    pairs = [*inbound("Hi").items(), ("MediaUrl0", "https://b.example/1"), ("MediaUrl0", "https://a.example/2")]
+    text = BASE + PATH + "".join(n + v for n, v in sorted(pairs))
+    signed = base64.b64encode(hmac.new(TOKEN.encode(), text.encode(), hashlib.sha1).digest()).decode()
+    made = request(pairs, signature=signed)
+    assert [e.kind for e in parse_request(made, settings())] == [InboundKind.MESSAGE]
+    with pytest.raises(WebhookRejectedError):
+        parse_request(request(pairs[:-1], signature=signed), settings())  # one value fewer: not what was signed
 
 
-def test_todays_protocol_entry_checks_the_form_against_the_path_it_is_given() -> None:
+def test_a_get_webhook_is_signed_over_its_url_alone() -> None:
+    query = urlencode(inbound("STOP"))
+    made = Made(f"{PATH}?{query}", {"X-Twilio-Signature": twilio_sign(f"{BASE}{PATH}?{query}", {})}, b"")
+    assert [e.kind for e in parse_request(made, settings())] == [InboundKind.OPT_OUT]
+
+
+def test_a_body_neither_form_nor_json_is_415() -> None:
+    made = request(inbound("STOP"), **{"Content-Type": "text/plain"})
+    with pytest.raises(WebhookRejectedError) as caught:
+        parse_request(made, settings())
+    assert caught.value.status == 415
+
+
+def test_the_adapter_checks_the_url_the_route_hands_it() -> None:
     adapter = TwilioAdapter(settings())
     try:
-        params = inbound("STOP")
-        url = f"{BASE}{PATH}/s3cr3t"
-        events = adapter.parse_webhook("s3cr3t", {"X-Twilio-Signature": twilio_sign(url, params)}, params, b"")
+        made = request(inbound("STOP"), query="tenant=east")
+        events = adapter.parse_webhook("", made.headers, {}, made.body, url=made.url)
         assert [e.kind for e in events] == [InboundKind.OPT_OUT]
         with pytest.raises(WebhookRejectedError):
-            adapter.parse_webhook("other", {"X-Twilio-Signature": twilio_sign(url, params)}, params, b"")
+            adapter.parse_webhook("", made.headers, {}, made.body, url=PATH)  # the query string is signed too
+        assert adapter.webhook_reply.mimetype == "text/xml" and "<Response/>" in adapter.webhook_reply.body
     finally:
         adapter.close()
