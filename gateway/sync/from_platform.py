@@ -74,7 +74,9 @@ def accept(connection: Redis, platform: str, events: list[InboundEvent], dedup_t
 
 
 def event_to_json(event: InboundEvent) -> dict[str, Any]:
-    """A pushed event as it waits in Redis (the platform's view is read again when it is drained)."""
+    """A pushed event as it waits in Redis, the person it carries included: where the platform can be asked, its
+    view is read again when the event is drained; where it cannot (no `lookup_*` flag), the pushed person and their
+    opt status are all there is, so they must survive the queue (a START would otherwise be lost)."""
     return {
         "kind": event.kind.value,
         "phone": event.phone,
@@ -82,16 +84,19 @@ def event_to_json(event: InboundEvent) -> dict[str, Any]:
         "occurred_at": event.occurred_at.isoformat(),
         "body": event.body,
         "platform_id": event.platform_id,
+        "contact": to_salesforce.contact_to_json(event.contact) if event.contact is not None else None,
     }
 
 
 def event_from_json(data: dict[str, Any]) -> InboundEvent:
+    contact = data.get("contact")  # absent from events queued before the person was kept
     return InboundEvent(
         kind=InboundKind(data["kind"]),
         phone=data["phone"],
         idempotency_key=data["idempotency_key"],
         occurred_at=parse_timestamp(data["occurred_at"]),
         body=data.get("body"),
+        contact=to_salesforce.contact_from_json(contact) if contact else None,
         platform_id=data.get("platform_id"),
     )
 
@@ -152,6 +157,8 @@ def contacts_for_events(context: SyncContext, events: list[InboundEvent]) -> lis
     views = parallel(LOOKUP_CONCURRENCY, lambda e: _current_view(context, e), relevant, name="lookup")
     contacts: list[Contact] = []
     for event, view in zip(relevant, views, strict=True):
+        # The platform's own view decides where it has one; a platform nobody can be looked up on (no `lookup_*`
+        # flag) pushes the person with their STOP or START, and that pushed word decides.
         person = view or event.contact or Contact(phone=event.phone, platform_id=event.platform_id)
         if event.kind is InboundKind.OPT_OUT and person.sms_status is not SmsStatus.UNSUBSCRIBED:
             person = person.with_changes(sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=event.occurred_at)

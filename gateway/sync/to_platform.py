@@ -26,18 +26,20 @@ from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncFailure
 from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import MappedRecord, map_record_to_contact, record_skip_reason, salesforce_datetime
-from gateway.domain.matching import PlatformMatch, Skip, match_contact
+from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
 from gateway.domain.opt_status import status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
-from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
+from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, SyncObjectConfig
 from gateway.platforms.base import PHONE_BATCH
+from gateway.salesforce import queries
 from gateway.salesforce.sync_results import Direction
 from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
+LEDGER_READ_BATCH = 200  # record ids per ledger query (the SOQL travels in the URL)
 PLATFORM_CONCURRENCY = 16  # platform calls in flight per real-time job (platforms cap concurrency far above this)
 
 T = TypeVar("T")
@@ -128,21 +130,29 @@ def sync_record(
         sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
         return
 
+    stores_people = context.platform.capabilities.contact_store
     conflict = None if mapped.refusal is not None else sink.conflict(obj, record_id, mapped.contact.phone)
     if mapped.refusal is not None:
         plan = plan_to_platform(mapped, obj, Skip("not matched"))  # refused whatever the platform holds
     elif conflict is not None:
         plan = replace(plan_to_platform(mapped, obj, Skip("not matched")), errors=(conflict,))
+    elif not stores_people:
+        plan = plan_to_platform(mapped, obj, Matched(ledger_view(mapped)))
+        if plan.platform_write is None and plan.skipped_reason:
+            why = "keeps no contacts: only opt-status changes are recorded (in Salesforce), and this one has none"
+            plan = replace(plan, skipped_reason=f"The platform {context.platform.name} {why}.")
     else:
         plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj, known))
 
     write = plan.platform_write
     opting_out = write is not None and write.opt_out and not write.is_create
-    endpoint = f"{context.platform.name}:{'opt_out' if opting_out else 'upsert'}"
+    call = "ledger" if not stores_people else "opt_out" if opting_out else "upsert"
+    endpoint = f"{context.platform.name}:{call}"
     view: Contact | None = None
     if write is not None and plan.status is not SyncStatus.FAILURE and sink.writes:
         try:
-            view = apply_platform_write(context, write)
+            # A platform that keeps no people is not called: the resolved status is recorded in Salesforce only.
+            view = apply_platform_write(context, write) if stores_people else write.contact
         except SyncFailure as failure:
             if failure.error.transient:
                 raise
@@ -157,7 +167,7 @@ def sync_record(
     elif plan.platform_write is None:
         outcome = "skipped"
     else:
-        outcome = "created" if plan.platform_write.is_create else "updated"
+        outcome = "created" if plan.platform_write.is_create and stores_people else "updated"
     marks = () if failed else (synced, state.platform_written(view) if view else None, _sent(obj, record_id, mapped))
     sink.done(
         RecordOutcome(
@@ -171,6 +181,36 @@ def sync_record(
             endpoint=endpoint,
         )
     )
+
+
+def ledger_view(mapped: MappedRecord) -> Contact:
+    """What a platform that keeps no people (`contact_store=False`) "holds" for a record: the record's own values
+    with the status Salesforce last recorded for it (`Messaging_Status__c`, the opt-out ledger). Planned against
+    it, a record changes nothing but its opt status, and a re-subscribe of someone the ledger has unsubscribed is
+    refused (`invalid-messaging-status`) exactly as against a platform's own view."""
+    return mapped.contact.with_changes(sms_status=mapped.reported_status)
+
+
+def ledger_fields(
+    context: SyncContext, work: Sequence[tuple[SyncObjectConfig, Mapping[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """15-character record id → its ledger fields (status, opt-out time) as Salesforce holds them now, read once
+    per object for the records of a batch; {} for a platform that keeps people (its own view is the authority). A
+    relayed change does not carry them, and Redis never holds them: the ledger survives a Redis loss because it is
+    read back here."""
+    if context.platform.capabilities.contact_store:
+        return {}
+    wanted: dict[str, tuple[SyncObjectConfig, list[str]]] = {}
+    for obj, event in work:
+        wanted.setdefault(obj.object_name, (obj, []))[1].append(str(event["recordId"]))
+    found: dict[str, dict[str, Any]] = {}  # keyed by the 15-character id: events may carry either form
+    for obj, ids in wanted.values():
+        for start in range(0, len(ids), LEDGER_READ_BATCH):
+            soql = queries.records_by_id(obj, ids[start : start + LEDGER_READ_BATCH])
+            for row in context.salesforce.iter_query(soql):
+                fields = (obj.status_field, OPTED_OUT_AT_FIELD)
+                found[str(row["Id"])[:15]] = {name: row.get(name) for name in fields}
+    return found
 
 
 def _sent(obj: SyncObjectConfig, record_id: str, mapped: MappedRecord) -> state.Mark:
@@ -387,6 +427,7 @@ def sync_events(
     region = context.settings.phone_default_region
     phones = [p for obj, event in work if (p := record_phone(event["record"], obj, region))]
     known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
+    ledger = ledger_fields(context, work)  # read fresh, never stored with the event a resend replays
 
     def one(item: tuple[SyncObjectConfig, dict[str, Any]]) -> SyncError | None:
         obj, event = item
@@ -395,7 +436,7 @@ def sync_events(
             sync_record(
                 context,
                 obj,
-                {**event["record"], "Id": event["recordId"]},
+                {**event["record"], "Id": event["recordId"], **ledger.get(event["recordId"][:15], {})},
                 sink,
                 version=_version(event),
                 changed_fields=event["changedFields"] if update else None,

@@ -102,9 +102,14 @@ def plan_contacts(
     ]
 
 
+UNMATCHED_KEY = "gateway:unmatched:{}:{}:{}"  # platform, person, UTC day -> an unmatched person was logged that day
+UNMATCHED_TTL = 2 * 24 * 3600
+
+
 class _WriteBackSink:
     """Real time: every planned contact leaves a `Sync_Result__c` (with the contact, to be resent), queued with the
-    marks in one transaction once Salesforce accepted the writes."""
+    marks in one transaction once Salesforce accepted the writes. A person no record matches (and none is created
+    for) is logged once per UTC day: a number that texts all day long leaves one row, not one per text."""
 
     writes = True
 
@@ -113,19 +118,29 @@ class _WriteBackSink:
         self.counts = {"synced": 0, "skipped": 0, "failed": 0}
         self.marks: list[state.Mark | None] = []
         self.entries: list[writeback.WriteBack] = []
+        self.unmatched: list[str] = []  # UNMATCHED_KEY of each unmatched person logged by this batch
 
     def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
         self.counts[outcome_of(plan)] += 1
         self.marks.extend(marks)
-        if plan is not None:
-            self.entries.append(writeback.WriteBack(result=result_values(self.context, contact, plan)))
+        if plan is None:
+            return
+        if plan.status is SyncStatus.SKIPPED and plan.record_id is None and plan.object_name is None:
+            day = datetime.now(UTC).date().isoformat()
+            key = UNMATCHED_KEY.format(self.context.platform.name, state.contact_key(contact), day)
+            if key in self.unmatched or self.context.redis.exists(key):
+                return
+            self.unmatched.append(key)  # set with the entries: at worst logged twice, never lost
+        self.entries.append(writeback.WriteBack(result=result_values(self.context, contact, plan)))
 
     def commit(self) -> None:
-        if not self.entries:
+        if not self.entries and not any(self.marks):
             return
         pipe = self.context.redis.pipeline(transaction=True)
         state.mark(pipe, self.marks)
         writeback.queue_entries(pipe, self.entries)
+        for key in self.unmatched:
+            pipe.set(key, "1", ex=UNMATCHED_TTL)
         pipe.execute()
         writeback.flush(self.context.redis, self.context.salesforce)
 
