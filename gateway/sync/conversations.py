@@ -187,7 +187,8 @@ def resolve_person(context: SyncContext, ref: PersonRef) -> Contact:
                 raise ConversationError(
                     404, "not-found", "the linked Salesforce record's phone is not a valid number"
                 ) from None
-        found = platform.find_contact(phone=phone)
+        # A platform that keeps no people knows a person by their phone alone: there is no one to look up.
+        found = platform.find_contact(phone=phone) if caps.contact_store else Contact(phone=phone)
         if found is not None and ref.platform_id and found.platform_id != ref.platform_id:
             found = None  # the phone now belongs to another platform contact
     if found is None:

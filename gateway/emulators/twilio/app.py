@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from defusedxml import ElementTree as SafeET
@@ -63,8 +63,12 @@ class EmulatorApp:
         webhook_url: str | None = None,
         status_callback_url: str | None = None,
         status_delay_ms: int = 50,
+        public_base_url: str | None = None,
     ) -> None:
         self.state = state
+        # The gateway behind a proxy: Twilio requests (and signs) the public URL; the proxy forwards it to the
+        # delivery URL. When set, signatures cover this base + the delivery URL's path and query string.
+        self.public_base_url = public_base_url
         self.auth_token = auth_token
         self._credentials = {state.account_sid: auth_token, api_key_sid: api_key_secret}
         self.control_token = control_token
@@ -280,12 +284,12 @@ class EmulatorApp:
         try:
             if as_json:
                 body = json.dumps(params).encode()
-                signed_url = f"{url}{'&' if '?' in url else '?'}bodySHA256={hashlib.sha256(body).hexdigest()}"
-                headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, signed_url, {})}
+                url = f"{url}{'&' if '?' in url else '?'}bodySHA256={hashlib.sha256(body).hexdigest()}"
+                headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, self._public(url), {})}
                 headers["Content-Type"] = "application/json"
-                reply = self._http.post(signed_url, data=body, headers=headers, timeout=10)
+                reply = self._http.post(url, data=body, headers=headers, timeout=10)
             else:
-                headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, url, params)}
+                headers = {"X-Twilio-Signature": twilio_signature(self.auth_token, self._public(url), params)}
                 reply = self._http.post(url, data=params, headers=headers, timeout=10)
         except requests.RequestException as exc:
             record.update(delivered=False, error=type(exc).__name__)
@@ -294,6 +298,13 @@ class EmulatorApp:
         with self._stats_lock:
             self.deliveries.append(record)
         return record
+
+    def _public(self, url: str) -> str:
+        """The URL Twilio signs for a delivery to `url` (see `public_base_url`)."""
+        if not self.public_base_url:
+            return url
+        parts = urlsplit(url)
+        return self.public_base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
     # -- people texting in
 
@@ -370,7 +381,14 @@ class EmulatorApp:
             if key == ("POST", "webhooks"):
                 self.webhook_url = body.get("inbound_url", self.webhook_url)
                 self.status_callback_url = body.get("status_callback_url", self.status_callback_url)
-                return self._json({"inbound_url": self.webhook_url, "status_callback_url": self.status_callback_url})
+                self.public_base_url = body.get("public_base_url", self.public_base_url)
+                return self._json(
+                    {
+                        "inbound_url": self.webhook_url,
+                        "status_callback_url": self.status_callback_url,
+                        "public_base_url": self.public_base_url,
+                    }
+                )
             if key == ("POST", "faults"):
                 return self._json({"faults": self.faults.set(request.get_json(silent=True))})
             if key == ("DELETE", "faults"):

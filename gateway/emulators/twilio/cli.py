@@ -37,6 +37,11 @@ from gateway.emulators.twilio.server import DEFAULT_NUMBER, DEFAULT_SERVICE_NUMB
 @click.option("--webhook-url", default=None, help="Where incoming messages are posted (the gateway's Twilio webhook).")
 @click.option("--status-callback-url", default=None, help="Where status callbacks go when a send names none.")
 @click.option("--status-delay-ms", default=50, show_default=True, help="Time between two status changes of a message.")
+@click.option(
+    "--public-base-url",
+    default=None,
+    help="The gateway's public base URL when a proxy sits in front: signatures cover it (delivery goes to the URLs).",
+)
 def command(
     port: int,
     host: str,
@@ -49,6 +54,7 @@ def command(
     webhook_url: str | None,
     status_callback_url: str | None,
     status_delay_ms: int,
+    public_base_url: str | None,
 ) -> None:
     """Emulate Twilio Programmable Messaging (Messages API, keywords, 21610 blocks, signed webhooks) on HTTP."""
     emulator = TwilioEmulator(
@@ -63,6 +69,7 @@ def command(
         webhook_url=webhook_url,
         status_callback_url=status_callback_url,
         status_delay_ms=status_delay_ms,
+        public_base_url=public_base_url,
     )
     stopping = threading.Event()
 

@@ -46,6 +46,7 @@ class TwilioEmulator:
         webhook_url: str | None = None,
         status_callback_url: str | None = None,
         status_delay_ms: int = 50,
+        public_base_url: str | None = None,
     ) -> None:
         self.host = host
         self.account_sid = account_sid or new_sid("AC")
@@ -69,6 +70,7 @@ class TwilioEmulator:
             webhook_url=webhook_url,
             status_callback_url=status_callback_url,
             status_delay_ms=status_delay_ms,
+            public_base_url=public_base_url,
         )
         self._requested_port = port
         self._server: BaseWSGIServer | None = None
