@@ -162,8 +162,8 @@ def doctor() -> None:
     failures = 0
     with _redis(settings) as settings:
         for name, ok, detail in run_checks(settings):
-            failures += 0 if ok else 1
-            click.echo(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+            failures += 1 if ok is False else 0
+            click.echo(f"{'info' if ok is None else 'ok  ' if ok else 'FAIL'} {name}: {detail}")
     raise SystemExit(1 if failures else 0)
 
 

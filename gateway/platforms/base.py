@@ -43,6 +43,45 @@ class Capabilities:
     lookup_by_platform_id: bool = False  # `find_contact(platform_id=…)`
     lookup_many_by_phone: bool = False  # `find_contacts_by_phone`: up to `PHONE_BATCH` phones in one call
 
+    def scope(self) -> tuple[list[str], list[str]]:
+        """(what the gateway syncs with such a platform, what it cannot), as plain sentences read from the flags
+        alone, for the status page and `gateway doctor` (a platform adds its own limits: `PlatformEntry.limits`)."""
+        syncs: list[str] = []
+        cannot: list[str] = []
+        if self.contact_store:
+            syncs.append("people and their mapped fields, both ways, with their opt status")
+        else:
+            syncs.append(
+                "opt status only: the platform keeps no people, so Salesforce's status and opt-out fields are the "
+                "opt-out ledger (a Salesforce opt change is recorded there; a re-subscribe after a STOP is refused)"
+            )
+            cannot.append("create or update people on the platform (a Salesforce edit changes nothing there)")
+            cannot.append(
+                "enforce a Salesforce opt-out on texts sent without the gateway, or lift a STOP from Salesforce: "
+                "only the person's own STOP and START do"
+            )
+        if self.opt_out_webhooks:
+            syncs.append("STOP and START pushed to Salesforce within seconds")
+            if self.change_feed:
+                syncs.append("a slow poll of the platform's changes, a backstop for webhooks that never arrived")
+        elif self.change_feed:
+            syncs.append("STOP found by polling the platform's changes")
+        else:
+            cannot.append("learn of a STOP: the platform neither pushes nor lists opt changes")
+        if self.conversation_history:
+            syncs.append("the conversation on the Salesforce record page")
+        else:
+            cannot.append("show the conversation")
+        if self.campaigns:
+            syncs.append("campaign memberships on the record page")
+        else:
+            cannot.append("show campaigns")
+        if self.custom_fields:
+            syncs.append("custom fields")
+        elif self.contact_store:
+            cannot.append("sync custom fields")
+        return syncs, cannot
+
 
 PHONE_BATCH = 100  # phones per `find_contacts_by_phone` call
 
@@ -227,6 +266,8 @@ class PlatformEntry:
     - `emulator`: `"module:click_command"` of `gateway emulate <name>`, imported only when that verb runs.
     - `demo`: the module (`gateway.demo.DemoPlatform`) that tells `gateway demo` how to run the emulator and
       what the gateway's variables then are; imported only by the demo.
+    - `limits`: what the platform cannot do that its capability flags do not say, in plain sentences (shown with
+      `Capabilities.scope` on the status page and by `gateway doctor`).
     """
 
     name: str
@@ -237,6 +278,12 @@ class PlatformEntry:
     capabilities: Capabilities
     emulator: str | None = None
     demo: str | None = None
+    limits: tuple[str, ...] = ()
+
+    def scope(self) -> dict[str, list[str]]:
+        """`{"syncs": […], "cannot": […]}`: what the gateway does with this platform and what it cannot."""
+        syncs, cannot = self.capabilities.scope()
+        return {"syncs": syncs, "cannot": [*cannot, *self.limits]}
 
     @property
     def prefix(self) -> str:

@@ -198,7 +198,10 @@ def status_summary() -> dict[str, Any]:
     """The summary shared by `GET /api/v1/status` and the operator's page."""
     from gateway import __version__
 
-    return status.summary(sync_context(), queue_names=jobs.QUEUES, version=__version__)
+    summary = status.summary(sync_context(), queue_names=jobs.QUEUES, version=__version__)
+    entry = current_app.extensions["gateway.settings"].platform_entry
+    summary["platform"].update(entry.scope() if entry is not None else {"syncs": [], "cannot": []})
+    return summary
 
 
 @bp.get("/status")

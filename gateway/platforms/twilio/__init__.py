@@ -22,6 +22,13 @@ ENTRY = PlatformEntry(
     capabilities=TwilioAdapter.capabilities,
     emulator="gateway.emulators.twilio.cli:command",
     demo="gateway.emulators.twilio.demo",
+    limits=(
+        "recognise custom Advanced Opt-Out keywords in the backstop poll (they reach Salesforce by webhook only: "
+        "message history does not keep OptOutType)",
+        "order texts sent within the same second (Twilio's times are whole seconds)",
+        "record a STOP from a number no Salesforce record holds, unless unmatched people are created "
+        "(Create_Unmatched_To_Salesforce__c): it is logged once a day",
+    ),
 )
 
 __all__ = ["ENTRY", "TwilioAdapter", "TwilioSettings"]

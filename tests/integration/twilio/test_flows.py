@@ -219,3 +219,21 @@ def test_the_backstop_poll_finds_a_stop_whose_webhook_was_missed(stack: Stack) -
     assert stack.record(record_id)["Messaging_Status__c"] == "Subscribed"
     Queue("realtime", connection=stack.redis).enqueue("gateway.jobs.poll_platform_changes")  # what cron runs
     eventually(lambda: stack.status_is(record_id, "Unsubscribed"), "the polled STOP in Salesforce")
+
+
+def test_doctor_and_the_status_api_say_what_twilio_syncs_and_cannot(stack: Stack) -> None:
+    doctor = Process(["doctor"], stack.env)
+    doctor.popen.wait(60)
+    out = doctor.output()
+    assert stack.tw.auth_token not in out and stack.tw.api_key_secret not in out
+    assert "ok   platform: Twilio (twilio) answered" in out
+    assert "info syncs: opt status only" in out and "STOP and START pushed to Salesforce within seconds" in out
+    assert "info cannot: create or update people on the platform" in out and "Advanced Opt-Out" in out
+
+    bearer = token(stack.gateway_url, "admin-console", CLIENTS["admin-console"][0])
+    status = requests.get(
+        f"{stack.gateway_url}/api/v1/status", headers={"Authorization": f"Bearer {bearer}"}, timeout=30
+    ).json()
+    assert status["platform"]["name"] == "twilio" and status["platform"]["reachable"] is True
+    assert any("backstop" in line for line in status["platform"]["syncs"])
+    assert any("only the person's own STOP and START" in line for line in status["platform"]["cannot"])
