@@ -327,6 +327,17 @@ class Scenario:
         return self.query(soql)
 
     def run(self) -> None:
+        """The scenario that fits the platform: people synced both ways where it keeps people (`contact_store`),
+        else the opt-out ledger and the conversation of a platform that only texts."""
+        if self.stack.platform_entry.capabilities.contact_store:
+            self._people()
+        else:
+            self._ledger()
+        say("\nHop times (a change made → its effect seen):")
+        for label, seconds in self.timings:
+            say(f"  {seconds * 1000:8.0f} ms  {label}")
+
+    def _people(self) -> None:
         title = self.stack.platform_entry.title
         say("\n1. Five existing Contacts are edited in Salesforce (mobile phone, opted in) ...")
         rows = self.query("SELECT Id, FirstName, LastName FROM Contact ORDER BY CreatedDate LIMIT 5")
@@ -391,9 +402,85 @@ class Scenario:
         (failure,) = self.until("a readable Sync_Result__c explains it", lambda: self.results(bad), started)
         say(f"      {failure['Status__c']} / {failure['Error_Code__c']}: {failure['Message__c']}")
 
-        say("\nHop times (Salesforce save → effect seen):")
-        for label, seconds in self.timings:
-            say(f"  {seconds * 1000:8.0f} ms  {label}")
+    def status_is(self, record_id: str, status: str) -> dict[str, Any] | None:
+        record: dict[str, Any] = self.sf("GET", f"sobjects/Contact/{record_id}")
+        return record if record.get("Messaging_Status__c") == status else None
+
+    def conversation(self, **person: str) -> list[dict[str, Any]]:
+        """A conversation from the gateway's API, by `crmId` (as the record page asks) or `phone`. Each way of
+        asking is cached for a few seconds, so a step that asks again soon asks the other way."""
+        org = self.stack.clients["salesforce-org"]
+        url = self.stack.gateway_url
+        token = requests.post(
+            f"{url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(org["client_id"], org["client_secret"]),
+            timeout=30,
+        ).json()["access_token"]
+        answer = requests.get(
+            f"{url}/api/v1/contacts/messages",
+            params=person,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return list(answer.json()["messages"])
+
+    def _ledger(self) -> None:
+        """A platform that keeps no people: Salesforce's fields are the opt-out ledger; what people text is pushed."""
+        title = self.stack.platform_entry.title
+        phone = "+14155550199"
+
+        def text(body: str) -> None:
+            self.stack.platform_control("POST", "inbound", json={"phone": phone, "body": body})
+
+        say(f"\n1. A Contact is created in Salesforce, opted in ({title} keeps no people: nothing is sent there) ...")
+        started = time.monotonic()
+        ada = self.sf(
+            "POST",
+            "sobjects/Contact/",
+            json={
+                "FirstName": "Ada",
+                "LastName": "Lovelace",
+                "MobilePhone": "(415) 555-0199",
+                "Mobile_Subscriber__c": True,
+            },
+        )["id"]
+        self.until("the ledger records her as subscribed", lambda: self.status_is(ada, "Subscribed"), started)
+
+        say(f"\n2. Ada texts your {title} number a question ...")
+        started = time.monotonic()
+        text("Is the rally still on tonight?")
+        self.until("the gateway finds her text by her phone", lambda: self.conversation(phone=phone), started)
+
+        say("\n3. Ada texts STOP ...")
+        started = time.monotonic()
+        text("STOP")
+        record = self.until("Salesforce shows Ada unsubscribed", lambda: self.status_is(ada, "Unsubscribed"), started)
+        opted_out = record["Messaging_Opted_Out_At__c"]
+        say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")
+
+        say("\n4. An admin ticks Mobile_Subscriber__c again on Ada's record ...")
+        started = time.monotonic()
+        self.sf("PATCH", f"sobjects/Contact/{ada}", json={"Mobile_Subscriber__c": True})
+        partial = self.until(
+            "the gateway refuses to re-subscribe her",
+            lambda: [r for r in self.results(ada) if r["Status__c"] == "Partial Failure"],
+            started,
+        )
+        say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
+        blocked = (self.platform_contact(phone) or {}).get("blocked")
+        say(f"      {title} still blocks texts to her: {blocked}")
+
+        say("\n5. Ada texts START herself ...")
+        started = time.monotonic()
+        text("START")
+        self.until("her own START re-subscribes her", lambda: self.status_is(ada, "Subscribed"), started)
+
+        say("\n6. The conversation on her record page (times are whole seconds: within one, texts have no order):")
+        for message in self.conversation(crmId=ada):
+            arrow = "→" if message["direction"] == "outgoing" else "←"
+            say(f"      {message['at']} {arrow} {message['body']}")
 
 
 @contextmanager

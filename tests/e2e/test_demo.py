@@ -52,6 +52,43 @@ def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> No
     assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"
 
 
+def test_the_twilio_demo_plays_the_scenario_of_a_platform_that_keeps_no_people(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "SALESFORCE_", "TWILIO_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--platform", "twilio", "--exit-when-done", "--contacts", "50"],
+        env={**env, "GATEWAY_VAR_DIR": str(var)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for step in (
+        "the ledger records her as subscribed",
+        "the gateway finds her text by her phone",
+        "Salesforce shows Ada unsubscribed",
+        "the gateway refuses to re-subscribe her",
+        "her own START re-subscribes her",
+    ):
+        assert f"✓ {step}" in out, out
+    assert "invalid-messaging-status" in out
+    assert "Twilio still blocks texts to her: True" in out
+    conversation = out[out.index("6. The conversation") : out.index("Hop times")]
+    for text in ("← Is the rally still on tonight?", "← STOP", "← START", "→ [emulator] Opt-out confirmed"):
+        assert text in conversation, conversation
+    hops = out[out.index("Hop times") :].splitlines()[1:6]
+    assert all(line.strip().split(" ms ")[0].isdigit() for line in hops), hops
+
+    stack = json.loads((var / "stack.json").read_text())
+    assert set(stack["platforms"]) == {"twilio"} and stack["platforms"]["twilio"]["url"].startswith("http://")
+    assert stack["env"]["MESSAGING_PLATFORM"] == "twilio"
+    assert stack["env"]["TWILIO_WEBHOOK_BASE_URL"] == stack["gateway"]["url"]
+    assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"
+
+
 def _running(pid: int) -> bool:
     try:
         return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
