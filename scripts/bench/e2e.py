@@ -1,7 +1,10 @@
 """N record changes made in the Salesforce emulator reach Mobile Commons, and N STOPs texted to Mobile Commons reach
 Salesforce, through the real stack (`gateway.demo.start_stack`: emulators, gunicorn, two workers, scheduler,
-embedded Redis). Prints p50/p99 hop latency and records/s for each direction next to the webhook-ingest rate of the
-same gateway in the same run, then one JSON line.
+embedded Redis). Then the same for Twilio, the platform that pushes STOP: a second stack with
+`MESSAGING_PLATFORM=twilio`, where a few hundred people text STOP through the emulator's signed inbound webhook
+(X-Twilio-Signature checked by the gateway) and the time until Salesforce shows each record unsubscribed is measured.
+Prints p50/p99 hop latency and records/s for each direction next to the webhook-ingest rate of the same gateway in
+the same run, then one JSON line.
 
 Latency of a record = when its effect was first seen (polling every 100 ms) minus when its change was sent.
 """
@@ -17,7 +20,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -69,22 +71,30 @@ def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
 
 
 def to_salesforce(scenario: Scenario, n: int) -> dict[str, float]:
-    stack = scenario.stack
     rows = scenario.query(
         f"SELECT Id, MobilePhone FROM Contact WHERE Messaging_Contact_Id__c != null ORDER BY CreatedDate LIMIT {n}"
     )
+    return stops_to_salesforce(scenario, {row["Id"]: row["MobilePhone"] for row in rows})
+
+
+def stops_to_salesforce(scenario: Scenario, phones: dict[str, str]) -> dict[str, float]:
+    """Each record's person (record id → phone) texts STOP, 8 at once through the platform emulator's inbound
+    delivery; the latency of each until Salesforce shows the record unsubscribed."""
     sent: dict[str, float] = {}
     started = time.monotonic()
 
-    def stop(row: dict[str, Any]) -> None:
-        stack.platform_control("POST", "inbound", json={"phone": row["MobilePhone"], "body": "STOP"})
-        sent[row["Id"]] = time.monotonic()
+    def stop(record_id: str) -> None:
+        answer = scenario.stack.platform_control("POST", "inbound", json={"phone": phones[record_id], "body": "STOP"})
+        webhook = answer.json().get("webhook")
+        if isinstance(webhook, dict) and webhook.get("status") not in (None, 200):
+            raise RuntimeError(f"the gateway refused the platform's call: {webhook}")
+        sent[record_id] = time.monotonic()
 
     with ThreadPoolExecutor(8) as pool:  # people text at once
-        list(pool.map(stop, rows))
+        list(pool.map(stop, phones))
     seen: dict[str, float] = {}
     deadline = time.monotonic() + 300
-    while len(seen) < len(rows) and time.monotonic() < deadline:
+    while len(seen) < len(phones) and time.monotonic() < deadline:
         done = scenario.query("SELECT Id FROM Contact WHERE Messaging_Status__c = 'Unsubscribed'")
         now = time.monotonic()
         for row in done:
@@ -92,7 +102,41 @@ def to_salesforce(scenario: Scenario, n: int) -> dict[str, float]:
                 seen[row["Id"]] = now
         time.sleep(POLL)
     latencies = [seen[i] - sent[i] for i in seen]
-    return _figures(latencies, len(rows), max(seen.values(), default=started) - started)
+    return _figures(latencies, len(phones), max(seen.values(), default=started) - started)
+
+
+# How the Twilio run's records hold their phones: forms people type that today's matching reads (E.164, national,
+# dashes, dots, digits). Other typed forms wait for the SOSL phone search in the sync's matching.
+TWILIO_FORMS = ("+1{a}{b}{c}", "({a}) {b}-{c}", "{a}-{b}-{c}", "{a}.{b}.{c}", "{a}{b}{c}")
+
+
+def twilio_stops(var: Path, n: int, workers: int) -> dict[str, float]:
+    """A Twilio stack: n Contacts get phones (each edit synced first), then n people text STOP at once through the
+    emulator's signed webhook; latency until Salesforce shows each unsubscribed."""
+    stack = start_stack(var, contacts=n, workers=workers, platform="twilio")
+    try:
+        scenario = Scenario(stack)
+        rows = scenario.query(f"SELECT Id FROM Contact ORDER BY CreatedDate LIMIT {n}")
+        numbers = {row["Id"]: f"{3000000 + i:07d}" for i, row in enumerate(rows)}
+        for offset in range(0, len(rows), 200):
+            chunk = rows[offset : offset + 200]
+            records = []
+            for i, row in enumerate(chunk, start=offset):
+                line = numbers[row["Id"]]
+                typed = TWILIO_FORMS[i % len(TWILIO_FORMS)].format(a="415", b=line[:3], c=line[3:])
+                values = {"MobilePhone": typed, "Mobile_Subscriber__c": True}
+                records.append({"attributes": {"type": "Contact"}, "id": row["Id"], **values})
+            scenario.sf("PATCH", "composite/sobjects", json={"allOrNone": False, "records": records})
+        ids = set(numbers)
+        count = "SELECT COUNT() FROM Sync_Result__c WHERE Direction__c = 'To Platform'"
+        deadline = time.monotonic() + 300
+        while scenario.sf("GET", "query", params={"q": count})["totalSize"] < len(ids):
+            if time.monotonic() > deadline:  # every edit synced (one log row each) before the STOPs start
+                raise RuntimeError("the phone edits were not all synced within 300 s")
+            time.sleep(POLL)
+        return stops_to_salesforce(scenario, {record_id: "+1415" + line for record_id, line in numbers.items()})
+    finally:
+        stack.stop()
 
 
 def _figures(latencies: list[float], wanted: int, wall: float) -> dict[str, float]:
@@ -157,6 +201,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1000, help="Salesforce changes to push to the platform")
     parser.add_argument("--stops", type=int, default=200, help="STOPs to text")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--twilio-stops", type=int, default=300, help="STOPs texted through Twilio's webhook")
     args = parser.parse_args()
     var = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     stack = start_stack(var, contacts=args.records, workers=args.workers)
@@ -167,6 +212,7 @@ def main() -> None:
         ingest = ingest_rate(stack.gateway_url, stack.clients["salesforce-org"], stack.salesforce["org_id"])
     finally:
         stack.stop()
+    twilio = twilio_stops(Path(tempfile.mkdtemp(prefix="bench-e2e-twilio-")), args.twilio_stops, args.workers)
     print(f"\nend to end — {args.workers} workers, emulators on this machine, polled every {POLL * 1000:.0f} ms\n")
     print(f"{'direction':<28}{'records':>8}{'arrived':>9}{'p50 s':>8}{'p99 s':>8}{'records/s':>11}{'target p99':>12}")
     print(
@@ -177,6 +223,10 @@ def main() -> None:
         f"{'STOP -> Salesforce (push)':<28}{back['records']:>8}{back['arrived']:>9}{back['p50_s']:>8}"
         f"{back['p99_s']:>8}{back['records_per_s']:>11}{'< 2 s':>12}"
     )
+    print(
+        f"{'Twilio STOP -> Salesforce':<28}{twilio['records']:>8}{twilio['arrived']:>9}{twilio['p50_s']:>8}"
+        f"{twilio['p99_s']:>8}{twilio['records_per_s']:>11}{'< 2 s':>12}  (signed webhook, push)"
+    )
     print(f"{'webhook ingest (same gateway)':<28}{'':>8}{'':>9}{'':>8}{'':>8}{ingest:>11.0f}  events/s accepted")
     print(
         json.dumps(
@@ -185,6 +235,7 @@ def main() -> None:
                 "workers": args.workers,
                 "to_platform": out,
                 "stop_to_salesforce": back,
+                "twilio_stop_to_salesforce": twilio,
                 "webhook_ingest_events_per_s": round(ingest),
                 "targets": {"to_platform_p99_s": 2, "stop_push_p99_s": 2, "records_per_s": 500},
             }
