@@ -370,25 +370,10 @@ class Scenario:
         say(f"      profile {profile['id']}: {profile['first_name']} {profile['last_name']}, {profile['sms_status']}")
 
         say("\n3. Ada texts STOP to the short code ...")
-        started = time.monotonic()
-        self.stack.platform_control("POST", "inbound", json={"phone": "+14155550199", "body": "STOP"})
-        record = self.until(
-            "Salesforce shows Ada unsubscribed",
-            lambda: (r := self.sf("GET", f"sobjects/Contact/{ada}")).get("Messaging_Status__c") == "Unsubscribed" and r,
-            started,
-        )
-        opted_out = record["Messaging_Opted_Out_At__c"]
-        say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")
+        self.stop_reaches_salesforce(ada, "+14155550199")
 
         say("\n4. An admin ticks Mobile_Subscriber__c again on Ada's record ...")
-        started = time.monotonic()
-        self.sf("PATCH", f"sobjects/Contact/{ada}", json={"Mobile_Subscriber__c": True})
-        partial = self.until(
-            "the gateway refuses to re-subscribe her",
-            lambda: [r for r in self.results(ada) if r["Status__c"] == "Partial Failure"],
-            started,
-        )
-        say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
+        self.resubscribe_is_refused(ada)
         still = self.platform_contact("+14155550199") or {}
         say(f"      {title} still has her as: {still.get('sms_status')}")
 
@@ -401,6 +386,27 @@ class Scenario:
         )["id"]
         (failure,) = self.until("a readable Sync_Result__c explains it", lambda: self.results(bad), started)
         say(f"      {failure['Status__c']} / {failure['Error_Code__c']}: {failure['Message__c']}")
+
+    def stop_reaches_salesforce(self, record_id: str, phone: str) -> None:
+        """The person texts STOP on the platform; wait for the record to say so."""
+        started = time.monotonic()
+        self.stack.platform_control("POST", "inbound", json={"phone": phone, "body": "STOP"})
+        record = self.until(
+            "Salesforce shows Ada unsubscribed", lambda: self.status_is(record_id, "Unsubscribed"), started
+        )
+        opted_out = record["Messaging_Opted_Out_At__c"]
+        say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")
+
+    def resubscribe_is_refused(self, record_id: str) -> None:
+        """An admin opts the person in again in Salesforce; wait for the refusal in the sync log."""
+        started = time.monotonic()
+        self.sf("PATCH", f"sobjects/Contact/{record_id}", json={"Mobile_Subscriber__c": True})
+        partial = self.until(
+            "the gateway refuses to re-subscribe her",
+            lambda: [r for r in self.results(record_id) if r["Status__c"] == "Partial Failure"],
+            started,
+        )
+        say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
 
     def status_is(self, record_id: str, status: str) -> dict[str, Any] | None:
         record: dict[str, Any] = self.sf("GET", f"sobjects/Contact/{record_id}")
@@ -454,21 +460,10 @@ class Scenario:
         self.until("the gateway finds her text by her phone", lambda: self.conversation(phone=phone), started)
 
         say("\n3. Ada texts STOP ...")
-        started = time.monotonic()
-        text("STOP")
-        record = self.until("Salesforce shows Ada unsubscribed", lambda: self.status_is(ada, "Unsubscribed"), started)
-        opted_out = record["Messaging_Opted_Out_At__c"]
-        say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")
+        self.stop_reaches_salesforce(ada, phone)
 
         say("\n4. An admin ticks Mobile_Subscriber__c again on Ada's record ...")
-        started = time.monotonic()
-        self.sf("PATCH", f"sobjects/Contact/{ada}", json={"Mobile_Subscriber__c": True})
-        partial = self.until(
-            "the gateway refuses to re-subscribe her",
-            lambda: [r for r in self.results(ada) if r["Status__c"] == "Partial Failure"],
-            started,
-        )
-        say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
+        self.resubscribe_is_refused(ada)
         blocked = (self.platform_contact(phone) or {}).get("blocked")
         say(f"      {title} still blocks texts to her: {blocked}")
 

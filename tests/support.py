@@ -154,3 +154,22 @@ ORG_ID = "00D000000000001EAA"
 
 def batch(events: list[dict], org_id: str = ORG_ID) -> dict:
     return {"orgId": org_id, "events": events}
+
+
+class EmulatorControl:
+    """A platform emulator's control API (DESIGN §6: `/__emulator__/…` with `X-Emulator-Token`), as a test drives it.
+    `emulator` is any platform emulator with `url` and `control()`."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.base = emulator.url + "/__emulator__/"
+        self.session = emulator.control()
+
+    def post(self, name: str, payload: dict[str, Any] | None = None) -> Any:
+        response = self.session.post(self.base + name, json=payload or {}, timeout=30)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def get(self, name: str, **params: str) -> Any:
+        response = self.session.get(self.base + name, params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()

@@ -6,14 +6,9 @@ account SID, Auth Token, API key, Messaging Service SID and numbers); a clean st
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-import threading
-from types import FrameType
-
 import click
 
+from gateway.emulators.serving import run_until_signalled
 from gateway.emulators.twilio.server import DEFAULT_NUMBER, DEFAULT_SERVICE_NUMBERS, TwilioEmulator
 
 
@@ -71,21 +66,7 @@ def command(
         status_delay_ms=status_delay_ms,
         public_base_url=public_base_url,
     )
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    emulator.start()
-    try:
-        sys.stdout.write(json.dumps(emulator.ready_line()) + "\n")
-        sys.stdout.flush()
-        while not stopping.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
+    run_until_signalled(emulator)
 
 
 if __name__ == "__main__":  # pragma: no cover

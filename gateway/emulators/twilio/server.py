@@ -8,22 +8,16 @@ the status worker and joins the threads; credentials are generated per instance 
 from __future__ import annotations
 
 import secrets
-import threading
 from typing import Any, Self
 
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from gateway.emulators.serving import BackgroundServer
 from gateway.emulators.twilio.app import EmulatorApp
 from gateway.emulators.twilio.state import TwilioState, new_sid
 
 DEFAULT_NUMBER = "+12025550100"  # a standalone number (its own opt-out scope)
 DEFAULT_SERVICE_NUMBERS = ("+12025550101", "+12025550102")  # the Messaging Service pool (one shared scope)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 class TwilioEmulator:
@@ -72,9 +66,7 @@ class TwilioEmulator:
             status_delay_ms=status_delay_ms,
             public_base_url=public_base_url,
         )
-        self._requested_port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundServer(self.app, host=host, port=port, name="twilio-emulator")
 
     @property
     def control_token(self) -> str:
@@ -82,35 +74,22 @@ class TwilioEmulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_port)
+        return self._server.port
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> Self:
-        server = make_server(self.host, self._requested_port, self.app, threaded=True, request_handler=_QuietHandler)
-        server.daemon_threads = True  # type: ignore[attr-defined]  # ThreadedWSGIServer has it
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="twilio-emulator", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
         self.app.close()
-        self._server = self._thread = None
 
     def __enter__(self) -> Self:
-        return self.start() if self._server is None else self
+        return self if self._server.running else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -14,24 +14,11 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.emulators.mobilecommons import MobileCommonsEmulator
 from gateway.platforms.mobilecommons import MobileCommonsAdapter, MobileCommonsSettings
+from tests.support import EmulatorControl
 
 
-class Control:
+class Control(EmulatorControl):
     """The emulator's control API, as a test drives it."""
-
-    def __init__(self, emulator: MobileCommonsEmulator) -> None:
-        self.base = emulator.url + "/__emulator__/"
-        self.session = emulator.control()
-
-    def post(self, name: str, payload: dict[str, Any] | None = None) -> Any:
-        response = self.session.post(self.base + name, json=payload or {}, timeout=30)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def get(self, name: str, **params: str) -> Any:
-        response = self.session.get(self.base + name, params=params, timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
 
     def contact(self, phone: str) -> dict[str, Any]:
         [found] = self.get("contacts", phone=phone)["contacts"]

@@ -19,6 +19,7 @@ from gateway.platforms.base import InboundEvent, WebhookRejectedError
 from gateway.platforms.twilio.adapter import TwilioAdapter
 from gateway.platforms.twilio.settings import TwilioSettings
 from gateway.platforms.twilio.webhooks import EMPTY_TWIML
+from tests.support import EmulatorControl
 
 PERSON = "+14155550123"
 
@@ -41,22 +42,8 @@ def settings_for(
     return TwilioSettings(**values)
 
 
-class Control:
+class Control(EmulatorControl):
     """The emulator's control API, as a test drives it."""
-
-    def __init__(self, emulator: TwilioEmulator) -> None:
-        self.base = emulator.url + "/__emulator__/"
-        self.session = emulator.control()
-
-    def post(self, name: str, payload: dict[str, Any] | None = None) -> Any:
-        response = self.session.post(self.base + name, json=payload or {}, timeout=30)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def get(self, name: str, **params: str) -> Any:
-        response = self.session.get(self.base + name, params=params, timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
 
 
 @dataclass
