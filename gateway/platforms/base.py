@@ -231,8 +231,11 @@ class PlatformAdapter(Protocol):
         """`inbound_webhooks`: verify one inbound request and turn it into events; raises `WebhookRejectedError`.
 
         `path_secret` is the path segment after `/webhooks/platforms/<name>/` ("" when there is none); `form` the
-        query and form parameters; `body` the raw body; `url` the path and query string the request came to (a
-        platform that signs the URL rebuilds it from its configured public base URL and this)."""
+        query and form parameters as one parsed dictionary (a convenience: repeats and order are lost); `body` the
+        raw body exactly as received, read before any parsing, so a form's parameters in the order sent, a name
+        repeated as often as it came, are `parse_qsl(body)`; `url` the path and the raw, still URL-encoded query
+        string the request came to (a platform that signs the URL rebuilds it from its configured public base URL
+        and this). A GET has an empty `body` and its parameters in `url`."""
         ...
 
     def check(self) -> None:
