@@ -11,6 +11,7 @@ Usage: org_rules.py PACKAGE_DIR [--project-root DIR]. Exits 1 with one line per 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -345,6 +346,29 @@ def custom_objects_share_privately(package: Package) -> Iterator[Problem]:
                 model if model is not None else root,
                 custom_objects_share_privately,
                 f"{name} is shared as {model.text if model is not None else 'nothing declared'}: make it Private",
+            )
+
+
+@rule
+def every_component_is_saved_at_the_project_api_version(package: Package) -> Iterator[Problem]:
+    """Apex Developer Guide, "Version Settings" and LWC Developer Guide, "Component Configuration Tags" (apiVersion):
+    each class, trigger and component runs with the behaviour of the API version it is saved with (what Apex
+    returns and allows changes between versions), so one version, sfdx-project.json's sourceApiVersion, keeps the
+    package behaving as it was tested. A component saved at another version is reported."""
+    project = package.project_root / "sfdx-project.json"
+    if not project.exists():
+        return
+    expected = str(json.loads(project.read_text(encoding="utf-8")).get("sourceApiVersion", "")).strip()
+    if not expected:
+        return
+    for path, root in package.files("*-meta.xml"):
+        version = root.find("md:apiVersion", NS)
+        if version is not None and (version.text or "").strip() != expected:
+            yield _problem(
+                path,
+                version,
+                every_component_is_saved_at_the_project_api_version,
+                f"apiVersion {(version.text or '').strip()}, not the project's sourceApiVersion {expected}",
             )
 
 
