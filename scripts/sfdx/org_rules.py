@@ -299,6 +299,68 @@ def the_checkbox_rule_knows_every_checkbox_of_the_package(package: Package) -> I
         )
 
 
+def _custom_metadata(package: Package, type_name: str) -> Iterator[tuple[Path, dict[str, str | None]]]:
+    """The package's records of a custom metadata type: field -> value (None for xsi:nil)."""
+    nil = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+    for path, root in package.files(f"customMetadata/{type_name}.*.md-meta.xml"):
+        values: dict[str, str | None] = {}
+        for item in root.iterfind("md:values", NS):
+            value = item.find("md:value", NS)
+            nil_value = value is None or value.get(nil) == "true"
+            values[item.findtext("md:field", "", NS).strip()] = None if nil_value else (value.text or "").strip()
+        yield path, values
+
+
+def _apex_rows(text: str, constant: str) -> tuple[set[str], int]:
+    found = re.search(rf"{constant}\s*=\s*new List<String>\s*\{{(?P<rows>[^}}]*)\}}", text)
+    if not found:
+        return set(), 1
+    return set(re.findall(r"'([^']*)'", found["rows"])), text[: found.start()].count("\n") + 1
+
+
+@rule
+def the_tests_use_the_shipped_configuration(package: Package) -> Iterator[Problem]:
+    """The Apex tests read the shipped sync configuration from MessagingTestData (SHIPPED_OBJECTS and
+    SHIPPED_MAPPINGS), not from the org's custom metadata records, which admins change and an upgrade keeps
+    (docs/salesforce-org-rules.md, rule 30). Those rows must be exactly the records under customMetadata/, as the
+    Apex reads them, and every shipped object record must be what useShippedConfig() assumes (active, no sync
+    criteria, no deletions, no send-all)."""
+    source = next(package.root.rglob("MessagingTestData.cls"), None)
+    if source is None:
+        return
+    text = source.read_text(encoding="utf-8")
+    rule_name = "the_tests_use_the_shipped_configuration"
+    mappings = {
+        "|".join(
+            [
+                v.get("Object_API_Name__c") or "",
+                v.get("Salesforce_Field__c") or "",
+                v.get("Platform_Field__c") or "",
+                v.get("Direction__c") or "",
+                v.get("Fallback_Salesforce_Field__c") or "",
+                "true" if v.get("Is_Matching__c") == "true" else "false",
+            ]
+        )
+        for _, v in _custom_metadata(package, "Messaging_Field_Mapping")
+    }
+    objects = set()
+    for path, v in _custom_metadata(package, "Messaging_Sync_Object"):
+        fields = ("Opt_Out_Field__c", "Platform_Id_Field__c", "Status_Field__c")
+        objects.add("|".join([v.get("Object_API_Name__c") or ""] + [v.get(f) or "" for f in fields]))
+        assumed = {"Active__c": "true", "Include_Deletions__c": "false", "Send_All_Fields__c": "false"}
+        if any((v.get(f) or "false") != want for f, want in assumed.items()) or v.get("Sync_Criteria_Field__c"):
+            yield Problem(path, 1, rule_name, "useShippedConfig() assumes active, no criteria, deletions, send-all")
+    for constant, shipped in (("SHIPPED_MAPPINGS", mappings), ("SHIPPED_OBJECTS", objects)):
+        listed, line = _apex_rows(text, constant)
+        if listed != shipped:
+            yield Problem(
+                source,
+                line,
+                rule_name,
+                f"{constant} differs from customMetadata/: add {sorted(shipped - listed)}, remove {sorted(listed - shipped)}",
+            )
+
+
 @rule
 def the_relay_user_is_org_specific(package: Package) -> Iterator[Problem]:
     """Platform Events Developer Guide, "Configure the User and Batch Size for Your Platform Event Trigger" and
