@@ -357,7 +357,8 @@ def the_tests_use_the_shipped_configuration(package: Package) -> Iterator[Proble
                 source,
                 line,
                 rule_name,
-                f"{constant} differs from customMetadata/: add {sorted(shipped - listed)}, remove {sorted(listed - shipped)}",
+                f"{constant} differs from customMetadata/: add {sorted(shipped - listed)},"
+                f" remove {sorted(listed - shipped)}",
             )
 
 
