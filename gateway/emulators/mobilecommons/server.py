@@ -43,6 +43,8 @@ class MobileCommonsEmulator:
         campaign_id: int = DEFAULT_CAMPAIGN_ID,
         opt_in_path_id: int = DEFAULT_OPT_IN_PATH_ID,
         mdata_url: str | None = None,
+        mdata_keywords: tuple[str, ...] = ("JOIN",),
+        mdata_method: str = "POST",
         control_token: str | None = None,
     ) -> None:
         self.host = host
@@ -60,6 +62,8 @@ class MobileCommonsEmulator:
             bearer_token=bearer_token,
             company_key=company_key,
             mdata_url=mdata_url,
+            mdata_keywords=mdata_keywords,
+            mdata_method=mdata_method,
         )
         self._requested_port = port
         self._server: BaseWSGIServer | None = None

@@ -11,8 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
-from rq import Queue
 
 from tests.integration.sync.conftest import Stack, eventually
 from tests.phone_table import FORMS, typed_as
@@ -53,9 +51,7 @@ def test_a_platform_change_finds_the_salesforce_record_whatever_its_phone_format
     before = {name: _count(stack, name) for name in OBJECTS}
     profiles = _seed_profiles(stack, rows)
 
-    Queue("realtime", connection=redis.Redis.from_url(stack.env["REDIS_URL"])).enqueue(
-        "gateway.jobs.poll_platform_changes"
-    )
+    stack.poll()
 
     def linked() -> dict[str, str] | None:
         found = {i: stack.sf_record(sobject, i).get("Messaging_Contact_Id__c") for i in ids}
