@@ -101,6 +101,14 @@ class Stack:
             method, f"{self.platform['url']}/__emulator__/{path}", headers=headers, timeout=60, **kwargs
         )
 
+    def poll_seconds(self, *, default: bool = False) -> int:
+        """How often this stack's cron polls the platform (`default`: what production gets without the variable)."""
+        prefix = self.platform_entry.prefix
+        variables = {k: v for k, v in self.env.items() if k.startswith(prefix)}
+        if default:
+            variables.pop(f"{prefix}POLL_SECONDS", None)
+        return self.platform_entry.settings(self.platform_entry.variables().load(variables)).poll_seconds
+
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 20 s). A second Ctrl-C does not interrupt it."""
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -170,8 +178,11 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
     raise RuntimeError(f"{what} was not ready within {timeout:.0f} s")
 
 
-def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons") -> Stack:
-    """Start every process and return once the gateway says it is ready."""
+def start_stack(
+    var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons", poll_seconds: int | None = None
+) -> Stack:
+    """Start every process and return once the gateway says it is ready. `poll_seconds` sets how often `gateway
+    cron` polls the platform (its `<NAME>_POLL_SECONDS`; None: what the platform's demo module chose)."""
     demo = var / "demo"
     private_dir(demo)
     chosen = entry(platform)
@@ -231,6 +242,8 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "
             "MESSAGING_PLATFORM": chosen.name,
             **wiring.gateway_env(stack.platform, webhook_secret),
         }
+        if poll_seconds is not None:
+            stack.env[f"{chosen.prefix}POLL_SECONDS"] = str(poll_seconds)
         _start(stack, "web", ["serve", "--port", str(port), "--workers", "2"], stack.env)
         for n in range(workers):
             _start(stack, f"worker-{n + 1}" if workers > 1 else "worker", ["worker"], stack.env)
@@ -359,10 +372,19 @@ class Scenario:
         say(f"      profile {profile['id']}: {profile['first_name']} {profile['last_name']}, {profile['sms_status']}")
 
         say("\n3. Ada texts STOP to the short code ...")
+        pushed = self.stack.platform_entry.capabilities.opt_out_webhooks
+        poll, production = self.stack.poll_seconds(), self.stack.poll_seconds(default=True)
+        if pushed:
+            say(f"      {title} pushes the STOP to the gateway at once.")
+        else:
+            say(
+                f"      {title} pushes no STOP: the gateway finds it by polling, every {poll} s in this demo "
+                f"({self.stack.platform_entry.prefix}POLL_SECONDS; {production} s unless set)."
+            )
         started = time.monotonic()
         self.stack.platform_control("POST", "inbound", json={"phone": "+14155550199", "body": "STOP"})
         record = self.until(
-            "Salesforce shows Ada unsubscribed",
+            "Salesforce shows Ada unsubscribed" + ("" if pushed else " (found by the poll)"),
             lambda: (r := self.sf("GET", f"sobjects/Contact/{ada}")).get("Messaging_Status__c") == "Unsubscribed" and r,
             started,
         )
@@ -394,6 +416,11 @@ class Scenario:
         say("\nHop times (Salesforce save → effect seen):")
         for label, seconds in self.timings:
             say(f"  {seconds * 1000:8.0f} ms  {label}")
+        if not pushed:
+            say(
+                f"\nOn {title} a real STOP reaches Salesforce at the next poll: up to {production} s with the default "
+                f"interval ({production / 2:.0f} s on average), plus the sync itself (scripts/bench/e2e measures both)."
+            )
 
 
 @contextmanager
