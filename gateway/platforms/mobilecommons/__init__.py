@@ -6,7 +6,9 @@
 Assumptions where Mobile Commons' public contract is UNCONFIRMED (research §1). They live in this package and
 nowhere else:
 - A bearer token, when configured, replaces Basic auth as `Authorization: Bearer <token>` (UCM accounts).
-- Opt status: with `campaign_id` configured, the contact's status is its subscription to that campaign
+- Opt status: a profile opted out of everything (`profile_status`: not active, with an `opted_out_at`) is
+  unsubscribed whatever its subscriptions. Otherwise, with `campaign_id` configured, the contact's status is its
+  subscription to that campaign
   (`status` "Active" in any case or spelling, with no `opted_out_at` newer than `activated_at` → subscribed; any
   other subscription → unsubscribed; none → unknown). Without it, the profile's `<status>`/`<opted_out_at>`
   decide: "Active Subscriber" (any case) → subscribed, an `opted_out_at` → unsubscribed ("Undeliverable"), anything

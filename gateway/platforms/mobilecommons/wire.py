@@ -209,13 +209,14 @@ def profile_to_contact(profile: ET.Element, *, crm_id_column: str, campaign_id: 
     address = profile.find("address")
     opted_out_at = parse_time(_text(profile, "opted_out_at"))
     subscriptions = profile.findall("subscriptions/subscription")
-    if campaign_id is not None:
+    status = profile_status(profile)
+    if campaign_id is not None and status is not SmsStatus.UNSUBSCRIBED:
+        # the campaign's subscription decides, unless the person opted out of everything (a STOP covers every
+        # campaign, even one they never joined: it must still reach Salesforce)
         mine = [s for s in subscriptions if s.get("campaign_id") == str(campaign_id)]
         status = subscription_status(mine[0]) if mine else SmsStatus.UNKNOWN
         if mine and status is SmsStatus.UNSUBSCRIBED:
             opted_out_at = parse_time(mine[0].get("opted_out_at")) or opted_out_at
-    else:
-        status = profile_status(profile)
     return Contact(
         phone=phone_from_wire(_text(profile, "phone_number")),
         first_name=_text(profile, "first_name"),
