@@ -372,6 +372,9 @@ class EmulatorApp:
             if key == ("POST", "inbound"):
                 return self._json(self.deliver_inbound(str((body or {})["phone"]), str((body or {})["body"])))
             if key == ("POST", "faults"):
+                code = body.get("error_code") if isinstance(body, dict) else None
+                if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+                    raise FaultSpecError("error_code must be a Mobile Commons error id (a number, e.g. 27)")
                 return self._json({"faults": self.faults.set(body)})
             if key == ("DELETE", "faults"):
                 self.faults.clear()
