@@ -193,20 +193,16 @@ def _candidates_by_phone(context: SyncContext, contacts: Sequence[Contact]) -> l
     """The records whose phone matching fields hold one of the contacts' numbers, in any typed format. A number
     that is not a valid phone matches nobody (the domain compares phones by line), so it is not searched."""
     region = context.settings.phone_default_region
-    lookups = [
-        PhoneLookup(obj.object_name, fields, tuple(queries.match_fields(obj)))
-        for obj in context.sync_config().active_objects
-        if (
-            fields := tuple(
-                dict.fromkeys(
-                    name
-                    for mapping in obj.matching_mappings
-                    if mapping.platform_field == platform_fields.PHONE
-                    for name in mapping.salesforce_fields
-                )
-            )
-        )
-    ]
+    lookups = []
+    for obj in context.sync_config().active_objects:
+        fields = [
+            name
+            for mapping in obj.matching_mappings
+            if mapping.platform_field == platform_fields.PHONE
+            for name in mapping.salesforce_fields
+        ]
+        if fields:
+            lookups.append(PhoneLookup(obj.object_name, tuple(dict.fromkeys(fields)), tuple(queries.match_fields(obj))))
     phones = set()
     for contact in contacts:
         value = platform_fields.contact_value(contact, platform_fields.PHONE)
