@@ -101,6 +101,14 @@ class Stack:
             method, f"{self.platform['url']}/__emulator__/{path}", headers=headers, timeout=60, **kwargs
         )
 
+    def poll_seconds(self, *, default: bool = False) -> int:
+        """How often this stack's cron polls the platform (`default`: what production gets without the variable)."""
+        prefix = self.platform_entry.prefix
+        variables = {k: v for k, v in self.env.items() if k.startswith(prefix)}
+        if default:
+            variables.pop(f"{prefix}POLL_SECONDS", None)
+        return self.platform_entry.settings(self.platform_entry.variables().load(variables)).poll_seconds
+
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 20 s). A second Ctrl-C does not interrupt it."""
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -170,8 +178,11 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
     raise RuntimeError(f"{what} was not ready within {timeout:.0f} s")
 
 
-def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons") -> Stack:
-    """Start every process and return once the gateway says it is ready."""
+def start_stack(
+    var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons", poll_seconds: int | None = None
+) -> Stack:
+    """Start every process and return once the gateway says it is ready. `poll_seconds` sets how often `gateway
+    cron` polls the platform (its `<NAME>_POLL_SECONDS`; None: what the platform's demo module chose)."""
     demo = var / "demo"
     private_dir(demo)
     chosen = entry(platform)
@@ -231,6 +242,8 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "
             "MESSAGING_PLATFORM": chosen.name,
             **wiring.gateway_env(stack.platform, webhook_secret),
         }
+        if poll_seconds is not None:
+            stack.env[f"{chosen.prefix}POLL_SECONDS"] = str(poll_seconds)
         _start(stack, "web", ["serve", "--port", str(port), "--workers", "2"], stack.env)
         for n in range(workers):
             _start(stack, f"worker-{n + 1}" if workers > 1 else "worker", ["worker"], stack.env)
@@ -336,6 +349,14 @@ class Scenario:
         say("\nHop times (a change made → its effect seen):")
         for label, seconds in self.timings:
             say(f"  {seconds * 1000:8.0f} ms  {label}")
+        entry = self.stack.platform_entry
+        if not entry.capabilities.opt_out_webhooks:
+            production = self.stack.poll_seconds(default=True)
+            say(
+                f"\nOn {entry.title} a real STOP reaches Salesforce at the next poll: up to {production} s with the "
+                f"default interval ({production / 2:.0f} s on average), plus the sync itself (scripts/bench/e2e "
+                "measures both)."
+            )
 
     def _people(self) -> None:
         title = self.stack.platform_entry.title
@@ -389,10 +410,22 @@ class Scenario:
 
     def stop_reaches_salesforce(self, record_id: str, phone: str) -> None:
         """The person texts STOP on the platform; wait for the record to say so."""
+        title = self.stack.platform_entry.title
+        pushed = self.stack.platform_entry.capabilities.opt_out_webhooks
+        if pushed:
+            say(f"      {title} pushes the STOP to the gateway at once.")
+        else:
+            poll, production = self.stack.poll_seconds(), self.stack.poll_seconds(default=True)
+            say(
+                f"      {title} pushes no STOP: the gateway finds it by polling, every {poll} s in this demo "
+                f"({self.stack.platform_entry.prefix}POLL_SECONDS; {production} s unless set)."
+            )
         started = time.monotonic()
         self.stack.platform_control("POST", "inbound", json={"phone": phone, "body": "STOP"})
         record = self.until(
-            "Salesforce shows Ada unsubscribed", lambda: self.status_is(record_id, "Unsubscribed"), started
+            "Salesforce shows Ada unsubscribed" + ("" if pushed else " (found by the poll)"),
+            lambda: self.status_is(record_id, "Unsubscribed"),
+            started,
         )
         opted_out = record["Messaging_Opted_Out_At__c"]
         say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")

@@ -44,6 +44,10 @@ def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> No
     assert "invalid-messaging-status" in out
     assert "Failure / invalid-phone" in out
     assert "Mobile Commons still has her as: unsubscribed" in out
+    # the STOP took the real path, and the demo says which and what it costs in production
+    assert "Mobile Commons pushes no STOP: the gateway finds it by polling, every 10 s in this demo" in out
+    assert "✓ Salesforce shows Ada unsubscribed (found by the poll)" in out
+    assert "a real STOP reaches Salesforce at the next poll: up to 60 s with the default interval" in out
 
     stack = json.loads((var / "stack.json").read_text())
     assert stack["gateway"]["url"].startswith("http://127.0.0.1:")

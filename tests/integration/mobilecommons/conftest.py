@@ -68,6 +68,7 @@ class Receiver:
 
     url: str = ""
     calls: list[tuple[str, dict[str, str], dict[str, str], bytes]] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
     reply: str = ""
 
 
@@ -79,6 +80,7 @@ def mdata_receiver() -> Iterator[Receiver]:
         request = Request(environ)
         body = request.get_data(cache=True)
         receiver.calls.append((request.path, dict(request.headers), request.form.to_dict(), body))
+        receiver.queries.append(request.query_string.decode())
         return Response(receiver.reply, 200, content_type="text/xml")(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -93,4 +95,9 @@ def mdata_receiver() -> Iterator[Receiver]:
         thread.join(5)
 
 
-__all__ = ["Control", "Receiver", "requests", "settings_for"]
+def path_query(receiver: Receiver) -> str:
+    """The query string of the receiver's last call."""
+    return receiver.queries[-1]
+
+
+__all__ = ["Control", "Receiver", "path_query", "requests", "settings_for"]
