@@ -4,6 +4,9 @@ batch of `Messaging_Sync__e` events (`sync_events`) and for every chunk of a bul
 Guarantees:
 - Events are grouped by record; only the newest version of each is applied, and a version not newer than the
   last one synced (`state`) is skipped, so a replayed batch applies nothing twice.
+- An event says which record changed, never what it holds: every record is read back from Salesforce first
+  (`readback`), and Salesforce's values and `SystemModstamp` are synced. A record Salesforce does not hold is
+  skipped (logged); an id of another object is refused (`invalid-record-id`).
 - An echo (mapped values equal to what was last synced for the record) is skipped without a platform call.
 - A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out).
 - What a record's sync leaves (its version and echo marks, what it owes Salesforce) is handed to a `RecordSink`,
@@ -31,9 +34,10 @@ from gateway.domain.opt_status import status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
+from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import state, writeback
+from gateway.sync import readback, state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
@@ -320,6 +324,22 @@ def _version(event: Mapping[str, Any]) -> datetime:
     return parse_timestamp(str(stamp))
 
 
+def _changed_fields(event: Mapping[str, Any], held: Mapping[str, Any], version: datetime) -> list[str] | None:
+    """What changed since the last sync, as far as the event and Salesforce's row tell: the event's changed fields
+    describe its own version only. When Salesforce holds a newer version, every mapped field (None: the echo check
+    and the merge then skip what the platform already holds); at the same version (timestamps of one second may
+    hide a second edit), the event's fields plus every field whose value Salesforce holds differs from the event's."""
+    if version != _version(event):
+        return None
+    held_values = {name.casefold(): value for name, value in held.items()}
+    differing = [
+        name
+        for name, value in event["record"].items()
+        if name.casefold() in held_values and held_values[name.casefold()] != value
+    ]
+    return list(dict.fromkeys([*event["changedFields"], *differing]))
+
+
 def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The newest event of each record, in the order records first appear."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
@@ -329,6 +349,21 @@ def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if current is None or _version(event) >= _version(current):
             newest[key] = event
     return list(newest.values())
+
+
+def _refuse(
+    context: SyncContext, obj: SyncObjectConfig, event: Mapping[str, Any], error: SyncError, sink: RecordSink
+) -> None:
+    """Hand the sink a failure for an event refused before its record was read (nothing is marked or sent)."""
+    record_id = str(event["recordId"])
+    plan = SyncPlan(
+        PlanDirection.TO_PLATFORM,
+        object_name=obj.object_name,
+        record_id=record_id,
+        errors=(error,),
+        link_field=obj.platform_id_field,
+    )
+    sink.done(RecordOutcome(obj, record_id, "failed", plan=plan))
 
 
 class _WriteBackSink:
@@ -383,23 +418,33 @@ def sync_events(
             sink.counts["skipped"] += 1
         else:
             work.append((obj, event))
+    checked = readback.read_back(context, work)
 
     region = context.settings.phone_default_region
-    phones = [p for obj, event in work if (p := record_phone(event["record"], obj, region))]
+    phones = [p for item in checked if item.record and (p := record_phone(item.record, item.obj, region))]
     known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
 
-    def one(item: tuple[SyncObjectConfig, dict[str, Any]]) -> SyncError | None:
-        obj, event = item
+    def one(item: readback.ReadBack) -> SyncError | None:
+        obj, event = item.obj, item.event
+        if item.refusal is not None:
+            _refuse(context, obj, event, item.refusal, sink)
+            return None
+        if item.record is None:
+            if event["operation"] == "delete":  # gone, as the event says: remember it, send nothing
+                sync_record(context, obj, {"Id": event["recordId"]}, sink, version=_version(event), deleted=True)
+            else:  # not in Salesforce (deleted since, or never was): nothing to sync, and no log row to flood
+                sink.counts["skipped"] += 1
+            return None
+        version = parse_timestamp(str(item.record["SystemModstamp"]))
         update = event["operation"] not in ("insert", "undelete") and not obj.send_all_fields
         try:
             sync_record(
                 context,
                 obj,
-                {**event["record"], "Id": event["recordId"]},
+                {**item.record, "Id": event["recordId"]},
                 sink,
-                version=_version(event),
-                changed_fields=event["changedFields"] if update else None,
-                deleted=event["operation"] == "delete",
+                version=version,
+                changed_fields=_changed_fields(event, item.record, version) if update else None,
                 force=force,
                 known=known,
             )
@@ -410,7 +455,7 @@ def sync_events(
         return None
 
     # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
-    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, work) if error is not None]
+    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, checked) if error is not None]
     try:
         writeback.flush(context.redis, context.salesforce)
     except Exception:

@@ -43,6 +43,11 @@ class FakeSalesforce:
     def rows(self, soql: str) -> list[dict[str, Any]]:
         return self.query_records(soql)
 
+    def edit(self, sobject: str, record_id: str, **values: Any) -> None:
+        """A change an admin makes in Salesforce (before its event reaches the sync)."""
+        with self.store.tx() as conn:
+            self.store.update(conn, self._object(sobject), record_id, values, self.store.users.admin_id)
+
     # -- the SalesforceClient surface the sync uses
 
     def iter_query(self, soql: str, *, api: str | None = None, estimate: int | None = None) -> Iterator[dict[str, Any]]:
@@ -56,6 +61,12 @@ class FakeSalesforce:
 
     def query_records(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         return list(self.iter_query(soql))
+
+    def query_each(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+        return [self.query_records(soql) for soql in soqls]
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        return self._object(sobject).describe(VERSION)
 
     def update(self, sobject: str, records: Sequence[dict[str, Any]], **_: Any) -> list[RecordResult]:
         obj = self._object(sobject)
