@@ -4,6 +4,9 @@ embedded Redis). Prints p50/p99 hop latency and records/s for each direction nex
 same gateway in the same run, then one JSON line.
 
 Latency of a record = when its effect was first seen (polling every 100 ms) minus when its change was sent.
+Salesforce API calls (counted by the emulator, token requests apart) are shown for the burst and for `--single`
+edits made one at a time (an admin editing records), with the queries among them: the read-back of each event's
+record (`gateway.sync.readback`) is one query per object per batch.
 """
 
 from __future__ import annotations
@@ -29,6 +32,49 @@ POLL = 0.1
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def api_calls(scenario: Scenario) -> dict[str, int]:
+    """Salesforce API calls so far by class (token requests are not API calls)."""
+    by_class = dict(scenario.stack.sf_control("GET", "stats").json()["api_calls"]["by_class"])
+    by_class.pop("token", None)
+    return by_class
+
+
+def calls_since(
+    scenario: Scenario, before: dict[str, int], records: int, own: dict[str, int] | None = None
+) -> dict[str, float]:
+    """The gateway's calls since `before` (`own`: the bench's calls among them, by class)."""
+    spent = {k: v - before.get(k, 0) - (own or {}).get(k, 0) for k, v in api_calls(scenario).items()}
+    total = sum(spent.values())
+    queries = spent.get("query", 0) + spent.get("composite", 0)  # the read-back, and the matching queries
+    return {
+        "api_calls": total,
+        "queries": queries,
+        "per_record": round(total / records, 3) if records else 0,
+        "by_class": {k: v for k, v in spent.items() if v},  # type: ignore[dict-item]
+    }
+
+
+def single_edits(scenario: Scenario, n: int) -> dict[str, float]:
+    """`n` edits made one after the other, each waited for on the platform: what one interactive edit costs."""
+    stack = scenario.stack
+    rows = scenario.query(f"SELECT Id, MobilePhone FROM Contact WHERE Messaging_Contact_Id__c != null LIMIT {n}")
+    before = api_calls(scenario)
+    logged = _results_logged(scenario)
+    for i, row in enumerate(rows):
+        name = f"Single{i}"
+        scenario.sf("PATCH", f"sobjects/Contact/{row['Id']}", json={"FirstName": name})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = stack.platform_control("GET", "contacts", params={"phone": row["MobilePhone"]}).json()
+            if any(c.get("first_name") == name for c in found["contacts"]):
+                break
+            time.sleep(POLL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _results_logged(scenario) < logged + len(rows):
+        time.sleep(POLL)  # the write-back of the last edit
+    return calls_since(scenario, before, len(rows), own={"sobject": len(rows)})
 
 
 def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
@@ -66,6 +112,21 @@ def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
     return _figures(
         latencies, len(wanted), time.monotonic() - started if len(seen) < len(wanted) else max(seen.values()) - started
     )
+
+
+def burst_calls(scenario: Scenario, before: dict[str, int], n: int) -> dict[str, float]:
+    """The burst's Salesforce calls once its `Sync_Result__c` rows are in, less the bench's own (its query of the
+    records, its collection updates: one per 200)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _results_logged(scenario) < n:
+        time.sleep(0.5)
+    time.sleep(1.0)
+    return calls_since(scenario, before, n, own={"query": 1, "collections": -(-n // 200)})
+
+
+def _results_logged(scenario: Scenario) -> int:
+    """`Sync_Result__c` rows in the org (the emulator's control API: not an API call)."""
+    return int(scenario.stack.sf_control("GET", "stats").json()["records"].get("Sync_Result__c", 0))
 
 
 def to_salesforce(scenario: Scenario, n: int) -> dict[str, float]:
@@ -157,12 +218,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1000, help="Salesforce changes to push to the platform")
     parser.add_argument("--stops", type=int, default=200, help="STOPs to text")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--single", type=int, default=20, help="edits made one at a time, for their API cost")
     args = parser.parse_args()
     var = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     stack = start_stack(var, contacts=args.records, workers=args.workers)
     try:
         scenario = Scenario(stack)
+        before = api_calls(scenario)
         out = to_platform(scenario, args.records)
+        out_calls = burst_calls(scenario, before, args.records)
+        single = single_edits(scenario, args.single)
         back = to_salesforce(scenario, min(args.stops, args.records))
         ingest = ingest_rate(stack.gateway_url, stack.clients["salesforce-org"], stack.salesforce["org_id"])
     finally:
@@ -178,12 +243,23 @@ def main() -> None:
         f"{back['p99_s']:>8}{back['records_per_s']:>11}{'< 2 s':>12}"
     )
     print(f"{'webhook ingest (same gateway)':<28}{'':>8}{'':>9}{'':>8}{'':>8}{ingest:>11.0f}  events/s accepted")
+    print(f"\nSalesforce API calls{'':<8}{'records':>8}{'calls':>9}{'queries':>9}{'per record':>12}")
+    for label, figures, records in (
+        ("burst -> platform", out_calls, args.records),
+        ("single edits", single, args.single),
+    ):
+        print(
+            f"{label:<28}{records:>8}{figures['api_calls']:>9}{figures['queries']:>9}{figures['per_record']:>12}"
+            f"   {figures['by_class']}"
+        )
     print(
         json.dumps(
             {
                 "bench": "e2e",
                 "workers": args.workers,
                 "to_platform": out,
+                "to_platform_salesforce_calls": out_calls,
+                "single_edit_salesforce_calls": single,
                 "stop_to_salesforce": back,
                 "webhook_ingest_events_per_s": round(ingest),
                 "targets": {"to_platform_p99_s": 2, "stop_push_p99_s": 2, "records_per_s": 500},
