@@ -142,7 +142,7 @@ def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None
     for batch in _pending(context.redis, name):
         events = sorted((event_from_json(e) for e in batch.events), key=lambda e: e.kind is not InboundKind.OPT_OUT)
         people = people_for_events(context, events)
-        # a person who only texted STOP is not created in Salesforce (unless the deployment says so: the domain)
+        # a person whose only news is a STOP is not created in Salesforce (the domain's rule: `plans`)
         stop_only = {state.contact_key(p) for p in _only_stopped(people)}
         counts = to_salesforce.sync_contacts(context, [p for _, p in people], stop_only=stop_only)
         batch.done()

@@ -12,10 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 import requests
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from gateway import create_app
 from gateway.config import load_settings
+from gateway.jobs import SYNC
 from gateway.salesforce.ids import checksum_suffix
 from tests.conftest import CLIENTS
 from tests.integration.sync.conftest import Stack, eventually
@@ -110,3 +115,32 @@ def test_each_client_has_a_quota_of_lookups_that_call_out(stack: Stack, quota_ur
     assert refused.json()["error"]["code"] == "rate-limited" and "reader" in refused.json()["error"]["message"]
     assert lookup(quota_url, reader, ids[0]).status_code == 404  # a remembered miss is not counted
     assert lookup(quota_url, org, ids[5]).status_code == 404  # another client has its own quota
+
+
+def test_a_salesforce_batch_the_budget_holds_back_waits_for_it_and_is_then_synced(stack: Stack) -> None:
+    """The read-back makes every Salesforce → platform batch spend a call: when the budget says no, the batch is
+    postponed (a budget window lasts hours, RQ's retries minutes), never failed or lost."""
+    conn = redis.Redis.from_url(stack.env["REDIS_URL"])
+    queue = Queue(SYNC, connection=conn)
+    assert stack.sf.control("POST", "limits", json={"max": 1000, "used": 750}).status_code == 200
+    reader = token(stack.gateway_url, "reader", CLIENTS["reader"][0])
+    # any call lets the gateway read the org's usage (751 of 1,000: past the 720 line of everything but opt-outs)
+    assert lookup(stack.gateway_url, reader, random_contact_id(random.Random(13))).status_code in (404, 503)
+
+    record_id = stack.sf_create("Contact", {"LastName": "Patient", "MobilePhone": "+14155552685"})
+
+    scheduled = ScheduledJobRegistry(queue=queue)
+    eventually(lambda: scheduled.count == 1, "the batch postponed")
+    assert stack.mc_contact("+14155552685") is None
+    assert FailedJobRegistry(queue=queue).count == 0
+    # The budget frees (the next UTC day, or the org's rolling window): the gateway's last reading of the org's
+    # usage expires, and the postponed job comes due (here at once, rather than after its delay).
+    assert stack.sf.control("POST", "limits", json={"max": 1000, "used": 0}).status_code == 200
+    conn.delete("gateway:salesforce:usage")
+    (job_id,) = scheduled.get_job_ids()
+    scheduled.remove(job_id)
+    queue.enqueue_job(Job.fetch(job_id, connection=conn))
+
+    eventually(lambda: stack.mc_contact("+14155552685"), "the postponed record on the platform")
+    eventually(lambda: stack.sf_record("Contact", record_id).get("Messaging_Contact_Id__c"), "its link")
+    assert len(eventually(lambda: stack.sync_results(record_id), "its Sync_Result__c")) == 1
