@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 from rq import Queue, Retry, get_current_job
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from gateway import metrics, platforms
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
+from gateway.salesforce.errors import ApiBudgetExhausted
 from gateway.sync import donations, from_platform, resend, schedule, to_platform, to_salesforce, writeback
 from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
@@ -131,15 +133,63 @@ def _enqueue(connection: redis.Redis, queue: str, function: str, *args: Any, **k
 
 
 def sync_salesforce_events(org_id: str, events: list[dict[str, Any]], force: bool = False) -> dict[str, int]:
-    """One webhook batch → the platform. Idempotent: records already synced at this version are skipped."""
+    """One webhook batch → the platform. Idempotent: records already synced at this version are skipped. When the
+    Salesforce API budget says no, the batch is postponed (`postpone_salesforce_events`), not failed."""
 
     def handle(context: SyncContext, org_id: str, events: list[dict[str, Any]]) -> dict[str, int]:
         job = get_current_job()
         if job is not None and not force:
             events = owned_events(context.redis, job.id, events)
-        return to_platform.sync_events(context, org_id, events, force=force)
+        try:
+            return to_platform.sync_events(context, org_id, events, force=force)
+        except ApiBudgetExhausted as exc:
+            # Raised only before anything was synced (the records are read back first; the write-back defers
+            # itself): a budget window lasts hours, the job's retries minutes, so the batch waits instead.
+            delay = min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
+            ttl = context.settings.dedup_ttl_seconds
+            postpone_salesforce_events(context.redis, org_id, events, delay, dedup_ttl=ttl, force=force)
+            log.warning("%d Salesforce event(s) postponed %.0f s: %s", len(events), delay, exc)
+            return {"postponed": len(events)}
 
     return _run("sync_salesforce_events", handle, org_id, events)  # type: ignore[no-any-return]
+
+
+POSTPONE_MIN, POSTPONE_MAX = 5.0, 900.0  # a postponed batch looks again at least every 15 minutes
+
+
+def postpone_salesforce_events(
+    connection: redis.Redis,
+    org_id: str,
+    events: list[dict[str, Any]],
+    delay: float,
+    *,
+    dedup_ttl: int,
+    force: bool = False,
+) -> str:
+    """Schedule the batch again in `delay` seconds; returns the new job's id. One transaction stores the new job and
+    hands it the batch's event claims (`owned_events`, kept `dedup_ttl` s more), so the events are neither lost nor
+    synced twice."""
+    job_id = uuid.uuid4().hex
+    queue = Queue(SYNC, connection=connection)
+    job = queue.create_job(
+        "gateway.jobs.sync_salesforce_events",
+        args=(org_id, events),
+        kwargs={"force": True} if force else None,
+        job_id=job_id,
+        timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
+        description=f"sync {len(events)} Salesforce event(s) from {org_id} (postponed: API budget)",
+        status=JobStatus.SCHEDULED,
+    )
+    pipe = connection.pipeline(transaction=True)
+    pipe.multi()
+    for event in events:  # a claim that has expired stays expired: its event is the job's anyway
+        pipe.set(SEEN_EVENT_KEY.format(event["eventUuid"]), job_id, xx=True, ex=dedup_ttl)
+    queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay), pipeline=pipe)
+    pipe.execute()
+    return job_id
 
 
 def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) -> dict[str, int]:

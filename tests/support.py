@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -128,8 +128,11 @@ def processes_mentioning(text: str) -> list[int]:
     return pids
 
 
-def salesforce_event(n: int, *, uuid: str | None = None, modstamp: str = "2026-11-25T08:00:00.000+0000") -> dict:
-    record_id = f"003{n:012d}AAA"[:18]
+def salesforce_event(
+    n: int, *, uuid: str | None = None, modstamp: str = "2026-11-25T08:00:00.000+0000", record_id: str | None = None
+) -> dict:
+    """The event of person `n` (`seed_people` loads the record it names: the sync reads every event's record back)."""
+    record_id = record_id or f"003{n:012d}AAA"[:18]
     return {
         "eventUuid": uuid or f"e0000000-0000-4000-8000-{n:012d}",
         "replayId": str(1000 + n),
@@ -147,6 +150,25 @@ def salesforce_event(n: int, *, uuid: str | None = None, modstamp: str = "2026-1
         },
         "publishedAt": "2026-11-25T08:00:00.123Z",
     }
+
+
+def person(n: int) -> dict[str, Any]:
+    """Person `n` as a Contact holds them (what `salesforce_event(n)` says of them)."""
+    return {key: value for key, value in salesforce_event(n)["record"].items() if key not in ("Id", "SystemModstamp")}
+
+
+def seed_people(sf: Any, numbers: Iterable[int]) -> dict[int, str]:
+    """Load persons `numbers` as Contacts into the emulated org `sf` (a data load: nothing is relayed); n -> Id.
+    The sync reads back the record each event names, so the events of a test must name records the org holds."""
+    wanted = list(numbers)
+    ids = sf.seed("Contact", records=[person(n) for n in wanted])
+    return dict(zip(wanted, ids, strict=True))
+
+
+def seeded_events(sf: Any, numbers: Iterable[int], **options: Any) -> list[dict]:
+    """`salesforce_event(n)` for each of `numbers`, naming the Contact `seed_people` loaded for it."""
+    ids = seed_people(sf, numbers)
+    return [salesforce_event(n, record_id=record_id, **options) for n, record_id in ids.items()]
 
 
 ORG_ID = "00D000000000001EAA"

@@ -49,6 +49,7 @@ class MappingRules:
     default_region: str = "US"  # region of phone numbers written without a country code
     custom_value_limit: int | None = 255  # longest custom value the platform accepts (None: no limit)
     international_email: bool = False  # the org accepts non-ASCII local parts (Email Address Internationalization)
+    create_opted_out: bool = False  # create Salesforce records for unmatched people who are opted out (see plans)
 
 
 DEFAULT_RULES = MappingRules()

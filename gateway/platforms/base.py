@@ -36,7 +36,10 @@ class Capabilities:
     conversation_history: bool = False  # `messages`
     campaigns: bool = False  # `campaigns`
     inbound_webhooks: bool = False  # `parse_webhook`
-    opt_out_webhooks: bool = False  # False: opt-outs must be polled with `changed_since`
+    # True: a STOP is pushed (verified), the platform's own word: it stands even over a view not showing it yet.
+    # False: opt-outs must be polled with `changed_since`; where the adapter can read the person (`lookup_by_*`), a
+    # STOP reaching the webhook is only a reason to look, and the platform's view decides (`sync.from_platform`).
+    opt_out_webhooks: bool = False
     change_feed: bool = False  # `changed_since`: the people changed in a time window (polling, bulk runs)
     lookup_by_phone: bool = False  # `find_contact(phone=…)`
     lookup_by_crm_id: bool = False  # `find_contact(crm_id=…)`

@@ -85,7 +85,10 @@ class SyncContext:
 
     @property
     def rules(self) -> MappingRules:
-        return MappingRules(default_region=self.settings.phone_default_region)
+        return MappingRules(
+            default_region=self.settings.phone_default_region,
+            create_opted_out=self.settings.create_unmatched_opt_outs,
+        )
 
     def sync_config(self) -> SyncConfig:
         """The package's sync configuration (cached in Redis for `CONFIG_TTL` s)."""

@@ -6,10 +6,14 @@ their keys; one `realtime` drain job at a time works through the list in batches
 batch only after its Salesforce writes, so a burst of STOPs costs a few Salesforce calls and a crash repeats a
 batch (harmless: versions dedupe) instead of losing it.
 
-Guarantees: a pushed event is resolved to the platform's current view of the person, looked up by the keys its
-capabilities allow (so a STOP carries the platform's own opt-out time and ids); polling covers
-[cursor - overlap, now] and advances the cursor only after the changes were queued, so a crash repeats a window and
-never skips one; a platform without a change feed is not polled.
+Guarantees: a pushed event only says "look at this person now" (`contacts_for_events`): where the adapter can read
+the person (the `lookup_by_*` flag for a key the event carries), the platform's own view decides what is written to
+Salesforce, the opt status included, so a forged STOP sent to the webhook URL changes nothing the platform does not
+hold; a person the platform, asked, does not know is dropped (and logged once a day). Only a platform that pushes
+opt-outs itself (`opt_out_webhooks`, verified the way it signs) has its pushed STOP kept, even over a view that does
+not show it yet (a read lagging behind the push must never lose a STOP), and one that cannot be asked keeps what the
+event says. Polling covers [cursor - overlap, now] and advances the cursor only after the changes were queued, so a
+crash repeats a window and never skips one; a platform without a change feed is not polled.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from redis import Redis
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
-from gateway.platforms.base import InboundEvent, InboundKind
+from gateway.platforms.base import Capabilities, InboundEvent, InboundKind
 from gateway.redis_client import text
-from gateway.sync import to_salesforce
+from gateway.sync import state, to_salesforce
 from gateway.sync.context import SyncContext
 from gateway.sync.to_platform import parallel
 
@@ -142,7 +146,10 @@ def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None
     totals = {"synced": 0, "skipped": 0, "failed": 0}
     for batch in _pending(context.redis, name):
         events = sorted((event_from_json(e) for e in batch.events), key=lambda e: e.kind is not InboundKind.OPT_OUT)
-        counts = to_salesforce.sync_contacts(context, contacts_for_events(context, events))
+        people = people_for_events(context, events)
+        # a person whose only news is a STOP is not created in Salesforce (the domain's rule: `plans`)
+        stop_only = {state.contact_key(p) for p in _only_stopped(people)}
+        counts = to_salesforce.sync_contacts(context, [p for _, p in people], stop_only=stop_only)
         batch.done()
         for outcome, value in counts.items():
             totals[outcome] += value
@@ -152,20 +159,51 @@ def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None
 
 
 def contacts_for_events(context: SyncContext, events: list[InboundEvent]) -> list[Contact]:
-    """The people the events are about, as the platform holds them now (plain messages change nobody)."""
+    """The people the events are about, as the platform holds them now (plain messages change nobody); see the
+    module's guarantees for whose word decides."""
+    return [person for _, person in people_for_events(context, events)]
+
+
+def _only_stopped(people: list[tuple[InboundEvent, Contact]]) -> list[Contact]:
+    """The people of whom every event of the batch is a STOP."""
+    kinds: dict[str, set[InboundKind]] = {}
+    for event, person in people:
+        kinds.setdefault(state.contact_key(person), set()).add(event.kind)
+    return [p for _, p in people if kinds[state.contact_key(p)] == {InboundKind.OPT_OUT}]
+
+
+def people_for_events(context: SyncContext, events: list[InboundEvent]) -> list[tuple[InboundEvent, Contact]]:
+    """`contacts_for_events`, each with the event it comes from."""
     relevant = [e for e in events if e.kind is not InboundKind.MESSAGE and (e.phone or e.platform_id)]
     views = parallel(LOOKUP_CONCURRENCY, lambda e: _current_view(context, e), relevant, name="lookup")
-    contacts: list[Contact] = []
+    caps = context.platform.capabilities
+    contacts: list[tuple[InboundEvent, Contact]] = []
+    unknown: list[Contact] = []
     for event, view in zip(relevant, views, strict=True):
-        # The platform's own view decides where it has one; a platform nobody can be looked up on (no `lookup_*`
-        # flag) pushes the person with their STOP or START, and that pushed word decides.
+        readable = _readable(caps, event)
+        # The platform's own view decides where the adapter can read it. A STOP stands on the event's word only
+        # where the platform pushes opt-outs itself (a lagging read must not lose it) or cannot be asked; a platform
+        # nobody can be looked up on (no `lookup_*` flag) pushes the person with their STOP or START, and that
+        # pushed word decides (`event.contact`, kept through the queue).
+        kept_stop = event.kind is InboundKind.OPT_OUT and (caps.opt_out_webhooks or not readable)
+        if readable and view is None and not kept_stop:
+            unknown.append(Contact(phone=event.phone, platform_id=event.platform_id))
+            continue
         person = view or event.contact or Contact(phone=event.phone, platform_id=event.platform_id)
-        if event.kind is InboundKind.OPT_OUT and person.sms_status is not SmsStatus.UNSUBSCRIBED:
+        if kept_stop and person.sms_status is not SmsStatus.UNSUBSCRIBED:
             person = person.with_changes(sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=event.occurred_at)
+        elif kept_stop and person.opted_out_at is None:
+            person = person.with_changes(opted_out_at=event.occurred_at)
         if person.version is None or person.version < event.occurred_at:
-            person = person.with_changes(version=event.occurred_at)
-        contacts.append(person)
+            person = person.with_changes(version=event.occurred_at)  # read after the event: true at least then
+        contacts.append((event, person))
+    _log_unknown(context, unknown)
     return contacts
+
+
+def _readable(caps: Capabilities, event: InboundEvent) -> bool:
+    """The adapter can be asked about the person this event names (`_current_view` asks)."""
+    return bool((event.platform_id and caps.lookup_by_platform_id) or (event.phone and caps.lookup_by_phone))
 
 
 def _current_view(context: SyncContext, event: InboundEvent) -> Contact | None:
@@ -175,6 +213,24 @@ def _current_view(context: SyncContext, event: InboundEvent) -> Contact | None:
     if event.phone and caps.lookup_by_phone:
         return context.platform.find_contact(phone=event.phone)
     return None
+
+
+def _log_unknown(context: SyncContext, people: list[Contact]) -> None:
+    """Say once a day per person that events about someone the platform does not know were dropped (a webhook
+    URL in the wrong hands can send them at any rate; the log must not grow with it)."""
+    seen = state.reported(context.redis, state.UNKNOWN_TO_PLATFORM, people)
+    fresh = [person for person, said in zip(people, seen, strict=True) if not said]
+    if not fresh:
+        return
+    pipe = context.redis.pipeline(transaction=False)
+    state.mark(pipe, [state.report(state.UNKNOWN_TO_PLATFORM, p) for p in fresh])
+    pipe.execute()
+    for person in fresh:
+        log.warning(
+            "%s does not know %s: its pushed events about them are dropped (said once a day)",
+            context.platform.name,
+            person.platform_id or person.phone,
+        )
 
 
 # -- polled changes -----------------------------------------------------------------------------------------------

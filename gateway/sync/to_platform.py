@@ -4,8 +4,13 @@ batch of `Messaging_Sync__e` events (`sync_events`) and for every chunk of a bul
 Guarantees:
 - Events are grouped by record; only the newest version of each is applied, and a version not newer than the
   last one synced (`state`) is skipped, so a replayed batch applies nothing twice.
+- An event says which record changed, never what it holds: every record is read back from Salesforce first
+  (`readback`), and Salesforce's values and `SystemModstamp` are synced. A record Salesforce does not hold is
+  skipped (logged); an id of another object is refused (`invalid-record-id`).
 - An echo (mapped values equal to what was last synced for the record) is skipped without a platform call.
-- A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out).
+- A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out). For a
+  platform that keeps no people (`contact_store=False`) the platform is never called: the record's opt-status
+  change is recorded in Salesforce (the ledger, `ledger_view`), planned against the status the read-back found.
 - What a record's sync leaves (its version and echo marks, what it owes Salesforce) is handed to a `RecordSink`,
   which stores it in one Redis transaction after the platform accepted the write: real time queues a
   `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links.
@@ -30,16 +35,15 @@ from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
 from gateway.domain.opt_status import status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
-from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, SyncObjectConfig
+from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
+from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH
-from gateway.salesforce import queries
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import state, writeback
+from gateway.sync import readback, state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
-LEDGER_READ_BATCH = 200  # record ids per ledger query (the SOQL travels in the URL)
 PLATFORM_CONCURRENCY = 16  # platform calls in flight per real-time job (platforms cap concurrency far above this)
 
 T = TypeVar("T")
@@ -187,30 +191,13 @@ def ledger_view(mapped: MappedRecord) -> Contact:
     """What a platform that keeps no people (`contact_store=False`) "holds" for a record: the record's own values
     with the status Salesforce last recorded for it (`Messaging_Status__c`, the opt-out ledger). Planned against
     it, a record changes nothing but its opt status, and a re-subscribe of someone the ledger has unsubscribed is
-    refused (`invalid-messaging-status`) exactly as against a platform's own view."""
+    refused (`invalid-messaging-status`) exactly as against a platform's own view.
+
+    The ledger fields come from the record as Salesforce holds it now: real time reads every record back
+    (`readback`, which selects the status and opt-out time with every synced field) and bulk runs read them with
+    the chunk; a relayed event does not carry them and Redis never holds them, so the ledger survives a Redis
+    loss and costs no query of its own."""
     return mapped.contact.with_changes(sms_status=mapped.reported_status)
-
-
-def ledger_fields(
-    context: SyncContext, work: Sequence[tuple[SyncObjectConfig, Mapping[str, Any]]]
-) -> dict[str, dict[str, Any]]:
-    """15-character record id → its ledger fields (status, opt-out time) as Salesforce holds them now, read once
-    per object for the records of a batch; {} for a platform that keeps people (its own view is the authority). A
-    relayed change does not carry them, and Redis never holds them: the ledger survives a Redis loss because it is
-    read back here."""
-    if context.platform.capabilities.contact_store:
-        return {}
-    wanted: dict[str, tuple[SyncObjectConfig, list[str]]] = {}
-    for obj, event in work:
-        wanted.setdefault(obj.object_name, (obj, []))[1].append(str(event["recordId"]))
-    found: dict[str, dict[str, Any]] = {}  # keyed by the 15-character id: events may carry either form
-    for obj, ids in wanted.values():
-        for start in range(0, len(ids), LEDGER_READ_BATCH):
-            soql = queries.records_by_id(obj, ids[start : start + LEDGER_READ_BATCH])
-            for row in context.salesforce.iter_query(soql):
-                fields = (obj.status_field, OPTED_OUT_AT_FIELD)
-                found[str(row["Id"])[:15]] = {name: row.get(name) for name in fields}
-    return found
 
 
 def _sent(obj: SyncObjectConfig, record_id: str, mapped: MappedRecord) -> state.Mark:
@@ -360,6 +347,22 @@ def _version(event: Mapping[str, Any]) -> datetime:
     return parse_timestamp(str(stamp))
 
 
+def _changed_fields(event: Mapping[str, Any], held: Mapping[str, Any], version: datetime) -> list[str] | None:
+    """What changed since the last sync, as far as the event and Salesforce's row tell: the event's changed fields
+    describe its own version only. When Salesforce holds a newer version, every mapped field (None: the echo check
+    and the merge then skip what the platform already holds); at the same version (timestamps of one second may
+    hide a second edit), the event's fields plus every field whose value Salesforce holds differs from the event's."""
+    if version != _version(event):
+        return None
+    held_values = {name.casefold(): value for name, value in held.items()}
+    differing = [
+        name
+        for name, value in event["record"].items()
+        if name.casefold() in held_values and held_values[name.casefold()] != value
+    ]
+    return list(dict.fromkeys([*event["changedFields"], *differing]))
+
+
 def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The newest event of each record, in the order records first appear."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
@@ -369,6 +372,21 @@ def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if current is None or _version(event) >= _version(current):
             newest[key] = event
     return list(newest.values())
+
+
+def _refuse(
+    context: SyncContext, obj: SyncObjectConfig, event: Mapping[str, Any], error: SyncError, sink: RecordSink
+) -> None:
+    """Hand the sink a failure for an event refused before its record was read (nothing is marked or sent)."""
+    record_id = str(event["recordId"])
+    plan = SyncPlan(
+        PlanDirection.TO_PLATFORM,
+        object_name=obj.object_name,
+        record_id=record_id,
+        errors=(error,),
+        link_field=obj.platform_id_field,
+    )
+    sink.done(RecordOutcome(obj, record_id, "failed", plan=plan))
 
 
 class _WriteBackSink:
@@ -423,24 +441,33 @@ def sync_events(
             sink.counts["skipped"] += 1
         else:
             work.append((obj, event))
+    checked = readback.read_back(context, work)
 
     region = context.settings.phone_default_region
-    phones = [p for obj, event in work if (p := record_phone(event["record"], obj, region))]
+    phones = [p for item in checked if item.record and (p := record_phone(item.record, item.obj, region))]
     known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
-    ledger = ledger_fields(context, work)  # read fresh, never stored with the event a resend replays
 
-    def one(item: tuple[SyncObjectConfig, dict[str, Any]]) -> SyncError | None:
-        obj, event = item
+    def one(item: readback.ReadBack) -> SyncError | None:
+        obj, event = item.obj, item.event
+        if item.refusal is not None:
+            _refuse(context, obj, event, item.refusal, sink)
+            return None
+        if item.record is None:
+            if event["operation"] == "delete":  # gone, as the event says: remember it, send nothing
+                sync_record(context, obj, {"Id": event["recordId"]}, sink, version=_version(event), deleted=True)
+            else:  # not in Salesforce (deleted since, or never was): nothing to sync, and no log row to flood
+                sink.counts["skipped"] += 1
+            return None
+        version = parse_timestamp(str(item.record["SystemModstamp"]))
         update = event["operation"] not in ("insert", "undelete") and not obj.send_all_fields
         try:
             sync_record(
                 context,
                 obj,
-                {**event["record"], "Id": event["recordId"], **ledger.get(event["recordId"][:15], {})},
+                {**item.record, "Id": event["recordId"]},
                 sink,
-                version=_version(event),
-                changed_fields=event["changedFields"] if update else None,
-                deleted=event["operation"] == "delete",
+                version=version,
+                changed_fields=_changed_fields(event, item.record, version) if update else None,
                 force=force,
                 known=known,
             )
@@ -451,7 +478,7 @@ def sync_events(
         return None
 
     # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
-    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, work) if error is not None]
+    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, checked) if error is not None]
     try:
         writeback.flush(context.redis, context.salesforce)
     except Exception:

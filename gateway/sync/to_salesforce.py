@@ -12,19 +12,24 @@ Guarantees:
   which normalises every stored phone.
 - Salesforce being unavailable or out of API budget raises, so RQ retries the job; nothing is marked done before
   Salesforce accepted the write.
+- In real time, opt-outs are matched and written first, in the budget's opt-out lane (`salesforce.usage.Lane`), their
+  phone search (`find_by_phone`) included: a STOP reaches Salesforce even when reads and bulk work have spent every
+  call they may; the log rows follow in the default lane, deferred to the next flush when the budget says no.
+- A person no Salesforce record holds (nothing matched, nothing created) leaves one `Sync_Result__c` a day, not one
+  per webhook call or poll (`state.reported`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gateway.domain import platform_fields
-from gateway.domain.contact import Contact
+from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.domain.mapping import salesforce_datetime
@@ -35,6 +40,7 @@ from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD
 from gateway.salesforce import queries
 from gateway.salesforce.phone_search import PhoneLookup
 from gateway.salesforce.sync_results import Direction as ResultDirection
+from gateway.salesforce.usage import Lane, budget_lane
 from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
 
@@ -64,11 +70,13 @@ def sync_batch(
     *,
     force: bool = False,
     candidates: Candidates | None = None,
+    stop_only: Collection[str] = (),
 ) -> None:
     """The path every platform contact takes to Salesforce, in real time and in bulk runs: the newest view of each
     person, skipped when already synced (unless `force`), matched against `candidates` (default: `candidate_rows`),
-    planned by the domain's rules, written in bulk when the sink writes, and
-    handed with its marks to `sink`."""
+    planned by the domain's rules, written in bulk when the sink writes, and handed with its marks to `sink`.
+    `stop_only` holds the keys (`state.contact_key`) of people all of whose news is a STOP texted in (never created
+    in Salesforce unless the deployment says so)."""
     latest = _latest(contacts)
     done = [False] * len(latest) if force else state.already_synced(context.redis, latest)
     fresh = []
@@ -80,7 +88,7 @@ def sync_batch(
     if not fresh:
         return
     rows = candidates(fresh) if candidates is not None else [candidate_rows(context, fresh)] * len(fresh)
-    plans = plan_contacts(context, fresh, rows)
+    plans = plan_contacts(context, fresh, rows, stop_only=stop_only)
     if sink.writes:
         plans = write_plans(context, plans)
     for contact, plan in zip(fresh, plans, strict=True):
@@ -88,7 +96,11 @@ def sync_batch(
 
 
 def plan_contacts(
-    context: SyncContext, contacts: Sequence[Contact], candidates: Sequence[Sequence[dict[str, Any]]]
+    context: SyncContext,
+    contacts: Sequence[Contact],
+    candidates: Sequence[Sequence[dict[str, Any]]],
+    *,
+    stop_only: Collection[str] = (),
 ) -> list[SyncPlan]:
     """Each contact's plan, matched among its candidate Salesforce rows."""
     config = context.sync_config()
@@ -99,19 +111,17 @@ def plan_contacts(
             config,
             match_salesforce_record(contact, rows, config, default_region=region),
             rules=context.rules,
+            stop_only=state.contact_key(contact) in stop_only,
         )
         for contact, rows in zip(contacts, candidates, strict=True)
     ]
 
 
-UNMATCHED_KEY = "gateway:unmatched:{}:{}:{}"  # platform, person, UTC day -> an unmatched person was logged that day
-UNMATCHED_TTL = 2 * 24 * 3600
-
-
 class _WriteBackSink:
     """Real time: every planned contact leaves a `Sync_Result__c` (with the contact, to be resent), queued with the
-    marks in one transaction once Salesforce accepted the writes. A person no record matches (and none is created
-    for) is logged once per UTC day: a number that texts all day long leaves one row, not one per text."""
+    marks in one transaction once Salesforce accepted the writes; a person no Salesforce record holds (none matched,
+    none created) leaves one a day (the day's first outcome, `state.reported`), so a number texting in again and
+    again, or a webhook URL in the wrong hands, cannot fill the log."""
 
     writes = True
 
@@ -119,39 +129,60 @@ class _WriteBackSink:
         self.context = context
         self.counts = {"synced": 0, "skipped": 0, "failed": 0}
         self.marks: list[state.Mark | None] = []
-        self.entries: list[writeback.WriteBack] = []
-        self.unmatched: list[str] = []  # UNMATCHED_KEY of each unmatched person logged by this batch
+        self.planned: list[tuple[Contact, SyncPlan]] = []
 
     def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
         self.counts[outcome_of(plan)] += 1
         self.marks.extend(marks)
-        if plan is None:
-            return
-        if plan.status is SyncStatus.SKIPPED and plan.record_id is None and plan.object_name is None:
-            day = datetime.now(UTC).date().isoformat()
-            key = UNMATCHED_KEY.format(self.context.platform.name, state.contact_key(contact), day)
-            if key in self.unmatched or self.context.redis.exists(key):
-                return
-            self.unmatched.append(key)  # set with the entries: at worst logged twice, never lost
-        self.entries.append(writeback.WriteBack(result=result_values(self.context, contact, plan)))
+        if plan is not None:
+            self.planned.append((contact, plan))
 
     def commit(self) -> None:
-        if not self.entries and not any(self.marks):
-            return
-        pipe = self.context.redis.pipeline(transaction=True)
-        state.mark(pipe, self.marks)
-        writeback.queue_entries(pipe, self.entries)
-        for key in self.unmatched:
-            pipe.set(key, "1", ex=UNMATCHED_TTL)
-        pipe.execute()
-        writeback.flush(self.context.redis, self.context.salesforce)
+        """Store the marks and queue the log rows, in one transaction."""
+        unplaced = [contact for contact, plan in self.planned if plan.record_id is None]
+        seen = state.reported(self.context.redis, state.UNMATCHED, unplaced)
+        already = dict(zip(map(id, unplaced), seen, strict=True))
+        entries = [
+            writeback.WriteBack(result=result_values(self.context, contact, plan))
+            for contact, plan in self.planned
+            if not already.get(id(contact), False)
+        ]
+        reports = [state.report(state.UNMATCHED, contact) for contact in unplaced if not already[id(contact)]]
+        if entries or reports or any(self.marks):
+            pipe = self.context.redis.pipeline(transaction=True)
+            state.mark(pipe, [*self.marks, *reports])
+            writeback.queue_entries(pipe, entries)
+            pipe.execute()
+        self.marks, self.planned = [], []
+
+    def flush(self) -> None:
+        """Write the queued rows to Salesforce now, in the default lane; if Salesforce or the budget says no, they
+        wait for the next flush (the cron's, every 30 s): the syncs themselves are done and marked."""
+        try:
+            writeback.flush(self.context.redis, self.context.salesforce)
+        except Exception:
+            log.warning("Salesforce write-back deferred", exc_info=True)
 
 
-def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: bool = False) -> dict[str, int]:
-    """Bring Salesforce up to date with these platform contacts; returns counts by outcome."""
+def sync_contacts(
+    context: SyncContext, contacts: Sequence[Contact], *, force: bool = False, stop_only: Collection[str] = ()
+) -> dict[str, int]:
+    """Bring Salesforce up to date with these platform contacts; returns counts by outcome (`stop_only`: see
+    `sync_batch`).
+
+    Opt-outs go first, on their own, in the budget's opt-out lane (their matching query and their writes may spend
+    the share of the API budget nothing else may); the other people follow in the default lane."""
     sink = _WriteBackSink(context)
-    sync_batch(context, contacts, sink, force=force)
+    latest = _latest(contacts)
+    stops = [c for c in latest if c.sms_status is SmsStatus.UNSUBSCRIBED]
+    if stops:
+        with budget_lane(Lane.OPT_OUT):
+            sync_batch(context, stops, sink, force=force, stop_only=stop_only)
+            sink.commit()
+    others = [c for c in latest if c.sms_status is not SmsStatus.UNSUBSCRIBED]
+    sync_batch(context, others, sink, force=force, stop_only=stop_only)
     sink.commit()
+    sink.flush()
     return sink.counts
 
 
@@ -321,8 +352,6 @@ def contact_to_json(contact: Contact) -> dict[str, Any]:
 
 
 def contact_from_json(data: dict[str, Any]) -> Contact:
-    from gateway.domain.contact import SmsStatus
-
     base = Contact(
         sms_status=SmsStatus(data.get("sms_status", "unknown")),
         platform_id=data.get("platform_id"),

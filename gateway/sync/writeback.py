@@ -5,7 +5,9 @@ Guarantees: an entry is queued in Redis in the same transaction that marks its r
 `flush()` writes pending entries to Salesforce in bulk (sObject Collections, 200 a call) and removes them only
 after Salesforce answered, so a Salesforce outage delays the write-back, it never loses it. One flusher runs at a
 time (a Redis lock); a crash between Salesforce's answer and the removal can repeat a batch (updates are
-idempotent; a log row may appear twice).
+idempotent; a log row may appear twice). A record whose update Salesforce refuses (`INVALID_CROSS_REFERENCE_KEY`,
+`ENTITY_IS_DELETED`, a validation rule…) gets a `Failure` row carrying Salesforce's error code and message
+(`salesforce-rejected`), whatever its sync had reached: the link or status it owes the record is not there.
 """
 
 from __future__ import annotations
@@ -88,6 +90,23 @@ def pending_count(connection: Redis) -> int:
     return int(connection.llen(PENDING_KEY))
 
 
+def _refused(values: dict[str, Any], entry: WriteBack, reasons: str) -> dict[str, Any]:
+    """The log row of a sync whose write-back Salesforce refused: a Failure with Salesforce's error first, then what
+    the sync itself had to say."""
+    error = SyncError(
+        SyncErrorCode.SALESFORCE_REJECTED,
+        f"The platform side of this sync was done, but Salesforce refused the gateway's update of the record "
+        f"({', '.join(sorted(entry.fields))}): {reasons}.",
+    )
+    earlier = values.get("message") or ""
+    return {
+        **values,
+        "status": Status.FAILURE.value,
+        "error_code": error.code.value,
+        "message": f"{error.message}\n{earlier}".strip(),
+    }
+
+
 def _entry(values: dict[str, Any]) -> SyncResultEntry:
     code = values.get("error_code")
     error = None
@@ -151,10 +170,7 @@ def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:
     for entry in entries:
         values = dict(entry.result)
         if entry.record_id in failures:
-            values["message"] = (
-                f"{values.get('message') or ''}\nThe gateway could not update the Salesforce record: "
-                f"{failures[entry.record_id]}"
-            ).strip()
+            values = _refused(values, entry, failures[entry.record_id])
         rows.append(_entry(values))
     if rows:
         write_sync_results(client, rows)

@@ -12,6 +12,10 @@ people text STOP at random moments spread over a few poll cycles, so the wait fo
 the whole cycle (as real STOPs arrive) instead of aligned with it, without running for an hour. Each line shows,
 beside the measured p50/p99, what the wait for the poll alone predicts (p50 = interval/2, p99 = 0.99 x interval)
 and the Mobile Commons calls the polling cost, per hour.
+
+Salesforce API calls (counted by the emulator, token requests apart) are shown for the burst to the platform and
+for `--single` edits made one at a time (an admin editing records), with the queries among them: the read-back of
+each event's record (`gateway.sync.readback`) is one query per object per batch.
 """
 
 from __future__ import annotations
@@ -37,6 +41,49 @@ POLL = 0.1
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def api_calls(scenario: Scenario) -> dict[str, int]:
+    """Salesforce API calls so far by class (token requests are not API calls)."""
+    by_class = dict(scenario.stack.sf_control("GET", "stats").json()["api_calls"]["by_class"])
+    by_class.pop("token", None)
+    return by_class
+
+
+def calls_since(
+    scenario: Scenario, before: dict[str, int], records: int, own: dict[str, int] | None = None
+) -> dict[str, float]:
+    """The gateway's calls since `before` (`own`: the bench's calls among them, by class)."""
+    spent = {k: v - before.get(k, 0) - (own or {}).get(k, 0) for k, v in api_calls(scenario).items()}
+    total = sum(spent.values())
+    queries = spent.get("query", 0) + spent.get("composite", 0)  # the read-back, and the matching queries
+    return {
+        "api_calls": total,
+        "queries": queries,
+        "per_record": round(total / records, 3) if records else 0,
+        "by_class": {k: v for k, v in spent.items() if v},  # type: ignore[dict-item]
+    }
+
+
+def single_edits(scenario: Scenario, n: int) -> dict[str, float]:
+    """`n` edits made one after the other, each waited for on the platform: what one interactive edit costs."""
+    stack = scenario.stack
+    rows = scenario.query(f"SELECT Id, MobilePhone FROM Contact WHERE Messaging_Contact_Id__c != null LIMIT {n}")
+    before = api_calls(scenario)
+    logged = _results_logged(scenario)
+    for i, row in enumerate(rows):
+        name = f"Single{i}"
+        scenario.sf("PATCH", f"sobjects/Contact/{row['Id']}", json={"FirstName": name})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = stack.platform_control("GET", "contacts", params={"phone": row["MobilePhone"]}).json()
+            if any(c.get("first_name") == name for c in found["contacts"]):
+                break
+            time.sleep(POLL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _results_logged(scenario) < logged + len(rows):
+        time.sleep(POLL)  # the write-back of the last edit
+    return calls_since(scenario, before, len(rows), own={"sobject": len(rows)})
 
 
 def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
@@ -74,6 +121,21 @@ def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
     return _figures(
         latencies, len(wanted), time.monotonic() - started if len(seen) < len(wanted) else max(seen.values()) - started
     )
+
+
+def burst_calls(scenario: Scenario, before: dict[str, int], n: int) -> dict[str, float]:
+    """The burst's Salesforce calls once its `Sync_Result__c` rows are in, less the bench's own (its query of the
+    records, its collection updates: one per 200)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _results_logged(scenario) < n:
+        time.sleep(0.5)
+    time.sleep(1.0)
+    return calls_since(scenario, before, n, own={"query": 1, "collections": -(-n // 200)})
+
+
+def _results_logged(scenario: Scenario) -> int:
+    """`Sync_Result__c` rows in the org (the emulator's control API: not an API call)."""
+    return int(scenario.stack.sf_control("GET", "stats").json()["records"].get("Sync_Result__c", 0))
 
 
 def to_salesforce(scenario: Scenario, n: int, interval: int, cycles: int, rng: random.Random) -> dict[str, float]:
@@ -247,13 +309,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--twilio-stops", type=int, default=300, help="STOPs texted through Twilio's webhook")
+    parser.add_argument("--single", type=int, default=20, help="edits made one at a time, for their API cost")
     args = parser.parse_args()
     intervals = [int(i) for i in args.intervals.split(",")]
     rng = random.Random(args.seed)
     var = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     stack = start_stack(var, contacts=args.records, workers=args.workers)
     try:
-        out = to_platform(Scenario(stack), args.records)
+        scenario = Scenario(stack)
+        before = api_calls(scenario)
+        out = to_platform(scenario, args.records)
+        out_calls = burst_calls(scenario, before, args.records)
+        single = single_edits(scenario, args.single)
         ingest = ingest_rate(stack.gateway_url, stack.clients["salesforce-org"], stack.salesforce["org_id"])
     finally:
         stack.stop()
@@ -286,12 +353,23 @@ def main() -> None:
         f"{twilio['p99_s']:>8}{twilio['records_per_s']:>11}  signed webhook (Twilio pushes STOP), target < 2 s"
     )
     print(f"{'webhook ingest (same gateway)':<32}{'':>8}{'':>9}{'':>8}{'':>8}{ingest:>11.0f}  events/s accepted")
+    print(f"\nSalesforce API calls{'':<12}{'records':>8}{'calls':>9}{'queries':>9}{'per record':>12}")
+    for label, figures, records in (
+        ("burst -> platform", out_calls, args.records),
+        ("single edits", single, args.single),
+    ):
+        print(
+            f"{label:<32}{records:>8}{figures['api_calls']:>9}{figures['queries']:>9}{figures['per_record']:>12}"
+            f"   {figures['by_class']}"
+        )
     print(
         json.dumps(
             {
                 "bench": "e2e",
                 "workers": args.workers,
                 "to_platform": out,
+                "to_platform_salesforce_calls": out_calls,
+                "single_edit_salesforce_calls": single,
                 "stop_to_salesforce": backs,
                 "twilio_stop_to_salesforce": twilio,
                 "webhook_ingest_events_per_s": round(ingest),

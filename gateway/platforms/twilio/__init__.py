@@ -26,8 +26,8 @@ ENTRY = PlatformEntry(
         "recognise custom Advanced Opt-Out keywords in the backstop poll (they reach Salesforce by webhook only: "
         "message history does not keep OptOutType)",
         "order texts sent within the same second (Twilio's times are whole seconds)",
-        "record a STOP from a number no Salesforce record holds, unless unmatched people are created "
-        "(Create_Unmatched_To_Salesforce__c): it is logged once a day",
+        "create a Salesforce record for a STOP from a number no record holds, unless unmatched people are created "
+        "(Create_Unmatched_To_Salesforce__c) and GATEWAY_CREATE_UNMATCHED_OPT_OUTS=true: the STOP is logged once a day",
     ),
 )
 

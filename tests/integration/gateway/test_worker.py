@@ -13,7 +13,8 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from gateway.jobs import RETRY, SYNC
 from gateway.platforms.recording import RecordingAdapter
-from tests.support import Process, batch, salesforce_event, wait_for
+from tests.integration.salesforce_emulator.conftest import Emulator
+from tests.support import Process, batch, salesforce_event, seeded_events, wait_for
 
 
 def _post(url: str, bearer: str, events: list[dict], org_id: str) -> dict:
@@ -28,12 +29,12 @@ def _post(url: str, bearer: str, events: list[dict], org_id: str) -> dict:
 
 
 def test_every_event_reaches_the_platform_exactly_once(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str, sf: Emulator
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
-    first = [salesforce_event(n) for n in range(50)]
+    *first, last = seeded_events(sf, range(51))
     assert _post(gateway_url, org_token, first, org_id) == {"accepted": 50, "duplicates": 0}
-    assert _post(gateway_url, org_token, [*first[:10], salesforce_event(50)], org_id) == {
+    assert _post(gateway_url, org_token, [*first[:10], last], org_id) == {
         "accepted": 1,
         "duplicates": 10,
     }
@@ -50,11 +51,14 @@ def test_every_event_reaches_the_platform_exactly_once(
 
 
 def test_a_replayed_older_version_is_not_applied(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str, sf: Emulator
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
-    newer = salesforce_event(1, modstamp="2026-11-25T09:00:00.000+0000")
-    older = salesforce_event(1, uuid="e0000000-0000-4000-8000-00000000aaaa", modstamp="2026-11-25T08:00:00.000+0000")
+    [newer] = seeded_events(sf, [1], modstamp="2026-11-25T09:00:00.000+0000")
+    older = salesforce_event(
+        1, uuid="e0000000-0000-4000-8000-00000000aaaa", modstamp="2026-11-25T08:00:00.000+0000",
+        record_id=newer["recordId"],
+    )  # fmt: skip
     older["record"]["MobilePhone"] = "+14155559999"
     _post(gateway_url, org_token, [newer], org_id)
     _post(gateway_url, org_token, [older], org_id)
@@ -65,11 +69,11 @@ def test_a_replayed_older_version_is_not_applied(
 
 
 def test_a_worker_killed_mid_job_is_retried_within_a_minute_without_loss_or_double_writes(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str, sf: Emulator
 ) -> None:
     conn = redis.Redis.from_url(redis_url)
     recorder = RecordingAdapter(conn)
-    events = [salesforce_event(n) for n in range(20)]
+    events = seeded_events(sf, range(20))
     _post(gateway_url, org_token, events, org_id)
     slow = {**sync_env, "RECORDING_ADAPTER_DELAY_MS": "250"}
     first = Process(["worker", "--name", "doomed"], slow)

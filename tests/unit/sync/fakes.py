@@ -24,7 +24,8 @@ VERSION = "62.0"
 
 
 class FakeSalesforce:
-    """Records every write call in `writes` (object → records written) so a test can say what reached Salesforce."""
+    """Records every write call in `writes` (object → records written) and every query in `reads`, so a test can say
+    what reached Salesforce and what was asked of it."""
 
     def __init__(self) -> None:
         self.store = Store(build_schema(PACKAGE_DIR))
@@ -33,6 +34,7 @@ class FakeSalesforce:
         self.search_index_delay = 0.0  # seconds a write takes to reach the search index (Salesforce: ~900)
         self.user = self.store.users.integration_id
         self.writes: Counter[str] = Counter()
+        self.reads: list[str] = []  # every SOQL query asked, in order
 
     # -- what a test sets up and reads
 
@@ -49,9 +51,15 @@ class FakeSalesforce:
     def rows(self, soql: str) -> list[dict[str, Any]]:
         return self.query_records(soql)
 
+    def edit(self, sobject: str, record_id: str, **values: Any) -> None:
+        """A change an admin makes in Salesforce (before its event reaches the sync)."""
+        with self.store.tx() as conn:
+            self.store.update(conn, self._object(sobject), record_id, values, self.store.users.admin_id)
+
     # -- the SalesforceClient surface the sync uses
 
     def iter_query(self, soql: str, *, api: str | None = None, estimate: int | None = None) -> Iterator[dict[str, Any]]:
+        self.reads.append(soql)
         page = self.queries.first_page(soql, False, VERSION)
         while True:
             for record in page["records"]:
@@ -73,6 +81,9 @@ class FakeSalesforce:
         self, lookups: Sequence[PhoneLookup], phones: Iterable[str], **options: Any
     ) -> list[dict[str, Any]]:
         return phone_search.find_by_phone(self, lookups, phones, **options)  # type: ignore[arg-type]
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        return self._object(sobject).describe(VERSION)
 
     def update(self, sobject: str, records: Sequence[dict[str, Any]], **_: Any) -> list[RecordResult]:
         obj = self._object(sobject)

@@ -99,6 +99,18 @@ def _pushed(kind: InboundKind, key: str, at: datetime, phone: str = PHONE) -> In
     return InboundEvent(kind=kind, phone=phone, idempotency_key=key, occurred_at=at, contact=contact)
 
 
+def _stopped_hopper(salesforce: FakeSalesforce) -> str:
+    """A Contact the ledger holds unsubscribed (she texted STOP at 07:00)."""
+    return salesforce.seed(
+        "Contact",
+        LastName="Hopper",
+        MobilePhone="(415) 555-2671",
+        Mobile_Subscriber__c=False,
+        Messaging_Status__c="Unsubscribed",
+        Messaging_Opted_Out_At__c="2026-11-25T07:00:00.000+0000",
+    )
+
+
 def test_a_salesforce_opt_out_is_recorded_in_the_ledger_without_calling_the_platform(
     ledger: SyncContext, salesforce: FakeSalesforce
 ) -> None:
@@ -114,15 +126,9 @@ def test_a_salesforce_opt_out_is_recorded_in_the_ledger_without_calling_the_plat
 def test_a_resubscribe_of_someone_the_ledger_holds_unsubscribed_is_refused_even_after_redis_is_lost(
     ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
 ) -> None:
-    record_id = salesforce.seed(
-        "Contact",
-        LastName="Hopper",
-        MobilePhone="(415) 555-2671",
-        Mobile_Subscriber__c=False,
-        Messaging_Status__c="Unsubscribed",
-        Messaging_Opted_Out_At__c="2026-11-25T07:00:00.000+0000",
-    )
+    record_id = _stopped_hopper(salesforce)
     connection.flushdb()  # nothing of the ledger lives in Redis: it is read back from the record
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=True)  # an admin ticks the box again
     counts = to_platform.sync_events(ledger, ORG, [_event(record_id, subscriber=True)])
 
     assert counts == {"synced": 1, "skipped": 0, "failed": 0}
@@ -132,12 +138,41 @@ def test_a_resubscribe_of_someone_the_ledger_holds_unsubscribed_is_refused_even_
     assert "Messaging_Status__c" not in json.loads(result["Request_Body__c"])["event"]["record"]  # never replayed
 
 
+def test_the_ledger_is_the_read_back_one_query_for_the_batch(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
+) -> None:
+    """The ledger fields come with the read-back of the batch's records: no second query for the same records."""
+    stopped = _stopped_hopper(salesforce)
+    leaving = salesforce.seed("Contact", LastName="Lovelace", MobilePhone="(415) 555-2672", Mobile_Subscriber__c=True)
+    salesforce.edit("Contact", stopped, Mobile_Subscriber__c=True)  # a re-subscribe the ledger must refuse
+    salesforce.edit("Contact", leaving, Mobile_Subscriber__c=False)  # an opt-out the ledger records
+    ledger.sync_config()  # the configuration is read once per process, not per batch
+    salesforce.reads.clear()
+
+    counts = to_platform.sync_events(
+        ledger, ORG, [_event(stopped, subscriber=True), _event(leaving, subscriber=False, minute=1)]
+    )
+
+    assert counts == {"synced": 2, "skipped": 0, "failed": 0}
+    assert salesforce.record("Contact", leaving)["Messaging_Status__c"] == "Unsubscribed"
+    [refused] = _results(salesforce, stopped)
+    assert refused["Error_Code__c"] == "invalid-messaging-status"
+    reads_of_contacts = [q for q in salesforce.reads if " FROM Contact WHERE Id IN " in q]
+    assert len(reads_of_contacts) == 1, salesforce.reads
+    assert stopped in reads_of_contacts[0] and leaving in reads_of_contacts[0]
+
+
 def test_an_edit_that_changes_no_opt_status_is_skipped_with_the_reason(
     ledger: SyncContext, salesforce: FakeSalesforce
 ) -> None:
     record_id = salesforce.seed(
-        "Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Messaging_Status__c="Subscribed"
+        "Contact",
+        LastName="Hopper",
+        MobilePhone="(415) 555-2671",
+        Mobile_Subscriber__c=True,
+        Messaging_Status__c="Subscribed",
     )
+    salesforce.edit("Contact", record_id, FirstName="Grace")  # the edit the event tells of
     counts = to_platform.sync_events(ledger, ORG, [_event(record_id, subscriber=True, FirstName="Grace")])
 
     assert counts == {"synced": 0, "skipped": 1, "failed": 0}
