@@ -87,6 +87,23 @@ class MappedRecord:
         """Fingerprint of the mapped values and requested status: equal means nothing to send."""
         return fingerprint(dict(self.values()))
 
+    @property
+    def may_be_echo(self) -> bool:
+        """False when the record asks for an opt status other than the one Salesforce last recorded from the
+        platform (`reported_status`): the person's STOP or START, or an admin's edit of the opt-out field, came
+        after what was last sent, so values equal to those are no echo. (A record read whole from Salesforce maps
+        to the same values as the one first sent after a STOP and an admin's re-tick; skipped as an echo, the
+        admin would never learn why the re-subscribe was refused, and an opt-out ticked after a START would not
+        reach the platform.)"""
+        known = (SmsStatus.SUBSCRIBED, SmsStatus.UNSUBSCRIBED)
+        requested = self.contact.sms_status
+        return not (
+            platform_fields.SMS_STATUS in self.mapped
+            and requested in known
+            and self.reported_status in known
+            and requested is not self.reported_status
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SalesforceFields:

@@ -7,7 +7,9 @@ Guarantees:
 - An event says which record changed, never what it holds: every record is read back from Salesforce first
   (`readback`), and Salesforce's values and `SystemModstamp` are synced. A record Salesforce does not hold is
   skipped (logged); an id of another object is refused (`invalid-record-id`).
-- An echo (mapped values equal to what was last synced for the record) is skipped without a platform call.
+- An echo (mapped values equal to what was last synced for the record) is skipped without a platform call, unless
+  the record asks for an opt status other than the one Salesforce records from the platform (the person's STOP or
+  START came since: `MappedRecord.may_be_echo`), so a re-subscribe after a STOP is always refused and told.
 - A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out). For a
   platform that keeps no people (`contact_store=False`) the platform is never called: the record's opt-status
   change is recorded in Salesforce (the ledger, `ledger_view`), planned against the status the read-back found.
@@ -130,7 +132,7 @@ def sync_record(
         sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
         return
     mapped = map_record_to_contact(dict(record), obj, changed_fields=changed_fields, rules=context.rules)
-    if not force and last.is_echo(mapped.fingerprint):
+    if not force and mapped.may_be_echo and last.is_echo(mapped.fingerprint):
         sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
         return
 

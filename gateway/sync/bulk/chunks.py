@@ -279,8 +279,8 @@ def _may_reach_matching(
     context: SyncContext, obj: SyncObjectConfig, record: Mapping[str, Any], last: state.RecordState
 ) -> bool:
     """The record is not already synced at this version, nor an echo: its phone is worth looking up."""
-    fingerprint = map_record_to_contact(dict(record), obj, rules=context.rules).fingerprint
-    return not last.already_synced(_version(record), fingerprint)
+    mapped = map_record_to_contact(dict(record), obj, rules=context.rules)
+    return not last.already_synced(_version(record), mapped.fingerprint if mapped.may_be_echo else None)
 
 
 # -- platform → Salesforce ----------------------------------------------------------------------------------------

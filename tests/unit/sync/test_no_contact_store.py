@@ -138,6 +138,24 @@ def test_a_resubscribe_of_someone_the_ledger_holds_unsubscribed_is_refused_even_
     assert "Messaging_Status__c" not in json.loads(result["Request_Body__c"])["event"]["record"]  # never replayed
 
 
+def test_a_retick_after_the_persons_pushed_stop_is_refused_and_told(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
+) -> None:
+    """The record read back whole maps to the values first recorded; the STOP came since, so it is no echo."""
+    record_id = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    to_platform.sync_events(ledger, ORG, [{**_event(record_id, subscriber=True), "operation": "insert"}])
+    from_platform.accept(connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, _Jobs(ledger))
+    assert salesforce.record("Contact", record_id)["Messaging_Status__c"] == "Unsubscribed"
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=True)  # an admin ticks the box again
+
+    counts = to_platform.sync_events(ledger, ORG, [_event(record_id, subscriber=True, minute=5)])
+
+    assert counts == {"synced": 1, "skipped": 0, "failed": 0}
+    refused = _results(salesforce, record_id)[-1]
+    assert (refused["Status__c"], refused["Error_Code__c"]) == ("Partial Failure", "invalid-messaging-status")
+    assert salesforce.record("Contact", record_id)["Messaging_Status__c"] == "Unsubscribed"
+
+
 def test_the_ledger_is_the_read_back_one_query_for_the_batch(
     ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
 ) -> None:

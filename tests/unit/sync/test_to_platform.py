@@ -170,6 +170,28 @@ def test_a_salesforce_edit_never_resubscribes_someone_who_texted_stop(
     assert salesforce.record("Contact", record_id)["Messaging_Status__c"] == "Unsubscribed"
 
 
+def test_a_retick_alone_after_a_stop_is_refused_and_told_though_it_maps_to_what_was_first_sent(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    """Read back whole, the re-ticked record maps to exactly the values first sent; it is still no echo: the person's
+    STOP came since (Salesforce records them unsubscribed)."""
+    record_id = _contact(salesforce)
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
+    [sent] = recorder.recorded()
+    recorder.opt_out(sent)  # the person texts STOP; the platform → Salesforce sync records it:
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=False, Messaging_Status__c="Unsubscribed")
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=True)  # an admin ticks the box again
+    before = len(recorder.recorded())
+
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id, changed=("Mobile_Subscriber__c",))])
+
+    assert counts == {"synced": 1, "skipped": 0, "failed": 0}
+    assert all(c.sms_status is not SmsStatus.SUBSCRIBED for c in recorder.recorded()[before:])
+    assert recorder.find_contact(crm_id=record_id).sms_status is SmsStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+    refused = _results(salesforce, record_id)[-1]
+    assert (refused["Status__c"], refused["Error_Code__c"]) == ("Partial Failure", "invalid-messaging-status")
+
+
 def test_a_phone_that_cannot_be_real_is_refused_with_a_reason_and_nothing_is_sent(
     context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
