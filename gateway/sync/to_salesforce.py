@@ -9,7 +9,7 @@ Guarantees:
   then writes in bulk (sObject Collections, 200 a call) and logs one `Sync_Result__c` per person. Bulk runs take
   the same path (`sync_batch`) with their own matching index and sink (`gateway.sync.bulk`).
 - Salesforce being unavailable or out of API budget raises, so RQ retries the job; nothing is marked done before
-  Salesforce accepted the write.
+  Salesforce accepted the write. The Salesforce write and the marks are fenced by the job's lease, as to_platform's.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def sync_batch(
     rows = candidates(fresh) if candidates is not None else [candidate_rows(context, fresh)] * len(fresh)
     plans = plan_contacts(context, fresh, rows)
     if sink.writes:
+        context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
         plans = write_plans(context, plans)
     for contact, plan in zip(fresh, plans, strict=True):
         sink.done(contact, plan, () if plan.status is SyncStatus.FAILURE else (state.contact_synced(contact),))
@@ -123,10 +124,12 @@ class _WriteBackSink:
     def commit(self) -> None:
         if not self.entries:
             return
-        pipe = self.context.redis.pipeline(transaction=True)
-        state.mark(pipe, self.marks)
-        writeback.queue_entries(pipe, self.entries)
-        pipe.execute()
+
+        def store(pipe: Any) -> None:
+            state.mark(pipe, self.marks)
+            writeback.queue_entries(pipe, self.entries)
+
+        self.context.commit(store)
         writeback.flush(self.context.redis, self.context.salesforce)
 
 
