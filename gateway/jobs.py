@@ -132,6 +132,14 @@ def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     return result
 
 
+def listening_workers(connection: redis.Redis, queue: str) -> int:
+    """How many live workers listen on `queue` (RQ's worker registry: a killed or stopped worker drops out once its
+    key expires, within `workers.WORKER_TTL` + 60 s)."""
+    from rq import Worker
+
+    return len(Worker.all(connection=connection, queue=Queue(queue, connection=connection)))
+
+
 def _enqueue(connection: redis.Redis, queue: str, function: str, *args: Any, **kwargs: Any) -> Job:
     return Queue(queue, connection=connection).enqueue_call(
         f"gateway.jobs.{function}",
