@@ -7,13 +7,15 @@ after Salesforce answered, so a Salesforce outage delays the write-back, it neve
 time: its lock is a fence (`fencing`) of `LOCK_SECONDS`, renewed with each batch's removal, so a frozen flusher
 holds the write-back up for at most that long, and when it wakes it removes nothing (the next flusher owns the
 list by then) and writes nothing more. A crash (or a freeze past the lock) between Salesforce's answer and the
-removal can repeat a batch (updates are idempotent; a log row may appear twice).
+removal can repeat a batch: updates are idempotent, and each log row is upserted by its entry's key, so it is still
+one row.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -36,12 +38,14 @@ BATCH = 2000
 
 @dataclass(frozen=True)
 class WriteBack:
-    """One record's debt to Salesforce: `fields` to update on `object_name`/`record_id`, and its log row."""
+    """One record's debt to Salesforce: `fields` to update on `object_name`/`record_id`, and its log row (upserted
+    by `key`, so a batch written twice leaves one row per entry)."""
 
     result: dict[str, Any]  # SyncResultEntry as JSON-able values
     object_name: str | None = None
     record_id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), default=str)
@@ -91,7 +95,7 @@ def pending_count(connection: Redis) -> int:
     return int(connection.llen(PENDING_KEY))
 
 
-def _entry(values: dict[str, Any]) -> SyncResultEntry:
+def _entry(values: dict[str, Any], key: str | None = None) -> SyncResultEntry:
     code = values.get("error_code")
     error = None
     if code:
@@ -111,6 +115,7 @@ def _entry(values: dict[str, Any]) -> SyncResultEntry:
         platform=values.get("platform"),
         platform_contact_id=values.get("platform_contact_id"),
         run_id=values.get("run_id"),
+        key=key,
     )
 
 
@@ -166,6 +171,6 @@ def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:
                 f"{values.get('message') or ''}\nThe gateway could not update the Salesforce record: "
                 f"{failures[entry.record_id]}"
             ).strip()
-        rows.append(_entry(values))
+        rows.append(_entry(values, entry.key))
     if rows:
         write_sync_results(client, rows)

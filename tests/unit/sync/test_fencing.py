@@ -91,21 +91,29 @@ class _TakenOverDuringWrite(FakeSalesforce):
 
     def __init__(self, connection: redis.Redis, key: str) -> None:
         super().__init__()
-        self.connection, self.key = connection, key
+        self.connection, self.key, self.armed = connection, key, True
+
+    def _take_over(self) -> None:
+        if self.armed:
+            self.connection.set(self.key, "another process")
 
     def create(self, sobject: str, records: Any, **kwargs: Any) -> Any:
-        self.connection.set(self.key, "another process")
+        self._take_over()
         return super().create(sobject, records, **kwargs)
 
     def update(self, sobject: str, records: Any, **kwargs: Any) -> Any:
-        self.connection.set(self.key, "another process")
+        self._take_over()
         return super().update(sobject, records, **kwargs)
+
+    def upsert(self, sobject: str, field: str, records: Any, **kwargs: Any) -> Any:
+        self._take_over()
+        return super().upsert(sobject, field, records, **kwargs)
 
 
 def test_a_flusher_whose_lock_passed_to_another_removes_nothing_from_the_write_back(connection: redis.Redis) -> None:
-    entry = writeback.WriteBack(result={"direction": "To Platform", "status": "Success"})
+    entries = [writeback.WriteBack(result={"direction": "To Platform", "status": "Success"}) for _ in range(2)]
     pipe = connection.pipeline()
-    writeback.queue_entries(pipe, [entry, entry])
+    writeback.queue_entries(pipe, entries)
     pipe.execute()
     salesforce = _TakenOverDuringWrite(connection, writeback.LOCK_KEY)
 
@@ -114,6 +122,12 @@ def test_a_flusher_whose_lock_passed_to_another_removes_nothing_from_the_write_b
     assert written == 0
     assert writeback.pending_count(connection) == 2, "entries the next flusher owns were removed"
     assert connection.get(writeback.LOCK_KEY) == b"another process"
+
+    connection.delete(writeback.LOCK_KEY)  # that other flusher is done with its lock: the batch is written again
+    salesforce.armed = False
+    assert writeback.flush(connection, salesforce) == 2  # type: ignore[arg-type]
+    assert writeback.pending_count(connection) == 0
+    assert len(salesforce.rows("SELECT Id FROM Sync_Result__c")) == 2, "a sync was logged twice"
 
 
 def test_a_drainer_whose_lock_passed_to_another_removes_no_pending_event(
