@@ -143,8 +143,7 @@ def test_a_job_held_by_a_stopped_worker_is_done_by_another_and_its_late_completi
         before = (_writes(conn), _results(sf), state.record_states(conn, "Contact", ids))
 
         stopped.signal_group(signal.SIGCONT)
-        log = tmp_path / "stopped.log"
-        wait_for(lambda: "handed to another worker" in log.read_text(), timeout=60, what="the late execution to stop")
+        wait_for(lambda: conn.hget("rq:worker:stopped", "state") == b"idle", timeout=60, what="the late execution")
         time.sleep(2)
         after = (_writes(conn), _results(sf), state.record_states(conn, "Contact", ids))
     finally:
@@ -166,16 +165,17 @@ def test_a_job_held_by_a_stopped_worker_is_done_by_another_and_its_late_completi
     assert job.retries_left == RETRY.max - 1, "the held job was not retried"
     assert FailedJobRegistry(SYNC, connection=conn).count == 0
     assert conn.hget("gateway:metrics:jobs", "sync_salesforce_events|superseded") == b"1"
+    assert "handed to another worker while this one was stopped" in (tmp_path / "stopped.log").read_text()
 
 
 def test_a_worker_stopped_while_its_work_horse_runs_lets_the_horse_finish_the_job_once(
     gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], sf: Emulator, tmp_path: Path
 ) -> None:
-    """Only the worker process is stopped; its work horse goes on (and outlives the heartbeat's grace), so the job is
-    neither retried elsewhere nor applied twice."""
+    """Only the worker process is stopped; its work horse goes on (waiting 24 s for the platform's answers, past the
+    heartbeat's grace and the next sweep), so the job is neither retried elsewhere nor applied twice."""
     conn = redis.Redis.from_url(redis_url)
-    ids = sf.seed("Contact", count=40)
-    stopped = _worker("stopped", {**sync_env, "RECORDING_ADAPTER_DELAY_MS": "12000"}, tmp_path, conn)
+    ids = sf.seed("Contact", count=16)  # one round of the job's concurrent platform calls
+    stopped = _worker("stopped", {**sync_env, "RECORDING_ADAPTER_DELAY_MS": "24000"}, tmp_path, conn)
     idle: Process | None = None
     try:
         post_events(gateway_url, org_token, _events(ids), sf.org_id)
