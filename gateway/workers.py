@@ -205,7 +205,7 @@ class GatewayWorker(Worker):
             pipe.execute()
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
-        if len(exc_info) > 1 and isinstance(exc_info[1], fencing.Superseded):
+        if len(exc_info) > 1 and isinstance(exc_info[1], fencing.Superseded) and self._superseded(job):
             return  # expected, and said once by handle_job_failure
         super().handle_exception(job, *exc_info)
 
