@@ -5,7 +5,8 @@ Salesforce emulator (seeded with Contacts, relaying changes like the package's A
 (found through the platform registry; it delivers inbound texts the way that platform does), `gateway serve`,
 `gateway worker` and `gateway cron`.
 When everything answers it writes `var/stack.json` (DESIGN §5a). Every process it started is stopped on Ctrl-C,
-SIGTERM, or at the end of the scenario with `--exit-when-done`.
+SIGTERM, or at the end of the scenario with `--exit-when-done`; until then a gateway process that exits is started
+again (`gateway.stack.Supervisor`), so the stack never stops because one of its processes died.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from gateway.platforms.base import PlatformEntry
 from gateway.private_files import open_private, private_dir, write_private
 from gateway.redis_client import connect
 from gateway.redis_server import EmbeddedRedis, die_with_parent
+from gateway.stack import Supervisor
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 
@@ -80,6 +82,7 @@ class Stack:
     gateway_url: str = ""
     clients: dict[str, dict[str, str]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)  # each gateway process's arguments (to restart it)
 
     def sf_http(self) -> requests.Session:
         session = requests.Session()
@@ -158,6 +161,7 @@ def _start(
     )
     stack.processes[name] = proc
     if not ready_line:
+        stack.commands[name] = args
         return {}
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -261,6 +265,11 @@ def start_stack(
     except BaseException:
         stack.stop()
         raise
+
+
+def _restart(stack: Stack, name: str) -> subprocess.Popen[bytes]:
+    _start(stack, name, stack.commands[name], stack.env)
+    return stack.processes[name]
 
 
 def _write_stack_json(var: Path, stack: Stack) -> None:
@@ -542,12 +551,16 @@ def run_demo(
                 Scenario(stack).run()
             if exit_when_done:
                 return 0
-            say("\nThe stack keeps running; press Ctrl-C to stop every process.")
-            while all(p.poll() is None for p in stack.processes.values()):
-                time.sleep(0.5)
-            dead = [n for n, p in stack.processes.items() if p.poll() is not None]
-            say(f"stopping: {', '.join(dead)} exited; see {stack.var}")
-            return 1
+            say("\nThe stack keeps running (a process that exits is started again); press Ctrl-C to stop it.")
+            Supervisor(
+                stack.processes,
+                restartable=stack.commands,
+                start=lambda name: _restart(stack, name),
+                changed=lambda: _write_stack_json(var, stack),
+                say=say,
+                logs=stack.var,
+            ).run()
+            return 0
         except KeyboardInterrupt:
             return 0
         finally:

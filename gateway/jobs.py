@@ -2,7 +2,9 @@
 
 Contract of every job here: safe to run twice (idempotent by record version), acknowledged only after its writes
 (RQ marks a job finished only when the function returns), transient failures re-raised for RQ's exponential
-backoff retry, everything else recorded where an admin sees it or left in the failed-job registry.
+backoff retry, everything else recorded where an admin sees it or left in the failed-job registry. Under
+`gateway worker`, each execution holds a lease (`GatewayJob.fence`, see `gateway.workers`): an execution handed to
+another worker while its own was frozen writes and stores nothing more when it wakes (`fencing.Superseded`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gateway import metrics, platforms
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
 from gateway.salesforce.errors import ApiBudgetExhausted
-from gateway.sync import donations, from_platform, resend, schedule, to_platform, to_salesforce, writeback
+from gateway.sync import donations, fencing, from_platform, resend, schedule, to_platform, to_salesforce, writeback
 from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
 
@@ -91,8 +93,16 @@ def owned_events(connection: redis.Redis, job_id: str, events: list[dict[str, An
     return [e for e, owner in zip(events, owners, strict=True) if owner is None or owner in (mine, job_id)]
 
 
+class GatewayJob(Job):
+    """An RQ job as `gateway worker` runs it: `fence` is the lease of this execution (set by the worker when it takes
+    the job; None under any other worker, which fences nothing)."""
+
+    fence: fencing.Fence | None = None
+
+
 def _context() -> SyncContext:
-    """The job bootstrap: settings read once per job, the platform chosen through the registry."""
+    """The job bootstrap: settings read once per job, the platform chosen through the registry, the lease of this
+    execution."""
     settings = load_settings(roles=("worker",))
     job = get_current_job()
     return SyncContext.build(
@@ -101,6 +111,7 @@ def _context() -> SyncContext:
         build_platform=lambda connection: platforms.build_adapter(
             settings.messaging_platform or "", settings.platform, connection
         ),
+        fence=job.fence if isinstance(job, GatewayJob) else None,
     )
 
 
@@ -109,6 +120,9 @@ def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     context = _context()
     try:
         result = fn(context, *args, **kwargs)
+    except fencing.Superseded:
+        metrics.record_job(context.redis, name, "superseded", timer.elapsed)
+        raise
     except Exception:
         job: Job | None = get_current_job()
         will_retry = bool(job is not None and job.retries_left)
@@ -118,6 +132,14 @@ def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         context.close()
     metrics.record_job(context.redis, name, "succeeded", timer.elapsed)
     return result
+
+
+def listening_workers(connection: redis.Redis, queue: str) -> int:
+    """How many live workers listen on `queue` (RQ's worker registry: a killed or stopped worker drops out once its
+    key expires, within `workers.WORKER_TTL` + 60 s)."""
+    from rq import Worker
+
+    return len(Worker.all(connection=connection, queue=Queue(queue, connection=connection)))
 
 
 def _enqueue(connection: redis.Redis, queue: str, function: str, *args: Any, **kwargs: Any) -> Job:

@@ -77,11 +77,15 @@ class Process:
             return ""
         return self.popen.stdout.read().decode(errors="replace")
 
-    def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the process and every descendant (RQ's work horse runs in a session of its own)."""
+    def signal_group(self, sig: int) -> None:
+        """Send `sig` to the process and every descendant (RQ's work horse runs in a session of its own)."""
         for pid in [self.popen.pid, *descendants(self.popen.pid)]:
             with suppress(ProcessLookupError):
                 os.kill(pid, sig)
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the process and every descendant, and wait for the process to end."""
+        self.signal_group(sig)
         self.popen.wait(20)
 
     def stop(self, timeout: float = 20) -> int:
@@ -172,6 +176,18 @@ def seeded_events(sf: Any, numbers: Iterable[int], **options: Any) -> list[dict]
 
 
 ORG_ID = "00D000000000001EAA"
+
+
+def post_events(gateway_url: str, bearer: str, events: list[dict], org_id: str) -> dict:
+    """POST a webhook batch of Salesforce events; returns the gateway's 202 answer."""
+    response = requests.post(
+        f"{gateway_url}/webhooks/salesforce",
+        json=batch(events, org_id),
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    return dict(response.json())
 
 
 def batch(events: list[dict], org_id: str = ORG_ID) -> dict:

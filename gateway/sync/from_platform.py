@@ -4,7 +4,8 @@ since a cursor, for what a platform does not push), until it reaches `to_salesfo
 Pushed events are accepted once per idempotency key into a pending list in Redis, in the transaction that claims
 their keys; one `realtime` drain job at a time works through the list in batches, opt-outs first, and removes a
 batch only after its Salesforce writes, so a burst of STOPs costs a few Salesforce calls and a crash repeats a
-batch (harmless: versions dedupe) instead of losing it.
+batch (harmless: versions dedupe) instead of losing it. The drain lock is a fence (`fencing`): a drainer frozen
+past it holds the events up for `DRAIN_LOCK_SECONDS` at most and, when it wakes, removes nothing.
 
 Guarantees: a pushed event only says "look at this person now" (`contacts_for_events`): where the adapter can read
 the person (the `lookup_by_*` flag for a key the event carries), the platform's own view decides what is written to
@@ -31,7 +32,7 @@ from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
 from gateway.platforms.base import Capabilities, InboundEvent, InboundKind
 from gateway.redis_client import text
-from gateway.sync import state, to_salesforce
+from gateway.sync import fencing, state, to_salesforce
 from gateway.sync.context import SyncContext
 from gateway.sync.to_platform import parallel
 
@@ -42,6 +43,7 @@ CURSOR_KEY = "gateway:poll:cursor:{}"
 INBOUND_KEY = "gateway:inbound:{}"  # platform -> list of pushed events (JSON) waiting for a drain
 DRAIN_SCHEDULED_KEY = "gateway:inbound:{}:drain-scheduled"
 DRAIN_LOCK_KEY = "gateway:inbound:{}:drain-lock"
+DRAIN_LOCK_SECONDS = 60  # renewed with each batch; a frozen drainer holds the events up this long at most
 DRAIN_BATCH = 200
 POLL_BATCH = 200
 LOOKUP_CONCURRENCY = 8
@@ -115,18 +117,26 @@ class _Batch:
     events: list[dict[str, Any]]
     _connection: Redis
     _platform: str
+    _lock: fencing.Fence
 
     def done(self) -> None:
-        """Remove the batch from the pending list (after its Salesforce writes)."""
-        self._connection.ltrim(INBOUND_KEY.format(self._platform), len(self.events), -1)
+        """Remove the batch from the pending list (after its Salesforce writes) and renew the drain lock; raises
+        `fencing.Superseded`, removing nothing, when the lock lapsed and passed to another drainer."""
+        pending, count, lock = INBOUND_KEY.format(self._platform), len(self.events), self._lock.key
+
+        def remove(pipe: Any) -> None:
+            pipe.ltrim(pending, count, -1)
+            pipe.expire(lock, DRAIN_LOCK_SECONDS)
+
+        fencing.commit(self._connection, self._lock, remove)
 
 
 def _pending(connection: Redis, platform: str) -> Iterator[_Batch]:
-    """Batches of pending pushed events, oldest first, for one drainer at a time (a Redis lock); each batch stays
-    pending until its `done()`. A drain that finds the lock taken leaves the events to the lock holder."""
+    """Batches of pending pushed events, oldest first, for one drainer at a time (a fenced Redis lock); each batch
+    stays pending until its `done()`. A drain that finds the lock taken leaves the events to the lock holder."""
     connection.delete(DRAIN_SCHEDULED_KEY.format(platform))  # events arriving from now on schedule a new drain
-    lock = DRAIN_LOCK_KEY.format(platform)
-    if not connection.set(lock, "1", nx=True, ex=300):
+    lock = fencing.claim(connection, DRAIN_LOCK_KEY.format(platform), DRAIN_LOCK_SECONDS)
+    if lock is None:
         _claim_drain(connection, platform)
         return
     try:
@@ -134,9 +144,9 @@ def _pending(connection: Redis, platform: str) -> Iterator[_Batch]:
             raw = connection.lrange(INBOUND_KEY.format(platform), 0, DRAIN_BATCH - 1)
             if not raw:
                 return
-            yield _Batch([json.loads(r) for r in raw], connection, platform)
+            yield _Batch([json.loads(r) for r in raw], connection, platform, lock)
     finally:
-        connection.delete(lock)
+        fencing.release(connection, lock)
 
 
 def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None) -> dict[str, int]:

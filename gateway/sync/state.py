@@ -8,7 +8,9 @@ Two directions, four kinds of mark, each kept `STATE_TTL` seconds after it was l
 
 Guarantees: nothing outside this module formats these keys; every read asks Redis once per batch (a pipeline or an
 MGET), never once per record; a mark is a value (`Mark`) that callers store inside their own transaction, together
-with what they owe Salesforce, so a crash never keeps a mark without its write-back nor the reverse.
+with what they owe Salesforce, so a crash never keeps a mark without its write-back nor the reverse. That
+transaction is fenced (`SyncContext.commit`, `gateway.sync.fencing`): a job whose execution was handed to another
+worker while its own was frozen stores no mark when it wakes, so no version goes backwards and nothing is owed twice.
 
 No version from the future: a version later than now + `MAX_FUTURE` is stored as now, and a stored one later than
 that is not believed (read as no mark at all). The webhook door already refuses such Salesforce timestamps; this is
@@ -58,7 +60,7 @@ class Mark:
 
 
 def mark(pipe: Any, marks: Iterable[Mark | None]) -> None:
-    """Queue `marks` (None entries are skipped) on the caller's pipeline or transaction."""
+    """Queue `marks` (None entries are skipped) on the caller's transaction (`SyncContext.commit`)."""
     for item in marks:
         if item is not None:
             pipe.set(item.key, item.value, ex=item.ttl)

@@ -15,7 +15,8 @@ Guarantees:
   change is recorded in Salesforce (the ledger, `ledger_view`), planned against the status the read-back found.
 - What a record's sync leaves (its version and echo marks, what it owes Salesforce) is handed to a `RecordSink`,
   which stores it in one Redis transaction after the platform accepted the write: real time queues a
-  `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links.
+  `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links. Both the
+  platform write and that transaction are fenced by the job's lease (`SyncContext.check_fence`, `.commit`).
 - Transient platform failures are retried by re-raising after every other record of the batch is done and marked.
 """
 
@@ -224,6 +225,7 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
     sends its other changes first (an opt-out call carries none), then the opt-out; a new contact who is not opted
     in is created without a subscription (there is nothing to opt out of).
     """
+    context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
     changes = write.changes_only().with_changes(phone=write.contact.phone)
     if write.opt_out and not write.is_create:
         if write.fields - {platform_fields.SMS_STATUS, platform_fields.CRM_ID} or write.cleared:
@@ -416,10 +418,12 @@ class _WriteBackSink:
                     result=result, object_name=outcome.obj.object_name, record_id=outcome.record_id, fields=outcome.owed
                 )
             )
-        pipe = self.context.redis.pipeline(transaction=True)
-        state.mark(pipe, outcome.marks)
-        writeback.queue_entries(pipe, entries)
-        pipe.execute()
+
+        def store(pipe: Any) -> None:
+            state.mark(pipe, outcome.marks)
+            writeback.queue_entries(pipe, entries)
+
+        self.context.commit(store)
         if plan is None or plan.status is SyncStatus.SKIPPED:
             self.counts["skipped"] += 1
         else:

@@ -11,7 +11,7 @@ Guarantees:
   person. Bulk runs take the same path (`sync_batch`) with their own matching index and sink (`gateway.sync.bulk`),
   which normalises every stored phone.
 - Salesforce being unavailable or out of API budget raises, so RQ retries the job; nothing is marked done before
-  Salesforce accepted the write.
+  Salesforce accepted the write. The Salesforce write and the marks are fenced by the job's lease, as to_platform's.
 - In real time, opt-outs are matched and written first, in the budget's opt-out lane (`salesforce.usage.Lane`), their
   phone search (`find_by_phone`) included: a STOP reaches Salesforce even when reads and bulk work have spent every
   call they may; the log rows follow in the default lane, deferred to the next flush when the budget says no.
@@ -90,6 +90,7 @@ def sync_batch(
     rows = candidates(fresh) if candidates is not None else [candidate_rows(context, fresh)] * len(fresh)
     plans = plan_contacts(context, fresh, rows, stop_only=stop_only)
     if sink.writes:
+        context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
         plans = write_plans(context, plans)
     for contact, plan in zip(fresh, plans, strict=True):
         sink.done(contact, plan, () if plan.status is SyncStatus.FAILURE else (state.contact_synced(contact),))
@@ -149,10 +150,12 @@ class _WriteBackSink:
         ]
         reports = [state.report(state.UNMATCHED, contact) for contact in unplaced if not already[id(contact)]]
         if entries or reports or any(self.marks):
-            pipe = self.context.redis.pipeline(transaction=True)
-            state.mark(pipe, [*self.marks, *reports])
-            writeback.queue_entries(pipe, entries)
-            pipe.execute()
+
+            def store(pipe: Any) -> None:
+                state.mark(pipe, [*self.marks, *reports])
+                writeback.queue_entries(pipe, entries)
+
+            self.context.commit(store)
         self.marks, self.planned = [], []
 
     def flush(self) -> None:
