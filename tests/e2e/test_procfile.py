@@ -50,9 +50,9 @@ def test_the_procfile_runs_the_gateway_under_honcho_and_stops_on_sigterm(
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `gateway`, as installed
     }
     log = (tmp_path / "honcho.log").open("wb")
+    honcho_start = [str(Path(sys.executable).with_name("honcho")), "-f", str(ROOT / "Procfile"), "start"]
     honcho = subprocess.Popen(
-        [str(Path(sys.executable).with_name("honcho")), "-f", str(ROOT / "Procfile"), "start", "-p", str(port)]
-        + ["-c", "web=1,worker=2,cron=1"],
+        [*honcho_start, "-p", str(port), "-c", "web=1,worker=2,cron=1"],
         env=env,
         cwd=ROOT,
         stdout=log,
