@@ -8,45 +8,29 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 import requests
 from rq import Worker
 
-from gateway.emulators.salesforce import EmulatorServer
 from gateway.platforms.recording import RecordingAdapter
 from tests.conftest import CLIENTS, free_port
-from tests.integration.salesforce_emulator.conftest import Emulator, reset_org, running_emulator
+from tests.integration.gateway.conftest import sf, sf_server, sync_env  # noqa: F401 - the gateway suites' fixtures
+from tests.integration.salesforce_emulator.conftest import Emulator
 from tests.support import ROOT, descendants, post_events, seeded_events, token, wait_for
 
 
-@pytest.fixture(scope="module")
-def sf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    with running_emulator(tmp_path_factory) as server:
-        yield server
-
-
-@pytest.fixture
-def sf(sf_server: EmulatorServer) -> Iterator[Emulator]:
-    with reset_org(sf_server) as emulator:
-        yield emulator
-
-
 def test_the_procfile_runs_the_gateway_under_honcho_and_stops_on_sigterm(
-    gateway_env: dict[str, str], sf: Emulator, redis_url: str, tmp_path: Path
+    sync_env: dict[str, str],  # noqa: F811 - the imported fixtures
+    sf: Emulator,  # noqa: F811
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
-    integration = sf.clients["integration"]
     port = free_port()
     env = {
         **os.environ,
-        **gateway_env,
-        "SALESFORCE_LOGIN_URL": sf.url,
-        "SALESFORCE_CLIENT_ID": integration["client_id"],
-        "SALESFORCE_CLIENT_SECRET": integration["client_secret"],
-        "SALESFORCE_CA_BUNDLE": sf.ca_bundle,
+        **sync_env,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `gateway`, as installed
     }
     log = (tmp_path / "honcho.log").open("wb")
