@@ -8,11 +8,18 @@ against the configured CA bundle (explicitly, so `REQUESTS_CA_BUNDLE` cannot ove
 Salesforce does not return `expires_in` (the session timeout is an org setting), so when the token endpoint does
 not say, the token is assumed to live `assumed_lifetime` seconds; a token that dies earlier is replaced on the
 first `INVALID_SESSION_ID` (see `client.py`).
+
+With `shared` (a `token_cache.SharedTokens`), every process of the deployment uses one token: `get()` takes the
+stored one, and only one process at a time asks Salesforce for a new one; `refresh(stale)` after an
+INVALID_SESSION_ID drops the stored token if it is still `stale`, and one process replaces it for all. When Redis
+fails, the process logs in on its own, as it would without sharing (see `token_cache.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import AssertionSession, OAuth2Session
@@ -30,7 +38,10 @@ from joserfc.jwk import RSAKey
 from gateway.salesforce.errors import SalesforceAuthError
 from gateway.salesforce.identity import org_id_from_token_response
 from gateway.salesforce.settings import SalesforceSettings
-from gateway.salesforce.usage import TOKEN_REQUESTS
+from gateway.salesforce.token_cache import SharedTokens
+from gateway.salesforce.usage import TOKEN_REQUESTS, TOKEN_SHARING
+
+log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a secret
 JWT_LIFETIME_SECONDS = 180  # Salesforce wants `exp` within 3 minutes
@@ -104,6 +115,7 @@ class TokenSource:
         refresh_margin: float = 60.0,
         clock: Any = time.time,
         on_token: Callable[[AccessToken], None] | None = None,
+        shared: SharedTokens | None = None,
     ) -> None:
         self.settings = settings
         self.token_endpoint = settings.login_url.rstrip("/") + TOKEN_PATH
@@ -113,6 +125,7 @@ class TokenSource:
         self.refresh_margin = refresh_margin
         self._clock = clock
         self.on_token = on_token  # told of every new token (to share what it says about the org)
+        self.shared = shared if shared is not None and shared.enabled else None
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
 
@@ -124,21 +137,66 @@ class TokenSource:
         """The cached token, or a new one if there is none or it expires within the refresh margin."""
         with self._lock:
             token = self._token
-            if token is None or self._clock() >= token.expires_at - self._margin(token):
-                token = self._token = self._request()
+            if token is None or not self._usable(token):
+                token = self._token = self._obtain()
             return token
 
     def refresh(self, stale: AccessToken | None = None) -> AccessToken:
-        """A new token. With `stale`, only if the cached one is still that one (another thread may have
-        refreshed already)."""
+        """A new token. With `stale` (the token Salesforce refused), only if the cached one is still that one
+        (another thread, or with sharing another process, may have refreshed already); without, always a token
+        requested now (`gateway doctor`'s check), which is then shared."""
         with self._lock:
             if stale is not None and self._token is not None and self._token.access_token != stale.access_token:
                 return self._token
-            self._token = self._request()
+            if stale is None:
+                self._token = self._request()
+                if self.shared is not None:
+                    self.shared.keep(self._shareable(self._token), self._shared_ttl(self._token))
+            else:
+                self._token = self._obtain(stale)
             return self._token
 
     def _margin(self, token: AccessToken) -> float:
         return min(self.refresh_margin, (token.expires_at - token.issued_at) / 10)
+
+    def _usable(self, token: AccessToken) -> bool:
+        return bool(self._clock() < token.expires_at - self._margin(token))
+
+    def _shared_ttl(self, token: AccessToken) -> float:
+        """How long Redis keeps `token`: until it stops being usable."""
+        return float(token.expires_at - self._margin(token) - self._clock())
+
+    @staticmethod
+    def _shareable(token: AccessToken) -> dict[str, Any]:
+        return dataclasses.asdict(token)
+
+    def _obtain(self, stale: AccessToken | None = None) -> AccessToken:
+        """The shared token when it is usable (and not `stale`), else a new one requested by one process for all."""
+        shared = self.shared
+        if shared is None:
+            return self._request()
+
+        def usable(fields: dict[str, Any]) -> bool:
+            try:
+                token = AccessToken(**fields)
+            except TypeError:  # written by another version of the gateway: not ours to read
+                return False
+            return self._usable(token) and (stale is None or token.access_token != stale.access_token)
+
+        def request() -> tuple[dict[str, Any], float]:
+            token = self._request()
+            return self._shareable(token), self._shared_ttl(token)
+
+        try:
+            if stale is not None:
+                shared.invalidate(stale.access_token)
+            fields, requested = shared.obtain(request, usable)
+        except redis.RedisError as exc:
+            log.warning("Redis is unavailable: this process logs in to Salesforce on its own (%s)", type(exc).__name__)
+            TOKEN_SHARING.labels("unavailable").inc()
+            return self._request()
+        TOKEN_SHARING.labels("requested" if requested else "shared").inc()
+        return AccessToken(**fields)
 
     def _request(self) -> AccessToken:
         grant = self.grant

@@ -8,7 +8,8 @@ Guarantees:
 * Transient failures (UNABLE_TO_LOCK_ROW, 502/503/504, connection errors; other 5xx and read timeouts only for
   requests that are safe to repeat) are retried with exponential backoff, at most `max_attempts` times, then
   raise `SalesforceUnavailable`. Records that failed only on a locked row are resent on their own.
-* The token is refreshed before its expiry and once on INVALID_SESSION_ID.
+* The token is refreshed before its expiry and once on INVALID_SESSION_ID; with `redis`, one token serves every
+  process (`token_cache.py`).
 * Every call is metered and checked against the API budget first (see `usage.py`); when the budget is spent
   the caller gets `ApiBudgetExhausted` with what it needs to resume, and nothing is dropped.
 
@@ -60,6 +61,7 @@ from gateway.salesforce.errors import (
 from gateway.salesforce.identity import remember_org_id
 from gateway.salesforce.results import COLLECTION_SIZE, RecordResult, chunked, parse_collection_results
 from gateway.salesforce.settings import SalesforceSettings
+from gateway.salesforce.token_cache import SharedTokens
 from gateway.salesforce.usage import BUDGET_STOPS, RECORDS, RETRIES, UsageMeter
 
 T = TypeVar("T")
@@ -82,7 +84,7 @@ def _strip_attributes(record: dict[str, Any]) -> dict[str, Any]:
 class SalesforceClient:
     """Reads and writes the org for the gateway; build one per process (it is thread-safe for token refresh).
 
-    `redis` (optional) shares the API-usage counters and the budget between all workers.
+    `redis` (optional) shares the API-usage counters, the budget and the access token between all workers.
     """
 
     def __init__(
@@ -115,7 +117,11 @@ class SalesforceClient:
         self.bulk_job_size = bulk_job_size
         self._sleep = sleep
         self.tokens = TokenSource(
-            settings, timeout=timeout, assumed_lifetime=assumed_token_lifetime, on_token=self._on_token
+            settings,
+            timeout=timeout,
+            assumed_lifetime=assumed_token_lifetime,
+            on_token=self._on_token,
+            shared=SharedTokens(redis, settings, lock_seconds=timeout + 5) if redis is not None else None,
         )
         self._redis = redis
         self.meter = UsageMeter(

@@ -12,7 +12,6 @@ pointing the gateway at another org never reuses the old org's id; it lives a we
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -37,8 +36,7 @@ def org_id_from_token_response(raw: Mapping[str, Any]) -> str | None:
 
 
 def org_id_key(settings: SalesforceSettings) -> str:
-    login = f"{settings.login_url.rstrip('/').lower()}|{settings.client_id}|{settings.username or ''}"
-    return ORG_ID_KEY.format(hashlib.sha256(login.encode()).hexdigest()[:24])
+    return ORG_ID_KEY.format(settings.login_fingerprint())
 
 
 def remember_org_id(redis: Any, settings: SalesforceSettings, org_id: str) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from gateway.settings_base import Secret
@@ -36,3 +37,9 @@ class SalesforceSettings:
         if self.refresh_token:
             return "refresh-token"
         return "client-credentials"
+
+    def login_fingerprint(self) -> str:
+        """Names this login (login URL, client id, username) in Redis keys shared by every process, without
+        naming the user: pointing the gateway at another org or user never reuses what the old one stored."""
+        login = f"{self.login_url.rstrip('/').lower()}|{self.client_id}|{self.username or ''}"
+        return hashlib.sha256(login.encode()).hexdigest()[:24]

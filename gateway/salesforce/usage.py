@@ -53,6 +53,12 @@ RETRIES = Counter("gateway_salesforce_retries_total", "Salesforce calls retried,
 TOKEN_REQUESTS = Counter(
     "gateway_salesforce_token_requests_total", "OAuth token requests, by grant and outcome", ["grant", "outcome"]
 )
+TOKEN_SHARING = Counter(
+    "gateway_salesforce_token_sharing_total",
+    "Access tokens a process needed: taken from Redis (shared), requested for everyone (requested), or requested "
+    "alone because Redis failed (unavailable)",
+    ["outcome"],
+)
 BUDGET_STOPS = Counter(
     "gateway_salesforce_budget_stops_total", "Calls refused because the API budget is spent", ["reason"]
 )

@@ -21,21 +21,30 @@ each event's record (`gateway.sync.readback`) is one query per object per batch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
+import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import redis
 import requests
+from rq.registry import FinishedJobRegistry
 
 from gateway.demo import Scenario, Stack, start_stack
+from gateway.jobs import QUEUES
 
 POLL = 0.1
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -131,6 +140,20 @@ def burst_calls(scenario: Scenario, before: dict[str, int], n: int) -> dict[str,
         time.sleep(0.5)
     time.sleep(1.0)
     return calls_since(scenario, before, n, own={"query": 1, "collections": -(-n // 200)})
+
+
+def tokens_issued(scenario: Scenario) -> int:
+    """Access tokens the Salesforce emulator has issued (token requests are not API calls: counted apart)."""
+    return int(scenario.stack.sf_control("GET", "stats").json()["tokens_issued"])
+
+
+def jobs_finished(stack: Stack) -> int:
+    """Jobs the stack's workers have finished (each ran in a work horse of its own: RQ forks one per job)."""
+    conn = redis.Redis.from_url(stack.env["REDIS_URL"])
+    try:
+        return sum(FinishedJobRegistry(queue, connection=conn).count for queue in QUEUES)
+    finally:
+        conn.close()
 
 
 def _results_logged(scenario: Scenario) -> int:
@@ -300,26 +323,77 @@ def ingest_rate(gateway_url: str, client: dict[str, str], org_id: str, seconds: 
     return accepted / (time.monotonic() - begun)
 
 
+def burst(scenario: Scenario, n: int) -> tuple[dict[str, float], dict[str, float]]:
+    """`n` records edited at once in Salesforce: their latency to the platform, and what the burst cost in
+    Salesforce calls, token requests and jobs."""
+    stack = scenario.stack
+    before, tokens_before, jobs_before = api_calls(scenario), tokens_issued(scenario), jobs_finished(stack)
+    out = to_platform(scenario, n)
+    calls = burst_calls(scenario, before, n)
+    calls["token_requests"] = tokens_issued(scenario) - tokens_before
+    calls["jobs"] = jobs_finished(stack) - jobs_before
+    return out, calls
+
+
+@contextlib.contextmanager
+def code_of(ref: str) -> Iterator[None]:
+    """The stack's processes started meanwhile run the gateway of git revision `ref`: a baseline measured in the
+    same run, on the same machine. Its `gateway/` and `sfdx-package/` are exported to a temporary directory, which is
+    the processes' working directory (`python -m gateway` puts it first on sys.path) and their PYTHONPATH."""
+    export = Path(tempfile.mkdtemp(prefix="bench-e2e-code-"))
+    archive = subprocess.run(
+        ["git", "archive", ref, "gateway", "sfdx-package"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
+    saved_path, saved_cwd = os.environ.get("PYTHONPATH"), Path.cwd()
+    os.environ["PYTHONPATH"] = str(export)
+    os.chdir(export)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        if saved_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved_path
+        shutil.rmtree(export, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1000, help="Salesforce changes to push to the platform")
     parser.add_argument("--stops", type=int, default=30, help="STOPs to text at each poll interval")
-    parser.add_argument("--intervals", default="60,15", help="poll intervals to measure STOPs at (seconds)")
+    parser.add_argument(
+        "--intervals", default="60,15", help="poll intervals to measure STOPs at (seconds; empty: none)"
+    )
     parser.add_argument("--cycles", type=int, default=2, help="poll cycles the STOPs are spread over")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=16)
-    parser.add_argument("--twilio-stops", type=int, default=300, help="STOPs texted through Twilio's webhook")
+    parser.add_argument("--twilio-stops", type=int, default=300, help="STOPs texted through Twilio's webhook (0: none)")
     parser.add_argument("--single", type=int, default=20, help="edits made one at a time, for their API cost")
+    parser.add_argument(
+        "--baseline-ref",
+        default="",
+        help="also run the burst on this git revision's gateway (e.g. main), before the working tree's, in this run",
+    )
     args = parser.parse_args()
-    intervals = [int(i) for i in args.intervals.split(",")]
+    intervals = [int(i) for i in args.intervals.split(",") if i]
     rng = random.Random(args.seed)
+    baseline = None
+    if args.baseline_ref:  # first, so that a warmer machine does not favour the code under test
+        with code_of(args.baseline_ref):
+            stack = start_stack(
+                Path(tempfile.mkdtemp(prefix="bench-e2e-base-")), contacts=args.records, workers=args.workers
+            )
+            try:
+                baseline = burst(Scenario(stack), args.records)
+            finally:
+                stack.stop()
     var = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     stack = start_stack(var, contacts=args.records, workers=args.workers)
     try:
         scenario = Scenario(stack)
-        before = api_calls(scenario)
-        out = to_platform(scenario, args.records)
-        out_calls = burst_calls(scenario, before, args.records)
+        out, out_calls = burst(scenario, args.records)
         single = single_edits(scenario, args.single)
         ingest = ingest_rate(stack.gateway_url, stack.clients["salesforce-org"], stack.salesforce["org_id"])
     finally:
@@ -334,13 +408,24 @@ def main() -> None:
             backs.append(to_salesforce(scenario, args.stops, interval, args.cycles, rng))
         finally:
             stack.stop()
-    twilio = twilio_stops(Path(tempfile.mkdtemp(prefix="bench-e2e-twilio-")), args.twilio_stops, args.workers)
+    twilio = (
+        twilio_stops(Path(tempfile.mkdtemp(prefix="bench-e2e-twilio-")), args.twilio_stops, args.workers)
+        if args.twilio_stops
+        else None
+    )
     print(f"\nend to end — {args.workers} workers, emulators on this machine, polled every {POLL * 1000:.0f} ms\n")
     print(f"{'direction':<32}{'records':>8}{'arrived':>9}{'p50 s':>8}{'p99 s':>8}{'records/s':>11}  baseline")
     print(
         f"{'Salesforce -> platform':<32}{out['records']:>8}{out['arrived']:>9}{out['p50_s']:>8}{out['p99_s']:>8}"
         f"{out['records_per_s']:>11}  target p99 < 2 s"
     )
+    if baseline is not None:
+        base = baseline[0]
+        label = f"  same, {args.baseline_ref}'s code"
+        print(
+            f"{label:<32}{base['records']:>8}{base['arrived']:>9}{base['p50_s']:>8}{base['p99_s']:>8}"
+            f"{base['records_per_s']:>11}  baseline, this run"
+        )
     for back in backs:
         label = f"STOP -> Salesforce (poll {back['poll_seconds']} s)"
         print(
@@ -348,10 +433,11 @@ def main() -> None:
             f"  the wait for the poll alone: p50 {back['predicted_p50_s']} s, p99 {back['predicted_p99_s']} s;"
             f" {back['platform_calls_per_hour']} Mobile Commons calls/h ({back['platform_calls_per_hour_quiet']} quiet)"
         )
-    print(
-        f"{'Twilio STOP -> Salesforce':<32}{twilio['records']:>8}{twilio['arrived']:>9}{twilio['p50_s']:>8}"
-        f"{twilio['p99_s']:>8}{twilio['records_per_s']:>11}  signed webhook (Twilio pushes STOP), target < 2 s"
-    )
+    if twilio is not None:
+        print(
+            f"{'Twilio STOP -> Salesforce':<32}{twilio['records']:>8}{twilio['arrived']:>9}{twilio['p50_s']:>8}"
+            f"{twilio['p99_s']:>8}{twilio['records_per_s']:>11}  signed webhook (Twilio pushes STOP), target < 2 s"
+        )
     print(f"{'webhook ingest (same gateway)':<32}{'':>8}{'':>9}{'':>8}{'':>8}{ingest:>11.0f}  events/s accepted")
     print(f"\nSalesforce API calls{'':<12}{'records':>8}{'calls':>9}{'queries':>9}{'per record':>12}")
     for label, figures, records in (
@@ -362,6 +448,21 @@ def main() -> None:
             f"{label:<32}{records:>8}{figures['api_calls']:>9}{figures['queries']:>9}{figures['per_record']:>12}"
             f"   {figures['by_class']}"
         )
+    if baseline is not None:
+        base_calls = baseline[1]
+        print(
+            f"{'  burst, ' + args.baseline_ref + chr(39) + 's code':<32}{args.records:>8}{base_calls['api_calls']:>9}"
+            f"{base_calls['queries']:>9}{base_calls['per_record']:>12}   {base_calls['by_class']}"
+        )
+    print(
+        f"{'token requests, burst':<32}{args.records:>8}{out_calls['token_requests']:>9}"
+        f"   for {out_calls['jobs']} jobs (RQ forks a work horse per job)"
+    )
+    if baseline is not None:
+        print(
+            f"{'  burst, ' + args.baseline_ref + chr(39) + 's code':<32}{args.records:>8}"
+            f"{baseline[1]['token_requests']:>9}   for {baseline[1]['jobs']} jobs"
+        )
     print(
         json.dumps(
             {
@@ -369,6 +470,11 @@ def main() -> None:
                 "workers": args.workers,
                 "to_platform": out,
                 "to_platform_salesforce_calls": out_calls,
+                "baseline": (
+                    {"ref": args.baseline_ref, "to_platform": baseline[0], "to_platform_salesforce_calls": baseline[1]}
+                    if baseline is not None
+                    else None
+                ),
                 "single_edit_salesforce_calls": single,
                 "stop_to_salesforce": backs,
                 "twilio_stop_to_salesforce": twilio,

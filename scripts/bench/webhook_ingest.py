@@ -1,6 +1,7 @@
 """Drive authenticated webhook POSTs (batches of 1 and of 200 events) with wrk against `gateway serve` (gunicorn)
-and, in the same run, against a bare Flask endpoint served by the same gunicorn settings; print events/s and
-p50/p99 latency side by side and end with one JSON line.
+and, in the same run, against a bare Flask endpoint served by the same gunicorn settings; print events/s,
+p50/p99 latency and the CPU each request cost the server's processes and Redis (from /proc, Linux) side by side, and
+end with one JSON line. `--profile N` adds a cProfile of N single-event requests through the app in process.
 
 Every request carries new event ids (no duplicate short-cuts); Redis runs as production does (AOF everysec).
 """
@@ -129,15 +130,120 @@ def parse_wrk(output: str) -> dict[str, float]:
     }  # type: ignore[dict-item]
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of process `root` and all its descendants so far (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / TICKS
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def run_wrk(
-    url: str, token: str, org_id: str, events: int, seconds: int, connections: int, lua: Path
+    url: str,
+    token: str,
+    org_id: str,
+    events: int,
+    seconds: int,
+    connections: int,
+    lua: Path,
+    cpu_of: dict[str, int] | None = None,
 ) -> dict[str, float]:
+    """wrk's figures, plus `cpu_us_per_request_<name>` for each process tree of `cpu_of` (name -> pid)."""
     env = {**os.environ, "BENCH_EVENTS": str(events), "BENCH_TOKEN": token, "BENCH_ORG_ID": org_id}
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url]
+    before = {name: cpu_seconds(pid) for name, pid in (cpu_of or {}).items()}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     result = parse_wrk(out)
+    requests_done = max(1.0, result["rps"] * seconds)
+    for name, pid in (cpu_of or {}).items():
+        result[f"cpu_us_per_request_{name}"] = round((cpu_seconds(pid) - before[name]) * 1e6 / requests_done)
     result["events_per_s"] = result["rps"] * events
     return result
+
+
+def profile_one_request(env: dict[str, str], token: str, org_id: str, requests_to_profile: int) -> str:
+    """The gateway app built in this process on the bench's Redis (the org id is known there already), fed
+    `requests_to_profile` single-event webhook requests straight through WSGI (no server, no client) under cProfile;
+    returns the CPU µs per request of the app and of the bare app, and the top entries by cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
+    from werkzeug.test import EnvironBuilder
+
+    from gateway import create_app
+    from gateway.config import load_settings
+
+    sys.path.insert(0, str(Path(env["BENCH_WORK"])))
+    from bare_app import create_bare_app  # type: ignore[import-not-found]
+
+    gateway_app = create_app(load_settings(env, roles=("web",))).wsgi_app
+    bare_app = create_bare_app().wsgi_app
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    counter = iter(range(10**9))
+
+    def environs(n: int) -> list[dict[str, object]]:
+        out = []
+        for _ in range(n):
+            i = next(counter)
+            rid = f"003{i:012d}AAA"
+            event = {
+                "eventUuid": f"ffffffff-0000-4000-8000-{i:012x}",
+                "replayId": str(i),
+                "sobjectType": "Contact",
+                "recordId": rid,
+                "operation": "update",
+                "changedFields": ["MobilePhone"],
+                "record": {"Id": rid, "MobilePhone": "+14155550123", "SystemModstamp": "2026-11-25T08:00:00.000+0000"},
+                "publishedAt": "2026-11-25T08:00:00.123Z",
+            }
+            body = json.dumps({"orgId": org_id, "events": [event]})
+            out.append(
+                EnvironBuilder(path="/webhooks/salesforce", method="POST", data=body, headers=headers).get_environ()
+            )
+        return out
+
+    statuses: set[str] = set()
+
+    def run(app: object, batch: list[dict[str, object]]) -> None:
+        for environ in batch:
+            for _ in app(environ, lambda status, headers, exc_info=None: statuses.add(status)):  # type: ignore[operator]
+                pass
+
+    lines = []
+    for name, app in (("bare", bare_app), ("gateway", gateway_app)):
+        run(app, environs(200))  # warm-up
+        batch = environs(requests_to_profile)
+        started = time.process_time()
+        run(app, batch)
+        lines.append(f"{name}: {(time.process_time() - started) * 1e6 / requests_to_profile:.0f} µs CPU per request")
+    profiler = cProfile.Profile()
+    batch = environs(requests_to_profile)
+    profiler.enable()
+    run(gateway_app, batch)
+    profiler.disable()
+    if statuses != {"202 ACCEPTED"}:
+        raise SystemExit(f"bench: the profiled requests were answered {statuses}")
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(r"gateway/|redis/client|rq/|marshmallow/schema|flask/(app|ctx)", 30)
+    return "\n".join(lines) + "\n" + text.getvalue()
 
 
 def main() -> None:
@@ -153,6 +259,14 @@ def main() -> None:
         type=int,
         default=8,
         help="concurrent senders of 200-event batches (an org relays one batch at a time per subscriber)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile N single-event requests through the gateway app in this process (cProfile) and print "
+        "its CPU per request beside the bare app's and the profile's top entries",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -266,11 +380,17 @@ def main() -> None:
         lua = work / "events.lua"
         lua.write_text(LUA)
         results: dict[str, dict[str, float]] = {}
+        servers = {"bare": (bare, procs[-1].pid), "gateway": (gw, procs[-2].pid)}
         for events in (1, 200):
             connections = args.connections if events == 1 else args.batch_connections
-            for name, url in (("bare", bare), ("gateway", gw)):
+            for name, (url, pid) in servers.items():
                 run_wrk(url, token, org_id, events, 2, connections, lua)  # warm-up
-                results[f"{name}_{events}"] = run_wrk(url, token, org_id, events, args.seconds, connections, lua)
+                results[f"{name}_{events}"] = run_wrk(
+                    url, token, org_id, events, args.seconds, connections, lua, {"server": pid, "redis": procs[0].pid}
+                )
+        profile = (
+            profile_one_request({**env, "BENCH_WORK": str(work)}, token, org_id, args.profile) if args.profile else ""
+        )
         queued = int(
             subprocess.run(
                 ["redis-cli", "-p", str(redis_port), "llen", "rq:queue:sync"],
@@ -294,14 +414,20 @@ def main() -> None:
         f"\nwebhook ingest — {args.seconds} s per run, wrk 2 threads, {args.connections} connections (single events) "
         f"and {args.batch_connections} (batches), gunicorn {args.workers} workers x {args.threads} threads for both\n"
     )
-    print(f"{'batch':>6} {'server':>8} {'req/s':>9} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(
+        f"{'batch':>6} {'server':>8} {'req/s':>9} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+        f" {'CPU µs/req: server':>19} {'redis':>6}"
+    )
     for events in (1, 200):
         for name in ("bare", "gateway"):
             r = results[f"{name}_{events}"]
             print(
                 f"{events:>6} {name:>8} {r['rps']:>9.0f} {r['events_per_s']:>10.0f} {r['p50_ms']:>8.2f} "
-                f"{r['p99_ms']:>8.2f} {r['non_2xx']:>8.0f}"
+                f"{r['p99_ms']:>8.2f} {r['non_2xx']:>8.0f} {r['cpu_us_per_request_server']:>19.0f}"
+                f" {r['cpu_us_per_request_redis']:>6.0f}"
             )
+    if profile:
+        print(f"\none single-event request, in process (no server, no client), {args.profile} requests:\n{profile}")
     ratio = results["gateway_1"]["rps"] / results["bare_1"]["rps"]
     figures = {
         "bench": "webhook_ingest",
@@ -309,6 +435,9 @@ def main() -> None:
         "gateway_single_rps": round(results["gateway_1"]["rps"]),
         "bare_single_rps": round(results["bare_1"]["rps"]),
         "gateway_single_p99_ms": results["gateway_1"]["p99_ms"],
+        "gateway_single_cpu_us_per_request": results["gateway_1"]["cpu_us_per_request_server"],
+        "bare_single_cpu_us_per_request": results["bare_1"]["cpu_us_per_request_server"],
+        "redis_single_cpu_us_per_request": results["gateway_1"]["cpu_us_per_request_redis"],
         "gateway_batch200_events_per_s": round(results["gateway_200"]["events_per_s"]),
         "gateway_batch200_p99_ms": results["gateway_200"]["p99_ms"],
         "bare_batch200_events_per_s": round(results["bare_200"]["events_per_s"]),
