@@ -1,0 +1,415 @@
+"""The Action Network adapter: people, opt status and webhooks over Action Network's API v2 (OSDI, HAL+JSON).
+
+Guarantees:
+- Writes go through the person signup helper (`POST people/`), which finds people by email and phone itself. The
+  phone's `status` is sent only when it must change, and `subscribed` only when Action Network shows the number is
+  not opted out: the person linked by `platform_id` holds it subscribed, or a phone-only probe shows the number is
+  subscribed or was new to Action Network (its holder was created by the probe). A number Action Network holds as
+  unsubscribed is never subscribed from here: sticky STOP. The Salesforce Id goes to the custom field
+  `crm_id_field`; `source_tag` is added as a tag (Action Network ignores tags that do not exist yet).
+- Reads: by platform id (`GET people/{uuid}`) and by email (`find_by_email`, the OData filter); there is no
+  phone or custom-field filter, so those lookups raise `NotSupportedError` rather than guess.
+- `changed_since` filters on `modified_date` from `since - lookback_seconds`, follows `_links.next` until it is
+  absent or a page is empty, never trusts an order or a total, and never sends the token to another host.
+- Every request takes a slot from the limiters shared by all processes (`gateway.platforms.ratelimit`): at most
+  `requests_per_second` and `max_concurrent` across the deployment. A 429 pushes the shared schedule back by its
+  `Retry-After` (or backoff) for everyone; transient failures retry `max_attempts` times, then raise
+  `SyncFailure` with a transient code so the job is retried later.
+- The token and webhook secret never reach logs, reprs or errors; emails (in filters) are not logged either.
+
+Facts and what stays UNCONFIRMED: `docs/platforms/actionnetwork.md`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from redis import Redis
+from requests.adapters import HTTPAdapter
+
+from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
+from gateway.platforms.actionnetwork import wire
+from gateway.platforms.actionnetwork.settings import ActionNetworkSettings
+from gateway.platforms.base import (
+    Campaign,
+    Capabilities,
+    InboundEvent,
+    InboundKind,
+    MessagePage,
+    NotSupportedError,
+    WebhookRejectedError,
+)
+from gateway.platforms.ratelimit import (
+    CONCURRENCY_KEY,
+    RATE_KEY,
+    ConcurrencyLimiter,
+    RateLimiter,
+    Throttled,
+    backoff_delay,
+)
+
+log = logging.getLogger(__name__)
+
+NAME = "actionnetwork"
+CAPABILITIES = Capabilities(
+    contacts=True,
+    custom_fields=True,
+    conversation_history=False,  # no per-person SMS history in the API
+    campaigns=False,
+    inbound_webhooks=True,  # action webhooks: "look at this person now"
+    opt_out_webhooks=False,  # no unsubscribe trigger: opt-outs are found by polling `changed_since`
+    lookup_by_crm_id=False,  # no documented filter on custom fields
+    lookup_by_platform_id=True,
+)
+# A person counts as created by our own probe only if created at most this long before we sent it, on Action
+# Network's clock: skew beyond it makes the adapter refuse to subscribe (the safe side), never the reverse.
+CLOCK_TOLERANCE = timedelta(seconds=120)
+
+
+class ActionNetworkAdapter:
+    """One Action Network group (the API key's), through the shared limiters."""
+
+    name = NAME
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        settings: ActionNetworkSettings,
+        *,
+        rate: RateLimiter,
+        concurrency: ConcurrencyLimiter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._base = settings.api_url
+        self._host = urlsplit(self._base).netloc
+        self._rate = rate
+        self._concurrency = concurrency
+        self._clock = clock
+        self._session = requests.Session()
+        pool = max(4, settings.max_concurrent)
+        self._session.mount("https://", HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
+        self._session.mount("http://", HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
+        self._session.headers.update(
+            {
+                "OSDI-API-Token": settings.api_token.reveal(),
+                "Content-Type": "application/json",
+                "Accept": "application/hal+json, application/json",
+            }
+        )
+
+    @classmethod
+    def build(cls, settings: ActionNetworkSettings, redis: Redis) -> ActionNetworkAdapter:
+        """The adapter with its limiters on `redis`, shared by every process that uses the same Redis."""
+        lease = settings.connect_timeout_seconds + settings.read_timeout_seconds + 5
+        return cls(
+            settings,
+            rate=RateLimiter(redis, RATE_KEY.format(NAME), per_second=settings.requests_per_second),
+            concurrency=ConcurrencyLimiter(
+                redis, CONCURRENCY_KEY.format(NAME), limit=settings.max_concurrent, lease_seconds=lease
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"ActionNetworkAdapter(base_url={self._base!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- lookups
+
+    def find_contact(
+        self, *, platform_id: str | None = None, crm_id: str | None = None, phone: str | None = None
+    ) -> Contact | None:
+        """By platform id only: Action Network documents no filter on phone numbers or custom fields."""
+        if sum(key is not None for key in (platform_id, crm_id, phone)) != 1:
+            raise ValueError("find_contact takes exactly one of platform_id, crm_id, phone")
+        if crm_id is not None:
+            raise NotSupportedError(self.name, "looking a person up by the CRM id (no filter on custom fields)")
+        if phone is not None:
+            raise NotSupportedError(self.name, "looking a person up by phone (no phone filter)")
+        person = self._person(str(platform_id))
+        return None if person is None else person.contact
+
+    def find_by_email(self, email: str) -> Contact | None:
+        """The person with this email (`filter=email_address eq '…'`), or None. Action Network keeps one person
+        per email, so the first match is the person."""
+        params = {"filter": wire.email_filter(email), "per_page": "1"}
+        _, body = self._request("GET", "people", params=params, what="the people collection (by email)")
+        for item in wire.parse_page(body).items:
+            person = wire.parse_person(item, crm_id_field=self._settings.crm_id_field)
+            if person is not None:
+                return person.contact
+        return None
+
+    def changed_since(self, since: datetime, until: datetime) -> Iterator[Contact]:
+        """People whose `modified_date` lies in [since - lookback, until], page by page. May repeat a person (no
+        order is guaranteed, and a person changed while we page can be read twice); a person changed after
+        `until` is left to the next window."""
+        start = since - timedelta(seconds=self._settings.lookback_seconds)
+        params = {"filter": wire.modified_since_filter(start), "per_page": str(wire.MAX_PER_PAGE)}
+        try:
+            _, body = self._request("GET", "people", params=params, what="the people collection")
+        except SyncFailure as failure:
+            if failure.error.code is not SyncErrorCode.PLATFORM_REJECTED:
+                raise
+            # The documented examples filter on a date; a timestamp refused with 400 falls back to the day (a
+            # superset: the window check below drops what is too old).
+            params["filter"] = wire.modified_since_filter(start, date_only=True)
+            _, body = self._request("GET", "people", params=params, what="the people collection")
+        seen: set[str] = set()
+        while True:
+            page = wire.parse_page(body)
+            for item in page.items:
+                person = wire.parse_person(item, crm_id_field=self._settings.crm_id_field)
+                if person is None:
+                    continue
+                modified = person.modified_at
+                if modified is not None and not start <= modified <= until:
+                    continue
+                yield person.contact
+            if not page.items or page.next_href is None or page.next_href in seen:
+                return
+            seen.add(page.next_href)
+            _, body = self._request("GET", self._next_url(page.next_href, params), what="the people collection")
+
+    # -- writes
+
+    def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
+        """Create or update through the signup helper; the phone is subscribed only as the module states."""
+        self._check_keys(contact)
+        phone_status = None
+        if subscribe and contact.phone is not None and self._may_subscribe(contact):
+            phone_status = wire.SUBSCRIBED
+        tags = (self._settings.source_tag,) if self._settings.source_tag else ()
+        body = wire.signup_body(contact, crm_id_field=self._settings.crm_id_field, phone_status=phone_status, tags=tags)
+        return self._signup(body).contact
+
+    def opt_out(self, contact: Contact) -> Contact:
+        """Set the number's status to unsubscribed. Only the phone is sent: the helper then finds whoever holds
+        the number (a phone-only request merges into its holder), and no other field can move the number."""
+        if contact.phone is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.MISSING_REQUIRED_FIELD, "Opting out needs the phone number.", ("phone",))
+            )
+        body = {"person": {"phone_numbers": [{"number": self._wire_phone(contact.phone), "status": wire.UNSUBSCRIBED}]}}
+        view = self._signup(body).contact
+        if view.sms_status is not SmsStatus.UNSUBSCRIBED:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.PLATFORM_REJECTED,
+                    "Action Network accepted the opt-out but still shows the number as "
+                    f"{view.sms_status.value}; the opt-out will be retried.",
+                )
+            )
+        return view
+
+    # -- what Action Network does not have
+
+    def messages(self, contact: Contact, *, limit: int = 50, before: str | None = None) -> MessagePage:
+        raise NotSupportedError(self.name, "per-person text message history")
+
+    def campaigns(self, contact: Contact) -> list[Campaign]:
+        raise NotSupportedError(self.name, "per-person campaign history")
+
+    # -- inbound
+
+    def parse_webhook(
+        self,
+        path_secret: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str],
+        body: bytes,
+    ) -> list[InboundEvent]:
+        """A webhook POST (a JSON array), verified by the secret in our URL path (Action Network signs nothing).
+
+        Each element becomes one "look at this person now" event (`profile_update`), keyed by its
+        `idempotency_key`; the person in it holds only what the activist typed, so its status is left unknown and
+        the sync re-reads the person by `contact.platform_id`."""
+        expected = self._settings.webhook_secret
+        if not expected:
+            raise WebhookRejectedError("ACTIONNETWORK_WEBHOOK_SECRET is not set", status=404)
+        if not hmac.compare_digest(path_secret.encode(), expected.reveal().encode()):
+            raise WebhookRejectedError("wrong webhook secret", status=404)
+        try:
+            items = wire.parse_webhook_array(body, crm_id_field=self._settings.crm_id_field)
+        except wire.WebhookFormatError as exc:
+            raise WebhookRejectedError(str(exc), status=400) from exc
+        received = self._clock()
+        events = []
+        for item in items:
+            typed = item.person.contact if item.person else Contact()
+            contact = typed.with_changes(
+                platform_id=item.person_uuid, sms_status=SmsStatus.UNKNOWN, opted_out_at=None, version=None
+            )
+            events.append(
+                InboundEvent(
+                    kind=InboundKind.PROFILE_UPDATE,
+                    phone=contact.phone,
+                    idempotency_key=f"{NAME}:webhook:{item.idempotency_key}",
+                    occurred_at=item.occurred_at or received,
+                    body=item.kind,
+                    contact=contact,
+                )
+            )
+        return events
+
+    def check(self) -> None:
+        """Readiness: the API answers and accepts the key (one cheap authenticated read)."""
+        self._request("GET", "people", params={"per_page": "1"}, what="the people collection")
+
+    # -- plumbing
+
+    def _may_subscribe(self, contact: Contact) -> bool:
+        """Whether Action Network shows `contact.phone` as not opted out (see the module docstring)."""
+        assert contact.phone is not None
+        if contact.platform_id:
+            linked = self._person(contact.platform_id)
+            if linked is not None and linked.contact.phone == contact.phone:
+                return linked.phone_status == wire.SUBSCRIBED
+        sent_at = self._clock() - CLOCK_TOLERANCE
+        holder = self._signup({"person": {"phone_numbers": [{"number": self._wire_phone(contact.phone)}]}})
+        if holder.phone_status == wire.SUBSCRIBED:
+            return True
+        if holder.created_after(sent_at):
+            return True  # created by the probe: the number was new to Action Network, nobody opted it out
+        log.info("actionnetwork: not subscribing %s: the number is unsubscribed there", holder.contact.platform_id)
+        return False
+
+    def _check_keys(self, contact: Contact) -> None:
+        if not contact.email and not contact.phone:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.MISSING_REQUIRED_FIELD,
+                    "Action Network finds people by email or phone; this record has neither.",
+                    ("email", "phone"),
+                )
+            )
+        if contact.phone is not None:
+            self._wire_phone(contact.phone)
+
+    @staticmethod
+    def _wire_phone(phone: str) -> str:
+        try:
+            return wire.phone_to_wire(phone)
+        except ValueError as exc:
+            raise SyncFailure(SyncError(SyncErrorCode.INVALID_PHONE, f"{exc}.", ("phone",))) from exc
+
+    def _person(self, uuid: str) -> wire.Person | None:
+        if not uuid or "/" in uuid or "?" in uuid:
+            raise SyncFailure(SyncError(SyncErrorCode.NOT_FOUND, "The linked Action Network id is malformed."))
+        try:
+            _, body = self._request("GET", f"people/{uuid}", what="the linked person")
+        except SyncFailure as failure:
+            if failure.error.code is SyncErrorCode.NOT_FOUND:
+                return None
+            raise
+        return wire.parse_person(body, crm_id_field=self._settings.crm_id_field)
+
+    def _signup(self, body: dict[str, Any]) -> wire.Person:
+        _, answer = self._request("POST", "people/", json=body, what="the person signup helper")
+        person = wire.parse_person(answer, crm_id_field=self._settings.crm_id_field)
+        if person is None or person.contact.platform_id is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.PLATFORM_UNAVAILABLE, "The person signup helper answered without a person.")
+            )
+        return person
+
+    def _next_url(self, href: str, params: Mapping[str, str]) -> str:
+        """`_links.next` as an absolute URL on our API host, keeping our filter and page size if the link dropped
+        them (whether it keeps them is UNCONFIRMED)."""
+        parts = urlsplit(href if "://" in href else self._base + href.lstrip("/"))
+        if parts.netloc != self._host:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.PLATFORM_REJECTED,
+                    "Action Network's next-page link points to another host; the API key is not sent there.",
+                )
+            )
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        for name, value in params.items():
+            query.setdefault(name, value)
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        what: str,
+    ) -> tuple[int, Any]:
+        """One API call through the shared limiters, with bounded retries of transient failures."""
+        url = path if "://" in path else self._base + path
+        timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                if self._concurrency is not None:
+                    with self._concurrency.slot():
+                        self._rate.acquire()
+                        response = self._session.request(method, url, params=params, json=json, timeout=timeout)
+                else:
+                    self._rate.acquire()
+                    response = self._session.request(method, url, params=params, json=json, timeout=timeout)
+            except Throttled as exc:
+                raise SyncFailure(
+                    SyncError(
+                        SyncErrorCode.RATE_LIMITED,
+                        f"The shared Action Network request budget is booked {exc.wait:.0f} s ahead; {what} waits "
+                        "for a later retry.",
+                    )
+                ) from exc
+            except requests.RequestException as exc:
+                error = SyncError(
+                    SyncErrorCode.PLATFORM_UNAVAILABLE, f"Action Network could not be reached ({type(exc).__name__})."
+                )
+            else:
+                body = _json_or_none(response)
+                found = wire.error_for_status(response.status_code, body, what=what)
+                if found is None:
+                    return response.status_code, body
+                error = found
+                if response.status_code == 429:
+                    retry_after = wire.retry_after_seconds(response.headers.get("Retry-After"))
+            if not error.transient or attempt >= self._settings.max_attempts:
+                if error.transient:
+                    log.warning("actionnetwork %s failed after %d attempts: %s", what, attempt, error.code)
+                raise SyncFailure(error)
+            delay = backoff_delay(
+                attempt,
+                retry_after=retry_after,
+                base=self._settings.backoff_seconds,
+                cap=self._settings.max_backoff_seconds,
+            )
+            log.info("actionnetwork %s: %s, retrying in %.2f s", what, error.code, delay)
+            if error.code is SyncErrorCode.RATE_LIMITED:
+                self._rate.penalize(delay)  # every process waits, not only this one; acquire() sleeps it out
+            else:
+                time.sleep(delay)
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def webhook_path_for(secret: str) -> str:
+    """The path to configure as the webhook URL in Action Network (API & Sync → Webhooks), on the gateway host."""
+    return f"/webhooks/platforms/{NAME}/{secret}"
+
+
+__all__ = ["CAPABILITIES", "NAME", "ActionNetworkAdapter", "webhook_path_for"]
