@@ -27,7 +27,8 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -72,6 +73,17 @@ CAPABILITIES = Capabilities(
 # A person counts as created by our own probe only if created at most this long before we sent it, on Action
 # Network's clock: skew beyond it makes the adapter refuse to subscribe (the safe side), never the reverse.
 CLOCK_TOLERANCE = timedelta(seconds=120)
+# With Action Network's own Date header to compare against, the probe's person must be this fresh (the created
+# date has one-second precision; the probe itself takes well under a second).
+PROBE_WINDOW = timedelta(seconds=2)
+
+
+class Answer(NamedTuple):
+    """One successful API answer: status, parsed JSON body (None if not JSON), the server's Date (if sent)."""
+
+    status: int
+    body: Any
+    date: datetime | None
 
 
 class ActionNetworkAdapter:
@@ -143,7 +155,7 @@ class ActionNetworkAdapter:
         """The person with this email (`filter=email_address eq '…'`), or None. Action Network keeps one person
         per email, so the first match is the person."""
         params = {"filter": wire.email_filter(email), "per_page": "1"}
-        _, body = self._request("GET", "people", params=params, what="the people collection (by email)")
+        body = self._request("GET", "people", params=params, what="the people collection (by email)").body
         for item in wire.parse_page(body).items:
             person = wire.parse_person(item, crm_id_field=self._settings.crm_id_field)
             if person is not None:
@@ -157,14 +169,14 @@ class ActionNetworkAdapter:
         start = since - timedelta(seconds=self._settings.lookback_seconds)
         params = {"filter": wire.modified_since_filter(start), "per_page": str(wire.MAX_PER_PAGE)}
         try:
-            _, body = self._request("GET", "people", params=params, what="the people collection")
+            body = self._request("GET", "people", params=params, what="the people collection").body
         except SyncFailure as failure:
             if failure.error.code is not SyncErrorCode.PLATFORM_REJECTED:
                 raise
             # The documented examples filter on a date; a timestamp refused with 400 falls back to the day (a
             # superset: the window check below drops what is too old).
             params["filter"] = wire.modified_since_filter(start, date_only=True)
-            _, body = self._request("GET", "people", params=params, what="the people collection")
+            body = self._request("GET", "people", params=params, what="the people collection").body
         seen: set[str] = set()
         while True:
             page = wire.parse_page(body)
@@ -179,7 +191,7 @@ class ActionNetworkAdapter:
             if not page.items or page.next_href is None or page.next_href in seen:
                 return
             seen.add(page.next_href)
-            _, body = self._request("GET", self._next_url(page.next_href, params), what="the people collection")
+            body = self._request("GET", self._next_url(page.next_href, params), what="the people collection").body
 
     # -- writes
 
@@ -275,12 +287,21 @@ class ActionNetworkAdapter:
             linked = self._person(contact.platform_id)
             if linked is not None and linked.contact.phone == contact.phone:
                 return linked.phone_status == wire.SUBSCRIBED
-        sent_at = self._clock() - CLOCK_TOLERANCE
-        holder = self._signup({"person": {"phone_numbers": [{"number": self._wire_phone(contact.phone)}]}})
+        sent_at = self._clock()
+        answer = self._request(
+            "POST",
+            "people/",
+            json={"person": {"phone_numbers": [{"number": self._wire_phone(contact.phone)}]}},
+            what="the person signup helper",
+        )
+        holder = self._person_in(answer.body)
         if holder.phone_status == wire.SUBSCRIBED:
             return True
-        if holder.created_after(sent_at):
-            return True  # created by the probe: the number was new to Action Network, nobody opted it out
+        # New to Action Network: its holder was created by this probe and never changed since. "Now" is Action
+        # Network's own clock (the answer's Date) when it sent one, so our clock's skew does not widen the window.
+        created_after = answer.date - PROBE_WINDOW if answer.date else sent_at - CLOCK_TOLERANCE
+        if holder.created_after(created_after):
+            return True
         log.info("actionnetwork: not subscribing %s: the number is unsubscribed there", holder.contact.platform_id)
         return False
 
@@ -307,7 +328,7 @@ class ActionNetworkAdapter:
         if not uuid or "/" in uuid or "?" in uuid:
             raise SyncFailure(SyncError(SyncErrorCode.NOT_FOUND, "The linked Action Network id is malformed."))
         try:
-            _, body = self._request("GET", f"people/{uuid}", what="the linked person")
+            body = self._request("GET", f"people/{uuid}", what="the linked person").body
         except SyncFailure as failure:
             if failure.error.code is SyncErrorCode.NOT_FOUND:
                 return None
@@ -315,7 +336,9 @@ class ActionNetworkAdapter:
         return wire.parse_person(body, crm_id_field=self._settings.crm_id_field)
 
     def _signup(self, body: dict[str, Any]) -> wire.Person:
-        _, answer = self._request("POST", "people/", json=body, what="the person signup helper")
+        return self._person_in(self._request("POST", "people/", json=body, what="the person signup helper").body)
+
+    def _person_in(self, answer: Any) -> wire.Person:
         person = wire.parse_person(answer, crm_id_field=self._settings.crm_id_field)
         if person is None or person.contact.platform_id is None:
             raise SyncFailure(
@@ -347,7 +370,7 @@ class ActionNetworkAdapter:
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
         what: str,
-    ) -> tuple[int, Any]:
+    ) -> Answer:
         """One API call through the shared limiters, with bounded retries of transient failures."""
         url = path if "://" in path else self._base + path
         timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
@@ -379,7 +402,7 @@ class ActionNetworkAdapter:
                 body = _json_or_none(response)
                 found = wire.error_for_status(response.status_code, body, what=what)
                 if found is None:
-                    return response.status_code, body
+                    return Answer(response.status_code, body, _http_date(response.headers.get("Date")))
                 error = found
                 if response.status_code == 429:
                     retry_after = wire.retry_after_seconds(response.headers.get("Retry-After"))
@@ -398,6 +421,16 @@ class ActionNetworkAdapter:
                 self._rate.penalize(delay)  # every process waits, not only this one; acquire() sleeps it out
             else:
                 time.sleep(delay)
+
+
+def _http_date(header: str | None) -> datetime | None:
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _json_or_none(response: requests.Response) -> Any:
