@@ -155,6 +155,8 @@ class EmulatorApp:
             if fault is not None and fault.status is not None:
                 with self._lock:
                     self._stats.faults += 1
+                if fault.status == 429:
+                    return self._too_many(fault)
                 return _json({"error": fault.error or "Injected failure"}, fault.status)
             return self._route(request, path)
         except ApiError as exc:

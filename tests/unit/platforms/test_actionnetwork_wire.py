@@ -23,8 +23,14 @@ def person(**overrides: object) -> dict[str, object]:
         "email_addresses": [{"primary": True, "address": "jane@example.org", "status": "subscribed"}],
         "phone_numbers": [{"primary": True, "number": "12025550123", "number_type": "Mobile", "status": "subscribed"}],
         "postal_addresses": [
-            {"primary": True, "address_lines": ["1 Main St", "Apt 2"], "locality": "Oakland", "region": "CA",
-             "postal_code": "94608", "country": "US"}
+            {
+                "primary": True,
+                "address_lines": ["1 Main St", "Apt 2"],
+                "locality": "Oakland",
+                "region": "CA",
+                "postal_code": "94608",
+                "country": "US",
+            }
         ],  # fmt: skip
         "custom_fields": {CRM: "003000000000001AAA", "occupation": "Nurse", "volunteer": True, "shifts": 3},
         "created_date": "2024-03-30T02:07:04Z",
@@ -151,8 +157,11 @@ def element(key: str | None = "8222b5db14bb49a060b3f0f6cab321e6", **resource: ob
         "osdi:submission": {
             "created_date": "2024-05-01T10:00:00Z",
             "modified_date": "2024-05-01T10:00:01Z",
-            "person": {"given_name": "Jo", "email_addresses": [{"address": "jo@example.org"}],
-                       "phone_numbers": [{"number_type": "Mobile", "status": "subscribed"}]},  # fmt: skip
+            "person": {
+                "given_name": "Jo",
+                "email_addresses": [{"address": "jo@example.org"}],
+                "phone_numbers": [{"number_type": "Mobile", "status": "subscribed"}],
+            },  # fmt: skip
             "_links": {"osdi:person": {"href": "https://actionnetwork.org/api/v2/people/p-1"}},
             **resource,
         },
