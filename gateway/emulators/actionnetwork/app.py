@@ -387,8 +387,9 @@ class EmulatorApp:
             max_per_second=float(spec["max_per_second"]) if spec.get("max_per_second") else None,
             retry_after_seconds=float(spec["retry_after"]) if spec.get("retry_after") is not None else None,
         )
-        if fault.status is None and not (fault.latency_ms or fault.jitter_ms or fault.max_concurrent
-                                         or fault.max_per_second):  # fmt: skip
+        if fault.status is None and not (
+            fault.latency_ms or fault.jitter_ms or fault.max_concurrent or fault.max_per_second
+        ):
             raise ValueError("give status, error_code, latency_ms, jitter_ms, max_concurrent or max_per_second")
         with self._lock:
             self._fault = fault

@@ -93,7 +93,7 @@ def test_a_stop_is_not_pushed_it_is_found_by_polling(adapter: ActionNetworkAdapt
                     "created_at": "2020-01-01T00:00:00Z",
                 }
             ]
-        },  # fmt: skip
+        },
     )["ids"]
     answer = control.post("inbound", {"phone": "+12025550207", "body": "STOP"})
     assert answer["pushed"] is False

@@ -28,7 +28,7 @@ def run_workers(emulator: ActionNetworkEmulator, redis_urls: list[str], *args: o
                 emulator.api_token,
                 url,
                 *map(str, args),
-            ],  # fmt: skip
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -52,7 +52,7 @@ def other_db(redis_url: str) -> str:
 def test_two_worker_processes_share_one_request_rate(
     emulator: ActionNetworkEmulator, control: Control, redis_url: str
 ) -> None:
-    results = run_workers(emulator, [redis_url, redis_url], RATE, 8, 2, 6)  # 2 processes × 2 threads × 6 calls
+    results = run_workers(emulator, [redis_url, redis_url], RATE, 8, 2, 6)  # 2 processes x 2 threads x 6 calls
     assert [r["failed"] for r in results] == [0, 0] and sum(r["done"] for r in results) == 24
     rate = control.get("stats")["rate"]
     assert rate["mean_per_second"] <= RATE * 1.02, rate
@@ -69,6 +69,6 @@ def test_two_worker_processes_share_one_concurrency_cap(
     emulator: ActionNetworkEmulator, control: Control, redis_url: str
 ) -> None:
     control.post("faults", {"latency_ms": 120, "jitter_ms": 40, "ratio": 1.0})
-    results = run_workers(emulator, [redis_url, redis_url], 500, 2, 3, 3)  # 2 processes × 3 threads × 3 calls
+    results = run_workers(emulator, [redis_url, redis_url], 500, 2, 3, 3)  # 2 processes x 3 threads x 3 calls
     assert sum(r["done"] for r in results) == 18
     assert control.get("stats")["max_in_flight"] <= 2

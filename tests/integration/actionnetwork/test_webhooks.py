@@ -29,7 +29,7 @@ def test_activists_acting_push_one_array_whose_elements_become_person_events(
                 {"email": "mo@example.org", "given_name": "Mo", "phone": "+12025550301", "sms_opt_in": True},
                 {"email": "ni@example.org", "type": "osdi:signature"},
             ]
-        },  # fmt: skip
+        },
     )
     assert sent["delivered"] == 200
     [(path, body)] = receiver.calls
