@@ -21,24 +21,11 @@ from .conftest import Control, settings_for
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_the_cli_prints_one_ready_line_serves_and_stops_on_a_signal(stop_signal: signal.Signals) -> None:
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway.emulators.mobilecommons.cli",
-            "--port",
-            "0",
-            "--campaign-id",
-            "555",
-            "--opt-in-path-id",
-            "777",
-            "--password",
-            "pw-1",
-            "--seed",
-            "3",
-        ],
+        [sys.executable, "-m", "gateway.emulators.mobilecommons.cli", "--port", "0", "--campaign-id", "555",
+         "--opt-in-path-id", "777", "--password", "pw-1", "--seed", "3"],
         stdout=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
