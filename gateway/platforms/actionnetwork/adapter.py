@@ -196,7 +196,10 @@ class ActionNetworkAdapter:
     # -- writes
 
     def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
-        """Create or update through the signup helper; the phone is subscribed only as the module states."""
+        """Create or update through the signup helper; the phone is subscribed only as the module states. A change
+        that carries neither email nor phone but a platform id is sent with the linked person's own email and
+        phone, the keys the helper finds people by."""
+        contact = self._with_keys(contact)
         self._check_keys(contact)
         phone_status = None
         if subscribe and contact.phone is not None and self._may_subscribe(contact):
@@ -208,6 +211,8 @@ class ActionNetworkAdapter:
     def opt_out(self, contact: Contact) -> Contact:
         """Set the number's status to unsubscribed. Only the phone is sent: the helper then finds whoever holds
         the number (a phone-only request merges into its holder), and no other field can move the number."""
+        if contact.phone is None and contact.platform_id:
+            contact = self._with_keys(contact.with_changes(email=None))
         if contact.phone is None:
             raise SyncFailure(
                 SyncError(SyncErrorCode.MISSING_REQUIRED_FIELD, "Opting out needs the phone number.", ("phone",))
@@ -304,6 +309,16 @@ class ActionNetworkAdapter:
             return True
         log.info("actionnetwork: not subscribing %s: the number is unsubscribed there", holder.contact.platform_id)
         return False
+
+    def _with_keys(self, contact: Contact) -> Contact:
+        if contact.email or contact.phone or not contact.platform_id:
+            return contact
+        linked = self._person(contact.platform_id)
+        if linked is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.NOT_FOUND, f"Action Network has no person {contact.platform_id} any more.")
+            )
+        return contact.with_changes(email=linked.contact.email, phone=linked.contact.phone)
 
     def _check_keys(self, contact: Contact) -> None:
         if not contact.email and not contact.phone:

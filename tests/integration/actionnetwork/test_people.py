@@ -100,3 +100,13 @@ def test_a_record_with_neither_email_nor_phone_is_refused_before_any_call(
         adapter.upsert_contact(Contact(phone="555-0101"), subscribe=False)
     assert bad.value.error.code is SyncErrorCode.INVALID_PHONE
     assert control.get("stats")["api_calls"]["total"] == 0
+
+
+def test_a_change_without_email_or_phone_reaches_the_linked_person(
+    adapter: ActionNetworkAdapter, control: Control
+) -> None:
+    [pid] = control.post("seed", {"people": [{"phone": "+12025550107", "email": "fin@example.org"}]})["ids"]
+    view = adapter.upsert_contact(Contact(platform_id=pid, last_name="Moreau"), subscribe=False)
+    assert view.platform_id == pid and control.person(email="fin@example.org")["family_name"] == "Moreau"
+    assert adapter.opt_out(Contact(platform_id=pid)).sms_status is SmsStatus.UNSUBSCRIBED
+    assert len(control.people()) == 1
