@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
@@ -19,9 +20,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     live in one process (tests build one per test).
     """
     from gateway import jobs, metrics
-    from gateway.redis_server import connect
-    from gateway.sync.context import build_platform
+    from gateway.platforms import build_adapter
+    from gateway.redis_client import connect
     from gateway.web import api, auth, errors, health, status_page, webhooks
+    from gateway.web.org import OrgIdentity
+    from gateway.web.ratelimit import AuthLimits
+    from gateway.web.readiness import Readiness
 
     settings = settings or load_settings(roles=("web",))
     if not settings.redis_url:
@@ -42,21 +46,23 @@ def create_app(settings: Settings | None = None) -> Flask:
         sf = settings.salesforce
         extra.append(SharedUsageCollector(connection, budget_share=sf.budget_share, daily_budget=sf.daily_budget))
     app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES, extra)
-    readiness = {"redis": health.redis_check(connection)}
+    remote_checks = {}
     if settings.messaging_platform is not None:
-        platform = build_platform(settings, connection)
+        platform = build_adapter(settings.messaging_platform, settings.platform, connection)
         app.extensions["gateway.platform"] = platform
-        readiness["platform"] = platform.check
+        remote_checks["platform"] = platform.check
     if settings.salesforce is not None:
-        readiness["salesforce"] = lambda: api.sync_context().salesforce.check()  # noqa: PLW0108 - built on first use
-    app.extensions["gateway.readiness"] = readiness
+        remote_checks["salesforce"] = lambda: _web_salesforce(app).ready()
+    app.extensions["gateway.readiness"] = Readiness(app, settings.redis_url, remote_checks)
+    app.extensions["gateway.org"] = OrgIdentity(connection, settings.salesforce, lambda: _web_salesforce(app).org_id())
 
     errors.init_errors(app)
-    auth.init_auth(app, settings)
+    limits = AuthLimits(app, connection, settings.edge)
+    auth.init_auth(app, settings, limits)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     api.init_api(app)
-    status_page.init_status_page(app, settings)
+    status_page.init_status_page(app, settings, limits)
 
     @app.before_request
     def _start_timer() -> None:
@@ -72,3 +78,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         return response
 
     return app
+
+
+def _web_salesforce(app: Flask) -> Any:
+    """The web process's Salesforce client (one token per process): the sync context's when a platform is set."""
+    from gateway.salesforce.client import SalesforceClient
+    from gateway.web import api
+
+    settings: Settings = app.extensions["gateway.settings"]
+    with app.app_context():
+        if settings.messaging_platform is not None:
+            return api.sync_context().salesforce
+        client = app.extensions.get("gateway.salesforce")
+        if client is None:
+            assert settings.salesforce is not None
+            client = SalesforceClient(settings.salesforce, redis=app.extensions["gateway.redis"])
+            app.extensions["gateway.salesforce"] = client
+        return client

@@ -18,17 +18,9 @@ from typing import Any
 
 import click
 
-from gateway.config import ConfigError, Settings, load_settings
-
-
-def _settings(*roles: str) -> Settings:
-    try:
-        return load_settings(roles=roles)
-    except ConfigError as exc:
-        click.echo("gateway: invalid configuration:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
-        raise SystemExit(2) from None
+from gateway.cli_sync import settings_or_exit, sync
+from gateway.config import Settings
+from gateway.platforms import REGISTRY
 
 
 def _logging(settings: Settings) -> None:
@@ -70,6 +62,9 @@ def main() -> None:
 
     Configuration comes from environment variables (see README); `gateway doctor` shows what is in effect.
     """
+    from gateway.log_redaction import install
+
+    install()  # no secret, token or phone number reaches a log line, from any verb, at any level
 
 
 @main.command()
@@ -84,15 +79,15 @@ def main() -> None:
 )
 @click.option(
     "--threads",
-    default=1,
+    default=4,
     show_default=True,
     type=int,
-    help="Threads per worker (the work is CPU-bound: prefer processes).",
+    help="Threads per worker: requests waiting on Redis or a slow client do not hold up the others.",
 )
 @click.option("--reload", is_flag=True, help="Development server with auto-reload instead of gunicorn.")
 def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> None:
     """Serve the web app: OAuth token endpoint, webhooks, API, health and metrics."""
-    settings = _settings("web")
+    settings = settings_or_exit("web")
     _logging(settings)
     _terminate_on_sigterm()
     with _redis(settings) as settings:
@@ -117,12 +112,12 @@ def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> Non
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
 def worker(queues: str, burst: bool, name: str | None) -> None:
     """Run an RQ worker that does the syncing (run as many as you like, on any machine)."""
-    settings = _settings("worker")
+    settings = settings_or_exit("worker")
     _logging(settings)
     _terminate_on_sigterm()
     with _redis(settings) as settings:
         from gateway import jobs
-        from gateway.redis_server import connect
+        from gateway.redis_client import connect
         from gateway.workers import GatewayWorker
 
         names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -139,20 +134,21 @@ def worker(queues: str, burst: bool, name: str | None) -> None:
 @main.command()
 def cron() -> None:
     """Run RQ's cron scheduler with the gateway's periodic jobs (one per deployment is enough)."""
-    settings = _settings()
+    settings = settings_or_exit()
     _logging(settings)
     _terminate_on_sigterm()
     with _redis(settings) as settings:
         from rq.cron import CronScheduler
 
         from gateway import jobs
-        from gateway.redis_server import connect
+        from gateway.redis_client import connect
 
         assert settings.redis_url is not None
         scheduler = CronScheduler(connection=connect(settings.redis_url))
-        for entry in jobs.CRON_TABLE:
+        table = jobs.cron_table(settings)
+        for entry in table:
             scheduler.register(**entry)
-        click.echo(f"cron: {len(jobs.CRON_TABLE)} periodic job(s) registered", err=True)
+        click.echo(f"cron: {len(table)} periodic job(s) registered", err=True)
         scheduler.start()  # type: ignore[no-untyped-call]
 
 
@@ -161,7 +157,7 @@ def doctor() -> None:
     """Print the effective configuration (secrets masked) and check every connection."""
     from gateway.doctor import run_checks
 
-    settings = _settings()
+    settings = settings_or_exit()
     click.echo(json.dumps(settings.describe(), indent=2, default=str))
     failures = 0
     with _redis(settings) as settings:
@@ -169,6 +165,30 @@ def doctor() -> None:
             failures += 0 if ok else 1
             click.echo(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
     raise SystemExit(1 if failures else 0)
+
+
+@main.command("hash-secret")
+def hash_secret() -> None:
+    """Print the `secret_scrypt` for an OAuth client's secret, read from standard input (never from the command
+    line, where it would land in the shell's history and the process list).
+
+    \b
+    openssl rand -base64 32 | tee org-secret.txt | gateway hash-secret
+    """
+    from gateway.client_secrets import hash_secret as scrypt_hash
+
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("client secret (not shown): ")
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        click.echo("gateway hash-secret: no secret on standard input", err=True)
+        raise SystemExit(2)
+    if len(secret) < 16:
+        click.echo("gateway hash-secret: warning: a secret shorter than 16 characters is easy to guess", err=True)
+    click.echo(scrypt_hash(secret))
 
 
 class _LazyGroup(click.Group):
@@ -193,7 +213,7 @@ class _LazyGroup(click.Group):
     cls=_LazyGroup,
     lazy={
         "salesforce": "gateway.emulators.salesforce.cli:command",
-        "mobilecommons": "gateway.emulators.mobilecommons.cli:command",
+        **{name: entry.emulator for name, entry in REGISTRY.items() if entry.emulator},
     },
 )
 def emulate() -> None:
@@ -205,7 +225,14 @@ def emulate() -> None:
 @click.option("--exit-when-done", is_flag=True, help="Stop everything once the scenario has run (for scripts).")
 @click.option("--contacts", default=1000, show_default=True, help="Contacts seeded into the Salesforce emulator.")
 @click.option("--workers", default=1, show_default=True, help="Sync workers to start.")
-def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int) -> None:
+@click.option(
+    "--platform",
+    type=click.Choice(sorted(name for name, entry in REGISTRY.items() if entry.demo)),
+    default="mobilecommons",
+    show_default=True,
+    help="The messaging platform to emulate.",
+)
+def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int, platform: str) -> None:
     """Run the whole product locally on embedded defaults (no accounts) and play a scenario you can watch."""
     from pathlib import Path
 
@@ -213,10 +240,15 @@ def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int) ->
 
     var = Path(os.environ.get("GATEWAY_VAR_DIR") or "var")
     raise SystemExit(
-        run_demo(var, contacts=contacts, stack_only=stack_only, exit_when_done=exit_when_done, workers=workers)
+        run_demo(
+            var,
+            platform=platform,
+            contacts=contacts,
+            stack_only=stack_only,
+            exit_when_done=exit_when_done,
+            workers=workers,
+        )
     )
 
 
-from gateway.cli_sync import sync as _sync_group  # noqa: E402 - the `sync` verbs live in their own module
-
-main.add_command(_sync_group)
+main.add_command(sync)  # the `sync` verbs live in `gateway.cli_sync`

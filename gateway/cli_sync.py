@@ -15,30 +15,70 @@ from typing import Any
 
 import click
 
-from gateway.config import ConfigError, load_settings
+from gateway.config import ConfigError, Settings, load_settings
 
 DIRECTIONS = {"platform": ("to-platform",), "salesforce": ("to-salesforce",), "both": ("to-platform", "to-salesforce")}
 
 
-@contextmanager
-def _connection() -> Iterator[Any]:
-    from gateway.redis_server import connect, resolve_redis_url
-
+def settings_or_exit(*roles: str) -> Settings:
+    """The configuration, or exit 2 with one line per bad variable (every `gateway` verb starts here)."""
     try:
-        settings = load_settings()
+        return load_settings(roles=roles)
     except ConfigError as exc:
         click.echo("gateway: invalid configuration:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(2) from None
+
+
+@contextmanager
+def _connected() -> Iterator[tuple[Settings, Any]]:
+    """The settings, read once, and a Redis connection (the embedded server when `REDIS_URL` is unset)."""
+    from dataclasses import replace
+
+    from gateway.redis_client import connect
+    from gateway.redis_server import resolve_redis_url
+
+    settings = settings_or_exit()
     url, embedded = resolve_redis_url(settings.redis_url, settings.var_dir)
     connection = connect(url)
     try:
-        yield connection
+        yield replace(settings, redis_url=url), connection
     finally:
         connection.close()
         if embedded is not None:
             embedded.stop()
+
+
+def _sync_object(settings: Settings, connection: Any, requested: str) -> str:
+    """The object as the package's active `Messaging_Sync_Object__mdt` records name it (read through the sync
+    configuration, cached for every process); a clear error for any other."""
+    from gateway.salesforce.errors import SalesforceError
+    from gateway.sync.context import SyncContext
+
+    context = SyncContext.build(settings, connection)
+    try:
+        active = [obj.object_name for obj in context.sync_config().active_objects]
+    except (SalesforceError, RuntimeError) as exc:
+        raise click.ClickException(f"could not read the package's Messaging_Sync_Object__mdt records: {exc}") from None
+    finally:
+        context.close()
+    for name in active:
+        if name.casefold() == requested.casefold():
+            return name
+    listed = ", ".join(active) or "none"
+    raise click.BadParameter(
+        f"{requested!r} is not an active Messaging_Sync_Object__mdt record (active: {listed})", param_hint="--object"
+    )
+
+
+def _check_platform_lists_people(settings: Settings, directions: tuple[str, ...]) -> None:
+    """A platform → Salesforce run needs a platform that can list its people."""
+    entry = settings.platform_entry
+    if "to-salesforce" in directions and entry is not None and not entry.capabilities.change_feed:
+        raise click.BadParameter(
+            f"{entry.title} cannot list its people, so only `--to platform` runs on it", param_hint="--to"
+        )
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -67,12 +107,12 @@ def _bar(run: dict[str, Any], width: int = 30) -> str:
 
 
 def _watch(connection: Any, run_ids: list[str], interval: float = 0.5) -> list[dict[str, Any]]:
-    from gateway.sync import bulk
+    from gateway.sync.bulk import runs as bulk_runs
 
     tty = sys.stderr.isatty()
     last_print = 0.0
     while True:
-        runs = [bulk.progress(connection, r) for r in run_ids]
+        runs = [bulk_runs.progress(connection, r) for r in run_ids]
         halted = any(r["status"] == "stopped" for r in runs)  # a stopped run never starts the one chained after it
         finished = all(r["status"] in ("done", "stopped") or (halted and r["status"] == "waiting") for r in runs)
         if tty:
@@ -97,7 +137,13 @@ def sync() -> None:
 @click.option(
     "--to", "to", type=click.Choice(sorted(DIRECTIONS)), required=True, help="Which side to bring up to date."
 )
-@click.option("--object", "object_name", type=click.Choice(["Contact", "Lead"]), default="Contact", show_default=True)
+@click.option(
+    "--object",
+    "object_name",
+    default="Contact",
+    show_default=True,
+    help="An object with an active Messaging_Sync_Object__mdt record in the org.",
+)
 @click.option("--since", default=None, help="Only records changed since this date (YYYY-MM-DD or ISO date-time).")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 @click.option("--detach", is_flag=True, help="Queue the run and exit (watch it with `gateway sync status`).")
@@ -107,11 +153,12 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
     from gateway.sync import reports
 
     moment = _parse_since(since)
-    with _connection() as connection:
+    with _connected() as (settings, connection):
+        _check_platform_lists_people(settings, DIRECTIONS[to])
         run_ids = jobs.start_bulk_runs(
             connection,
             directions=DIRECTIONS[to],
-            object_name=object_name,
+            object_name=_sync_object(settings, connection, object_name),
             kind="initial",
             since=moment,
             dry_run=dry_run,
@@ -133,11 +180,11 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
 def incremental(detach: bool) -> None:
     """Run the incremental pull now (records changed since the high-water mark minus the overlap window)."""
     from gateway import jobs
-    from gateway.sync import bulk, reports
+    from gateway.sync import reports
+    from gateway.sync.bulk import runs as bulk_runs
 
-    schedule = bulk.Schedule.from_env()
-    with _connection() as connection:
-        run_ids = bulk.start_incremental(connection, jobs.bulk_jobs(connection), schedule.objects, schedule.directions)
+    with _connected() as (settings, connection):
+        run_ids = bulk_runs.start_incremental(connection, jobs.bulk_jobs(connection), settings)
         if detach:
             click.echo(json.dumps({"runs": run_ids}))
             return
@@ -151,17 +198,18 @@ def incremental(detach: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def report(run_id: str | None, as_json: bool) -> None:
     """Print the synchronization report of a run (default: the latest)."""
-    from gateway.sync import bulk, reports
+    from gateway.sync import reports
+    from gateway.sync.bulk import runs as bulk_runs
 
-    with _connection() as connection:
+    with _connected() as (_settings, connection):
         if run_id is None:
-            recent = bulk.recent_runs(connection, 1)
+            recent = bulk_runs.recent_runs(connection, 1)
             if not recent:
                 raise click.ClickException("no bulk run yet")
             run = recent[0]
         else:
             try:
-                run = bulk.progress(connection, run_id)
+                run = bulk_runs.progress(connection, run_id)
             except KeyError as exc:
                 raise click.ClickException(str(exc.args[0])) from None
         if as_json:
@@ -176,11 +224,10 @@ def report(run_id: str | None, as_json: bool) -> None:
 def status(as_json: bool, limit: int) -> None:
     """Recent bulk runs with their progress, and the Salesforce API usage against the budget."""
     from gateway.salesforce.usage import UsageMeter
-    from gateway.sync import bulk
+    from gateway.sync.bulk import runs as bulk_runs
 
-    with _connection() as connection:
-        runs = bulk.recent_runs(connection, limit)
-        settings = load_settings()
+    with _connected() as (settings, connection):
+        runs = bulk_runs.recent_runs(connection, limit)
         share = settings.salesforce.budget_share if settings.salesforce else 0.8
         daily = settings.salesforce.daily_budget if settings.salesforce else None
         usage = UsageMeter(budget_share=share, daily_budget=daily, redis=connection).snapshot()
@@ -200,11 +247,11 @@ def status(as_json: bool, limit: int) -> None:
 @click.argument("run_id")
 def stop(run_id: str) -> None:
     """Stop a run; `gateway sync resume RUN_ID` goes on from its checkpoints."""
-    from gateway.sync import bulk
+    from gateway.sync.bulk import runs as bulk_runs
 
-    with _connection() as connection:
+    with _connected() as (_settings, connection):
         try:
-            bulk.stop_run(connection, run_id)
+            bulk_runs.stop_run(connection, run_id)
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0])) from None
     click.echo(f"stopped {run_id}")
@@ -216,11 +263,12 @@ def stop(run_id: str) -> None:
 def resume(run_id: str, detach: bool) -> None:
     """Go on with a stopped or failed run: chunks not done are queued again; done records are not re-sent."""
     from gateway import jobs
-    from gateway.sync import bulk, reports
+    from gateway.sync import reports
+    from gateway.sync.bulk import runs as bulk_runs
 
-    with _connection() as connection:
+    with _connected() as (_settings, connection):
         try:
-            bulk.resume_run(connection, jobs.bulk_jobs(connection), run_id)
+            bulk_runs.resume_run(connection, jobs.bulk_jobs(connection), run_id)
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0])) from None
         if not detach:
@@ -236,7 +284,7 @@ def donations(timeout: int) -> None:
 
     from gateway import jobs
 
-    with _connection() as connection:
+    with _connected() as (_settings, connection):
         job = Queue(jobs.BULK, connection=connection).enqueue_call(
             "gateway.jobs.donations_rollup", kwargs={"force": True}, timeout=jobs.BULK_JOB_TIMEOUT
         )

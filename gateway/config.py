@@ -1,10 +1,14 @@
-"""Settings: read once from the environment, validated by a marshmallow schema, frozen.
+"""Settings: read once from the environment, validated by marshmallow schemas, frozen.
+
+The gateway's own variables and `SALESFORCE_*` are named here; the chosen platform's (`MESSAGING_PLATFORM`) are
+named by its settings fragment in `gateway/platforms/<name>/settings.py`, found through the platform registry and
+composed in: `Settings.platform` holds them.
 
 Guarantees: `load_settings()` either returns a complete, typed `Settings` or raises `ConfigError` listing every bad
 or missing variable, one line each, naming the variable (never its secret value). Secret values are held in
 `Secret`, whose `str`/`repr` is masked; `Settings.describe()` is the only printable view and masks them too.
 Variable names in DESIGN §5 (`REDIS_URL`, `GATEWAY_OAUTH_CLIENTS`, `GATEWAY_TOKEN_SIGNING_KEY`, `SALESFORCE_…`,
-`MESSAGING_PLATFORM`, `MOBILECOMMONS_…`) are a contract with operators and scripts.
+`MESSAGING_PLATFORM`, each platform's `<NAME>_…`) are a contract with operators and scripts.
 """
 
 from __future__ import annotations
@@ -12,15 +16,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as mf
 
-SCOPES = ("events:write", "conversations:read", "admin")
-PLATFORMS = ("mobilecommons", "recording")
+from gateway.client_secrets import SHA256_PATTERN, scrypt_problem
+from gateway.platforms import REGISTRY
+from gateway.platforms.base import PlatformEntry, PlatformSettings
+from gateway.salesforce.settings import SalesforceSettings
+from gateway.settings_base import InvalidSettings, Secret
+
+SCOPES = ("events:write", "conversations:read", "admin", "metrics:read")
 
 
 class ConfigError(Exception):
@@ -31,87 +40,38 @@ class ConfigError(Exception):
         super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-class Secret:
-    """A secret string that never prints itself. Call `reveal()` at the one place the value is used."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    def __str__(self) -> str:
-        return "********"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-
 @dataclass(frozen=True)
 class OAuthClient:
-    """A client allowed to get gateway tokens: its id, the sha256 hex of its secret and the scopes it may ask for."""
+    """A client allowed to get gateway tokens: its id, the scopes it may ask for, and its secret's hash — a salted
+    scrypt hash (`secret_scrypt`, from `gateway hash-secret`) or, deprecated, an unsalted SHA-256 hex digest."""
 
     client_id: str
-    secret_sha256: str
     scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SalesforceSettings:
-    """How the gateway reaches the org. Auth mode follows from what is set: a private key → JWT bearer,
-    a refresh token → refresh-token grant, otherwise client credentials."""
-
-    login_url: str
-    client_id: str
-    username: str | None = None
-    private_key: Secret | None = None
-    client_secret: Secret | None = None
-    refresh_token: Secret | None = None
-    ca_bundle: str | None = None
-    api_version: str = "62.0"
-    budget_share: float = 0.8
-    daily_budget: int | None = None
-    bulk_query_threshold: int = 10_000
-    bulk_ingest_threshold: int = 2_000
+    secret_scrypt: str | None = None
+    secret_sha256: str | None = None
 
     @property
-    def auth_mode(self) -> str:
-        if self.private_key and self.username:
-            return "jwt-bearer"
-        if self.refresh_token:
-            return "refresh-token"
-        return "client-credentials"
+    def deprecated_hash(self) -> bool:
+        return self.secret_scrypt is None
 
 
 @dataclass(frozen=True)
-class MobileCommonsConfig:
-    """The raw MOBILECOMMONS_* variables; `gateway.platforms.mobilecommons` turns them into its settings."""
+class EdgeSettings:
+    """What the web tier enforces at its door: sign-in and token rate limits, clock skew, `/metrics` and platform
+    webhook methods, and how many reverse proxies in front may be trusted for the client's address."""
 
-    base_url: str = "https://secure.mcommons.com/api/"
-    username: str | None = None
-    password: Secret | None = None
-    bearer_token: Secret | None = None
-    company_key: str | None = None
-    opt_in_path_id: str | None = None
-    campaign_id: str | None = None
-    crm_id_column: str = "sf_id"
-    webhook_secret: Secret | None = None
+    auth_limit_per_client: str = "20 per minute"  # failed attempts per client id, token endpoint and sign-in
+    auth_limit_per_address: str = "10 per minute; 60 per hour; 300 per day"  # failed attempts per remote address
+    trusted_proxies: int = 0  # X-Forwarded-For hops to trust (0: the peer address is the client)
+    max_clock_skew_seconds: int = 300  # how far in the future an event's timestamps may be
+    request_read_timeout_seconds: int = 10  # from a request's first byte to its last (`gateway serve`)
+    metrics_public: bool = False  # /metrics without a token (scrapers on a private network)
+    webhook_allow_get: bool = False  # platform webhooks by GET as well as POST
 
 
 @dataclass(frozen=True)
 class BulkConfig:
-    """Tuning and schedule of whole-database runs (`gateway.sync.bulk`, `gateway.sync.donations`)."""
+    """Tuning of whole-database runs (`gateway.sync.bulk`, `gateway.sync.donations`)."""
 
     read_chunk: int = 2000  # records per Salesforce → platform chunk (one REST page)
     write_chunk: int = 10_000  # people per platform → Salesforce chunk
@@ -120,12 +80,18 @@ class BulkConfig:
     overlap_seconds: int = 600  # incremental pulls re-read this much before the high-water mark
     budget_reserve: float = 0.1  # share of the API budget bulk work leaves to real time
     max_pause_seconds: int = 900  # a paused chunk looks again at least this often
-    timezone: str = "UTC"  # IANA zone of the schedule's local times
+    donation_field: str = "has_donated_previously"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When the periodic bulk work runs (`gateway.sync.schedule`): local times of day in an IANA zone."""
+
+    timezone: str = "UTC"
     incremental_at: tuple[str, ...] = ("02:00",)
     donations_at: tuple[str, ...] = ("06:00", "18:00")
     incremental_objects: tuple[str, ...] = ("Contact", "Lead")
     incremental_directions: tuple[str, ...] = ("to-platform", "to-salesforce")
-    donation_field: str = "has_donated_previously"
 
 
 @dataclass(frozen=True)
@@ -140,19 +106,52 @@ class Settings:
     log_level: str = "INFO"
     phone_default_region: str = "US"
     messaging_platform: str | None = None
+    platform: PlatformSettings | None = None  # the chosen platform's settings fragment
+    other_platforms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # set, validated, unused
     salesforce: SalesforceSettings | None = None
-    mobilecommons: MobileCommonsConfig = field(default_factory=MobileCommonsConfig)
     bulk: BulkConfig = field(default_factory=BulkConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
+
+    @property
+    def platform_entry(self) -> PlatformEntry | None:
+        """The registry's entry of the chosen platform (None when `MESSAGING_PLATFORM` is unset)."""
+        return REGISTRY[self.messaging_platform] if self.messaging_platform else None
 
     def describe(self) -> dict[str, Any]:
-        """The effective configuration as a printable dict, every secret masked."""
-        described: dict[str, Any] = _describe(self)
+        """The effective configuration as a printable dict: every secret masked, credentials inside URLs masked,
+        client-secret hashes reduced to their kind; each platform's settings (or, for platforms other than the
+        chosen one, their variables) under the platform's name."""
+        platforms = ("platform", "other_platforms")
+        described: dict[str, Any] = {
+            f.name: _describe(getattr(self, f.name)) for f in fields(self) if f.name not in platforms
+        }
+        for name, variables in self.other_platforms.items():
+            described[name] = {key: _describe(value) for key, value in variables.items()}
+        if self.messaging_platform is not None:
+            described[self.messaging_platform] = _describe(self.platform)
         return described
+
+
+def mask_url(url: str) -> str:
+    """`url` with any user/password part replaced by `****` (`redis://:pw@host` → `redis://****@host`)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://****@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _describe(value: Any) -> Any:
     if isinstance(value, Secret):
         return str(value) if value else ""
+    if isinstance(value, OAuthClient):
+        kind = "scrypt" if value.secret_scrypt else "sha256 (deprecated: use gateway hash-secret)"
+        return {"client_id": value.client_id, "scopes": list(value.scopes), "secret": f"******** ({kind})"}
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _describe(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple | list):
@@ -188,13 +187,35 @@ def _listed(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip()) if value else default
 
 
+def _valid_scrypt(value: str) -> None:
+    problem = scrypt_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def _valid_limits(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a rate limit such as '10 per minute; 100 per hour'") from None
+
+
 class _ClientSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    client_id = mf.String(required=True, validate=validate.Length(min=1, max=200))
-    secret_sha256 = mf.String(required=True, validate=validate.Regexp(r"^[0-9a-fA-F]{64}$"))
+    client_id = mf.String(required=True, validate=validate.Regexp(r"\A[\x20-\x7e]{1,200}\Z"))  # RFC 6749 VSCHAR
+    secret_scrypt = mf.String(validate=_valid_scrypt)
+    secret_sha256 = mf.String(validate=validate.Regexp(SHA256_PATTERN, error="not 64 hex digits"))
     scopes = mf.List(mf.String(validate=validate.OneOf(SCOPES)), required=True)
+
+    @validates_schema
+    def _one_secret(self, data: dict[str, Any], **_: Any) -> None:
+        given = [k for k in ("secret_scrypt", "secret_sha256") if k in data]
+        if len(given) != 1:
+            raise ValidationError("give exactly one of secret_scrypt (recommended) or secret_sha256", "secret_scrypt")
 
 
 class _EnvSchema(Schema):
@@ -212,7 +233,14 @@ class _EnvSchema(Schema):
     GATEWAY_DEDUP_TTL_SECONDS = mf.Integer(validate=validate.Range(min=60))
     GATEWAY_LOG_LEVEL = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     GATEWAY_PHONE_DEFAULT_REGION = mf.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
-    MESSAGING_PLATFORM = mf.String(validate=validate.OneOf(PLATFORMS))
+    GATEWAY_AUTH_RATE_LIMIT_PER_CLIENT = mf.String(validate=_valid_limits)
+    GATEWAY_AUTH_RATE_LIMIT_PER_ADDRESS = mf.String(validate=_valid_limits)
+    GATEWAY_TRUSTED_PROXIES = mf.Integer(validate=validate.Range(min=0, max=5))
+    GATEWAY_MAX_CLOCK_SKEW_SECONDS = mf.Integer(validate=validate.Range(min=0, max=3600))
+    GATEWAY_REQUEST_READ_TIMEOUT_SECONDS = mf.Integer(validate=validate.Range(min=1, max=300))
+    GATEWAY_METRICS_PUBLIC = mf.Boolean()
+    GATEWAY_WEBHOOK_ALLOW_GET = mf.Boolean()
+    MESSAGING_PLATFORM = mf.String(validate=validate.OneOf(sorted(REGISTRY)))
     SALESFORCE_LOGIN_URL = mf.Url(schemes={"https"}, require_tld=False)
     SALESFORCE_CLIENT_ID = mf.String()
     SALESFORCE_USERNAME = mf.String()
@@ -225,15 +253,6 @@ class _EnvSchema(Schema):
     SALESFORCE_DAILY_API_BUDGET = mf.Integer(validate=validate.Range(min=1))
     SALESFORCE_BULK_QUERY_THRESHOLD = mf.Integer(validate=validate.Range(min=0))
     SALESFORCE_BULK_INGEST_THRESHOLD = mf.Integer(validate=validate.Range(min=0))
-    MOBILECOMMONS_BASE_URL = mf.Url(schemes={"http", "https"}, require_tld=False)
-    MOBILECOMMONS_USERNAME = mf.String()
-    MOBILECOMMONS_PASSWORD = mf.String()
-    MOBILECOMMONS_BEARER_TOKEN = mf.String()
-    MOBILECOMMONS_COMPANY_KEY = mf.String()
-    MOBILECOMMONS_OPT_IN_PATH_ID = mf.String()
-    MOBILECOMMONS_CAMPAIGN_ID = mf.String()
-    MOBILECOMMONS_CRM_ID_COLUMN = mf.String(validate=validate.Length(min=1, max=64))
-    MOBILECOMMONS_WEBHOOK_SECRET = mf.String(validate=validate.Length(min=16))
     GATEWAY_BULK_READ_CHUNK = mf.Integer(validate=validate.Range(min=1))
     GATEWAY_BULK_WRITE_CHUNK = mf.Integer(validate=validate.Range(min=1))
     GATEWAY_BULK_THREADS = mf.Integer(validate=validate.Range(min=1, max=160))
@@ -259,7 +278,10 @@ def _cross_check(data: Mapping[str, str]) -> dict[str, list[str]]:
             raw = json.loads(data["GATEWAY_OAUTH_CLIENTS"])
             if not isinstance(raw, list):
                 raise ValidationError("must be a JSON list of clients")
-            _ClientSchema(many=True).load(raw)
+            ids = [c["client_id"] for c in _ClientSchema(many=True).load(raw)]
+            repeated = sorted({i for i in ids if ids.count(i) > 1})
+            if repeated:
+                raise ValidationError(f"client_id {', '.join(repeated)} listed more than once")
         except json.JSONDecodeError as exc:
             errors["GATEWAY_OAUTH_CLIENTS"] = [f"not valid JSON ({exc.msg} at position {exc.pos})"]
         except ValidationError as exc:
@@ -290,14 +312,38 @@ def _cross_check(data: Mapping[str, str]) -> dict[str, list[str]]:
             errors.setdefault("SALESFORCE_CLIENT_SECRET", []).append(
                 "missing (set SALESFORCE_PRIVATE_KEY for JWT bearer, or a client secret)"
             )
-    if data.get("MESSAGING_PLATFORM") == "mobilecommons":
-        has_basic = "MOBILECOMMONS_USERNAME" in data and "MOBILECOMMONS_PASSWORD" in data
-        if not has_basic and "MOBILECOMMONS_BEARER_TOKEN" not in data:
-            errors["MOBILECOMMONS_USERNAME"] = [
-                "missing (Mobile Commons needs MOBILECOMMONS_USERNAME and MOBILECOMMONS_PASSWORD, "
-                "or MOBILECOMMONS_BEARER_TOKEN)"
-            ]
     return errors
+
+
+def _platforms(
+    source: Mapping[str, str],
+) -> tuple[PlatformSettings | None, dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """The chosen platform's settings; the validated variables of the other platforms the environment sets
+    (shown by `describe()`, used by nothing); and the problems with either, by variable."""
+    chosen = source.get("MESSAGING_PLATFORM")
+    settings: PlatformSettings | None = None
+    others: dict[str, dict[str, Any]] = {}
+    problems: dict[str, list[str]] = {}
+    for name, platform in REGISTRY.items():
+        variables = {k: v for k, v in source.items() if k.startswith(platform.prefix)}
+        if not variables and name != chosen:
+            continue
+        try:
+            data = platform.variables().load(variables)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, dict) else {platform.prefix + "*": exc.messages}
+            problems.update({str(k): [_flatten(v)] for k, v in messages.items()})
+            continue
+        if name != chosen:
+            others[name] = {k.removeprefix(platform.prefix).lower(): v for k, v in data.items()}
+            continue
+        try:
+            settings = platform.settings(data)
+        except InvalidSettings as exc:
+            for problem in exc.problems:
+                variable, _, message = problem.partition(": ")
+                problems.setdefault(variable, []).append(message)
+    return settings, others, problems
 
 
 def _flatten(messages: Any, prefix: str = "") -> str:
@@ -329,7 +375,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, roles: tuple[str, ...
         data = _EnvSchema().load(source)
     except ValidationError as exc:
         messages = dict(exc.messages) if isinstance(exc.messages, dict) else {"environment": exc.messages}
-    for var, msgs in _cross_check(source).items():
+    platform, other_platforms, platform_problems = _platforms(source)
+    for var, msgs in (_cross_check(source) | platform_problems).items():
         messages.setdefault(var, msgs)
     problems = [f"{var}: {_flatten(msg)}" for var, msg in sorted(messages.items())]
     for role in roles:
@@ -338,18 +385,36 @@ def load_settings(env: Mapping[str, str] | None = None, *, roles: tuple[str, ...
                 problems.append(f"{variable}: missing (required to run the {role})")
     if problems:
         raise ConfigError(problems)
-    return _build(data)
+    return replace(_build(data, platform), other_platforms=other_platforms)
 
 
 def _secret(data: Mapping[str, Any], key: str) -> Secret | None:
     return Secret(data[key]) if key in data else None
 
 
-def _build(data: Mapping[str, Any]) -> Settings:
+def _build(data: Mapping[str, Any], platform: PlatformSettings | None) -> Settings:
     clients: tuple[OAuthClient, ...] = ()
     if "GATEWAY_OAUTH_CLIENTS" in data:
         loaded = _ClientSchema(many=True).load(json.loads(data["GATEWAY_OAUTH_CLIENTS"]))
-        clients = tuple(OAuthClient(c["client_id"], c["secret_sha256"].lower(), tuple(c["scopes"])) for c in loaded)
+        clients = tuple(
+            OAuthClient(
+                client_id=c["client_id"],
+                scopes=tuple(c["scopes"]),
+                secret_scrypt=c.get("secret_scrypt"),
+                secret_sha256=c["secret_sha256"].lower() if "secret_sha256" in c else None,
+            )
+            for c in loaded
+        )
+    e = EdgeSettings()
+    edge = EdgeSettings(
+        auth_limit_per_client=data.get("GATEWAY_AUTH_RATE_LIMIT_PER_CLIENT", e.auth_limit_per_client),
+        auth_limit_per_address=data.get("GATEWAY_AUTH_RATE_LIMIT_PER_ADDRESS", e.auth_limit_per_address),
+        trusted_proxies=data.get("GATEWAY_TRUSTED_PROXIES", e.trusted_proxies),
+        max_clock_skew_seconds=data.get("GATEWAY_MAX_CLOCK_SKEW_SECONDS", e.max_clock_skew_seconds),
+        request_read_timeout_seconds=data.get("GATEWAY_REQUEST_READ_TIMEOUT_SECONDS", e.request_read_timeout_seconds),
+        metrics_public=data.get("GATEWAY_METRICS_PUBLIC", e.metrics_public),
+        webhook_allow_get=data.get("GATEWAY_WEBHOOK_ALLOW_GET", e.webhook_allow_get),
+    )
     signing_key = None
     if "GATEWAY_TOKEN_SIGNING_KEY" in data:
         signing_key = Secret(_pem_or_path(data["GATEWAY_TOKEN_SIGNING_KEY"], "GATEWAY_TOKEN_SIGNING_KEY"))
@@ -372,18 +437,6 @@ def _build(data: Mapping[str, Any]) -> Settings:
             bulk_query_threshold=data.get("SALESFORCE_BULK_QUERY_THRESHOLD", 10_000),
             bulk_ingest_threshold=data.get("SALESFORCE_BULK_INGEST_THRESHOLD", 2_000),
         )
-    mc_defaults = MobileCommonsConfig()
-    mobilecommons = MobileCommonsConfig(
-        base_url=data.get("MOBILECOMMONS_BASE_URL", mc_defaults.base_url),
-        username=data.get("MOBILECOMMONS_USERNAME"),
-        password=_secret(data, "MOBILECOMMONS_PASSWORD"),
-        bearer_token=_secret(data, "MOBILECOMMONS_BEARER_TOKEN"),
-        company_key=data.get("MOBILECOMMONS_COMPANY_KEY"),
-        opt_in_path_id=data.get("MOBILECOMMONS_OPT_IN_PATH_ID"),
-        campaign_id=data.get("MOBILECOMMONS_CAMPAIGN_ID"),
-        crm_id_column=data.get("MOBILECOMMONS_CRM_ID_COLUMN", mc_defaults.crm_id_column),
-        webhook_secret=_secret(data, "MOBILECOMMONS_WEBHOOK_SECRET"),
-    )
     b = BulkConfig()
     bulk = BulkConfig(
         read_chunk=data.get("GATEWAY_BULK_READ_CHUNK", b.read_chunk),
@@ -393,15 +446,21 @@ def _build(data: Mapping[str, Any]) -> Settings:
         overlap_seconds=data.get("GATEWAY_INCREMENTAL_OVERLAP_SECONDS", b.overlap_seconds),
         budget_reserve=data.get("GATEWAY_BULK_BUDGET_RESERVE", b.budget_reserve),
         max_pause_seconds=data.get("GATEWAY_BULK_MAX_PAUSE_SECONDS", b.max_pause_seconds),
-        timezone=data.get("GATEWAY_SYNC_TIMEZONE", b.timezone),
-        incremental_at=_listed(data.get("GATEWAY_INCREMENTAL_AT"), b.incremental_at),
-        donations_at=_listed(data.get("GATEWAY_DONATIONS_AT"), b.donations_at),
-        incremental_objects=_listed(data.get("GATEWAY_INCREMENTAL_OBJECTS"), b.incremental_objects),
-        incremental_directions=_listed(data.get("GATEWAY_INCREMENTAL_DIRECTIONS"), b.incremental_directions),
         donation_field=data.get("GATEWAY_DONATION_FIELD", b.donation_field),
     )
+    c = ScheduleConfig()
+    schedule = ScheduleConfig(
+        timezone=data.get("GATEWAY_SYNC_TIMEZONE", c.timezone),
+        incremental_at=_listed(data.get("GATEWAY_INCREMENTAL_AT"), c.incremental_at),
+        donations_at=_listed(data.get("GATEWAY_DONATIONS_AT"), c.donations_at),
+        incremental_objects=_listed(data.get("GATEWAY_INCREMENTAL_OBJECTS"), c.incremental_objects),
+        incremental_directions=_listed(data.get("GATEWAY_INCREMENTAL_DIRECTIONS"), c.incremental_directions),
+    )
     return Settings(
+        edge=edge,
         bulk=bulk,
+        schedule=schedule,
+        platform=platform,
         redis_url=data.get("REDIS_URL"),
         var_dir=Path(data.get("GATEWAY_VAR_DIR", "var")),
         oauth_clients=clients,
@@ -413,5 +472,17 @@ def _build(data: Mapping[str, Any]) -> Settings:
         phone_default_region=data.get("GATEWAY_PHONE_DEFAULT_REGION", "US"),
         messaging_platform=data.get("MESSAGING_PLATFORM"),
         salesforce=salesforce,
-        mobilecommons=mobilecommons,
     )
+
+
+__all__ = [
+    "SCOPES",
+    "BulkConfig",
+    "ConfigError",
+    "OAuthClient",
+    "SalesforceSettings",
+    "ScheduleConfig",
+    "Secret",
+    "Settings",
+    "load_settings",
+]

@@ -1,15 +1,16 @@
 """`gateway demo`: the whole product on this machine, on embedded defaults, with a scenario a newcomer can watch.
 
 It starts, as separate processes exactly as production runs them: an embedded Redis (owned by this process), the
-Salesforce emulator (seeded with Contacts, relaying changes like the package's Apex), the Mobile Commons emulator
-(delivering inbound texts to the gateway's mData webhook), `gateway serve`, `gateway worker` and `gateway cron`.
+Salesforce emulator (seeded with Contacts, relaying changes like the package's Apex), the chosen platform's emulator
+(found through the platform registry; it delivers inbound texts the way that platform does), `gateway serve`,
+`gateway worker` and `gateway cron`.
 When everything answers it writes `var/stack.json` (DESIGN §5a). Every process it started is stopped on Ctrl-C,
 SIGTERM, or at the end of the scenario with `--exit-when-done`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import json
 import os
 import secrets
@@ -18,17 +19,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.redis_server import EmbeddedRedis, connect, die_with_parent
+from gateway.client_secrets import hash_secret
+from gateway.platforms import entry
+from gateway.platforms.base import PlatformEntry
+from gateway.private_files import open_private, private_dir, write_private
+from gateway.redis_client import connect
+from gateway.redis_server import EmbeddedRedis, die_with_parent
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 
@@ -43,15 +49,34 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+class DemoPlatform(Protocol):
+    """What a platform's emulator package tells the demo (the module a registry entry's `demo` names)."""
+
+    def emulator_args(self, gateway_url: str, webhook_secret: str) -> list[str]:
+        """Arguments after `gateway emulate <name>`: where the emulator delivers what people text."""
+        ...
+
+    def gateway_env(self, ready: Mapping[str, Any], webhook_secret: str) -> dict[str, str]:
+        """The platform's variables for the gateway, from the emulator's ready line."""
+        ...
+
+
+def demo_platform(platform: PlatformEntry) -> DemoPlatform:
+    if platform.demo is None:
+        raise ValueError(f"the platform {platform.name} has no emulator for the demo")
+    return cast(DemoPlatform, importlib.import_module(platform.demo))
+
+
 @dataclass
 class Stack:
     """The running stack: its processes, the emulators' ready lines and the environment the gateway runs with."""
 
     var: Path
+    platform_entry: PlatformEntry
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     redis: EmbeddedRedis | None = None
     salesforce: dict[str, Any] = field(default_factory=dict)
-    mobilecommons: dict[str, Any] = field(default_factory=dict)
+    platform: dict[str, Any] = field(default_factory=dict)  # the platform emulator's ready line
     gateway_url: str = ""
     clients: dict[str, dict[str, str]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
@@ -69,10 +94,11 @@ class Stack:
                 method, f"{self.salesforce['url']}/__emulator__/{path}", headers=headers, timeout=120, **kwargs
             )
 
-    def mc_control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"X-Emulator-Token": self.mobilecommons["control_token"]}
+    def platform_control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The platform emulator's control API (DESIGN §6: the same for every platform)."""
+        headers = {"X-Emulator-Token": self.platform["control_token"]}
         return requests.request(
-            method, f"{self.mobilecommons['url']}/__emulator__/{path}", headers=headers, timeout=60, **kwargs
+            method, f"{self.platform['url']}/__emulator__/{path}", headers=headers, timeout=60, **kwargs
         )
 
     def stop(self) -> None:
@@ -104,18 +130,16 @@ class Stack:
 def _signing_key(path: Path) -> None:
     if not path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        path.chmod(0o600)
+        write_private(path, pem.decode())
 
 
 def _start(
     stack: Stack, name: str, args: list[str], env: dict[str, str], *, ready_line: bool = False
 ) -> dict[str, Any]:
-    log = open(stack.var / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open for its lifetime
+    log = open_private(stack.var / f"{name}.log")  # the child keeps it open; logs can hold payloads: 0600
     proc = subprocess.Popen(
         [*GATEWAY, *args],
         env={**os.environ, **env},
@@ -146,11 +170,13 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
     raise RuntimeError(f"{what} was not ready within {timeout:.0f} s")
 
 
-def start_stack(var: Path, *, contacts: int, workers: int = 1) -> Stack:
+def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons") -> Stack:
     """Start every process and return once the gateway says it is ready."""
     demo = var / "demo"
-    demo.mkdir(parents=True, exist_ok=True)
-    stack = Stack(var=demo)
+    private_dir(demo)
+    chosen = entry(platform)
+    wiring = demo_platform(chosen)
+    stack = Stack(var=demo, platform_entry=chosen)
     try:
         stack.redis = EmbeddedRedis(demo / "redis").start()
         connect(stack.redis.url).flushdb()
@@ -166,7 +192,7 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1) -> Stack:
         oauth_clients = [
             {
                 "client_id": c["client_id"],
-                "secret_sha256": hashlib.sha256(c["client_secret"].encode()).hexdigest(),
+                "secret_scrypt": hash_secret(c["client_secret"]),
                 "scopes": scopes[name],
             }
             for name, c in stack.clients.items()
@@ -181,15 +207,10 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1) -> Stack:
         stack.salesforce = _start(
             stack, "salesforce", ["emulate", "salesforce", "--db", str(db), "--var-dir", str(var)], {}, ready_line=True
         )
-        stack.mobilecommons = _start(
+        stack.platform = _start(
             stack,
-            "mobilecommons",
-            [
-                "emulate",
-                "mobilecommons",
-                "--mdata-url",
-                f"{stack.gateway_url}/webhooks/platforms/mobilecommons/{webhook_secret}",
-            ],
+            chosen.name,
+            ["emulate", chosen.name, *wiring.emulator_args(stack.gateway_url, webhook_secret)],
             {},
             ready_line=True,
         )
@@ -207,13 +228,8 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1) -> Stack:
             "SALESFORCE_CLIENT_ID": integration["client_id"],
             "SALESFORCE_CLIENT_SECRET": integration["client_secret"],
             "SALESFORCE_CA_BUNDLE": str(Path(stack.salesforce["ca_bundle"]).resolve()),
-            "MESSAGING_PLATFORM": "mobilecommons",
-            "MOBILECOMMONS_BASE_URL": stack.mobilecommons["api_url"],
-            "MOBILECOMMONS_USERNAME": stack.mobilecommons["username"],
-            "MOBILECOMMONS_PASSWORD": stack.mobilecommons["password"],
-            "MOBILECOMMONS_CAMPAIGN_ID": str(stack.mobilecommons["campaign_id"]),
-            "MOBILECOMMONS_OPT_IN_PATH_ID": str(stack.mobilecommons["opt_in_path_id"]),
-            "MOBILECOMMONS_WEBHOOK_SECRET": webhook_secret,
+            "MESSAGING_PLATFORM": chosen.name,
+            **wiring.gateway_env(stack.platform, webhook_secret),
         }
         _start(stack, "web", ["serve", "--port", str(port), "--workers", "2"], stack.env)
         for n in range(workers):
@@ -246,7 +262,7 @@ def _write_stack_json(var: Path, stack: Stack) -> None:
             "clients": stack.salesforce["clients"],
         },
         "platforms": {
-            "mobilecommons": {"url": stack.mobilecommons["url"], "control_token": stack.mobilecommons["control_token"]}
+            stack.platform_entry.name: {"url": stack.platform["url"], "control_token": stack.platform["control_token"]}
         },
         "redis": {"url": stack.env["REDIS_URL"]},
         "pids": {
@@ -257,9 +273,7 @@ def _write_stack_json(var: Path, stack: Stack) -> None:
         },
         "env": stack.env,
     }
-    path = var / "stack.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    path.chmod(0o600)
+    write_private(var / "stack.json", json.dumps(document, indent=2) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------- the scenario
@@ -290,8 +304,8 @@ class Scenario:
     def query(self, soql: str) -> list[dict[str, Any]]:
         return list(self.sf("GET", "query", params={"q": soql})["records"])
 
-    def mc_contact(self, phone: str) -> dict[str, Any] | None:
-        found = self.stack.mc_control("GET", "contacts", params={"phone": phone}).json()["contacts"]
+    def platform_contact(self, phone: str) -> dict[str, Any] | None:
+        found = self.stack.platform_control("GET", "contacts", params={"phone": phone}).json()["contacts"]
         return found[0] if found else None
 
     def until(self, label: str, check: Callable[[], Any], started: float, timeout: float = 60) -> Any:
@@ -313,15 +327,16 @@ class Scenario:
         return self.query(soql)
 
     def run(self) -> None:
+        title = self.stack.platform_entry.title
         say("\n1. Five existing Contacts are edited in Salesforce (mobile phone, opted in) ...")
         rows = self.query("SELECT Id, FirstName, LastName FROM Contact ORDER BY CreatedDate LIMIT 5")
         phones = [f"+1415555{3000 + i:04d}" for i in range(len(rows))]
         started = time.monotonic()
         for row, phone in zip(rows, phones, strict=True):
             self.sf("PATCH", f"sobjects/Contact/{row['Id']}", json={"MobilePhone": phone, "Mobile_Subscriber__c": True})
-        self.until("all 5 are on Mobile Commons", lambda: all(self.mc_contact(p) for p in phones), started)
+        self.until(f"all 5 are on {title}", lambda: all(self.platform_contact(p) for p in phones), started)
         self.until(
-            "Salesforce holds their Mobile Commons ids",
+            f"Salesforce holds their {title} ids",
             lambda: all(self.sf("GET", f"sobjects/Contact/{r['Id']}").get("Messaging_Contact_Id__c") for r in rows),
             started,
         )
@@ -340,12 +355,12 @@ class Scenario:
             },
         )
         ada = created["id"]
-        profile = self.until("Ada is a Mobile Commons subscriber", lambda: self.mc_contact("+14155550199"), started)
+        profile = self.until(f"Ada is a {title} subscriber", lambda: self.platform_contact("+14155550199"), started)
         say(f"      profile {profile['id']}: {profile['first_name']} {profile['last_name']}, {profile['sms_status']}")
 
         say("\n3. Ada texts STOP to the short code ...")
         started = time.monotonic()
-        self.stack.mc_control("POST", "inbound", json={"phone": "+14155550199", "body": "STOP"})
+        self.stack.platform_control("POST", "inbound", json={"phone": "+14155550199", "body": "STOP"})
         record = self.until(
             "Salesforce shows Ada unsubscribed",
             lambda: (r := self.sf("GET", f"sobjects/Contact/{ada}")).get("Messaging_Status__c") == "Unsubscribed" and r,
@@ -363,8 +378,8 @@ class Scenario:
             started,
         )
         say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
-        still = self.mc_contact("+14155550199") or {}
-        say(f"      Mobile Commons still has her as: {still.get('sms_status')}")
+        still = self.platform_contact("+14155550199") or {}
+        say(f"      {title} still has her as: {still.get('sms_status')}")
 
         say("\n5. A Contact is saved with a phone number that cannot be real ...")
         started = time.monotonic()
@@ -393,17 +408,20 @@ def _interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_demo(var: Path, *, contacts: int, stack_only: bool, exit_when_done: bool, workers: int) -> int:
+def run_demo(
+    var: Path, *, contacts: int, stack_only: bool, exit_when_done: bool, workers: int, platform: str = "mobilecommons"
+) -> int:
+    title = entry(platform).title
     say(
-        f"Starting the stack (embedded Redis, Salesforce emulator with {contacts} Contacts, Mobile Commons emulator, "
+        f"Starting the stack (embedded Redis, Salesforce emulator with {contacts} Contacts, {title} emulator, "
         "web, worker, scheduler) ..."
     )
     with _interrupts():
-        stack = start_stack(var, contacts=contacts, workers=workers)
+        stack = start_stack(var, contacts=contacts, workers=workers, platform=platform)
         try:
             say(f"  gateway     {stack.gateway_url}  (status: {stack.gateway_url}/readyz, metrics: /metrics)")
             say(f"  salesforce  {stack.salesforce['url']}")
-            say(f"  mobile commons {stack.mobilecommons['url']}")
+            say(f"  {platform:<11} {stack.platform['url']}")
             say(f"  stack file  {var / 'stack.json'} (environment, clients and pids; logs in {stack.var})")
             if not stack_only:
                 Scenario(stack).run()

@@ -1,11 +1,15 @@
-"""`gateway doctor`: check every connection the configuration names, and say plainly what failed."""
+"""`gateway doctor`: check every connection the configuration names, and say plainly what failed.
+
+Details never hold a secret: URLs are printed without their credentials and every failure's text goes through the
+log redaction (`gateway.log_redaction.redact`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gateway.config import Settings
-from gateway.redis_server import connect
+from gateway.config import Settings, mask_url
+from gateway.log_redaction import redact
+from gateway.redis_client import connect
 
 
 def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:
@@ -13,9 +17,9 @@ def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:
     try:
         assert settings.redis_url is not None
         info = connect(settings.redis_url).info("server")
-        yield "redis", True, f"redis {info.get('redis_version')} at {_safe_url(settings.redis_url)}"
+        yield "redis", True, f"redis {info.get('redis_version')} at {mask_url(settings.redis_url)}"
     except Exception as exc:  # noqa: BLE001 - a failing check is reported, not raised
-        yield "redis", False, f"{type(exc).__name__}: {exc}"
+        yield "redis", False, _failure(exc)
     if settings.salesforce is None:
         yield "salesforce", False, "not configured (set SALESFORCE_LOGIN_URL and SALESFORCE_CLIENT_ID)"
     else:
@@ -26,11 +30,8 @@ def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:
         yield _platform_check(settings)
 
 
-def _safe_url(url: str) -> str:
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://****@{rest.split('@', 1)[1]}"
-    return url
+def _failure(exc: Exception) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 def _salesforce_check(settings: Settings) -> tuple[str, bool, str]:
@@ -41,17 +42,30 @@ def _salesforce_check(settings: Settings) -> tuple[str, bool, str]:
         sf = settings.salesforce
         with SalesforceClient(sf) as client:
             client.check()
-        return "salesforce", True, f"token obtained from {sf.login_url} ({sf.auth_mode})"
+        return "salesforce", True, f"token obtained from {mask_url(sf.login_url)} ({sf.auth_mode})"
     except Exception as exc:  # noqa: BLE001
-        return "salesforce", False, f"{type(exc).__name__}: {exc}"
+        return "salesforce", False, _failure(exc)
 
 
 def _platform_check(settings: Settings) -> tuple[str, bool, str]:
+    """The platform's own readiness check, and what it cannot do (its capability flags), found in the registry."""
     try:
-        from gateway.sync.context import SyncContext
+        from dataclasses import asdict
 
-        context = SyncContext.build(settings)
-        context.platform.check()
-        return "platform", True, f"{settings.messaging_platform} answered"
+        from gateway.platforms import build_adapter
+
+        entry = settings.platform_entry
+        assert entry is not None and settings.redis_url is not None
+        adapter = build_adapter(entry.name, settings.platform, connect(settings.redis_url))
+        try:
+            adapter.check()
+        finally:
+            adapter.close()
+        lacks = [name.replace("_", " ") for name, has in asdict(entry.capabilities).items() if not has]
+        return (
+            "platform",
+            True,
+            f"{entry.title} ({entry.name}) answered" + (f"; it has no {', '.join(lacks)}" if lacks else ""),
+        )
     except Exception as exc:  # noqa: BLE001
-        return "platform", False, f"{type(exc).__name__}: {exc}"
+        return "platform", False, _failure(exc)

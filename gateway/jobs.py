@@ -16,11 +16,11 @@ import redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job
 
-from gateway import metrics
-from gateway.config import load_settings
-from gateway.domain.freshness import parse_timestamp
-from gateway.platforms.base import InboundEvent, InboundKind
-from gateway.sync import from_platform, resend, to_platform, to_salesforce, writeback
+from gateway import metrics, platforms
+from gateway.config import Settings, load_settings
+from gateway.platforms.base import InboundEvent
+from gateway.sync import donations, from_platform, resend, schedule, to_platform, to_salesforce, writeback
+from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,16 @@ def owned_events(connection: redis.Redis, job_id: str, events: list[dict[str, An
 
 
 def _context() -> SyncContext:
+    """The job bootstrap: settings read once per job, the platform chosen through the registry."""
+    settings = load_settings(roles=("worker",))
     job = get_current_job()
-    connection = job.connection if job is not None else None
-    return SyncContext.build(load_settings(roles=("worker",)), connection)
+    return SyncContext.build(
+        settings,
+        job.connection if job is not None else None,
+        build_platform=lambda connection: platforms.build_adapter(
+            settings.messaging_platform or "", settings.platform, connection
+        ),
+    )
 
 
 def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -144,87 +151,37 @@ def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) 
     return _run("sync_platform_contacts", handle, contacts)  # type: ignore[no-any-return]
 
 
+class _RealtimeJobs:
+    """`from_platform.FollowUp` on RQ: drains and contact batches on the `realtime` queue."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.connection = connection
+
+    def drain(self, platform: str) -> None:
+        _enqueue(self.connection, REALTIME, "drain_inbound_events", platform)
+
+    def sync_contacts(self, contacts: list[dict[str, Any]]) -> None:
+        _enqueue(self.connection, REALTIME, "sync_platform_contacts", contacts)
+
+
 def accept_platform_events(connection: redis.Redis, platform: str, events: list[InboundEvent], dedup_ttl: int) -> int:
-    """Queue pushed platform events once per idempotency key; returns how many were new.
-
-    Events wait in a Redis list (added in the same transaction that claims their keys) and one `realtime` job
-    drains it in batches, so a burst of STOPs costs a few Salesforce calls, not a few per STOP.
-    """
-    pipe = connection.pipeline(transaction=True)
-    for event in events:
-        pipe.set(SEEN_EVENT_KEY.format(f"{platform}:{event.idempotency_key}"), "1", nx=True, ex=dedup_ttl)
-    claimed = pipe.execute()
-    fresh = [e for e, ok in zip(events, claimed, strict=True) if ok]
-    if fresh:
-        from_platform.push_inbound(connection, platform, [inbound_to_json(e) for e in fresh])
-        if from_platform.claim_drain(connection, platform):
-            _enqueue(connection, REALTIME, "drain_inbound_events", platform)
-    return len(fresh)
+    """Queue pushed platform events once per idempotency key (drained in batches on `realtime`); returns how many
+    were new."""
+    return from_platform.accept(connection, platform, events, dedup_ttl, _RealtimeJobs(connection))
 
 
-def inbound_to_json(event: InboundEvent) -> dict[str, Any]:
-    return {
-        "kind": event.kind.value,
-        "phone": event.phone,
-        "idempotency_key": event.idempotency_key,
-        "occurred_at": event.occurred_at.isoformat(),
-        "body": event.body,
-    }
-
-
-def _inbound_from_json(e: dict[str, Any]) -> InboundEvent:
-    return InboundEvent(
-        kind=InboundKind(e["kind"]),
-        phone=e["phone"],
-        idempotency_key=e["idempotency_key"],
-        occurred_at=parse_timestamp(e["occurred_at"]),
-        body=e.get("body"),
+def drain_inbound_events(platform: str | None = None) -> dict[str, int]:
+    """Pushed platform events (STOPs, profile changes) → Salesforce, opt-outs first. Idempotent: events leave the
+    pending list only after their batch is written; a replay is skipped by platform version."""
+    return _run(  # type: ignore[no-any-return]
+        "drain_inbound_events", lambda c: from_platform.drain(c, _RealtimeJobs(c.redis), platform)
     )
 
 
-def drain_inbound_events(platform: str) -> dict[str, int]:
-    """Pushed platform events (STOPs, profile changes) → Salesforce, in batches, opt-outs first. Idempotent: events
-    leave the pending list only after their batch is written; a replay is skipped by platform version."""
-
-    def handle(context: SyncContext) -> dict[str, int]:
-        totals = {"synced": 0, "skipped": 0, "failed": 0}
-        for batch in from_platform.pending_inbound(context.redis, platform):
-            parsed = sorted(
-                (_inbound_from_json(e) for e in batch.events), key=lambda e: e.kind is not InboundKind.OPT_OUT
-            )
-            counts = to_salesforce.sync_contacts(context, from_platform.contacts_for_events(context, parsed))
-            batch.done()
-            for key, value in counts.items():
-                totals[key] += value
-        if from_platform.has_pending(context.redis, platform) and from_platform.claim_drain(context.redis, platform):
-            _enqueue(context.redis, REALTIME, "drain_inbound_events", platform)  # arrived while another drain ran
-        return totals
-
-    return _run("drain_inbound_events", handle)  # type: ignore[no-any-return]
-
-
-POLL_BATCH = 200
-
-
 def poll_platform_changes() -> int:
-    """Cron: queue the platform's changes since the cursor (opt-outs the platform does not push); returns count."""
-
-    def handle(context: SyncContext) -> int:
-        since, until = from_platform.poll_window(context)
-        batch: list[dict[str, Any]] = []
-        queued = 0
-        for contact in from_platform.changed_contacts(context, since, until):
-            batch.append(to_salesforce.contact_to_json(contact))
-            if len(batch) >= POLL_BATCH:
-                _enqueue(context.redis, REALTIME, "sync_platform_contacts", batch)
-                queued, batch = queued + len(batch), []
-        if batch:
-            _enqueue(context.redis, REALTIME, "sync_platform_contacts", batch)
-            queued += len(batch)
-        from_platform.advance_cursor(context, until)
-        return queued
-
-    return _run("poll_platform_changes", handle)  # type: ignore[no-any-return]
+    """Cron: queue the platform's changes since the cursor (opt-outs the platform does not push); returns count.
+    Idempotent: the cursor advances only after the changes are queued, and their sync is idempotent by version."""
+    return _run("poll_platform_changes", lambda c: from_platform.poll(c, _RealtimeJobs(c.redis)))  # type: ignore[no-any-return]
 
 
 def flush_salesforce_writeback() -> int:
@@ -242,15 +199,19 @@ def enqueue_replay(connection: redis.Redis, replay: resend.Replay) -> Job:
 
 def drain_all_inbound() -> int:
     """Cron backstop: drain pending pushed events left by a crashed drain job."""
-    platform = load_settings().messaging_platform
-    return 0 if platform is None else sum(drain_inbound_events(platform).values())
+    return sum(drain_inbound_events().values())
 
 
-CRON_TABLE: list[dict[str, Any]] = [
-    {"func": poll_platform_changes, "queue_name": REALTIME, "interval": 60, "job_timeout": JOB_TIMEOUT},
-    {"func": drain_all_inbound, "queue_name": REALTIME, "interval": 30, "job_timeout": JOB_TIMEOUT},
-    {"func": flush_salesforce_writeback, "queue_name": SYNC, "interval": 30, "job_timeout": JOB_TIMEOUT},
-]
+def cron_table(settings: Settings) -> list[dict[str, Any]]:
+    """The periodic jobs `gateway cron` registers; the platform's settings say how often it is polled."""
+    poll_seconds = settings.platform.poll_seconds if settings.platform is not None else 60
+    return [
+        {"func": poll_platform_changes, "queue_name": REALTIME, "interval": poll_seconds, "job_timeout": JOB_TIMEOUT},
+        {"func": drain_all_inbound, "queue_name": REALTIME, "interval": 30, "job_timeout": JOB_TIMEOUT},
+        {"func": flush_salesforce_writeback, "queue_name": SYNC, "interval": 30, "job_timeout": JOB_TIMEOUT},
+        {"func": nightly_incremental, "queue_name": BULK, "interval": 300, "job_timeout": JOB_TIMEOUT},
+        {"func": donations_rollup, "queue_name": BULK, "interval": 300, "job_timeout": BULK_JOB_TIMEOUT},
+    ]
 
 
 # -- bulk runs: initial sync, nightly incremental, donations (issue 6) ------------------------------------------------
@@ -261,7 +222,7 @@ BULK_JOB_TIMEOUT = 1800
 
 
 class _BulkJobs:
-    """`bulk.BulkJobs` on RQ: chunk jobs on the `bulk` queue with the usual retry policy."""
+    """`runs.BulkJobs` on RQ: chunk jobs on the `bulk` queue with the usual retry policy."""
 
     def __init__(self, connection: redis.Redis) -> None:
         self.queue = Queue(BULK, connection=connection)
@@ -320,70 +281,54 @@ def start_bulk_runs(
     dry_run: bool = False,
 ) -> list[str]:
     """Record one run per direction, to run one after the other (Salesforce → platform first); queue the first."""
-    from gateway.sync import bulk
-
     run_ids = [
-        bulk.create_run(connection, direction=d, object_name=object_name, kind=kind, since=since, dry_run=dry_run)
+        runs.create_run(connection, direction=d, object_name=object_name, kind=kind, since=since, dry_run=dry_run)
         for d in directions
     ]
-    bulk.chain_runs(connection, run_ids)
+    runs.chain_runs(connection, run_ids)
     bulk_jobs(connection).now("bulk_plan", run_ids[0])
     return run_ids
 
 
 def bulk_plan(run_id: str, resume: bool = False) -> dict[str, Any]:
     """Cut a bulk run into chunk jobs from its checkpoint (idempotent)."""
-    from gateway.sync import bulk
-
-    return _run("bulk_plan", lambda c: bulk.plan_run(c, bulk_jobs(c.redis), run_id, resume))  # type: ignore[no-any-return]
+    return _run("bulk_plan", lambda c: planning.plan_run(c, bulk_jobs(c.redis), run_id, resume))  # type: ignore[no-any-return]
 
 
 def bulk_chunk(run_id: str, chunk_id: str) -> dict[str, int]:
     """Sync one chunk of a bulk run; records already done in this run are skipped, never re-sent."""
-    from gateway.sync import bulk
-
-    return _run("bulk_chunk", lambda c: bulk.run_chunk(c, bulk_jobs(c.redis), run_id, chunk_id))  # type: ignore[no-any-return]
+    return _run("bulk_chunk", lambda c: chunks.run_chunk(c, bulk_jobs(c.redis), run_id, chunk_id))  # type: ignore[no-any-return]
 
 
 def bulk_flush_links(run_id: str) -> int:
     """Write a large batch of the links/statuses a run owes Salesforce (idempotent updates)."""
-    from gateway.sync import bulk
-
-    return _run("bulk_flush_links", lambda c: bulk.flush_links_when_allowed(c, run_id))  # type: ignore[no-any-return]
+    return _run("bulk_flush_links", lambda c: links.flush_when_allowed(c, run_id))  # type: ignore[no-any-return]
 
 
 def bulk_finish(run_id: str) -> dict[str, Any]:
     """Write what a run still owes Salesforce and its summary row; advance the high-water mark. Safe to repeat."""
-    from gateway.sync import bulk
-
-    return _run("bulk_finish", lambda c: bulk.finish_run(c, bulk_jobs(c.redis), run_id))  # type: ignore[no-any-return]
+    return _run("bulk_finish", lambda c: finish.finish_run(c, bulk_jobs(c.redis), run_id))  # type: ignore[no-any-return]
 
 
 def nightly_incremental() -> list[str]:
     """Cron (every few minutes): start the incremental pull once per configured slot (time of day, time zone)."""
-    from gateway.sync import bulk
 
     def handle(context: SyncContext) -> list[str]:
-        schedule = bulk.Schedule.from_env()
-        if not bulk.claim_due_slot(context.redis, "incremental", schedule.incremental_at, schedule.timezone):
+        when = context.settings.schedule
+        if not schedule.claim_due_slot(context.redis, "incremental", when.incremental_at, when.timezone):
             return []
-        return bulk.start_incremental(context.redis, bulk_jobs(context.redis), schedule.objects, schedule.directions)
+        return runs.start_incremental(context.redis, bulk_jobs(context.redis), context.settings)
 
     return _run("nightly_incremental", handle)  # type: ignore[no-any-return]
 
 
 def donations_rollup(force: bool = False) -> dict[str, int]:
     """Cron (every few minutes): roll closed-won Opportunities up to the platform, at the configured slots."""
-    from gateway.sync import bulk, donations
 
     def handle(context: SyncContext) -> dict[str, int]:
-        schedule = bulk.Schedule.from_env()
-        if not force and not bulk.claim_due_slot(context.redis, "donations", schedule.donations_at, schedule.timezone):
+        when = context.settings.schedule
+        if not force and not schedule.claim_due_slot(context.redis, "donations", when.donations_at, when.timezone):
             return {}
         return donations.roll_up(context)
 
     return _run("donations_rollup", handle)  # type: ignore[no-any-return]
-
-
-CRON_TABLE.append({"func": nightly_incremental, "queue_name": BULK, "interval": 300, "job_timeout": JOB_TIMEOUT})
-CRON_TABLE.append({"func": donations_rollup, "queue_name": BULK, "interval": 300, "job_timeout": BULK_JOB_TIMEOUT})

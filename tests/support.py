@@ -55,17 +55,24 @@ def token(base_url: str, client_id: str, secret: str, scope: str | None = None) 
 class Process:
     """A `gateway` subprocess in its own process group (so a test can SIGKILL it with its children)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None = None, log: Path | None = None) -> None:
+        """`log`: write the output to this file (for long-running, chatty processes) instead of a pipe."""
+        self.log = log
+        out = log.open("ab") if log is not None else subprocess.PIPE
         self.popen = subprocess.Popen(
             [GATEWAY, *args],
             env={**os.environ, **env},
             cwd=cwd or ROOT,
-            stdout=subprocess.PIPE,
+            stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
 
     def output(self) -> str:
+        if self.log is not None:
+            return self.log.read_text(errors="replace")
         if self.popen.stdout is None:
             return ""
         return self.popen.stdout.read().decode(errors="replace")
@@ -145,5 +152,5 @@ def salesforce_event(n: int, *, uuid: str | None = None, modstamp: str = "2026-1
 ORG_ID = "00D000000000001EAA"
 
 
-def batch(events: list[dict]) -> dict:
-    return {"orgId": ORG_ID, "events": events}
+def batch(events: list[dict], org_id: str = ORG_ID) -> dict:
+    return {"orgId": org_id, "events": events}

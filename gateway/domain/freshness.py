@@ -25,8 +25,8 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """An aware UTC datetime from Salesforce (`2026-11-25T08:00:00.000+0000`), ISO `…Z`, or Mobile Commons'
-    `2019-06-06 19:33:03 UTC`. Raises ValueError for anything else."""
+    """An aware UTC datetime from Salesforce (`2026-11-25T08:00:00.000+0000`), ISO `…Z`, or the
+    `2019-06-06 19:33:03 UTC` form some platforms use. Raises ValueError for anything else."""
     value = text.strip()
     space_utc = _SPACE_UTC.match(value)
     if space_utc:

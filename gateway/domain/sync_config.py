@@ -47,7 +47,7 @@ class MappingDirection(enum.StrEnum):
 
 class MergePolicy(enum.StrEnum):
     OVERWRITE = "Overwrite"
-    FILL_EMPTY_ONLY = "Fill Empty Only"  # write only where the target holds no value (Mobile Commons' rule)
+    FILL_EMPTY_ONLY = "Fill Empty Only"  # write only where the target holds no value (as some platforms' own syncs do)
 
 
 class OptOutFieldType(enum.StrEnum):
@@ -313,7 +313,7 @@ def _record_name(row: Mapping[str, Any], index: int, type_name: str) -> str:
 
 
 class _Reader:
-    """Reads one metadata row, recording a problem (and returning a default) for each bad value."""
+    """Reads one metadata row, noting a problem (and returning a default) for each bad value."""
 
     def __init__(self, row: Mapping[str, Any], record: str, problems: list[ConfigProblem]) -> None:
         self.row = row

@@ -1,19 +1,24 @@
-"""The contract every messaging-platform adapter keeps, its capability flags and the values it returns.
+"""The contract every messaging-platform adapter keeps, its capability flags, the values it returns, and what a
+platform package hands the registry (`PlatformEntry`).
 
 Guarantees: every adapter method either returns one of the values below or raises `SyncFailure` carrying a
 code from the error dictionary (`platform-unavailable` and `rate-limited` are the transient ones, already
-retried a few times inside the adapter); a feature the platform lacks is `False` in `Capabilities` and its
-method raises `NotSupportedError`; a webhook that fails verification raises `WebhookRejectedError` and
-yields no event. Adapters hold no state between calls except a connection pool.
+retried a few times inside the adapter); every optional method has its flag in `Capabilities`, and the sync
+reads the flag before calling it (never `getattr`); a method whose flag is False raises `NotSupportedError`;
+a webhook that fails verification raises `WebhookRejectedError` and yields no event. Adapters hold no state
+between calls except a connection pool (and whatever shared limits they keep in the Redis they are given).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from marshmallow import Schema
+from redis import Redis
 
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
@@ -21,16 +26,25 @@ from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a platform can do; the sync and the Lightning components read these instead of guessing."""
+    """What a platform can do; the sync, the API and the Lightning components read these instead of guessing.
 
-    contacts: bool = True
+    Each optional method of `PlatformAdapter` names the flag that allows it.
+    """
+
+    contact_store: bool = True  # the platform keeps people; False: it only texts (nothing to upsert or look up)
     custom_fields: bool = False
-    conversation_history: bool = False
-    campaigns: bool = False
-    inbound_webhooks: bool = False
+    conversation_history: bool = False  # `messages`
+    campaigns: bool = False  # `campaigns`
+    inbound_webhooks: bool = False  # `parse_webhook`
     opt_out_webhooks: bool = False  # False: opt-outs must be polled with `changed_since`
-    lookup_by_crm_id: bool = False
-    lookup_by_platform_id: bool = False
+    change_feed: bool = False  # `changed_since`: the people changed in a time window (polling, bulk runs)
+    lookup_by_phone: bool = False  # `find_contact(phone=…)`
+    lookup_by_crm_id: bool = False  # `find_contact(crm_id=…)`
+    lookup_by_platform_id: bool = False  # `find_contact(platform_id=…)`
+    lookup_many_by_phone: bool = False  # `find_contacts_by_phone`: up to `PHONE_BATCH` phones in one call
+
+
+PHONE_BATCH = 100  # phones per `find_contacts_by_phone` call
 
 
 class Direction(enum.StrEnum):
@@ -79,6 +93,14 @@ class Campaign:
     at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookReply:
+    """What the gateway answers a platform's webhook call once its events are queued."""
+
+    body: str = ""
+    mimetype: str = "text/plain"
+
+
 class InboundKind(enum.StrEnum):
     MESSAGE = "message"
     OPT_OUT = "opt_out"
@@ -88,7 +110,9 @@ class InboundKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InboundEvent:
-    """Something the platform pushed to us. `idempotency_key` is stable across redeliveries of one event."""
+    """Something the platform pushed to us. `idempotency_key` is stable across redeliveries of one event;
+    `platform_id` names the person on the platform when the call does (a platform that looks people up by id
+    is asked about them by it; others by `phone`)."""
 
     kind: InboundKind
     phone: str | None
@@ -96,6 +120,7 @@ class InboundEvent:
     occurred_at: datetime
     body: str | None = None
     contact: Contact | None = None
+    platform_id: str | None = None
 
 
 class NotSupportedError(SyncFailure):
@@ -121,11 +146,16 @@ class PlatformAdapter(Protocol):
 
     name: str
     capabilities: Capabilities
+    webhook_reply: WebhookReply
 
     def find_contact(
         self, *, platform_id: str | None = None, crm_id: str | None = None, phone: str | None = None
     ) -> Contact | None:
-        """The platform's contact matching the one key given (as the capabilities allow), or None."""
+        """The platform's contact matching the one key given (as the `lookup_by_*` flags allow), or None."""
+        ...
+
+    def find_contacts_by_phone(self, phones: list[str]) -> dict[str, Contact]:
+        """`lookup_many_by_phone`: the contacts holding any of `phones` (at most `PHONE_BATCH`), keyed by phone."""
         ...
 
     def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
@@ -139,15 +169,15 @@ class PlatformAdapter(Protocol):
         ...
 
     def changed_since(self, since: datetime, until: datetime) -> Iterator[Contact]:
-        """Contacts updated in [since, until], fetched lazily page by page. May repeat a contact."""
+        """`change_feed`: contacts updated in [since, until], fetched lazily page by page. May repeat a contact."""
         ...
 
     def messages(self, contact: Contact, *, limit: int = 50, before: str | None = None) -> MessagePage:
-        """The newest `limit` messages older than the cursor `before` (None: the newest)."""
+        """`conversation_history`: the newest `limit` messages older than the cursor `before` (None: the newest)."""
         ...
 
     def campaigns(self, contact: Contact) -> list[Campaign]:
-        """The campaigns the contact is or was in."""
+        """`campaigns`: the campaigns the contact is or was in."""
         ...
 
     def parse_webhook(
@@ -156,10 +186,59 @@ class PlatformAdapter(Protocol):
         headers: Mapping[str, str],
         form: Mapping[str, str],
         body: bytes,
+        *,
+        url: str = "",
     ) -> list[InboundEvent]:
-        """Verify one inbound request and turn it into events; raises `WebhookRejectedError`."""
+        """`inbound_webhooks`: verify one inbound request and turn it into events; raises `WebhookRejectedError`.
+
+        `path_secret` is the path segment after `/webhooks/platforms/<name>/` ("" when there is none); `form` the
+        query and form parameters; `body` the raw body; `url` the path and query string the request came to (a
+        platform that signs the URL rebuilds it from its configured public base URL and this)."""
         ...
 
     def check(self) -> None:
         """Readiness: raise `SyncFailure` unless the platform answers and accepts our credentials."""
         ...
+
+    def close(self) -> None:
+        """Release the connection pool (the adapter is not used afterwards)."""
+        ...
+
+
+class PlatformSettings(Protocol):
+    """What the sync needs from any platform's settings fragment (each adds its own fields)."""
+
+    @property
+    def poll_seconds(self) -> int:
+        """How often `gateway cron` polls `changed_since` (platforms with a change feed)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PlatformEntry:
+    """One platform as the registry (`gateway.platforms.REGISTRY`) knows it. Adding a platform is a package
+    `gateway/platforms/<name>/` whose `__init__` defines its entry, plus one line in the registry.
+
+    - `variables`: a marshmallow schema with one field per environment variable, each named `<NAME>_…`;
+      `gateway.config` loads the variables of the chosen platform with it, then builds its settings with
+      `settings(validated)` (which raises `InvalidSettings` naming each bad variable).
+    - `adapter(settings, redis)`: the adapter, given its settings and the deployment's Redis (for limits shared by
+      every worker).
+    - `emulator`: `"module:click_command"` of `gateway emulate <name>`, imported only when that verb runs.
+    - `demo`: the module (`gateway.demo.DemoPlatform`) that tells `gateway demo` how to run the emulator and
+      what the gateway's variables then are; imported only by the demo.
+    """
+
+    name: str
+    title: str
+    variables: type[Schema]
+    settings: Callable[[Mapping[str, Any]], PlatformSettings]
+    adapter: Callable[[Any, Redis], PlatformAdapter]
+    capabilities: Capabilities
+    emulator: str | None = None
+    demo: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of its environment variables (`MOBILECOMMONS_`)."""
+        return self.name.upper() + "_"

@@ -12,12 +12,14 @@ from gateway.salesforce.errors import (
     SalesforceRequestError,
     SalesforceUnavailable,
 )
+from gateway.salesforce.phone_search import PhoneLookup
 from gateway.salesforce.results import RecordError, RecordResult
 from gateway.salesforce.usage import SharedUsageCollector
 
 __all__ = [
     "ApiBudgetExhausted",
     "BulkJobFailed",
+    "PhoneLookup",
     "QueryStream",
     "RecordError",
     "RecordResult",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,8 +27,9 @@ from authlib.oauth2.base import OAuth2Error
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from gateway.config import SalesforceSettings
 from gateway.salesforce.errors import SalesforceAuthError
+from gateway.salesforce.identity import org_id_from_token_response
+from gateway.salesforce.settings import SalesforceSettings
 from gateway.salesforce.usage import TOKEN_REQUESTS
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a secret
@@ -42,6 +44,7 @@ class AccessToken:
     instance_url: str
     issued_at: float
     expires_at: float
+    org_id: str | None = None  # from the token response (`identity.org_id_from_token_response`)
 
     def __repr__(self) -> str:  # never print the token itself
         return f"AccessToken(instance_url={self.instance_url!r}, expires_at={self.expires_at:.0f})"
@@ -100,6 +103,7 @@ class TokenSource:
         assumed_lifetime: float = 900.0,
         refresh_margin: float = 60.0,
         clock: Any = time.time,
+        on_token: Callable[[AccessToken], None] | None = None,
     ) -> None:
         self.settings = settings
         self.token_endpoint = settings.login_url.rstrip("/") + TOKEN_PATH
@@ -108,6 +112,7 @@ class TokenSource:
         self.assumed_lifetime = assumed_lifetime
         self.refresh_margin = refresh_margin
         self._clock = clock
+        self.on_token = on_token  # told of every new token (to share what it says about the org)
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
 
@@ -177,7 +182,12 @@ class TokenSource:
         if raw.get("expires_in"):
             with contextlib.suppress(TypeError, ValueError):
                 lifetime = float(raw["expires_in"])
-        return AccessToken(str(access), str(instance_url).rstrip("/"), now, now + lifetime)
+        token = AccessToken(
+            str(access), str(instance_url).rstrip("/"), now, now + lifetime, org_id_from_token_response(raw)
+        )
+        if self.on_token is not None:
+            self.on_token(token)
+        return token
 
     def _fetch(self, grant: str) -> dict[str, Any]:
         s = self.settings

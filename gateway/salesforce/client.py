@@ -21,23 +21,28 @@ never its `delete_job` (which calls `.json()` on a 204).
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import Operation, ResultsType
 from simple_salesforce.exceptions import SalesforceError as _SSError
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceOperationError
+from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceGeneralError, SalesforceOperationError
 
-from gateway.config import SalesforceSettings
+from gateway.salesforce import phone_search
 from gateway.salesforce import soql as soql_text
+from gateway.salesforce import sosl as sosl_text
 from gateway.salesforce.auth import AccessToken, HttpSession, TokenSource
 from gateway.salesforce.bulk_csv import build_ingest_csv, match_ingest_results, parse_query_csv
 from gateway.salesforce.errors import (
@@ -51,13 +56,17 @@ from gateway.salesforce.errors import (
     SalesforceUnavailable,
     parse_error_body,
 )
+from gateway.salesforce.identity import remember_org_id
 from gateway.salesforce.results import COLLECTION_SIZE, RecordResult, chunked, parse_collection_results
+from gateway.salesforce.settings import SalesforceSettings
 from gateway.salesforce.usage import BUDGET_STOPS, RECORDS, RETRIES, UsageMeter
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 QueryApi = Literal["auto", "rest", "bulk"]
 WriteApi = Literal["auto", "collections", "bulk"]
 
+COMPOSITE_QUERIES = 5  # query subrequests one Composite request may carry (of 25 subrequests)
 _BULK_UNSUPPORTED = ("(select", "group by", "offset ", "typeof", "count(", "rollup", "cube(")
 
 
@@ -104,7 +113,10 @@ class SalesforceClient:
         self.bulk_page_size = bulk_page_size
         self.bulk_job_size = bulk_job_size
         self._sleep = sleep
-        self.tokens = TokenSource(settings, timeout=timeout, assumed_lifetime=assumed_token_lifetime)
+        self.tokens = TokenSource(
+            settings, timeout=timeout, assumed_lifetime=assumed_token_lifetime, on_token=self._on_token
+        )
+        self._redis = redis
         self.meter = UsageMeter(
             budget_share=settings.budget_share,
             daily_budget=settings.daily_budget,
@@ -128,6 +140,14 @@ class SalesforceClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _on_token(self, token: AccessToken) -> None:
+        """Share the org id Salesforce named at login (the web tier checks webhooks' `orgId` against it)."""
+        if self._redis is not None and token.org_id:
+            try:
+                remember_org_id(self._redis, self.settings, token.org_id)
+            except Exception:
+                log.warning("could not note the org id in Redis", exc_info=True)
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.meter.record_response(response.request.method or "GET", response.url, response.headers)
@@ -210,8 +230,24 @@ class SalesforceClient:
 
     # -- readiness and metadata ------------------------------------------------------------------------------
     def check(self) -> None:
-        """Readiness: obtain a fresh access token. Raises `SalesforceAuthError` naming the failed step."""
+        """Obtain a fresh access token (`gateway doctor`). Raises `SalesforceAuthError` naming the failed step."""
         self.tokens.refresh()
+
+    def ready(self) -> None:
+        """Readiness without a login per call: a valid token (the cached one while it lasts) and the instance
+        answering the Versions resource (`GET /services/data/`, which needs no authentication, so it is not an API
+        call of the org's). Raises `SalesforceAuthError` or `SalesforceUnavailable`."""
+        token = self.tokens.get()
+        try:
+            response = self._http.get(f"{token.instance_url}/services/data/", timeout=10)
+        except requests.exceptions.RequestException as exc:
+            raise SalesforceUnavailable("versions", 1, type(exc).__name__) from None
+        if response.status_code != 200:
+            raise SalesforceUnavailable("versions", 1, f"HTTP {response.status_code}")
+
+    def org_id(self) -> str | None:
+        """The org id Salesforce named at the last login (logs in if this client has no token yet)."""
+        return self.tokens.get().org_id
 
     def usage(self) -> dict[str, Any]:
         """API usage against the budget (for status pages); makes no Salesforce call."""
@@ -269,6 +305,62 @@ class SalesforceClient:
     def query_records(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """All records of a small query (REST paging), as a list."""
         return list(self.iter_query(soql, include_deleted=include_deleted, api="rest"))
+
+    def query_each(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """The records of each of several small queries, in order, sent 5 at a time in one Composite call (one API
+        call for all of them; further pages of a query are then read with `query more`). A single query goes
+        alone. A refused query raises `SalesforceRequestError`, as for `iter_query`."""
+        if len(soqls) <= 1:
+            return [self.query_records(soql) for soql in soqls]
+        results: list[list[dict[str, Any]]] = []
+        for start in range(0, len(soqls), COMPOSITE_QUERIES):
+            group = list(soqls[start : start + COMPOSITE_QUERIES])
+            answers = self._call("composite query", partial(_composite_queries, soqls=group), idempotent=True)
+            for page in answers:
+                records = [_strip_attributes(r) for r in page.get("records", [])]
+                next_url = page.get("nextRecordsUrl")
+                if next_url and not page.get("done", True):
+                    records.extend(QueryStream(self, resume_token=f"rest:{next_url}"))
+                RECORDS.labels("read", "rest").inc(len(records))
+                results.append(records)
+        return results
+
+    def search(self, sosl: str) -> list[dict[str, Any]]:
+        """The records a SOSL statement finds (`GET …/search?q=`), each with its `attributes.type`: one metered
+        call, retried like every read. Build the statement with `gateway.salesforce.sosl`."""
+        answer = self._call("search", lambda sf: sf.search(sosl), idempotent=True)
+        records = sosl_text.search_records(answer)
+        RECORDS.labels("read", "search").inc(len(records))
+        return records
+
+    def find_by_phone(
+        self,
+        lookups: Sequence[phone_search.PhoneLookup],
+        phones: Iterable[str],
+        *,
+        default_region: str = "US",
+        fresh_within: float = phone_search.DEFAULT_FRESH_WITHIN,
+    ) -> list[dict[str, Any]]:
+        """The records of `lookups` whose phone fields hold any of `phones`, however the number was typed.
+
+        Returns each record once, as `{"attributes": {"type": <object>}, "Id": …, <returned fields>}`, and only
+        records where one of the lookup's `phone_fields` is the same line as a wanted number (formatting and
+        extensions ignored; numbers without `+` read in `default_region`, as `gateway.domain.phones` does).
+
+        Guarantee: a record holding the number is found if it was modified in the last `fresh_within` seconds
+        (SOQL: complete for any format), or if Salesforce's search index holds it and its typed form splits into
+        the number's usual groups or digit strings (`sosl.phone_terms`: punctuation, spaces, `+1`/leading `1`,
+        extensions). The index trails writes by "about 15 minutes or more": keep `fresh_within` well above that.
+
+        Cost: one SOSL call per batch of about 75 US numbers (more when one object fills its share of the 2,000
+        results: the batch is then halved), plus the recent-changes queries, one per lookup and batch of about
+        170 numbers with one phone field (about 88 with two), sent 5 to a Composite call (`query_each`): the
+        package's mapping (MobilePhone on Contact and Lead) costs 2 API calls for up to 75 numbers.
+        `ValueError` names a phone that is not a valid number; Salesforce errors raise as for every call.
+        """
+        return phone_search.find_by_phone(
+            self, lookups, phones, default_region=default_region, fresh_within=fresh_within
+        )
 
     def resume_query(self, resume_token: str) -> QueryStream:
         """Continue a query after `ApiBudgetExhausted` from the page its `resume_token` names."""
@@ -509,6 +601,30 @@ class SalesforceClient:
         record of the chunk that job carried (pass the same records, in the same order)."""
         _csv, columns, keys = build_ingest_csv(records, operation)
         return self._bulk_ingest_outcome(sobject, job_id, keys, columns)
+
+
+def _composite_queries(sf: Salesforce, soqls: Sequence[str]) -> list[dict[str, Any]]:
+    """One Composite request of GET query subrequests; the query answers in order. A failed subrequest raises
+    like a failed request, so that `_call` retries or reports it the same way."""
+    base = urlsplit(sf.base_url).path
+    body = {
+        "allOrNone": False,
+        "compositeRequest": [
+            {"method": "GET", "url": f"{base}query/?{urlencode({'q': soql})}", "referenceId": f"q{i}"}
+            for i, soql in enumerate(soqls)
+        ],
+    }
+    answer = sf.restful("composite", method="POST", json=body) or {}
+    by_reference = {sub.get("referenceId"): sub for sub in answer.get("compositeResponse", [])}
+    pages = []
+    for i in range(len(soqls)):
+        sub = by_reference.get(f"q{i}") or {"httpStatusCode": 500, "body": "no answer for this subrequest"}
+        status = int(sub.get("httpStatusCode") or 500)
+        if status >= 300:
+            content = json.dumps(sub.get("body")).encode()
+            raise SalesforceGeneralError(f"{base}composite (query {i})", status, "composite", content)
+        pages.append(dict(sub.get("body") or {}))
+    return pages
 
 
 @dataclass(frozen=True, slots=True)

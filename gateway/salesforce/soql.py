@@ -1,4 +1,5 @@
-"""Small, safe rewrites of SOQL text: the queried object, and the COUNT() form used to size a query.
+"""Small, safe SOQL text: the queried object, the COUNT() form used to size a query, quoted values, and the
+recently-changed-records-by-phone-digits query used to cover records too fresh for the search index.
 
 Guarantees: keywords inside string literals or parenthesised sub-queries are never mistaken for clauses; a query
 these functions cannot read raises `ValueError` (the caller then falls back to REST paging).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 _KEYWORD = re.compile(r"(FROM|ORDER\s+BY|LIMIT|OFFSET|FOR\s+(?:VIEW|UPDATE|REFERENCE))\b", re.IGNORECASE)
 
@@ -86,3 +88,30 @@ def quote(value: str) -> str:
 def in_list(values: Iterable[str]) -> str:
     """The inside of an `IN (…)` clause for string values."""
     return ", ".join(quote(v) for v in values)
+
+
+def digits_in_order(digits: str) -> str:
+    """A LIKE pattern matching any text holding these digits in this order, whatever lies between them:
+    `3073997990` → `'%3%0%7%3%9%9%7%9%9%0%'` (finds `(307) 399-7990`, `+1 307.399.7990 ext 5`, …)."""
+    if not digits.isdigit():
+        raise ValueError(f"digits only, not {digits!r}")
+    return quote("%" + "%".join(digits) + "%")
+
+
+def datetime_literal(moment: datetime) -> str:
+    """A SOQL dateTime literal (UTC, no quotes): `2026-11-25T08:00:00Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def changed_since_with_digits(
+    sobject: str, fields: Iterable[str], digit_fields: Iterable[str], numbers: Iterable[str], since: datetime
+) -> str:
+    """Records of `sobject` modified at or after `since` whose `digit_fields` hold any of the digit strings
+    `numbers` in order (LIKE patterns, see `digits_in_order`); selective through the SystemModstamp index."""
+    patterns = [digits_in_order(n) for n in dict.fromkeys(numbers)]
+    names = list(dict.fromkeys(digit_fields))
+    if not patterns or not names:
+        raise ValueError("needs at least one number and one field")
+    matches = " OR ".join(f"{name} LIKE {pattern}" for pattern in patterns for name in names)
+    selected = ", ".join(dict.fromkeys(("Id", *fields)))
+    return f"SELECT {selected} FROM {sobject} WHERE SystemModstamp >= {datetime_literal(since)} AND ({matches})"  # noqa: S608

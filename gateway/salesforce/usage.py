@@ -81,8 +81,8 @@ def parse_limit_info(header: str | None) -> LimitInfo | None:
 
 
 def call_class(method: str, url: str) -> str:
-    """The metering class of a request: token, query, query_more, collections, sobject, describe, limits,
-    bulk_query, bulk_ingest, composite or other."""
+    """The metering class of a request: token, query, query_more, search, collections, sobject, describe,
+    limits, bulk_query, bulk_ingest, composite or other."""
     path = urlsplit(url).path.rstrip("/")
     if path.endswith("/services/oauth2/token"):
         return "token"
@@ -102,6 +102,8 @@ def call_class(method: str, url: str) -> str:
         return "describe" if parts[-1] == "describe" or len(parts) == 1 else "sobject"
     if head == "limits":
         return "limits"
+    if head in ("search", "parameterizedSearch"):
+        return "search"
     return "other"
 
 

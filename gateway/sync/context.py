@@ -8,6 +8,7 @@ whole deployment: the raw records are cached in Redis, so a burst of jobs costs 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from gateway.config import Settings
 from gateway.domain.mapping import MappingRules
 from gateway.domain.sync_config import SyncConfig, parse_sync_config
 from gateway.platforms.base import PlatformAdapter
-from gateway.redis_server import connect
+from gateway.redis_client import connect
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.config_reader import read_sync_configuration
 
@@ -27,19 +28,52 @@ CONFIG_TTL = 300
 
 @dataclass
 class SyncContext:
+    """Everything a sync function is handed. The entry point that builds it (a worker's job, the web app, a CLI
+    verb) chooses the platform adapter; the sync layer only ever sees it through `PlatformAdapter`."""
+
     settings: Settings
     redis: Redis
-    platform: PlatformAdapter
+    _platform: PlatformAdapter | None = field(default=None, repr=False)
+    _owns_platform: bool = field(default=False, repr=False)
     _salesforce: SalesforceClient | None = field(default=None, repr=False)
     _config: SyncConfig | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings, connection: Redis | None = None) -> SyncContext:
+    def build(
+        cls,
+        settings: Settings,
+        connection: Redis | None = None,
+        *,
+        platform: PlatformAdapter | None = None,
+        build_platform: Callable[[Redis], PlatformAdapter] | None = None,
+        salesforce: SalesforceClient | None = None,
+    ) -> SyncContext:
+        """A context on `connection` (default: `REDIS_URL`) with a borrowed `platform` adapter, or one made by
+        `build_platform` (then closed by `close()`); `salesforce` is a client to use instead of one built from the
+        settings on first use."""
         if connection is None:
             if not settings.redis_url:
                 raise RuntimeError("REDIS_URL is not set: start workers through `gateway worker`")
             connection = connect(settings.redis_url)
-        return cls(settings=settings, redis=connection, platform=build_platform(settings, connection))
+        if build_platform is not None:
+            platform = build_platform(connection)
+        return cls(
+            settings=settings,
+            redis=connection,
+            _platform=platform,
+            _owns_platform=build_platform is not None,
+            _salesforce=salesforce,
+        )
+
+    @property
+    def has_platform(self) -> bool:
+        return self._platform is not None
+
+    @property
+    def platform(self) -> PlatformAdapter:
+        if self._platform is None:
+            raise RuntimeError("MESSAGING_PLATFORM is not set: this gateway has no platform to sync with")
+        return self._platform
 
     @property
     def salesforce(self) -> SalesforceClient:
@@ -67,34 +101,8 @@ class SyncContext:
         return self._config
 
     def close(self) -> None:
+        """Close the clients this context opened (a borrowed platform adapter stays open)."""
         if self._salesforce is not None:
             self._salesforce.close()
-        close = getattr(self.platform, "close", None)
-        if callable(close):
-            close()
-
-
-def build_platform(settings: Settings, connection: Redis) -> PlatformAdapter:
-    """The adapter `MESSAGING_PLATFORM` names, built from the settings."""
-    if settings.messaging_platform == "recording":
-        from gateway.platforms.recording import RecordingAdapter
-
-        return RecordingAdapter(connection)
-    if settings.messaging_platform == "mobilecommons":
-        from gateway.platforms.mobilecommons import MobileCommonsAdapter, MobileCommonsSettings
-
-        mc = settings.mobilecommons
-        return MobileCommonsAdapter(
-            MobileCommonsSettings(
-                username=mc.username,
-                password=mc.password.reveal() if mc.password else None,
-                bearer_token=mc.bearer_token.reveal() if mc.bearer_token else None,
-                base_url=mc.base_url,
-                company_key=mc.company_key,
-                opt_in_path_id=mc.opt_in_path_id,
-                campaign_id=mc.campaign_id,
-                crm_id_column=mc.crm_id_column,
-                webhook_secret=mc.webhook_secret.reveal() if mc.webhook_secret else None,
-            )
-        )
-    raise RuntimeError(f"MESSAGING_PLATFORM={settings.messaging_platform!r} has no adapter")
+        if self._owns_platform and self._platform is not None:
+            self._platform.close()

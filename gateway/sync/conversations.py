@@ -27,7 +27,7 @@ from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncErrorCode, SyncFailure
 from gateway.domain.phones import InvalidPhoneNumber, normalize_phone
 from gateway.platforms.base import Campaign, Message
-from gateway.salesforce import soql as soql_text
+from gateway.salesforce import queries
 from gateway.salesforce.errors import SalesforceError, SalesforceRequestError
 from gateway.sync.context import SyncContext
 
@@ -140,12 +140,10 @@ def _phone_from_salesforce(context: SyncContext, *, by_platform_id: bool, value:
         ]
         if not phone_fields:
             continue
-        where = f"{obj.platform_id_field if by_platform_id else 'Id'} = {soql_text.quote(value)}"
-        fields = ", ".join(dict.fromkeys(["Id", *phone_fields]))
+        key_field = obj.platform_id_field if by_platform_id else "Id"
+        soql = queries.phone_of_record(obj.object_name, key_field=key_field, value=value, phone_fields=phone_fields)
         try:
-            rows = context.salesforce.query_records(
-                f"SELECT {fields} FROM {obj.object_name} WHERE {where} LIMIT 1"  # noqa: S608 - quoted literal
-            )
+            rows = context.salesforce.query_records(soql)
         except SalesforceRequestError as exc:
             if exc.status == 400 and set(exc.codes) & _NOT_AN_ID:
                 continue  # not an id of this object (Salesforce checks ids, and their checksum, per object)

@@ -1,5 +1,5 @@
 """Donation roll-up (one way, Salesforce → platform): people with a closed-won Opportunity get the platform's
-`has_donated_previously` custom field set to `true`, twice a day by default (see `bulk.Schedule`).
+`has_donated_previously` custom field set to `true`, twice a day by default (see `gateway.sync.schedule`).
 
 Donors are found through the NPSP primary-contact field (`npsp__Primary_Contact__c`) when the org has it, else
 through Opportunity contact roles. Only Contacts already linked to the platform (`Messaging_Contact_Id__c` set) are
@@ -15,33 +15,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.config import load_settings
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncFailure
 from gateway.domain.freshness import parse_timestamp
-from gateway.domain.mapping import salesforce_datetime
 from gateway.domain.phones import normalize_phone
 from gateway.domain.sync_config import DEFAULT_PLATFORM_ID_FIELD
-from gateway.redis_server import text
-from gateway.salesforce import soql as soql_text
+from gateway.redis_client import text
+from gateway.salesforce import queries
 from gateway.sync.context import SyncContext
+from gateway.sync.to_platform import parallel
 
 log = logging.getLogger(__name__)
 
-NPSP_FIELD = "npsp__Primary_Contact__c"
 MARKED_KEY = "gateway:donations:marked"  # Contact ids (18) already rolled up
 HWM_KEY = "gateway:donations:hwm"
 NPSP_KEY = "gateway:donations:npsp"  # "1" / "0": whether the org has NPSP's primary-contact field (cached a day)
 BATCH = 300
-
-
-def donation_field() -> str:
-    return load_settings().bulk.donation_field
 
 
 def _has_npsp(context: SyncContext) -> bool:
@@ -49,30 +42,16 @@ def _has_npsp(context: SyncContext) -> bool:
     if cached is not None:
         return text(cached) == "1"
     fields = {f.get("name", "").casefold() for f in context.salesforce.describe("Opportunity").get("fields", [])}
-    present = NPSP_FIELD.casefold() in fields
+    present = queries.NPSP_PRIMARY_CONTACT.casefold() in fields
     context.redis.set(NPSP_KEY, "1" if present else "0", ex=86400)
     return present
 
 
-def donor_query(npsp: bool, since: datetime | None) -> str:
-    """The SOQL that lists donors' Contact ids (closed-won Opportunities, changed since `since` when given)."""
-    if npsp:
-        where = f"IsWon = true AND {NPSP_FIELD} != null"
-        if since is not None:
-            where += f" AND SystemModstamp >= {salesforce_datetime(since)}"
-        return f"SELECT {NPSP_FIELD} FROM Opportunity WHERE {where}"  # noqa: S608
-    where = "Opportunity.IsWon = true"
-    if since is not None:
-        stamp = salesforce_datetime(since)
-        where += f" AND (SystemModstamp >= {stamp} OR Opportunity.SystemModstamp >= {stamp})"
-    return f"SELECT ContactId FROM OpportunityContactRole WHERE {where}"  # noqa: S608
-
-
 def _donor_ids(context: SyncContext, since: datetime | None) -> Iterator[list[str]]:
     npsp = _has_npsp(context)
-    column = NPSP_FIELD if npsp else "ContactId"
+    column = queries.NPSP_PRIMARY_CONTACT if npsp else "ContactId"
     batch: set[str] = set()
-    for row in context.salesforce.iter_query(donor_query(npsp, since)):
+    for row in context.salesforce.iter_query(queries.donors(npsp, since)):
         value = next((v for k, v in row.items() if k.casefold() == column.casefold()), None)
         if value:
             batch.add(str(value))
@@ -91,7 +70,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
     raw = context.redis.get(HWM_KEY)
     since = parse_timestamp(text(raw)) - overlap if raw else None
     counts = {"donors": 0, "updated": 0, "already": 0, "not_linked": 0, "failed": 0}
-    field = donation_field()
+    field = context.settings.bulk.donation_field
     config = context.sync_config().for_object("Contact")
     link_field = config.platform_id_field if config else DEFAULT_PLATFORM_ID_FIELD
     phone_fields = ["MobilePhone"]
@@ -109,12 +88,9 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
         counts["already"] += len(ids) - len(todo)
         if not todo:
             continue
-        select = ", ".join(["Id", link_field, *phone_fields])
-        soql = (
-            f"SELECT {select} FROM Contact WHERE Id IN ({soql_text.in_list(todo)}) "  # noqa: S608
-            f"AND {link_field} != null"
+        rows = context.salesforce.query_records(
+            queries.linked_contacts(todo, link_field=link_field, phone_fields=phone_fields)
         )
-        rows = context.salesforce.query_records(soql)
         counts["not_linked"] += len(todo) - len(rows)
 
         def mark(row: dict[str, Any]) -> str | None:
@@ -134,8 +110,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
                 return None
             return str(row["Id"])
 
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="donations") as pool:
-            done = [rid for rid in pool.map(mark, rows) if rid]
+        done = [rid for rid in parallel(threads, mark, rows, name="donations") if rid]
         if done:
             context.redis.sadd(MARKED_KEY, *done)
         counts["updated"] += len(done)

@@ -1,19 +1,27 @@
 """Replaying a failed sync from its `Sync_Result__c` row: the stored request is read back and synced again.
 
 Guarantees: only `Failure` and `Partial Failure` rows are replayed; the replay bypasses the version and echo checks
-(the admin asked for it) but not the rules (a STOP stays sticky); the row is stamped `Resent_At__c`.
+(the admin asked for it) but not the rules (a STOP stays sticky); the row is stamped `Resent_At__c` once the replay
+is queued (a failed stamp is logged, the replay stays queued); every refusal is a `ResendError` with the HTTP status
+and code to answer.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.domain.mapping import salesforce_datetime
-from gateway.salesforce import soql as soql_text
+from gateway.salesforce import queries
+from gateway.salesforce.errors import SalesforceError
+from gateway.sync import status
 from gateway.sync.context import SyncContext
+
+log = logging.getLogger(__name__)
 
 RESENDABLE = ("Failure", "Partial Failure")
 
@@ -37,10 +45,7 @@ class Replay:
 
 
 def load_replay(context: SyncContext, result_id: str) -> Replay:
-    rows = context.salesforce.query_records(
-        "SELECT Id, Direction__c, Status__c, Request_Body__c FROM Sync_Result__c "  # noqa: S608 - quoted literal
-        f"WHERE Id = {soql_text.quote(result_id)}"
-    )
+    rows = context.salesforce.query_records(queries.sync_result(result_id))
     if not rows:
         raise ResendError(404, "not-found", f"no Sync_Result__c with Id {result_id}")
     row = rows[0]
@@ -60,3 +65,18 @@ def mark_resent(context: SyncContext, result_id: str) -> None:
     context.salesforce.update(
         "Sync_Result__c", [{"Id": result_id, "Resent_At__c": salesforce_datetime(datetime.now(UTC))}]
     )
+
+
+def resend(context: SyncContext, result_id: str, enqueue: Callable[[Replay], str]) -> dict[str, Any]:
+    """Queue the replay of a failed result with `enqueue` (which returns the job id); the answer the API gives."""
+    try:
+        replay = load_replay(context, result_id)
+    except SalesforceError as exc:
+        raise ResendError(503, "salesforce-unavailable", f"could not read the result from Salesforce: {exc}") from None
+    job_id = enqueue(replay)
+    try:
+        mark_resent(context, replay.result_id)
+    except SalesforceError:
+        log.warning("could not stamp Resent_At__c on %s", replay.result_id, exc_info=True)
+    status.forget_recent_failures(context.redis)
+    return {"resent": True, "job": job_id, "direction": replay.direction}

@@ -23,7 +23,10 @@ from rq import Queue
 from rq.job import Job
 
 from gateway.domain.errors import SyncFailure
-from gateway.redis_server import text
+from gateway.redis_client import text
+from gateway.salesforce import queries
+from gateway.sync.bulk import runs as bulk_runs
+from gateway.sync.context import SyncContext
 
 LAST_SUCCESS_KEY = "gateway:status:last-success:{}"  # direction slug -> ISO timestamp of the last successful sync
 FAILURES_KEY = "gateway:status:failures:{}"  # hour since epoch -> hash error code -> count
@@ -163,6 +166,39 @@ def platform_reachability(connection: Redis, name: str, check: Any) -> dict[str,
     return answer
 
 
+def summary(context: SyncContext, *, queue_names: Iterable[str], version: str) -> dict[str, Any]:
+    """The status summary of `GET /api/v1/status` and the operator's page, with the newest bulk runs' progress."""
+    settings = context.settings
+    result = build_summary(
+        context.redis,
+        queue_names=queue_names,
+        platform_name=settings.messaging_platform,
+        platform_check=context.platform.check if context.has_platform else None,
+        salesforce_usage=context.salesforce.usage() if settings.salesforce is not None else None,
+        version=version,
+    )
+    result["bulkRuns"] = [_bulk_run(run) for run in bulk_runs.recent_runs(context.redis, 5)]
+    return result
+
+
+def _bulk_run(run: dict[str, Any]) -> dict[str, Any]:
+    """A bulk run's progress for the status API (camelCase, as the rest of it)."""
+    return {
+        "runId": run["run_id"],
+        "kind": run["kind"],
+        "direction": run["direction"],
+        "status": run["status"],
+        "pauseReason": run["pause_reason"],
+        "total": run["total"],
+        "processed": run["processed"],
+        "counts": run["counts"],
+        "errors": run["errors"],
+        "rate": run["rate"],
+        "etaSeconds": run["eta_seconds"],
+        "dryRun": run["dry_run"],
+    }
+
+
 def build_summary(
     connection: Redis,
     *,
@@ -172,7 +208,7 @@ def build_summary(
     salesforce_usage: Mapping[str, Any] | None,
     version: str,
 ) -> dict[str, Any]:
-    """The status summary of `GET /api/v1/status` and the operator's page."""
+    """The summary's figures from Redis (and the platform's cached reachability)."""
     now = time.time()
     platform = (
         platform_reachability(connection, platform_name, platform_check)
@@ -191,19 +227,12 @@ def build_summary(
     }
 
 
-RECENT_FAILURES_SOQL = (
-    "SELECT Id, Name, CreatedDate, Direction__c, Status__c, Error_Code__c, Message__c, Record_Id__c, Object__c, "
-    "Resent_At__c FROM Sync_Result__c WHERE Status__c IN ('Failure', 'Partial Failure') "
-    "AND CreatedDate = LAST_N_DAYS:1 ORDER BY CreatedDate DESC LIMIT {limit}"
-)
-
-
 def recent_failures(connection: Redis, salesforce: Any, *, limit: int = 20) -> list[dict[str, Any]]:
     """The newest failed `Sync_Result__c` rows of the last day (one SOQL query per `RECENT_FAILURES_TTL` s)."""
     cached = connection.get(RECENT_FAILURES_KEY)
     if cached is not None:
         return list(json.loads(cached))
-    rows = salesforce.query_records(RECENT_FAILURES_SOQL.format(limit=int(limit)))
+    rows = salesforce.query_records(queries.recent_failures(limit))
     failures = [
         {
             "id": row["Id"],

@@ -1,175 +1,191 @@
-"""Salesforce → platform: a batch of `Messaging_Sync__e` events becomes platform writes and a log row per record.
+"""Salesforce → platform: Salesforce records become platform writes, one record at a time (`sync_record`), for a
+batch of `Messaging_Sync__e` events (`sync_events`) and for every chunk of a bulk run (`gateway.sync.bulk`).
 
 Guarantees:
 - Events are grouped by record; only the newest version of each is applied, and a version not newer than the
-  last one synced (kept in Redis per record) is skipped, so a replayed batch applies nothing twice.
+  last one synced (`state`) is skipped, so a replayed batch applies nothing twice.
 - An echo (mapped values equal to what was last synced for the record) is skipped without a platform call.
 - A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out).
-- A record's version mark, its echo fingerprint and its write-back (link, status, `Sync_Result__c`) are stored in
-  one Redis transaction after the platform accepted the write; Salesforce is then written in bulk (`writeback`).
+- What a record's sync leaves (its version and echo marks, what it owes Salesforce) is handed to a `RecordSink`,
+  which stores it in one Redis transaction after the platform accepted the write: real time queues a
+  `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links.
 - Transient platform failures are retried by re-raising after every other record of the batch is done and marked.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from gateway.domain import platform_fields
-from gateway.domain.contact import Contact
-from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
-from gateway.domain.freshness import is_newer, parse_timestamp
-from gateway.domain.mapping import map_record_to_contact, record_skip_reason, salesforce_datetime
-from gateway.domain.matching import match_contact
+from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.errors import SyncError, SyncFailure
+from gateway.domain.freshness import parse_timestamp
+from gateway.domain.mapping import MappedRecord, map_record_to_contact, record_skip_reason, salesforce_datetime
+from gateway.domain.matching import PlatformMatch, Skip, match_contact
 from gateway.domain.opt_status import status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
-from gateway.redis_server import text
+from gateway.platforms.base import PHONE_BATCH
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import writeback
+from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
-VERSION_KEY = "gateway:version:{}:{}"  # object, record id -> last synced SystemModstamp (ISO)
-FINGERPRINT_KEY = "gateway:fingerprint:to-platform:{}:{}"  # object, record id -> fingerprint of values sent
-PLATFORM_FINGERPRINT_KEY = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what we wrote
-STATE_TTL = 90 * 24 * 3600
-PLATFORM_CONCURRENCY = 16  # platform calls in flight per job (Mobile Commons allows 160 per company)
+PLATFORM_CONCURRENCY = 16  # platform calls in flight per real-time job (platforms cap concurrency far above this)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class TransientFailures(Exception):
-    """Some records of the batch failed transiently; the others are done. RQ retries the job."""
+    """Some records failed transiently; the others are done and marked. RQ retries the job."""
 
     def __init__(self, errors: list[SyncError]) -> None:
-        super().__init__("; ".join(f"{e.code}: {e.detail}" for e in errors[:5]))
+        details = "; ".join(f"{e.code}: {e.detail}" for e in errors[:5])
+        super().__init__(f"{len(errors)} record(s) failed transiently: {details}")
         self.errors = errors
 
 
-def _version(event: Mapping[str, Any]) -> datetime:
-    stamp = event["record"].get("SystemModstamp") or event["publishedAt"]
-    return parse_timestamp(str(stamp))
+# -- one record --------------------------------------------------------------------------------------------------
 
 
-def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The newest event of each record, in the order records first appear."""
-    newest: dict[tuple[str, str], dict[str, Any]] = {}
-    for event in events:
-        key = (event["sobjectType"], event["recordId"][:15])
-        current = newest.get(key)
-        if current is None or _version(event) >= _version(current):
-            newest[key] = event
-    return list(newest.values())
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What syncing one Salesforce record came to, for its sink to store.
 
-
-def sync_events(
-    context: SyncContext, org_id: str, events: list[dict[str, Any]], *, force: bool = False
-) -> dict[str, int]:
-    """Apply each record's newest event to the platform; returns counts by outcome.
-
-    `force` (an admin's resend) bypasses the version and echo checks.
+    `outcome` is created | updated | skipped | failed; `plan` is None when the record was skipped before planning
+    (stale, not to be synced, an echo); `marks` are to be stored only when the sink writes; `owed` holds the
+    Salesforce fields the sync owes the record (link, status, last-synced time); `endpoint` names the platform
+    call (`<platform>:upsert` or `<platform>:opt_out`).
     """
-    counts = {"synced": 0, "skipped": 0, "failed": 0}
-    transient: list[SyncError] = []
-    config = context.sync_config()
-    work = []
-    for event in latest_per_record(events):
-        obj = config.for_object(event["sobjectType"])
-        if obj is None or not obj.active:
-            counts["skipped"] += 1
-        else:
-            work.append((obj, event))
 
-    region = context.settings.phone_default_region
-    phones = [p for obj, event in work if (p := record_phone(event["record"], obj, region))]
-    known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
-
-    def one(item: tuple[SyncObjectConfig, dict[str, Any]]) -> str | SyncError:
-        try:
-            return _sync_one(context, item[0], item[1], force=force, known=known)
-        except SyncFailure as failure:
-            if not failure.error.transient:
-                raise
-            return failure.error
-
-    # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
-    with ThreadPoolExecutor(max_workers=min(PLATFORM_CONCURRENCY, max(1, len(work)))) as pool:
-        for outcome in pool.map(one, work):
-            if isinstance(outcome, SyncError):
-                transient.append(outcome)
-            else:
-                counts[outcome] += 1
-    try:
-        writeback.flush(context.redis, context.salesforce)
-    except Exception:
-        log.warning("Salesforce write-back deferred", exc_info=True)
-    log.info("org %s: %s", org_id, counts)
-    if transient:
-        raise TransientFailures(transient)
-    return counts
+    obj: SyncObjectConfig
+    record_id: str
+    outcome: str
+    plan: SyncPlan | None = None
+    view: Contact | None = None
+    marks: tuple[state.Mark | None, ...] = ()
+    owed: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = ""
 
 
-def _sync_one(
+class RecordSink(Protocol):
+    """Where `sync_record` leaves each record's outcome (real time: the write-back queue; bulk: the run)."""
+
+    @property
+    def writes(self) -> bool:
+        """False for a dry run: records are planned and counted, the platform is not written, nothing is marked."""
+        ...
+
+    def conflict(self, obj: SyncObjectConfig, record_id: str, phone: str | None) -> SyncError | None:
+        """A reason to refuse the record before matching (a bulk run: another record has its phone), or None."""
+        ...
+
+    def done(self, outcome: RecordOutcome) -> None:
+        """Store the outcome (atomically with its marks)."""
+        ...
+
+
+def sync_record(
     context: SyncContext,
     obj: SyncObjectConfig,
-    event: dict[str, Any],
+    record: Mapping[str, Any],
+    sink: RecordSink,
     *,
-    force: bool,
+    version: datetime,
+    last: state.RecordState | None = None,
+    changed_fields: Sequence[str] | None = None,
+    deleted: bool = False,
+    force: bool = False,
     known: Mapping[str, Contact | None] | None = None,
-) -> str:
-    record_id = event["recordId"]
-    version_key = VERSION_KEY.format(obj.object_name, record_id[:15])
-    version = _version(event)
-    last = context.redis.get(version_key)
-    if not force and last is not None and not is_newer(version, parse_timestamp(text(last))):
-        return "skipped"
-    if event["operation"] == "delete":
-        _record_done(context, obj, event, version, fingerprint=None, entries=[])
-        return "skipped"
-    record = {**event["record"], "Id": record_id}
-    if record_skip_reason(record, obj) is not None:
-        _record_done(context, obj, event, version, fingerprint=None, entries=[])
-        return "skipped"
-    changed = None if event["operation"] in ("insert", "undelete") or obj.send_all_fields else event["changedFields"]
-    mapped = map_record_to_contact(record, obj, changed_fields=changed, rules=context.rules)
-    fingerprint_key = FINGERPRINT_KEY.format(obj.object_name, record_id[:15])
-    if not force and context.redis.get(fingerprint_key) == mapped.fingerprint.encode():
-        _record_done(context, obj, event, version, fingerprint=None, entries=[])
-        return "skipped"
+) -> None:
+    """Sync one Salesforce record to the platform and hand its outcome to `sink`.
 
-    plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj, known))
-    platform_view: Contact | None = None
+    `last` is the record's sync state when the caller read it for many records at once; `changed_fields` limits
+    the values sent (None: all mapped fields); a `deleted` record is only marked; `force` (an admin's resend)
+    bypasses the version and echo checks, never the rules; `known` holds platform contacts already looked up by
+    phone (`prefetch_by_phone`). Raises the adapter's transient `SyncFailure` (nothing is marked for the record).
+    """
+    record_id = str(record["Id"])
+    if last is None:
+        last = state.record_state(context.redis, obj.object_name, record_id)
+    if not force and last.is_stale(version):
+        sink.done(RecordOutcome(obj, record_id, "skipped"))
+        return
+    synced = state.record_synced(obj.object_name, record_id, version)
+    if deleted or record_skip_reason(dict(record), obj) is not None:
+        sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
+        return
+    mapped = map_record_to_contact(dict(record), obj, changed_fields=changed_fields, rules=context.rules)
+    if not force and last.is_echo(mapped.fingerprint):
+        sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
+        return
+
+    conflict = None if mapped.refusal is not None else sink.conflict(obj, record_id, mapped.contact.phone)
+    if mapped.refusal is not None:
+        plan = plan_to_platform(mapped, obj, Skip("not matched"))  # refused whatever the platform holds
+    elif conflict is not None:
+        plan = replace(plan_to_platform(mapped, obj, Skip("not matched")), errors=(conflict,))
+    else:
+        plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj, known))
+
     write = plan.platform_write
     opting_out = write is not None and write.opt_out and not write.is_create
     endpoint = f"{context.platform.name}:{'opt_out' if opting_out else 'upsert'}"
-    if plan.platform_write is not None:
-        write = plan.platform_write
+    view: Contact | None = None
+    if write is not None and plan.status is not SyncStatus.FAILURE and sink.writes:
         try:
-            platform_view = apply_platform_write(context, write)
+            view = apply_platform_write(context, write)
         except SyncFailure as failure:
             if failure.error.transient:
                 raise
             plan = plan.failed(failure.error)
         else:
-            if write.is_create and platform_view.platform_id:
-                plan = plan.with_created_platform_id(platform_view.platform_id)
-    entry = _write_back(context, obj, event, plan, mapped.reported_status, platform_view, endpoint)
-    ok = plan.status is not SyncStatus.FAILURE
-    _record_done(
-        context,
-        obj,
-        event,
-        version,
-        fingerprint=mapped.fingerprint if ok else None,
-        entries=[entry],
-        platform_view=platform_view,
-        mark_version=ok,
+            if write.is_create and view.platform_id:
+                plan = plan.with_created_platform_id(view.platform_id)
+
+    failed = plan.status is SyncStatus.FAILURE
+    if failed:
+        outcome = "failed"
+    elif plan.platform_write is None:
+        outcome = "skipped"
+    else:
+        outcome = "created" if plan.platform_write.is_create else "updated"
+    marks = () if failed else (synced, state.platform_written(view) if view else None, _sent(obj, record_id, mapped))
+    sink.done(
+        RecordOutcome(
+            obj,
+            record_id,
+            outcome,
+            plan=plan,
+            view=view,
+            marks=marks,
+            owed=owed_fields(obj, plan, view, mapped.reported_status),
+            endpoint=endpoint,
+        )
     )
-    return "failed" if not ok else ("skipped" if plan.status is SyncStatus.SKIPPED else "synced")
+
+
+def _sent(obj: SyncObjectConfig, record_id: str, mapped: MappedRecord) -> state.Mark:
+    return state.record_sent(obj.object_name, record_id, mapped.fingerprint)
+
+
+def owed_fields(obj: SyncObjectConfig, plan: SyncPlan, view: Contact | None, reported: SmsStatus) -> dict[str, Any]:
+    """What the sync owes the Salesforce record: the planned link, and once the platform answered, the status it
+    actually holds (when it differs from what Salesforce reported) and the last-synced time."""
+    fields: dict[str, Any] = dict(plan.salesforce_write.fields) if plan.salesforce_write else {}
+    if view is not None:
+        if view.sms_status is not reported:
+            fields[obj.status_field] = status_label(view.sms_status)
+        fields[LAST_SYNCED_AT_FIELD] = salesforce_datetime(datetime.now(UTC))
+    return fields
 
 
 def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
@@ -202,46 +218,55 @@ def record_phone(record: Mapping[str, Any], obj: SyncObjectConfig, region: str) 
     return None
 
 
-def prefetch_by_phone(context: SyncContext, phones: Sequence[str]) -> Mapping[str, Contact | None] | None:
-    """The platform contacts holding these phones, a hundred per call, where the adapter can look up in batches and
-    matching needs nothing but the phone; None otherwise (each record is then looked up on its own)."""
-    lookup = getattr(context.platform, "find_contacts_by_phone", None)
+def parallel(threads: int, fn: Callable[[T], R], items: Iterable[T], *, name: str = "sync") -> list[R]:
+    """`fn` over `items` on at most `threads` threads, results in order (platform calls are I/O-bound)."""
+    work = list(items)
+    if not work:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(work))), thread_name_prefix=name) as pool:
+        return list(pool.map(fn, work))
+
+
+def prefetch_by_phone(
+    context: SyncContext, phones: Sequence[str], *, threads: int = 1
+) -> Mapping[str, Contact | None] | None:
+    """The platform contacts holding these phones, `PHONE_BATCH` per call (on up to `threads` threads), where the
+    platform looks people up in batches and matching needs nothing but the phone; None otherwise (each record is
+    then looked up on its own)."""
     caps = context.platform.capabilities
-    if lookup is None or caps.lookup_by_platform_id or caps.lookup_by_crm_id or not phones:
+    if not caps.lookup_many_by_phone or caps.lookup_by_platform_id or caps.lookup_by_crm_id or not phones:
         return None
-    found: dict[str, Contact | None] = dict.fromkeys(phones)
     unique = sorted(set(phones))
-    for start in range(0, len(unique), 100):
-        found.update(lookup(unique[start : start + 100]))
+    batches = [unique[start : start + PHONE_BATCH] for start in range(0, len(unique), PHONE_BATCH)]
+    found: dict[str, Contact | None] = dict.fromkeys(phones)
+    for answer in parallel(threads, context.platform.find_contacts_by_phone, batches, name="lookup"):
+        found.update(answer)
     return found
 
 
 def match_on_platform(
     context: SyncContext, contact: Contact, obj: SyncObjectConfig, known: Mapping[str, Contact | None] | None = None
-) -> Any:
-    """Where a mapped Salesforce record goes on the platform (platform id → CRM id → phone → create).
+) -> PlatformMatch:
+    """Where a mapped Salesforce record goes on the platform (platform id → CRM id → phone → create), looking people
+    up only by the keys the platform's capabilities allow.
 
     `known` holds contacts already looked up by phone (`prefetch_by_phone`), saving a platform call per record."""
-    if known is not None and contact.phone is not None and contact.phone in known:
-        by_phone = known[contact.phone]
-        linked = by_phone if contact.platform_id and by_phone and by_phone.platform_id == contact.platform_id else None
-        return match_contact(
-            contact,
-            by_platform_id=linked,
-            by_crm_id=None,
-            by_phone=by_phone,
-            create_unmatched=obj.create_unmatched_to_platform,
-        )
     caps = context.platform.capabilities
-    by_platform_id = (
-        context.platform.find_contact(platform_id=contact.platform_id)
-        if contact.platform_id and caps.lookup_by_platform_id
-        else None
-    )
-    by_crm_id = (
-        context.platform.find_contact(crm_id=contact.crm_id) if contact.crm_id and caps.lookup_by_crm_id else None
-    )
-    by_phone = context.platform.find_contact(phone=contact.phone) if contact.phone else None
+    platform = context.platform
+    if known is not None and contact.phone is not None and contact.phone in known:
+        by_platform_id, by_crm_id, by_phone = (
+            None,
+            None,
+            known[contact.phone],
+        )  # known only where ids cannot be looked up
+    else:
+        by_platform_id = (
+            platform.find_contact(platform_id=contact.platform_id)
+            if contact.platform_id and caps.lookup_by_platform_id
+            else None
+        )
+        by_crm_id = platform.find_contact(crm_id=contact.crm_id) if contact.crm_id and caps.lookup_by_crm_id else None
+        by_phone = platform.find_contact(phone=contact.phone) if contact.phone and caps.lookup_by_phone else None
     if (
         contact.platform_id
         and not caps.lookup_by_platform_id
@@ -258,65 +283,139 @@ def match_on_platform(
     )
 
 
-def _write_back(
+def result_values(
     context: SyncContext,
-    obj: SyncObjectConfig,
-    event: dict[str, Any],
+    outcome: RecordOutcome,
     plan: SyncPlan,
-    reported: Any,
-    platform_view: Contact | None,
-    endpoint: str,
-) -> writeback.WriteBack:
-    fields: dict[str, Any] = dict(plan.salesforce_write.fields) if plan.salesforce_write else {}
-    if platform_view is not None:
-        if platform_view.sms_status is not reported:
-            fields[obj.status_field] = status_label(platform_view.sms_status)
-        fields[LAST_SYNCED_AT_FIELD] = salesforce_datetime(datetime.now(UTC))
-    body = {"event": event}
+    *,
+    event: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """The `Sync_Result__c` of one record's sync: in real time with its `event` (what a resend replays) and the
+    platform call made; a bulk run's (`run_id`) names the bulk write."""
+    body: dict[str, Any] = {"event": event} if event is not None else {}
     if plan.platform_write is not None:
         body["platformRequest"] = plan.platform_write.values()
-    result = writeback.result_values(
+    platform = context.platform.name
+    return writeback.result_values(
         direction=Direction.TO_PLATFORM,
         status=plan.status.value,
-        object_name=obj.object_name,
-        record_id=event["recordId"],
+        object_name=outcome.obj.object_name,
+        record_id=outcome.record_id,
         error_code=plan.error_code,
         message=plan.message or None,
-        request_endpoint=endpoint,
-        request_body=body,
-        platform=context.platform.name,
+        request_endpoint=outcome.endpoint if run_id is None else f"{platform}:bulk",
+        request_body=body or None,
+        platform=platform,
         platform_contact_id=plan.platform_id,
+        run_id=run_id,
     )
-    return writeback.WriteBack(result=result, object_name=obj.object_name, record_id=event["recordId"], fields=fields)
 
 
-def _record_done(
-    context: SyncContext,
-    obj: SyncObjectConfig,
-    event: dict[str, Any],
-    version: datetime,
-    *,
-    fingerprint: str | None,
-    entries: list[writeback.WriteBack],
-    platform_view: Contact | None = None,
-    mark_version: bool = True,
-) -> None:
-    """Mark the record's version (and echo fingerprint) synced and queue its write-back, atomically."""
-    short_id = event["recordId"][:15]
-    pipe = context.redis.pipeline(transaction=True)
-    if mark_version:
-        pipe.set(VERSION_KEY.format(obj.object_name, short_id), version.isoformat(), ex=STATE_TTL)
-    if fingerprint is not None:
-        pipe.set(FINGERPRINT_KEY.format(obj.object_name, short_id), fingerprint, ex=STATE_TTL)
-    if platform_view is not None and platform_view.platform_id:
-        from gateway.domain.freshness import contact_fingerprint
-
-        pipe.set(
-            PLATFORM_FINGERPRINT_KEY.format(platform_view.platform_id), contact_fingerprint(platform_view), ex=STATE_TTL
-        )
-    writeback.queue_entries(pipe, entries)
-    pipe.execute()
+# -- a batch of Salesforce events (real time) ---------------------------------------------------------------------
 
 
-def unavailable(detail: str) -> SyncError:
-    return SyncError(SyncErrorCode.PLATFORM_UNAVAILABLE, detail)
+def _version(event: Mapping[str, Any]) -> datetime:
+    stamp = event["record"].get("SystemModstamp") or event["publishedAt"]
+    return parse_timestamp(str(stamp))
+
+
+def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest event of each record, in the order records first appear."""
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in events:
+        key = (event["sobjectType"], event["recordId"][:15])
+        current = newest.get(key)
+        if current is None or _version(event) >= _version(current):
+            newest[key] = event
+    return list(newest.values())
+
+
+class _WriteBackSink:
+    """Real time: every planned record leaves a `Sync_Result__c` (with the event, to be resent) and its write-back,
+    queued in the transaction that stores its marks."""
+
+    writes = True
+
+    def __init__(self, context: SyncContext, events: Mapping[str, dict[str, Any]]) -> None:
+        self.context = context
+        self.events = events  # record id -> its event
+        self.counts = {"synced": 0, "skipped": 0, "failed": 0}
+
+    def conflict(self, obj: SyncObjectConfig, record_id: str, phone: str | None) -> SyncError | None:
+        return None
+
+    def done(self, outcome: RecordOutcome) -> None:
+        plan = outcome.plan
+        entries = []
+        if plan is not None:
+            event = self.events[outcome.record_id]
+            result = result_values(self.context, outcome, plan, event=event)
+            entries.append(
+                writeback.WriteBack(
+                    result=result, object_name=outcome.obj.object_name, record_id=outcome.record_id, fields=outcome.owed
+                )
+            )
+        pipe = self.context.redis.pipeline(transaction=True)
+        state.mark(pipe, outcome.marks)
+        writeback.queue_entries(pipe, entries)
+        pipe.execute()
+        if plan is None or plan.status is SyncStatus.SKIPPED:
+            self.counts["skipped"] += 1
+        else:
+            self.counts["failed" if plan.status is SyncStatus.FAILURE else "synced"] += 1
+
+
+def sync_events(
+    context: SyncContext, org_id: str, events: list[dict[str, Any]], *, force: bool = False
+) -> dict[str, int]:
+    """Apply each record's newest event to the platform; returns counts by outcome.
+
+    `force` (an admin's resend) bypasses the version and echo checks.
+    """
+    config = context.sync_config()
+    latest = latest_per_record(events)
+    sink = _WriteBackSink(context, {e["recordId"]: e for e in latest})
+    work = []
+    for event in latest:
+        obj = config.for_object(event["sobjectType"])
+        if obj is None or not obj.active:
+            sink.counts["skipped"] += 1
+        else:
+            work.append((obj, event))
+
+    region = context.settings.phone_default_region
+    phones = [p for obj, event in work if (p := record_phone(event["record"], obj, region))]
+    known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
+
+    def one(item: tuple[SyncObjectConfig, dict[str, Any]]) -> SyncError | None:
+        obj, event = item
+        update = event["operation"] not in ("insert", "undelete") and not obj.send_all_fields
+        try:
+            sync_record(
+                context,
+                obj,
+                {**event["record"], "Id": event["recordId"]},
+                sink,
+                version=_version(event),
+                changed_fields=event["changedFields"] if update else None,
+                deleted=event["operation"] == "delete",
+                force=force,
+                known=known,
+            )
+        except SyncFailure as failure:
+            if not failure.error.transient:
+                raise
+            return failure.error
+        return None
+
+    # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
+    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, work) if error is not None]
+    try:
+        writeback.flush(context.redis, context.salesforce)
+    except Exception:
+        log.warning("Salesforce write-back deferred", exc_info=True)
+    log.info("org %s: %s", org_id, sink.counts)
+    if transient:
+        raise TransientFailures(transient)
+    return sink.counts

@@ -6,7 +6,8 @@ Guarantees:
 - A platform contact whose values equal what the gateway itself last wrote to the platform is an echo and is
   skipped; a contact version not newer than the last one synced from the platform is skipped.
 - Matching asks Salesforce once per batch and object (ids, platform ids and matching fields in one SOQL query each),
-  then writes in bulk (sObject Collections, 200 a call) and logs one `Sync_Result__c` per person.
+  then writes in bulk (sObject Collections, 200 a call) and logs one `Sync_Result__c` per person. Bulk runs take
+  the same path (`sync_batch`) with their own matching index and sink (`gateway.sync.bulk`).
 - Salesforce being unavailable or out of API budget raises, so RQ retries the job; nothing is marked done before
   Salesforce accepted the write.
 """
@@ -15,92 +16,136 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import phonenumbers
 
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact
 from gateway.domain.errors import SyncError, SyncErrorCode
-from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
+from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.domain.mapping import salesforce_datetime
 from gateway.domain.matching import match_salesforce_record
 from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_salesforce
-from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, Direction, SyncObjectConfig
-from gateway.redis_server import text
-from gateway.salesforce import soql as soql_text
+from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD
+from gateway.salesforce import queries
 from gateway.salesforce.sync_results import Direction as ResultDirection
-from gateway.sync import writeback
+from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
-from gateway.sync.to_platform import PLATFORM_FINGERPRINT_KEY, STATE_TTL
 
 log = logging.getLogger(__name__)
 
-PLATFORM_VERSION_KEY = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version
+
+class ContactSink(Protocol):
+    """Where `sync_batch` leaves each contact's outcome (real time: the write-back queue; bulk: the run)."""
+
+    @property
+    def writes(self) -> bool:
+        """False for a dry run: contacts are planned and counted, Salesforce is not written, nothing is marked."""
+        ...
+
+    def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
+        """One contact's outcome: `plan` None when it was already synced (an echo or not newer)."""
+        ...
 
 
-def _key(contact: Contact) -> str:
-    return contact.platform_id or contact.phone or ""
+Candidates = Callable[[Sequence[Contact]], list[list[dict[str, Any]]]]
+
+
+def sync_batch(
+    context: SyncContext,
+    contacts: Sequence[Contact],
+    sink: ContactSink,
+    *,
+    force: bool = False,
+    candidates: Candidates | None = None,
+) -> None:
+    """The path every platform contact takes to Salesforce, in real time and in bulk runs: the newest view of each
+    person, skipped when already synced (unless `force`), matched against `candidates` (default: one SOQL query
+    per object and group of people), planned by the domain's rules, written in bulk when the sink writes, and
+    handed with its marks to `sink`."""
+    latest = _latest(contacts)
+    done = [False] * len(latest) if force else state.already_synced(context.redis, latest)
+    fresh = []
+    for contact, skip in zip(latest, done, strict=True):
+        if skip:
+            sink.done(contact, None, ())
+        else:
+            fresh.append(contact)
+    if not fresh:
+        return
+    rows = candidates(fresh) if candidates is not None else [candidate_rows(context, fresh)] * len(fresh)
+    plans = plan_contacts(context, fresh, rows)
+    if sink.writes:
+        plans = write_plans(context, plans)
+    for contact, plan in zip(fresh, plans, strict=True):
+        sink.done(contact, plan, () if plan.status is SyncStatus.FAILURE else (state.contact_synced(contact),))
+
+
+def plan_contacts(
+    context: SyncContext, contacts: Sequence[Contact], candidates: Sequence[Sequence[dict[str, Any]]]
+) -> list[SyncPlan]:
+    """Each contact's plan, matched among its candidate Salesforce rows."""
+    config = context.sync_config()
+    region = context.settings.phone_default_region
+    return [
+        plan_to_salesforce(
+            contact,
+            config,
+            match_salesforce_record(contact, rows, config, default_region=region),
+            rules=context.rules,
+        )
+        for contact, rows in zip(contacts, candidates, strict=True)
+    ]
+
+
+class _WriteBackSink:
+    """Real time: every planned contact leaves a `Sync_Result__c` (with the contact, to be resent), queued with the
+    marks in one transaction once Salesforce accepted the writes."""
+
+    writes = True
+
+    def __init__(self, context: SyncContext) -> None:
+        self.context = context
+        self.counts = {"synced": 0, "skipped": 0, "failed": 0}
+        self.marks: list[state.Mark | None] = []
+        self.entries: list[writeback.WriteBack] = []
+
+    def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
+        self.counts[outcome_of(plan)] += 1
+        self.marks.extend(marks)
+        if plan is not None:
+            self.entries.append(writeback.WriteBack(result=result_values(self.context, contact, plan)))
+
+    def commit(self) -> None:
+        if not self.entries:
+            return
+        pipe = self.context.redis.pipeline(transaction=True)
+        state.mark(pipe, self.marks)
+        writeback.queue_entries(pipe, self.entries)
+        pipe.execute()
+        writeback.flush(self.context.redis, self.context.salesforce)
 
 
 def sync_contacts(context: SyncContext, contacts: Sequence[Contact], *, force: bool = False) -> dict[str, int]:
     """Bring Salesforce up to date with these platform contacts; returns counts by outcome."""
-    counts = {"synced": 0, "skipped": 0, "failed": 0}
-    config = context.sync_config()
-    fresh: list[Contact] = []
-    for contact in _latest(contacts):
-        if not force and _already_synced(context, contact):
-            counts["skipped"] += 1
-            continue
-        fresh.append(contact)
-    if not fresh:
-        return counts
-    candidates = _candidates(context, fresh)
-    plans = [
-        plan_to_salesforce(
-            contact,
-            config,
-            match_salesforce_record(contact, candidates, config, default_region=context.settings.phone_default_region),
-            rules=context.rules,
-        )
-        for contact in fresh
-    ]
-    plans = write_plans(context, plans)
-    entries = []
-    for contact, plan in zip(fresh, plans, strict=True):
-        counts[_outcome(plan)] += 1
-        entries.append(_result(context, contact, plan))
-    pipe = context.redis.pipeline(transaction=True)
-    for contact, plan in zip(fresh, plans, strict=True):
-        if plan.status is not SyncStatus.FAILURE and contact.version is not None and _key(contact):
-            pipe.set(PLATFORM_VERSION_KEY.format(_key(contact)), contact.version.isoformat(), ex=STATE_TTL)
-    writeback.queue_entries(pipe, entries)
-    pipe.execute()
-    writeback.flush(context.redis, context.salesforce)
-    return counts
+    sink = _WriteBackSink(context)
+    sync_batch(context, contacts, sink, force=force)
+    sink.commit()
+    return sink.counts
 
 
 def _latest(contacts: Sequence[Contact]) -> list[Contact]:
     newest: dict[str, Contact] = {}
     for contact in contacts:
-        current = newest.get(_key(contact))
+        key = state.contact_key(contact)
+        current = newest.get(key)
         if current is None or is_newer(contact.version, current.version) or contact.version == current.version:
-            newest[_key(contact)] = contact
+            newest[key] = contact
     return list(newest.values())
-
-
-def _already_synced(context: SyncContext, contact: Contact) -> bool:
-    if contact.platform_id:
-        ours = context.redis.get(PLATFORM_FINGERPRINT_KEY.format(contact.platform_id))
-        if ours is not None and text(ours) == contact_fingerprint(contact):
-            return True  # the gateway wrote exactly this to the platform: an echo
-    last = context.redis.get(PLATFORM_VERSION_KEY.format(_key(contact)))
-    return (
-        last is not None and contact.version is not None and not is_newer(contact.version, parse_timestamp(text(last)))
-    )
 
 
 def phone_variants(phone: str, region: str) -> list[str]:
@@ -126,7 +171,7 @@ def phone_variants(phone: str, region: str) -> list[str]:
 CANDIDATE_GROUP = 40  # people per candidate query: keeps the SOQL (sent in the URL) well under 16,384 bytes
 
 
-def _candidates(context: SyncContext, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
+def candidate_rows(context: SyncContext, contacts: Sequence[Contact]) -> list[dict[str, Any]]:
     """Every Salesforce record any of `contacts` could match: one SOQL query per active object and group of people."""
     rows: list[dict[str, Any]] = []
     for start in range(0, len(contacts), CANDIDATE_GROUP):
@@ -140,13 +185,7 @@ def _candidates_of_group(context: SyncContext, contacts: Sequence[Contact]) -> l
     region = context.settings.phone_default_region
     rows: list[dict[str, Any]] = []
     for obj in config.active_objects:
-        clauses: list[str] = []
-        crm_ids = sorted({c.crm_id for c in contacts if c.crm_id})
-        if crm_ids:
-            clauses.append(f"Id IN ({soql_text.in_list(crm_ids)})")
-        platform_ids = sorted({c.platform_id for c in contacts if c.platform_id})
-        if platform_ids:
-            clauses.append(f"{obj.platform_id_field} IN ({soql_text.in_list(platform_ids)})")
+        matching: dict[str, set[str]] = defaultdict(set)
         for mapping in obj.matching_mappings:
             values: set[str] = set()
             for contact in contacts:
@@ -158,24 +197,18 @@ def _candidates_of_group(context: SyncContext, contacts: Sequence[Contact]) -> l
                 else:
                     values.add(value)
             for name in mapping.salesforce_fields:
-                if values:
-                    clauses.append(f"{name} IN ({soql_text.in_list(sorted(values))})")
-        if not clauses:
+                matching[name] |= values
+        query = queries.candidates(
+            obj,
+            crm_ids=(c.crm_id for c in contacts if c.crm_id),
+            platform_ids=(c.platform_id for c in contacts if c.platform_id),
+            matching=matching,
+        )
+        if query is None:
             continue
-        fields = sorted(set(_select_fields(obj)))
-        query = f"SELECT {', '.join(fields)} FROM {obj.object_name} WHERE {' OR '.join(clauses)}"  # noqa: S608
         for row in context.salesforce.iter_query(query, api="rest"):
             rows.append({**row, "attributes": {"type": obj.object_name}})
     return rows
-
-
-def _select_fields(obj: SyncObjectConfig) -> list[str]:
-    fields = ["Id", obj.platform_id_field, obj.status_field, OPTED_OUT_AT_FIELD, *obj.salesforce_fields()]
-    if obj.opt_out is not None:
-        fields.append(obj.opt_out.field)
-    for mapping in obj.mappings_for(Direction.TO_SALESFORCE):
-        fields.extend(mapping.salesforce_fields)
-    return fields
 
 
 def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
@@ -221,30 +254,36 @@ def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
     return out
 
 
-def _outcome(plan: SyncPlan) -> str:
-    if plan.status is SyncStatus.FAILURE:
-        return "failed"
-    return "skipped" if plan.status is SyncStatus.SKIPPED else "synced"
+def outcome_of(plan: SyncPlan | None) -> str:
+    """synced | skipped | failed, as real time counts them (None: already synced)."""
+    if plan is None or plan.status is SyncStatus.SKIPPED:
+        return "skipped"
+    return "failed" if plan.status is SyncStatus.FAILURE else "synced"
 
 
-def _result(context: SyncContext, contact: Contact, plan: SyncPlan) -> writeback.WriteBack:
+def result_values(
+    context: SyncContext, contact: Contact, plan: SyncPlan, *, run_id: str | None = None
+) -> dict[str, Any]:
+    """The `Sync_Result__c` of one contact's sync; a bulk run's (`run_id`) names its bulk write and omits the
+    request (its rows are for failures, which the contact alone lets an admin resend)."""
     body: dict[str, Any] = {"contact": contact_to_json(contact)}
-    if plan.salesforce_write is not None:
-        body["salesforceRequest"] = {k: v for k, v in plan.salesforce_write.fields.items()}
+    if plan.salesforce_write is not None and run_id is None:
+        body["salesforceRequest"] = dict(plan.salesforce_write.fields)
     operation = "create" if plan.salesforce_write and plan.salesforce_write.is_create else "update"
-    values = writeback.result_values(
+    kind = operation if run_id is None else f"bulk-{operation}"
+    return writeback.result_values(
         direction=ResultDirection.TO_SALESFORCE,
         status=plan.status.value,
         object_name=plan.object_name,
         record_id=plan.record_id,
         error_code=plan.error_code,
         message=plan.message or None,
-        request_endpoint=f"salesforce:{operation}:{plan.object_name or '-'}",
+        request_endpoint=f"salesforce:{kind}:{plan.object_name or '-'}",
         request_body=body,
         platform=context.platform.name,
         platform_contact_id=contact.platform_id,
+        run_id=run_id,
     )
-    return writeback.WriteBack(result=values)
 
 
 def contact_to_json(contact: Contact) -> dict[str, Any]:

@@ -6,7 +6,8 @@ Every route needs a bearer token from `/oauth/token` holding one of the scopes i
 
 Scopes: conversations and campaigns need `conversations:read`; the status summary takes `admin` or
 `conversations:read` (the admin console's Apex calls it through the org's Named Credential client, and the summary
-holds no personal data); resending a failed sync needs `admin`.
+holds no personal data); resending a failed sync needs `admin`; the package's setup check takes `events:write` or
+`admin`.
 """
 
 # flask-smorest ships no type hints: its decorators and classes are Any to mypy.
@@ -14,24 +15,23 @@ holds no personal data); resending a failed sync needs `admin`.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g
 from flask_smorest import Api, Blueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from gateway import jobs
-from gateway.salesforce.errors import SalesforceError
-from gateway.sync import bulk, conversations, resend, status
+from gateway.sync import conversations, resend, status
 from gateway.sync.context import SyncContext
 from gateway.web import schemas_api as schemas
+from gateway.web.auth import require_scope
 from gateway.web.errors import error_response
+from gateway.web.setup_check import setup_check
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,29 +72,14 @@ def _request_error(exc: HTTPException) -> Response:
     return error_response(status_code, "invalid-request" if status_code == 400 else "http-error", exc.description or "")
 
 
+def _api_refusal(status: int, error: str, description: str) -> Response:
+    """A token refusal in the API's error shape (`insufficient-scope`, `invalid-token`)."""
+    return error_response(status, error.replace("_", "-"), description)
+
+
 def require_any_scope(*scopes: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
-    """Route decorator: a valid gateway token holding at least one of `scopes`; 401/403 in the API's error shape."""
-
-    def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
-        @functools.wraps(view)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
-            guard = current_app.extensions["gateway.token_guard"]
-            try:
-                g.token_claims = guard.claims_for(request.headers.get("Authorization"), list(scopes))
-            except InsufficientScopeError:
-                needed = " or ".join(f"'{s}'" for s in scopes)
-                response = error_response(403, "insufficient-scope", f"this endpoint needs the scope {needed}")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="gateway", error="insufficient_scope"'
-                return response
-            except InvalidTokenError:
-                response = error_response(401, "invalid-token", "a valid bearer token from /oauth/token is required")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="gateway", error="invalid_token"'
-                return response
-            return view(*args, **kwargs)
-
-        return guarded
-
-    return decorator
+    """`auth.require_scope` answering in the API's error shape."""
+    return require_scope(*scopes, refuse=_api_refusal)
 
 
 def _documented_errors(*statuses: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -110,7 +95,11 @@ def sync_context() -> SyncContext:
     """One context per web process (its Salesforce client keeps its token between requests)."""
     context: SyncContext | None = current_app.extensions.get("gateway.sync_context")
     if context is None:
-        context = SyncContext.build(current_app.extensions["gateway.settings"], current_app.extensions["gateway.redis"])
+        context = SyncContext.build(
+            current_app.extensions["gateway.settings"],
+            current_app.extensions["gateway.redis"],
+            platform=current_app.extensions.get("gateway.platform"),
+        )
         current_app.extensions["gateway.sync_context"] = context
     return context
 
@@ -209,51 +198,7 @@ def status_summary() -> dict[str, Any]:
     """The summary shared by `GET /api/v1/status` and the operator's page."""
     from gateway import __version__
 
-    settings = current_app.extensions["gateway.settings"]
-    context = sync_context() if settings.messaging_platform is not None else None
-    usage = None
-    if settings.salesforce is not None:
-        usage = (context.salesforce if context is not None else _usage_client()).usage()
-    connection = current_app.extensions["gateway.redis"]
-    summary = status.build_summary(
-        connection,
-        queue_names=jobs.QUEUES,
-        platform_name=settings.messaging_platform,
-        platform_check=context.platform.check if context is not None else None,
-        salesforce_usage=usage,
-        version=__version__,
-    )
-    summary["bulkRuns"] = [_bulk_run(run) for run in bulk.recent_runs(connection, 5)]
-    return summary
-
-
-def _bulk_run(run: dict[str, Any]) -> dict[str, Any]:
-    """A bulk run's progress for the status API (camelCase, as the rest of it)."""
-    return {
-        "runId": run["run_id"],
-        "kind": run["kind"],
-        "direction": run["direction"],
-        "status": run["status"],
-        "pauseReason": run["pause_reason"],
-        "total": run["total"],
-        "processed": run["processed"],
-        "counts": run["counts"],
-        "errors": run["errors"],
-        "rate": run["rate"],
-        "etaSeconds": run["eta_seconds"],
-        "dryRun": run["dry_run"],
-    }
-
-
-def _usage_client() -> Any:
-    from gateway.salesforce.client import SalesforceClient
-
-    client = current_app.extensions.get("gateway.usage_client")
-    if client is None:
-        settings = current_app.extensions["gateway.settings"]
-        client = SalesforceClient(settings.salesforce, redis=current_app.extensions["gateway.redis"])
-        current_app.extensions["gateway.usage_client"] = client
-    return client
+    return status.summary(sync_context(), queue_names=jobs.QUEUES, version=__version__)
 
 
 @bp.get("/status")
@@ -265,6 +210,18 @@ def status_route() -> Any:
     """Is sync healthy: last success and lag per direction, queue depths, failures of the last 24 h by error code,
     Salesforce API usage against its budget, platform reachability, syncs per minute, version."""
     return status_summary()
+
+
+@bp.get("/setup-check")
+@require_any_scope("events:write", "admin")
+@bp.response(200, schemas.SetupCheckSchema)
+@_documented_errors(401, 403)
+@bp.doc(security=SECURITY)
+def setup_check_route() -> Any:
+    """What the Salesforce package's Setup section checks: version, platform, and the calling client's scopes."""
+    from gateway import __version__
+
+    return setup_check(g.token_claims, current_app.extensions["gateway.settings"], __version__)
 
 
 @bp.post("/sync-results/<result_id>/resend")
@@ -283,18 +240,9 @@ def resend_result(result_id: str) -> Response | dict[str, Any]:
         return error_response(404, "not-found", f"no Sync_Result__c with Id {result_id}")
     context = sync_context()
     try:
-        replay = resend.load_replay(context, result_id)
+        return resend.resend(context, result_id, lambda replay: jobs.enqueue_replay(context.redis, replay).id)
     except resend.ResendError as exc:
         return error_response(exc.status, exc.code, str(exc))
-    except SalesforceError as exc:
-        return error_response(503, "salesforce-unavailable", f"could not read the result from Salesforce: {exc}")
-    job = jobs.enqueue_replay(context.redis, replay)
-    try:
-        resend.mark_resent(context, replay.result_id)
-    except SalesforceError:
-        current_app.logger.warning("could not stamp Resent_At__c on %s", replay.result_id, exc_info=True)
-    status.forget_recent_failures(context.redis)
-    return {"resent": True, "job": job.id, "direction": replay.direction}
 
 
 def init_api(app: Flask) -> None:

@@ -3,20 +3,28 @@
 Guarantees:
 - `POST /oauth/token` issues RFC 9068 JWT access tokens signed with `GATEWAY_TOKEN_SIGNING_KEY`, valid
   `GATEWAY_TOKEN_TTL_SECONDS`, carrying only scopes the client is allowed; a request for any other scope is refused
-  (`invalid_scope`), never silently narrowed. Client secrets are compared by SHA-256 digest in constant time.
-- `require_scope(...)` answers 401 (`invalid_token`, with `WWW-Authenticate: Bearer`) for a missing, malformed,
-  tampered, expired or foreign token, and 403 (`insufficient_scope`) for a valid token without the scope — before
-  the request body is read.
+  (`invalid_scope`), never silently narrowed.
+- Client authentication (RFC 6749 §2.3.1: HTTP Basic, or `client_id`/`client_secret` in the body — one of them,
+  never both) is done here, once per request, before authlib sees the request: a malformed Basic header (not
+  base64, not UTF-8, no colon) or credentials sent both ways answer 400 `invalid_request`; every bad credential
+  (unknown client, wrong or missing secret) answers the same 401 `invalid_client` with the same message, and an
+  unknown client id costs the same scrypt check a real one does (`client_secrets.dummy_verify`).
+- Failed attempts are rate limited per client id and per remote address (`web.ratelimit`): 429 with Retry-After.
+- `require_scope(...)`, the one scope guard of every route, answers 401 (`invalid_token`, with
+  `WWW-Authenticate: Bearer`) for a missing, malformed, tampered, expired or foreign token, and 403
+  (`insufficient_scope`) for a valid token without any of the scopes — before the request body is read. The auth
+  scheme is matched case-insensitively (RFC 7235 §2.1).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
-import hashlib
-import hmac
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import unquote
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
@@ -27,7 +35,9 @@ from flask import Flask, current_app, g, jsonify, request
 from joserfc.jwk import ECKey, RSAKey
 from werkzeug.wrappers import Response
 
+from gateway.client_secrets import dummy_verify, verify_secret
 from gateway.config import OAuthClient, Settings
+from gateway.web.ratelimit import AuthLimits
 
 ISSUER = "messaging-sync-gateway"
 AUDIENCE = "messaging-sync-gateway"
@@ -36,8 +46,17 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+VERIFIED_AUTH_METHOD = "gateway_verified"  # authlib's name for "authenticated by `authenticate_client` already"
+BAD_CLIENT = "client authentication failed"  # one message for every bad credential: nothing to learn from it
+
+
+class CredentialsError(Exception):
+    """The request's client credentials are malformed or given twice (400 `invalid_request`)."""
+
+
 class GatewayClient(ClientMixin):  # type: ignore[misc]
-    """An OAuth client from `GATEWAY_OAUTH_CLIENTS`: client-credentials only, secret held as a SHA-256 digest."""
+    """An OAuth client from `GATEWAY_OAUTH_CLIENTS`: client-credentials only, secret held as a salted scrypt hash
+    (or, deprecated, an unsalted SHA-256 digest)."""
 
     def __init__(self, config: OAuthClient) -> None:
         self.config = config
@@ -57,11 +76,10 @@ class GatewayClient(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        digest = hashlib.sha256(client_secret.encode()).hexdigest()
-        return hmac.compare_digest(digest, self.config.secret_sha256)
+        return verify_secret(client_secret, scrypt=self.config.secret_scrypt, sha256=self.config.secret_sha256)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method in ("client_secret_basic", "client_secret_post")
+        return endpoint == "token" and method == VERIFIED_AUTH_METHOD
 
     def check_response_type(self, response_type: str) -> bool:
         return False
@@ -70,8 +88,49 @@ class GatewayClient(ClientMixin):  # type: ignore[misc]
         return grant_type == "client_credentials"
 
 
+def authenticate_client(clients: dict[str, GatewayClient], client_id: str, secret: str) -> GatewayClient | None:
+    """The client when `secret` is its secret; None otherwise, after the same work either way."""
+    client = clients.get(client_id)
+    if client is None or not secret:
+        dummy_verify(secret)
+        return None
+    return client if client.check_client_secret(secret) else None
+
+
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(client id, secret) from an `Authorization: Basic` header; None for another scheme.
+
+    RFC 6749 §2.3.1: base64 of `id:secret`, each form-urlencoded first (decoded here, as authlib does). Raises
+    `CredentialsError` for a Basic header that is not that."""
+    scheme, _, param = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(param.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise CredentialsError("the Basic credentials are not base64 of UTF-8 'id:secret'") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise CredentialsError("the Basic credentials hold no ':' between the client id and the secret")
+    return unquote(client_id), unquote(secret)
+
+
+def request_credentials() -> tuple[str, str]:
+    """(client id, secret) from the Basic header or the form body of this request: exactly one of them."""
+    form_id, form_secret = request.form.get("client_id"), request.form.get("client_secret")
+    header = request.headers.get("Authorization")
+    basic = basic_credentials(header) if header else None
+    if basic is None:
+        if header:
+            raise CredentialsError("authenticate the client with HTTP Basic or in the body, not another scheme")
+        return form_id or "", form_secret or ""
+    if form_secret is not None or (form_id is not None and form_id != basic[0]):
+        raise CredentialsError("send the client credentials once: in the Authorization header or in the body")
+    return basic
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [VERIFIED_AUTH_METHOD]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -143,9 +202,10 @@ class TokenGuard:
 
     def claims_for(self, header: str | None, scopes: list[str]) -> dict[str, Any]:
         """The token's claims, or raises InvalidTokenError / InsufficientScopeError."""
-        if not header or not header.startswith("Bearer ") or len(header) < 8:
+        scheme, _, raw = (header or "").strip().partition(" ")
+        raw = raw.strip()
+        if scheme.lower() != "bearer" or not raw:
             raise InvalidTokenError(description="missing bearer token")
-        raw = header[7:].strip()
         claims = self._verified.get(raw)
         if claims is None or claims["exp"] <= time.time():
             token = self.validator.authenticate_token(raw)
@@ -167,36 +227,73 @@ def _oauth_error(status: int, error: str, description: str) -> Response:
     return response
 
 
-def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
-    """Route decorator: the request must carry a valid gateway token holding `scope`."""
+Refusal = Callable[[int, str, str], Response]  # (HTTP status, OAuth error code, description) -> the answer
+
+
+def require_scope(
+    *scopes: str, refuse: Refusal = _oauth_error, unless: Callable[[], bool] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    """Route decorator: the request must carry a valid gateway token holding at least one of `scopes`, unless
+    `unless()` says this route is open on this gateway.
+
+    Refused with 401 (`invalid_token`) or 403 (`insufficient_scope`) and `WWW-Authenticate: Bearer`; `refuse` renders
+    the body (RFC 6750's shape by default; the JSON API passes its own error shape)."""
+    needed = " or ".join(f"'{s}'" for s in scopes)
 
     def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
         @functools.wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            if unless is not None and unless():
+                return view(*args, **kwargs)
             guard: TokenGuard = current_app.extensions["gateway.token_guard"]
             try:
-                g.token_claims = guard.claims_for(request.headers.get("Authorization"), [scope])
+                g.token_claims = guard.claims_for(request.headers.get("Authorization"), list(scopes))
             except InsufficientScopeError:
-                return _oauth_error(403, "insufficient_scope", f"this endpoint needs the scope '{scope}'")
+                status, error, description = 403, "insufficient_scope", f"this endpoint needs the scope {needed}"
             except InvalidTokenError:
-                return _oauth_error(401, "invalid_token", "a valid bearer token from /oauth/token is required")
-            return view(*args, **kwargs)
+                status, error, description = 401, "invalid_token", "a valid bearer token from /oauth/token is required"
+            else:
+                return view(*args, **kwargs)
+            response = refuse(status, error, description)
+            response.headers["WWW-Authenticate"] = f'Bearer realm="gateway", error="{error}"'
+            return response
 
         return guarded
 
     return decorator
 
 
-def init_auth(app: Flask, settings: Settings) -> None:
-    """Register `POST /oauth/token` and the token guard on `app`."""
+def init_auth(app: Flask, settings: Settings, limits: AuthLimits) -> None:
+    """Register `POST /oauth/token` (rate limited by `limits`) and the token guard on `app`."""
     assert settings.token_signing_key is not None  # load_settings(roles=("web",)) guarantees it
     key = load_signing_key(settings.token_signing_key.reveal())
     clients = {c.client_id: GatewayClient(c) for c in settings.oauth_clients}
+    for client in settings.oauth_clients:
+        if client.deprecated_hash:
+            app.logger.warning(
+                "GATEWAY_OAUTH_CLIENTS: client %r uses secret_sha256 (unsalted, fast to brute-force; deprecated): "
+                "replace it with secret_scrypt from `gateway hash-secret`",
+                client.client_id,
+            )
     server = AuthorizationServer(app, query_client=clients.get, save_token=lambda token, request: None)
+    server.register_client_auth_method(VERIFIED_AUTH_METHOD, lambda query_client, oauth_request: g.get("oauth_client"))
     server.register_grant(ClientCredentialsGrant)
     server.register_token_generator("default", _TokenGenerator(key, settings.token_ttl_seconds))
     app.extensions["gateway.token_guard"] = TokenGuard(key)
 
-    @app.post("/oauth/token")
+    def too_many(retry_after: int) -> Response:
+        return _oauth_error(429, "invalid_request", f"too many failed attempts; retry in {retry_after} s")
+
     def issue_token() -> Response:
+        try:
+            client_id, secret = request_credentials()
+        except CredentialsError as exc:
+            return _oauth_error(400, "invalid_request", str(exc))
+        g.oauth_client = authenticate_client(clients, client_id, secret)
+        if g.oauth_client is None:
+            response = _oauth_error(401, "invalid_client", BAD_CLIENT)
+            response.headers["WWW-Authenticate"] = 'Basic realm="gateway"'
+            return response
         return server.create_token_response()  # type: ignore[no-any-return]
+
+    app.add_url_rule("/oauth/token", "issue_token", limits.guard(issue_token, too_many), methods=["POST"])

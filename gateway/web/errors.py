@@ -35,6 +35,8 @@ _CODES = {
 def init_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
+        if exc.response is not None:  # built by whoever raised it (a rate limit's 429)
+            return exc.response  # type: ignore[return-value]
         status = exc.code or 500
         return error_response(status, _CODES.get(status, "http-error"), exc.description or exc.name)
 

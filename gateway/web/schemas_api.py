@@ -7,8 +7,16 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-SALESFORCE_ID = r"^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$"
-PLATFORM_ID = r"^[A-Za-z0-9_.:@-]{1,64}$"
+from gateway.salesforce.ids import ID_PATTERN, id_problem
+
+SALESFORCE_ID = ID_PATTERN.pattern  # matched whole: \A…\Z (a `$` lets a trailing newline through)
+PLATFORM_ID = r"\A[A-Za-z0-9_.:@-]{1,64}\Z"
+
+
+def _salesforce_id(value: str) -> None:
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 class _Query(Schema):
@@ -22,8 +30,11 @@ class PersonQuerySchema(_Query):
         metadata={"description": "the person's phone (E.164, or national in the gateway's default region)"},
     )
     crmId = fields.String(  # noqa: N815 - wire name
-        validate=validate.Regexp(SALESFORCE_ID, error="not a 15- or 18-character Salesforce id"),
-        metadata={"description": "the Salesforce record id of the person"},
+        validate=_salesforce_id,
+        metadata={
+            "description": "the Salesforce record id of the person",
+            "pattern": "^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$",  # for the OpenAPI document (ECMA-262 syntax)
+        },
     )
 
 
@@ -159,6 +170,28 @@ class StatusSchema(Schema):
     bulkRuns = fields.List(  # noqa: N815
         fields.Nested(BulkRunSchema), required=True, metadata={"description": "the newest bulk runs, with progress"}
     )
+
+
+class SetupPlatformSchema(Schema):
+    name = fields.String(allow_none=True, required=True, metadata={"description": "null: MESSAGING_PLATFORM is unset"})
+
+
+class SetupClientSchema(Schema):
+    id = fields.String(allow_none=True, required=True, metadata={"description": "the OAuth client that called"})
+    scopes = fields.List(fields.String(), required=True, metadata={"description": "the scopes its token holds"})
+
+
+class SetupCheckSchema(Schema):
+    version = fields.String(required=True)
+    platform = fields.Nested(SetupPlatformSchema, required=True)
+    client = fields.Nested(SetupClientSchema, required=True)
+    requiredScopes = fields.List(  # noqa: N815
+        fields.String(), required=True, metadata={"description": "the scopes the Salesforce package needs"}
+    )
+    missingScopes = fields.List(  # noqa: N815
+        fields.String(), required=True, metadata={"description": "required scopes the calling client lacks"}
+    )
+    admin = fields.Boolean(required=True, metadata={"description": "the client holds the admin scope (console)"})
 
 
 class ResendSchema(Schema):

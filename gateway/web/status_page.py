@@ -5,7 +5,11 @@ Guarantees:
   browser signed in through the page's form with an admin OAuth client's id and secret. Anyone else gets 401 with
   the sign-in form (403 for a valid token without `admin`), never a figure.
 - The session cookie is signed with a key derived from `GATEWAY_TOKEN_SIGNING_KEY` (HMAC-SHA256 with a fixed label;
-  rotating that key signs everyone out) and is Secure, HttpOnly, SameSite=Strict, valid 8 hours.
+  rotating that key signs everyone out) and is Secure, HttpOnly, SameSite=Strict, valid 8 hours. It names a
+  server-side session held in Redis (only a hash of its id is stored): sign-out deletes it, so a copy of the cookie
+  taken before sign-out no longer works.
+- Sign-in failures are rate limited with the token endpoint's (`web.ratelimit`): 429 with Retry-After; every wrong
+  credential gets the same message.
 - Every POST form (sign-in, sign-out, resend) carries a CSRF token (flask-wtf) tied to the session; a bearer-token
   request needs none (no cookie is involved).
 - The page loads nothing from outside the gateway (a Content-Security-Policy of 'self' enforces it); its script
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -29,8 +34,9 @@ from gateway.config import Settings
 from gateway.salesforce.errors import SalesforceError
 from gateway.sync import status
 from gateway.web import api
-from gateway.web.auth import GatewayClient
+from gateway.web.auth import GatewayClient, authenticate_client
 from gateway.web.errors import error_response
+from gateway.web.ratelimit import AuthLimits
 
 bp = Blueprint(
     "status_page",
@@ -41,6 +47,7 @@ bp = Blueprint(
 )
 
 SESSION_LIFETIME = timedelta(hours=8)
+SESSION_KEY = "gateway:status-page:session:{}"  # sha256 of the session id -> operator
 REFRESH_SECONDS = 2
 _SESSION_LABEL = b"messaging-sync-gateway status-page session v1"
 
@@ -77,9 +84,21 @@ def _operator() -> tuple[str | None, bool, Response | None]:
     if refusal is not None or operator is not None:
         return operator, True, refusal
     signed_in = session.get("operator")
-    if isinstance(signed_in, str) and signed_in in _admin_clients():
+    if isinstance(signed_in, str) and signed_in in _admin_clients() and _session_operator() == signed_in:
         return signed_in, False, None
     return None, False, _sign_in_form(401)
+
+
+def _session_key() -> str | None:
+    sid = session.get("sid")
+    return SESSION_KEY.format(hashlib.sha256(sid.encode()).hexdigest()) if isinstance(sid, str) else None
+
+
+def _session_operator() -> str | None:
+    """The operator the server-side session names (None once signed out or expired)."""
+    key = _session_key()
+    value = current_app.extensions["gateway.redis"].get(key) if key else None
+    return value.decode() if value is not None else None
 
 
 def _admin_clients() -> dict[str, GatewayClient]:
@@ -145,26 +164,36 @@ def live_status() -> Response:
     return jsonify(api.status_summary())
 
 
-@bp.post("/sign-in")
 def sign_in() -> Response:
+    """POST /sign-in (registered by `init_status_page`, behind the sign-in rate limits)."""
     if not _csrf_ok():
         return _sign_in_form(400, "The form expired; please try again.")
     client_id = request.form.get("client_id", "").strip()
-    secret = request.form.get("client_secret", "")
-    client = _admin_clients().get(client_id)
-    if client is None or not secret or not client.check_client_secret(secret):
+    if authenticate_client(_admin_clients(), client_id, request.form.get("client_secret", "")) is None:
         current_app.logger.info("status page: refused sign-in for client %r", client_id[:80])
         return _sign_in_form(401, "Those are not the credentials of an admin client.")
-    session.clear()
+    _end_session()
+    sid = secrets.token_urlsafe(32)
     session.permanent = True
+    session["sid"] = sid
     session["operator"] = client_id
+    key = _session_key()
+    assert key is not None
+    current_app.extensions["gateway.redis"].set(key, client_id, ex=int(SESSION_LIFETIME.total_seconds()))
     return redirect(url_for("status_page.show_status"), code=303)
+
+
+def _end_session() -> None:
+    key = _session_key()
+    if key is not None:
+        current_app.extensions["gateway.redis"].delete(key)
+    session.clear()
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
     if _csrf_ok():
-        session.clear()
+        _end_session()
     return redirect(url_for("status_page.show_status"), code=303)
 
 
@@ -199,8 +228,12 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def init_status_page(app: Flask, settings: Settings) -> None:
-    """Register the page and configure its signed, secure session cookie."""
+def _too_many_sign_ins(retry_after: int) -> Response:
+    return _sign_in_form(429, f"Too many failed sign-ins; try again in {retry_after} s.")
+
+
+def init_status_page(app: Flask, settings: Settings, limits: AuthLimits) -> None:
+    """Register the page (sign-in behind `limits`) and configure its signed, secure session cookie."""
     app.config.update(
         SECRET_KEY=session_secret(settings),
         SESSION_COOKIE_NAME="gateway_session",
@@ -211,4 +244,5 @@ def init_status_page(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
     )
     app.register_blueprint(bp)
+    app.add_url_rule("/sign-in", "status_page.sign_in", limits.guard(sign_in, _too_many_sign_ins), methods=["POST"])
     app.after_request(_security_headers)

@@ -55,7 +55,7 @@ def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
     wanted = set(phones.values())
     deadline = time.monotonic() + 300
     while len(seen) < len(wanted) and time.monotonic() < deadline:
-        contacts = stack.mc_control("GET", "contacts").json()["contacts"]
+        contacts = stack.platform_control("GET", "contacts").json()["contacts"]
         now = time.monotonic()
         for contact in contacts:
             phone = contact["phone"]
@@ -77,7 +77,7 @@ def to_salesforce(scenario: Scenario, n: int) -> dict[str, float]:
     started = time.monotonic()
 
     def stop(row: dict[str, Any]) -> None:
-        stack.mc_control("POST", "inbound", json={"phone": row["MobilePhone"], "body": "STOP"})
+        stack.platform_control("POST", "inbound", json={"phone": row["MobilePhone"], "body": "STOP"})
         sent[row["Id"]] = time.monotonic()
 
     with ThreadPoolExecutor(8) as pool:  # people text at once
@@ -106,7 +106,7 @@ def _figures(latencies: list[float], wanted: int, wall: float) -> dict[str, floa
     }
 
 
-def ingest_rate(gateway_url: str, client: dict[str, str], seconds: float = 3.0) -> float:
+def ingest_rate(gateway_url: str, client: dict[str, str], org_id: str, seconds: float = 3.0) -> float:
     """Webhook intake of this gateway: 200-event batches from 4 threads for `seconds` (events/s accepted)."""
     token = requests.post(
         f"{gateway_url}/oauth/token",
@@ -127,17 +127,17 @@ def ingest_rate(gateway_url: str, client: dict[str, str], seconds: float = 3.0) 
                     {
                         "eventUuid": str(uuid.uuid4()),
                         "sobjectType": "Lead",
-                        "recordId": "00Q000000000001AAA",
+                        "recordId": "00Q000000000001EAA",
                         "operation": "update",
                         "changedFields": ["Company"],
                         "publishedAt": "2026-11-25T08:00:00Z",
-                        "record": {"Id": "00Q000000000001AAA", "SystemModstamp": "2026-11-25T08:00:00.000+0000"},
+                        "record": {"Id": "00Q000000000001EAA", "SystemModstamp": "2026-11-25T08:00:00.000+0000"},
                     }
                     for _ in range(200)
                 ]
                 response = http.post(
                     f"{gateway_url}/webhooks/salesforce",
-                    json={"orgId": "00D000000000001EAA", "events": events},
+                    json={"orgId": org_id, "events": events},
                     timeout=30,
                 )
                 with lock:
@@ -164,7 +164,7 @@ def main() -> None:
         scenario = Scenario(stack)
         out = to_platform(scenario, args.records)
         back = to_salesforce(scenario, min(args.stops, args.records))
-        ingest = ingest_rate(stack.gateway_url, stack.clients["salesforce-org"])
+        ingest = ingest_rate(stack.gateway_url, stack.clients["salesforce-org"], stack.salesforce["org_id"])
     finally:
         stack.stop()
     print(f"\nend to end — {args.workers} workers, emulators on this machine, polled every {POLL * 1000:.0f} ms\n")

@@ -8,7 +8,6 @@ Every request carries new event ids (no duplicate short-cuts); Redis runs as pro
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -26,12 +25,15 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.client_secrets import hash_secret
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 LUA = r"""
 local events_per_request = tonumber(os.getenv("BENCH_EVENTS"))
 local token = os.getenv("BENCH_TOKEN")
+local org_id = os.getenv("BENCH_ORG_ID")
 local threads = {}
 local counter = 0
 local thread_id = 0
@@ -56,7 +58,7 @@ function request()
     counter = counter + 1
     parts[i] = event(counter)
   end
-  local body = '{"orgId":"00D000000000001EAA","events":[' .. table.concat(parts, ",") .. ']}'
+  local body = '{"orgId":"' .. org_id .. '","events":[' .. table.concat(parts, ",") .. ']}'
   return wrk.format("POST", "/webhooks/salesforce",
     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
 end
@@ -96,6 +98,18 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"bench: {url} did not come up")
 
 
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"bench: {url} did not become ready")
+
+
 def parse_wrk(output: str) -> dict[str, float]:
     def ms(text: str) -> float:
         value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
@@ -115,8 +129,10 @@ def parse_wrk(output: str) -> dict[str, float]:
     }  # type: ignore[dict-item]
 
 
-def run_wrk(url: str, token: str, events: int, seconds: int, connections: int, lua: Path) -> dict[str, float]:
-    env = {**os.environ, "BENCH_EVENTS": str(events), "BENCH_TOKEN": token}
+def run_wrk(
+    url: str, token: str, org_id: str, events: int, seconds: int, connections: int, lua: Path
+) -> dict[str, float]:
+    env = {**os.environ, "BENCH_EVENTS": str(events), "BENCH_TOKEN": token, "BENCH_ORG_ID": org_id}
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     result = parse_wrk(out)
@@ -128,7 +144,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers for both servers")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker for both servers")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gunicorn worker for both servers (gateway serve's default)"
+    )
     parser.add_argument("--connections", type=int, default=16, help="concurrent senders of single events")
     parser.add_argument(
         "--batch-connections",
@@ -172,6 +190,17 @@ def main() -> None:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
+        # The gateway checks each batch's orgId against the org its own Salesforce login names: it logs in to the
+        # Salesforce emulator (once, for readiness) and the senders use that org's id.
+        emulator = subprocess.Popen(
+            [str(VENV_BIN / "gateway"), "emulate", "salesforce", "--port", str(free_port()), "--var-dir", str(work)],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        procs.append(emulator)
+        assert emulator.stdout is not None
+        salesforce = json.loads(emulator.stdout.readline())
+        integration = salesforce["clients"]["integration"]
         secret = secrets.token_urlsafe(24)
         env = {
             **os.environ,
@@ -182,11 +211,15 @@ def main() -> None:
                     {
                         "client_id": "bench",
                         "scopes": ["events:write"],
-                        "secret_sha256": hashlib.sha256(secret.encode()).hexdigest(),
+                        "secret_scrypt": hash_secret(secret),
                     }
                 ]
             ),
             "GATEWAY_LOG_LEVEL": "WARNING",
+            "SALESFORCE_LOGIN_URL": salesforce["url"],
+            "SALESFORCE_CLIENT_ID": integration["client_id"],
+            "SALESFORCE_CLIENT_SECRET": integration["client_secret"],
+            "SALESFORCE_CA_BUNDLE": salesforce["ca_bundle"],
         }
         gw_port, bare_port = free_port(), free_port()
         procs.append(
@@ -206,7 +239,7 @@ def main() -> None:
             )
         )
         (work / "bare_app.py").write_text(BARE_APP)
-        gthread = ["--worker-class", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []
+        gthread = ["--worker-class", "gthread", "--threads", str(args.threads)]  # gateway serve's worker is gthread
         procs.append(
             subprocess.Popen(
                 [
@@ -224,19 +257,20 @@ def main() -> None:
             )
         )
         gw, bare = f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{bare_port}"
-        wait_http(f"{gw}/healthz")
+        wait_ready(f"{gw}/readyz")
         wait_http(bare)
         token = requests.post(
             f"{gw}/oauth/token", data={"grant_type": "client_credentials"}, auth=("bench", secret), timeout=10
         ).json()["access_token"]
+        org_id = salesforce["org_id"]
         lua = work / "events.lua"
         lua.write_text(LUA)
         results: dict[str, dict[str, float]] = {}
         for events in (1, 200):
             connections = args.connections if events == 1 else args.batch_connections
             for name, url in (("bare", bare), ("gateway", gw)):
-                run_wrk(url, token, events, 2, connections, lua)  # warm-up
-                results[f"{name}_{events}"] = run_wrk(url, token, events, args.seconds, connections, lua)
+                run_wrk(url, token, org_id, events, 2, connections, lua)  # warm-up
+                results[f"{name}_{events}"] = run_wrk(url, token, org_id, events, args.seconds, connections, lua)
         queued = int(
             subprocess.run(
                 ["redis-cli", "-p", str(redis_port), "llen", "rq:queue:sync"],
@@ -247,13 +281,13 @@ def main() -> None:
             or 0
         )
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(procs):  # servers first, Redis last: nothing in flight loses its Redis
             proc.send_signal(signal.SIGTERM)
-        for proc in procs:
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(5)
         shutil.rmtree(work, ignore_errors=True)
 
     print(

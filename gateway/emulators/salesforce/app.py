@@ -27,6 +27,7 @@ from .store import Change, RecordError
 
 VERSIONS = [f"{v}.0" for v in range(20, 67)]
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
+_SUBQUERY = re.compile(r"^/services/data/v(\d+\.\d)/(query|queryAll)(/[^/?]+)?/?$")
 
 
 def error(
@@ -77,11 +78,13 @@ def api_class(method: str, rest: str, args: Any) -> str:
             return "describe"
         return "sobject"
     if head == "composite":
-        return "collections"
+        return "collections" if len(parts) > 1 else "composite"
     if head == "jobs":
         return "bulk_query" if len(parts) > 1 and parts[1] == "query" else "bulk_ingest"
     if head == "limits":
         return "limits"
+    if head in ("search", "parameterizedSearch"):
+        return "search"
     return "other"
 
 
@@ -212,7 +215,7 @@ def create_app(org: Org) -> Flask:
 
     # --- versions and resources -----------------------------------------------------------------------
 
-    @app.get("/services/data")
+    @app.get("/services/data", strict_slashes=False)
     def versions() -> Response:
         return jsonify([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v} for v in VERSIONS])
 
@@ -486,6 +489,60 @@ def create_app(org: Org) -> Flask:
             return jsonify(org.queries.next_page(locator, version, request.path.rstrip("/").endswith("queryAll")))
         except SoqlError as exc:
             return soql_error(exc)
+
+    # --- search ----------------------------------------------------------------------------------------
+
+    @app.get("/services/data/v<version>/search")
+    def search(version: str) -> Response:
+        """SOSL (`sosl.py` says what is emulated and what is not known of the real index)."""
+        sosl = request.args.get("q")
+        if sosl is None:
+            return error(400, "MALFORMED_SEARCH", "A search string has to be specified")
+        try:
+            return jsonify(org.searches.run(sosl, version, org.search_index_delay))
+        except SoqlError as exc:
+            return soql_error(exc)
+
+    # --- composite (query subrequests) ----------------------------------------------------------------------
+
+    @app.post("/services/data/v<version>/composite")
+    def composite(version: str) -> Response:
+        """`{"compositeRequest": [{"method": "GET", "url": ".../query?q=…", "referenceId": …}]}`: one metered call
+        for all of them (documented: up to 25 subrequests, 5 of them queries). The emulator runs query and
+        queryAll subrequests only; references between subrequests and `allOrNone` are not emulated."""
+        try:
+            body = body_json()
+        except RecordError as exc:
+            return record_error(exc)
+        subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subrequests, list) or not subrequests:
+            return error(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty array")
+        if len(subrequests) > 25:
+            return error(400, "INVALID_INPUT", "A composite request can have at most 25 subrequests")
+        answers = []
+        for sub in subrequests:
+            url = str(sub.get("url", "")) if isinstance(sub, dict) else ""
+            path, _, query_string = url.partition("?")
+            match = _SUBQUERY.match(path)
+            if not isinstance(sub, dict) or str(sub.get("method", "")).upper() != "GET" or match is None:
+                return error(400, "INVALID_INPUT", f"this emulator runs GET query subrequests only, not {url!r}")
+            answers.append((sub, match, query_string))
+        if len(answers) > 5:
+            return error(400, "INVALID_INPUT", "A composite request can have at most 5 query subrequests")
+        out: list[dict[str, Any]] = []
+        for sub, match, query_string in answers:
+            sub_version, locator = match.group(1), match.group(3)
+            with app.test_request_context(f"{match.group(0)}?{query_string}", method="GET"):
+                result = query_more(sub_version, locator.strip("/")) if locator else query(sub_version)
+            out.append(
+                {
+                    "body": result.get_json(silent=True),
+                    "httpHeaders": {},
+                    "httpStatusCode": result.status_code,
+                    "referenceId": sub.get("referenceId"),
+                }
+            )
+        return jsonify({"compositeResponse": out})
 
     # --- sObject Collections -----------------------------------------------------------------------------
 

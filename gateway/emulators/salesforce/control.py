@@ -18,6 +18,7 @@ from flask import Blueprint, Response, request
 from . import ids
 from .fake import RecordFaker
 from .faults import FaultError
+from .org import DEFAULT_SEARCH_INDEX_DELAY
 from .relay import RelayTarget
 from .soql import SoqlError
 from .store import Change, RecordError
@@ -68,7 +69,22 @@ def control_blueprint(org: Org) -> Blueprint:
     def reset() -> Response:
         store.reset()
         org.faults.clear()
+        org.set_search_index_delay(DEFAULT_SEARCH_INDEX_DELAY)
         return _json({"reset": True})
+
+    @bp.route("/search-index", methods=["GET", "POST"])
+    def search_index() -> Response:
+        """`{"delay_seconds": N}`: how long after a change a record becomes searchable by SOSL (reset: 900)."""
+        if request.method == "POST":
+            try:
+                spec = body()
+            except json.JSONDecodeError:
+                return _bad("the body must be JSON")
+            delay = spec.get("delay_seconds") if isinstance(spec, dict) else None
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+                return _bad("delay_seconds must be a number of seconds, 0 or more")
+            org.set_search_index_delay(float(delay))
+        return _json({"delay_seconds": org.search_index_delay})
 
     @bp.post("/seed")
     def seed() -> Response:
@@ -105,8 +121,10 @@ def control_blueprint(org: Org) -> Blueprint:
                 "token",
                 "query",
                 "query_more",
+                "search",
                 "sobject",
                 "collections",
+                "composite",
                 "bulk_query",
                 "bulk_ingest",
                 "describe",

@@ -15,13 +15,16 @@ from .faults import Faults
 from .queries import QueryRunner
 from .relay import Relay, RelayTarget
 from .schema import build_schema
+from .sosl import SearchRunner
 from .store import Store
 
 METERED_CLASSES = (
     "query",
     "query_more",
+    "search",
     "sobject",
     "collections",
+    "composite",
     "bulk_query",
     "bulk_ingest",
     "describe",
@@ -29,6 +32,8 @@ METERED_CLASSES = (
     "other",
 )
 DEFAULT_API_VERSION = "62.0"
+#: Seconds before a changed record is searchable by SOSL ("about 15 minutes or more" in a real org).
+DEFAULT_SEARCH_INDEX_DELAY = 900.0
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Org:
         self.store.set_meta("daily_limit", str(config.daily_limit))
         self.auth = Auth(self.store, self.home / "clients", token_ttl=config.token_ttl)
         self.queries = QueryRunner(self.store)
+        self.searches = SearchRunner(self.queries)
         self.relay = Relay(self.store)
         self.faults = Faults()
         self.control_token = self.store.meta_default("control_token", lambda: secrets.token_urlsafe(24))
@@ -65,6 +71,14 @@ class Org:
     @property
     def daily_limit(self) -> int:
         return int(self.store.meta("daily_limit", str(self.config.daily_limit)) or self.config.daily_limit)
+
+    @property
+    def search_index_delay(self) -> float:
+        """Seconds a change takes to reach the search index (shared by every process on the org file)."""
+        return float(self.store.meta("search_index_delay", str(DEFAULT_SEARCH_INDEX_DELAY)) or 0)
+
+    def set_search_index_delay(self, seconds: float) -> None:
+        self.store.set_meta("search_index_delay", str(float(seconds)))
 
     def meter(self, api_class: str) -> tuple[bool, int, int]:
         """Count one call of `api_class`: (allowed, used, max). Refused calls are counted in stats only."""

@@ -3,7 +3,9 @@
 Guarantees: a change to an object with an active `Messaging_Sync_Object__mdt` record becomes one event in
 the same transaction as the change (published only if it commits), with the rules and record shape of the
 package's `MessagingSyncTriggerHandler.cls`: nothing for the integration user (or when the org-default
-`Messaging_Sync_Settings__c` disables sync or bypasses triggers), nothing when the record fails the
+`Messaging_Sync_Settings__c` row pauses the sync with `Disable_Sync_To_Platform__c` or bypasses the triggers; the
+emulator has no setup owners, so its first row is the org default and there are no user- or profile-level rows;
+unchecked boxes and a missing row mean the sync runs, as in the package), nothing when the record fails the
 sync-criteria field, nothing on an update that changes no watched field (fields mapped To Platform/Both,
 their fallbacks, the opt-out field), deletes only with `Include_Deletions__c`. Events are delivered in
 replay order in batches of at most 2,000, flushed every 150 ms, to `<url>/webhooks/salesforce` with a
@@ -158,16 +160,16 @@ class Relay:
     def _settings_allow(self, conn: sqlite3.Connection, user_id: str) -> bool:
         """The hierarchy custom setting's org default, when the package defines one and a row exists."""
         obj = self.store.schema.get("messaging_sync_settings__c")
-        if obj is None or obj.field("Sync_To_Platform_Enabled__c") is None:
+        if obj is None or obj.field("Disable_Sync_To_Platform__c") is None:
             return True
         row = conn.execute(
-            'SELECT "Sync_To_Platform_Enabled__c", "Bypass_Triggers__c", "Integration_Username__c" '
+            'SELECT "Disable_Sync_To_Platform__c", "Bypass_Triggers__c", "Integration_Username__c" '
             'FROM "Messaging_Sync_Settings__c" WHERE "IsDeleted" = 0 ORDER BY rowid LIMIT 1'
         ).fetchone()
         if row is None:
             return True
-        enabled, bypass, integration_username = row
-        if enabled == 0 or bypass == 1:
+        disabled, bypass, integration_username = row
+        if _checked(disabled) or _checked(bypass):
             return False
         username = self.store.username(user_id) or ""
         return not (integration_username and integration_username.strip().lower() == username.lower())

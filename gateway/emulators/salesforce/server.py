@@ -94,6 +94,10 @@ class EmulatorServer:
         return self._org().control_token
 
     @property
+    def org_id(self) -> str:
+        return self._org().store.org_id
+
+    @property
     def clients(self) -> dict[str, dict[str, Any]]:
         return {name: c.public() for name, c in self._org().auth.clients.items()}
 

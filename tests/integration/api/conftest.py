@@ -14,7 +14,7 @@ import requests
 from gateway import create_app
 from gateway.config import load_settings
 from tests.conftest import CLIENTS
-from tests.integration.gateway.conftest import gateway_url, sf, sf_server, sync_env  # noqa: F401 - fixtures
+from tests.integration.gateway.conftest import gateway_url, org_id, sf, sf_server, sync_env  # noqa: F401 - fixtures
 from tests.integration.sync.conftest import Stack, stack  # noqa: F401 - fixtures reused here
 from tests.support import serve_in_thread, token
 

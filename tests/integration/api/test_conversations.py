@@ -157,3 +157,15 @@ def test_a_platform_without_history_answers_with_its_capability(gateway_url: str
     assert messages.json()["messages"] == []
     campaigns = requests.get(f"{gateway_url}/api/v1/contacts/p-1/campaigns", headers=headers, timeout=10)
     assert campaigns.json() == {"supported": False, "campaigns": [], "count": 0}
+
+
+def test_ids_in_the_path_and_query_are_matched_whole(gateway_url: str) -> None:
+    reader = token(gateway_url, "reader", CLIENTS["reader"][0])
+    headers = {"Authorization": f"Bearer {reader}"}
+    for path, params in (
+        ("/api/v1/contacts/messages", {"crmId": "003000000000001AAA\n"}),
+        ("/api/v1/contacts/messages", {"crmId": "003000000000001AAB"}),  # the checksum of another id
+        ("/api/v1/contacts/abc%0A/messages", {}),
+    ):
+        answer = requests.get(f"{gateway_url}{path}", params=params, headers=headers, timeout=10)
+        assert answer.status_code == 400, (path, params, answer.text)

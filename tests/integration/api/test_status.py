@@ -56,12 +56,12 @@ def test_status_reports_successes_failures_by_code_and_api_usage(stack: Stack) -
     assert _status(stack.gateway_url, org)["failures24h"] == {"invalid-phone": 2}
 
 
-def test_waiting_work_shows_as_queue_depth_and_lag(gateway_url: str) -> None:
+def test_waiting_work_shows_as_queue_depth_and_lag(gateway_url: str, org_id: str) -> None:
     """A gateway whose workers are down: accepted events wait in the queue, and the lag grows."""
     org = token(gateway_url, "salesforce-org", CLIENTS["salesforce-org"][0])
     accepted = requests.post(
         f"{gateway_url}/webhooks/salesforce",
-        json=batch([salesforce_event(1), salesforce_event(2)]),
+        json=batch([salesforce_event(1), salesforce_event(2)], org_id),
         headers={"Authorization": f"Bearer {org}"},
         timeout=10,
     )

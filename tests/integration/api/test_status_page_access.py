@@ -76,3 +76,40 @@ def test_signing_in_needs_an_admin_client_and_the_form_s_csrf_token(gateway_url:
     )
     after = requests.get(f"{gateway_url}/", headers={"Cookie": _session_cookie(out)}, timeout=10)
     assert after.status_code == 401
+
+
+def _signed_in(gateway_url: str) -> tuple[str, str]:
+    """(session cookie, the page's CSRF token) of a browser signed in as the admin client."""
+    form = requests.get(f"{gateway_url}/", timeout=10)
+    signed_in = requests.post(
+        f"{gateway_url}/sign-in",
+        data={
+            "csrf_token": _csrf(form.text),
+            "client_id": "admin-console",
+            "client_secret": CLIENTS["admin-console"][0],
+        },
+        headers={"Cookie": _session_cookie(form)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert signed_in.status_code == 303
+    cookie = _session_cookie(signed_in)
+    page = requests.get(f"{gateway_url}/", headers={"Cookie": cookie}, timeout=10)
+    assert page.status_code == 200
+    return (_session_cookie(page) if "Set-Cookie" in page.headers else cookie), _csrf(page.text)
+
+
+def test_a_session_cookie_copied_before_sign_out_no_longer_works_after_it(gateway_url: str) -> None:
+    copied, csrf = _signed_in(gateway_url)
+    other_browser, _ = _signed_in(gateway_url)
+    out = requests.post(
+        f"{gateway_url}/sign-out",
+        data={"csrf_token": csrf},
+        headers={"Cookie": copied},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert out.status_code == 303
+    assert requests.get(f"{gateway_url}/", headers={"Cookie": copied}, timeout=10).status_code == 401  # revoked
+    assert requests.get(f"{gateway_url}/status/live", headers={"Cookie": copied}, timeout=10).status_code == 401
+    assert requests.get(f"{gateway_url}/", headers={"Cookie": other_browser}, timeout=10).status_code == 200

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway import create_app
-from gateway.config import Settings
+from gateway.config import load_settings
 from gateway.emulators.salesforce import EmulatorServer
 from tests.conftest import CLIENTS
 from tests.integration.salesforce_emulator.conftest import Emulator, reset_org, running_emulator
@@ -13,10 +13,17 @@ from tests.support import serve_in_thread, token
 
 
 @pytest.fixture
-def gateway_url(settings: Settings) -> Iterator[str]:
-    """The gateway app served over real HTTP in this process."""
-    with serve_in_thread(create_app(settings)) as url:
+def gateway_url(sync_env: dict[str, str]) -> Iterator[str]:
+    """The gateway app served over real HTTP in this process, logging in to the emulated org (whose org id the
+    webhook door checks batches against: post them with `org_id`)."""
+    with serve_in_thread(create_app(load_settings(sync_env, roles=("web",)))) as url:
         yield url
+
+
+@pytest.fixture
+def org_id(sf: Emulator) -> str:
+    """The emulated org's id: the one `/webhooks/salesforce` accepts."""
+    return sf.org_id
 
 
 @pytest.fixture

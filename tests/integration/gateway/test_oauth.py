@@ -11,14 +11,16 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from tests.conftest import CLIENTS, _rsa_pem
-from tests.support import batch, salesforce_event, token
+from tests.support import ORG_ID, batch, salesforce_event, token
 
 ORG, ORG_SECRET = "salesforce-org", CLIENTS["salesforce-org"][0]
 
 
-def _post_events(url: str, bearer: str | None) -> requests.Response:
+def _post_events(url: str, bearer: str | None, org_id: str = ORG_ID) -> requests.Response:
     headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
-    return requests.post(f"{url}/webhooks/salesforce", json=batch([salesforce_event(1)]), headers=headers, timeout=10)
+    return requests.post(
+        f"{url}/webhooks/salesforce", json=batch([salesforce_event(1)], org_id), headers=headers, timeout=10
+    )
 
 
 def test_token_with_basic_auth_carries_the_clients_scopes(gateway_url: str) -> None:
@@ -34,7 +36,7 @@ def test_token_with_basic_auth_carries_the_clients_scopes(gateway_url: str) -> N
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_token_with_credentials_in_the_body_and_a_narrower_scope(gateway_url: str) -> None:
+def test_token_with_credentials_in_the_body_and_a_narrower_scope(gateway_url: str, org_id: str) -> None:
     response = requests.post(
         f"{gateway_url}/oauth/token",
         data={
@@ -48,7 +50,7 @@ def test_token_with_credentials_in_the_body_and_a_narrower_scope(gateway_url: st
     assert response.status_code == 200
     assert response.json()["scope"] == "events:write"
     narrow = response.json()["access_token"]
-    assert _post_events(gateway_url, narrow).status_code == 202
+    assert _post_events(gateway_url, narrow, org_id).status_code == 202
 
 
 def test_bad_secret_and_unknown_client_are_refused(gateway_url: str) -> None:
@@ -98,7 +100,7 @@ def test_a_token_without_the_scope_is_403(gateway_url: str) -> None:
     assert response.json()["error"] == "insufficient_scope"
 
 
-def test_expired_token_is_401(gateway_url: str, signing_key_pem: str) -> None:
+def test_expired_token_is_401(gateway_url: str, signing_key_pem: str, org_id: str) -> None:
     key = RSAKey.import_key(signing_key_pem)
     now = int(time.time())
     claims = {
@@ -114,7 +116,9 @@ def test_expired_token_is_401(gateway_url: str, signing_key_pem: str) -> None:
     expired = jwt.encode({"alg": "RS256", "typ": "at+jwt"}, claims, key)
     assert _post_events(gateway_url, expired).status_code == 401
     claims["exp"] = now + 600
-    assert _post_events(gateway_url, jwt.encode({"alg": "RS256", "typ": "at+jwt"}, claims, key)).status_code == 202
+    assert (
+        _post_events(gateway_url, jwt.encode({"alg": "RS256", "typ": "at+jwt"}, claims, key), org_id).status_code == 202
+    )
 
 
 def test_tampered_token_and_foreign_key_token_are_401(gateway_url: str) -> None:

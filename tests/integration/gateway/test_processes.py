@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 from pathlib import Path
@@ -10,6 +11,7 @@ import redis
 import requests
 
 from tests.conftest import CLIENTS, free_port
+from tests.integration.salesforce_emulator.conftest import Emulator
 from tests.support import Process, batch, processes_mentioning, salesforce_event, token, wait_for
 
 
@@ -20,7 +22,7 @@ def _embedded_env(gateway_env: dict[str, str], var: Path) -> dict[str, str]:
 
 
 def test_serve_in_production_form_on_embedded_redis_then_worker_joins_and_nothing_is_left(
-    sync_env: dict[str, str], tmp_path: Path
+    sync_env: dict[str, str], sf: Emulator, tmp_path: Path
 ) -> None:
     var = tmp_path / "var"
     env = _embedded_env(sync_env, var)
@@ -36,7 +38,7 @@ def test_serve_in_production_form_on_embedded_redis_then_worker_joins_and_nothin
         bearer = token(url, "salesforce-org", CLIENTS["salesforce-org"][0])
         response = requests.post(
             f"{url}/webhooks/salesforce",
-            json=batch([salesforce_event(1)]),
+            json=batch([salesforce_event(1)], sf.org_id),
             headers={"Authorization": f"Bearer {bearer}"},
             timeout=10,
         )
@@ -68,17 +70,35 @@ def _up(url: str) -> bool:
 
 
 def test_doctor_masks_secrets_and_reports_each_check(gateway_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**gateway_env, "MOBILECOMMONS_PASSWORD": "hunter2-very-secret", "MOBILECOMMONS_USERNAME": "ops"}
+    env = {
+        **gateway_env,
+        "MOBILECOMMONS_PASSWORD": "hunter2-very-secret",
+        "MOBILECOMMONS_USERNAME": "ops",
+        "MOBILECOMMONS_BASE_URL": "https://ops:url-password-42@secure.mcommons.com/api/",
+    }
     doctor = Process(["doctor"], env)
     doctor.popen.wait(60)
     out = doctor.output()
-    assert "hunter2-very-secret" not in out
-    assert "BEGIN PRIVATE KEY" not in out
+    for secret in ("hunter2-very-secret", "url-password-42", "BEGIN PRIVATE KEY"):
+        assert secret not in out, secret
+    for _, (client_secret, _) in CLIENTS.items():
+        assert hashlib.sha256(client_secret.encode()).hexdigest() not in out  # not even an unsalted hash
     config = json.loads(out[: out.index("\n}") + 2])
     assert config["mobilecommons"]["password"] == "********"
+    assert config["mobilecommons"]["base_url"] == "https://****@secure.mcommons.com/api/"
+    assert {c["secret"] for c in config["oauth_clients"]} == {"******** (sha256 (deprecated: use gateway hash-secret))"}
     assert "ok   redis:" in out
     assert "FAIL salesforce: not configured" in out
     assert doctor.popen.returncode == 1
+
+
+def test_doctor_does_not_print_the_redis_password(gateway_env: dict[str, str], redis_server_url: str) -> None:
+    with_password = redis_server_url.replace("redis://", "redis://:redis-password-77@") + "/5"
+    doctor = Process(["doctor"], {**gateway_env, "REDIS_URL": with_password})
+    doctor.popen.wait(60)
+    out = doctor.output()
+    assert "redis-password-77" not in out
+    assert '"redis_url": "redis://****@' in out
 
 
 def test_bad_configuration_fails_fast_with_one_line_per_variable(gateway_env: dict[str, str]) -> None:

@@ -16,21 +16,27 @@ from gateway.platforms.recording import RecordingAdapter
 from tests.support import Process, batch, salesforce_event, wait_for
 
 
-def _post(url: str, bearer: str, events: list[dict]) -> dict:
+def _post(url: str, bearer: str, events: list[dict], org_id: str) -> dict:
     response = requests.post(
-        f"{url}/webhooks/salesforce", json=batch(events), headers={"Authorization": f"Bearer {bearer}"}, timeout=10
+        f"{url}/webhooks/salesforce",
+        json=batch(events, org_id),
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=10,
     )
     assert response.status_code == 202, response.text
     return dict(response.json())
 
 
 def test_every_event_reaches_the_platform_exactly_once(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str]
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
     first = [salesforce_event(n) for n in range(50)]
-    assert _post(gateway_url, org_token, first) == {"accepted": 50, "duplicates": 0}
-    assert _post(gateway_url, org_token, [*first[:10], salesforce_event(50)]) == {"accepted": 1, "duplicates": 10}
+    assert _post(gateway_url, org_token, first, org_id) == {"accepted": 50, "duplicates": 0}
+    assert _post(gateway_url, org_token, [*first[:10], salesforce_event(50)], org_id) == {
+        "accepted": 1,
+        "duplicates": 10,
+    }
     worker = Process(["worker", "--burst"], sync_env)
     assert worker.popen.wait(60) == 0, worker.output()
     seen = collections.Counter(c.crm_id for c in recorder.recorded())
@@ -44,14 +50,14 @@ def test_every_event_reaches_the_platform_exactly_once(
 
 
 def test_a_replayed_older_version_is_not_applied(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str]
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
     newer = salesforce_event(1, modstamp="2026-11-25T09:00:00.000+0000")
     older = salesforce_event(1, uuid="e0000000-0000-4000-8000-00000000aaaa", modstamp="2026-11-25T08:00:00.000+0000")
     older["record"]["MobilePhone"] = "+14155559999"
-    _post(gateway_url, org_token, [newer])
-    _post(gateway_url, org_token, [older])
+    _post(gateway_url, org_token, [newer], org_id)
+    _post(gateway_url, org_token, [older], org_id)
     worker = Process(["worker", "--burst"], sync_env)
     assert worker.popen.wait(60) == 0, worker.output()
     recorded = recorder.recorded()
@@ -59,12 +65,12 @@ def test_a_replayed_older_version_is_not_applied(
 
 
 def test_a_worker_killed_mid_job_is_retried_within_a_minute_without_loss_or_double_writes(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str]
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
 ) -> None:
     conn = redis.Redis.from_url(redis_url)
     recorder = RecordingAdapter(conn)
     events = [salesforce_event(n) for n in range(20)]
-    _post(gateway_url, org_token, events)
+    _post(gateway_url, org_token, events, org_id)
     slow = {**sync_env, "RECORDING_ADAPTER_DELAY_MS": "250"}
     first = Process(["worker", "--name", "doomed"], slow)
     try:

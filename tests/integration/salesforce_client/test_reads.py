@@ -1,9 +1,11 @@
-"""Reading the org: REST pages of 2,000, Bulk API 2.0 queries, and the automatic choice between them."""
+"""Reading the org: REST pages of 2,000, Bulk API 2.0 queries, the automatic choice between them, and small
+queries sent together in Composite calls."""
 
 from __future__ import annotations
 
 import pytest
 
+from gateway.salesforce import SalesforceRequestError
 from tests.integration.salesforce_emulator.conftest import Emulator
 
 from .conftest import api_calls, fast_client, settings_for
@@ -75,3 +77,20 @@ def test_query_all_includes_deleted_rows(emulator: Emulator) -> None:
     assert len(live) == 2
     assert sorted(r["Id"] for r in everything) == sorted(ids)
     assert {r["Id"]: r["IsDeleted"] for r in bulk_everything} == {r["Id"]: r["IsDeleted"] for r in everything}
+
+
+def test_several_queries_travel_five_to_a_composite_call_and_page_on(emulator: Emulator) -> None:
+    emulator.seed("Contact", count=2100, seed=5)
+    soqls = [f"SELECT Id FROM Contact LIMIT {n}" for n in (1, 2, 3, 4, 5, 2100)]
+    before = api_calls(emulator)
+    with fast_client(settings_for(emulator)) as client:
+        answers = client.query_each(soqls)
+        assert [len(records) for records in answers] == [1, 2, 3, 4, 5, 2100]
+        assert "attributes" not in answers[5][2099]
+        calls = {k: v - before[k] for k, v in api_calls(emulator).items()}
+        assert (calls["composite"], calls["query_more"], calls["data"]) == (2, 1, 3)
+        with pytest.raises(SalesforceRequestError) as refused:
+            client.query_each(["SELECT Id FROM Contact", "SELECT Nope__c FROM Contact"])
+        assert refused.value.codes == ("INVALID_FIELD",)
+        emulator.control("POST", "faults", json={"status": 503, "count": 1, "path": "/composite"})
+        assert [len(r) for r in client.query_each(soqls[:2])] == [1, 2]  # retried after the 503

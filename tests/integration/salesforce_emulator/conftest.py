@@ -49,6 +49,10 @@ class Emulator:
         return self.server.clients
 
     @property
+    def org_id(self) -> str:
+        return self.server.org_id
+
+    @property
     def data_url(self) -> str:
         return f"{self.url}/services/data/v{API_VERSION}"
 

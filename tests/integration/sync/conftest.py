@@ -63,20 +63,24 @@ class Stack:
         return dict(response.json())
 
 
+def mobilecommons_env(mc: MobileCommonsEmulator, webhook_secret: str) -> dict[str, str]:
+    """The variables that point a gateway at the Mobile Commons emulator `mc`."""
+    return {
+        "MESSAGING_PLATFORM": "mobilecommons",
+        "MOBILECOMMONS_BASE_URL": mc.api_url,
+        "MOBILECOMMONS_USERNAME": mc.username,
+        "MOBILECOMMONS_PASSWORD": mc.password,
+        "MOBILECOMMONS_CAMPAIGN_ID": str(mc.campaign_id),
+        "MOBILECOMMONS_OPT_IN_PATH_ID": str(mc.opt_in_path_id),
+        "MOBILECOMMONS_WEBHOOK_SECRET": webhook_secret,
+    }
+
+
 @pytest.fixture
 def stack(sync_env: dict[str, str], sf: Emulator) -> Iterator[Stack]:  # noqa: F811 - pytest fixture injection
     webhook_secret = secrets.token_urlsafe(24)
     with MobileCommonsEmulator() as mc:
-        env = {
-            **sync_env,
-            "MESSAGING_PLATFORM": "mobilecommons",
-            "MOBILECOMMONS_BASE_URL": mc.api_url,
-            "MOBILECOMMONS_USERNAME": mc.username,
-            "MOBILECOMMONS_PASSWORD": mc.password,
-            "MOBILECOMMONS_CAMPAIGN_ID": str(mc.campaign_id),
-            "MOBILECOMMONS_OPT_IN_PATH_ID": str(mc.opt_in_path_id),
-            "MOBILECOMMONS_WEBHOOK_SECRET": webhook_secret,
-        }
+        env = {**sync_env, **mobilecommons_env(mc, webhook_secret)}
         settings = load_settings(env, roles=("web", "worker"))
         with serve_in_thread(create_app(settings)) as url:
             mc.app.mdata_url = f"{url}/webhooks/platforms/mobilecommons/{webhook_secret}"

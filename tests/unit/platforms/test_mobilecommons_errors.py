@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from gateway.domain.errors import SyncErrorCode, SyncFailure
-from gateway.platforms.mobilecommons import (
+from gateway.platforms.mobilecommons.wire import (
     error_for_http,
     error_for_id,
     parse_time,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.config import Secret, load_settings
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncErrorCode
 from gateway.platforms.base import InboundKind, NotSupportedError, PlatformAdapter, WebhookRejectedError
@@ -95,15 +96,17 @@ def test_settings_need_credentials_and_say_which() -> None:
 
 
 def test_settings_from_env() -> None:
-    settings = MobileCommonsSettings.from_env(
+    settings = load_settings(
         {
+            "MESSAGING_PLATFORM": "mobilecommons",
             "MOBILECOMMONS_BEARER_TOKEN": "tok",
             "MOBILECOMMONS_CAMPAIGN_ID": "189358",
             "MOBILECOMMONS_CRM_ID_COLUMN": "",
             "MOBILECOMMONS_BASE_URL": "http://127.0.0.1:1/api/",
         }
-    )
-    assert settings.bearer_token == "tok"
+    ).platform
+    assert isinstance(settings, MobileCommonsSettings)
+    assert settings.bearer_token == Secret("tok")
     assert settings.campaign_id == "189358"
     assert settings.crm_id_column == "sf_id"
     assert settings.base_url == "http://127.0.0.1:1/api/"

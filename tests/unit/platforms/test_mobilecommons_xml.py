@@ -10,7 +10,7 @@ from defusedxml import EntitiesForbidden
 from gateway.domain.contact import SmsStatus
 from gateway.domain.errors import SyncErrorCode, SyncFailure
 from gateway.platforms.base import Direction, Message, MessageReason
-from gateway.platforms.mobilecommons import (
+from gateway.platforms.mobilecommons.wire import (
     page_messages,
     parse_response,
     profile_messages,

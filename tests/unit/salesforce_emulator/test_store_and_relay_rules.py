@@ -76,3 +76,23 @@ def test_rules_come_from_the_packages_custom_metadata(relay_org: tuple[Store, Re
     assert "MobilePhone" in rule.watched and "Mobile_Subscriber__c" in rule.watched and "Id" not in rule.watched
     assert "MobilePhone" in rule.matching
     assert rule.platform_id_field == "Messaging_Contact_Id__c"
+
+
+def test_the_relay_follows_the_packages_org_default_switches(relay_org: tuple[Store, Relay]) -> None:
+    """As the package's MessagingSyncSettings: no row or unchecked boxes sync; the pause or a bypass stops it."""
+    store, relay = relay_org
+    settings = store.schema["messaging_sync_settings__c"]
+    admin = store.users.admin_id
+    with store.tx() as conn:
+        assert relay._settings_allow(conn, admin), "no row at all: the sync runs"
+        row_id, _ = store.insert(conn, settings, {"Name": "org"}, admin)
+        assert relay._settings_allow(conn, admin), "a row with unchecked boxes: the sync runs"
+        store.update(conn, settings, row_id, {"Disable_Sync_To_Platform__c": True}, admin)
+        assert not relay._settings_allow(conn, admin), "paused org-wide"
+        store.update(conn, settings, row_id, {"Disable_Sync_To_Platform__c": False, "Bypass_Triggers__c": True}, admin)
+        assert not relay._settings_allow(conn, admin), "bypassed on the org default"
+        admin_username = store.username(admin)
+        store.update(
+            conn, settings, row_id, {"Bypass_Triggers__c": False, "Integration_Username__c": admin_username}, admin
+        )
+        assert not relay._settings_allow(conn, admin), "the integration user's own writes are not echoed"

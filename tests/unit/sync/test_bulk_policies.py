@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.config import ConfigError
+from gateway.config import ConfigError, load_settings
 from gateway.salesforce.sync_results import Direction, Status
 from gateway.sync.budget import bulk_allowance
-from gateway.sync.bulk import Schedule, bulk_settings, due_slot
 from gateway.sync.reports import format_report, status_of, summary_entry, summary_message
+from gateway.sync.schedule import due_slot
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
 
@@ -73,16 +73,16 @@ def test_of_two_slots_the_latest_passed_one_is_due() -> None:
 def test_schedule_and_tuning_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_SYNC_TIMEZONE", "Mars/Olympus")
     with pytest.raises(ConfigError, match="GATEWAY_SYNC_TIMEZONE"):
-        Schedule.from_env()
+        load_settings()
     monkeypatch.setenv("GATEWAY_SYNC_TIMEZONE", "Europe/Paris")
     monkeypatch.setenv("GATEWAY_INCREMENTAL_AT", "25:00")
     with pytest.raises(ConfigError, match="GATEWAY_INCREMENTAL_AT"):
-        Schedule.from_env()
+        load_settings()
     monkeypatch.setenv("GATEWAY_INCREMENTAL_AT", "01:30")
-    assert Schedule.from_env().incremental_at == ("01:30",)
+    assert load_settings().schedule.incremental_at == ("01:30",)
     monkeypatch.setenv("GATEWAY_BULK_READ_CHUNK", "lots")
     with pytest.raises(ConfigError, match="GATEWAY_BULK_READ_CHUNK"):
-        bulk_settings()
+        load_settings()
 
 
 RUN = {

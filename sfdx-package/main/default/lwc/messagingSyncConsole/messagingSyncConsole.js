@@ -7,6 +7,9 @@ import saveSettings from '@salesforce/apex/MessagingSyncConsoleController.saveSe
 import getGatewayStatus from '@salesforce/apex/MessagingSyncConsoleController.getGatewayStatus';
 import getRecentFailures from '@salesforce/apex/MessagingSyncConsoleController.getRecentFailures';
 import resendSyncResult from '@salesforce/apex/MessagingSyncConsoleController.resendSyncResult';
+import getSetupChecks from '@salesforce/apex/MessagingSyncSetupController.getSetupChecks';
+import createOrgDefaults from '@salesforce/apex/MessagingSyncSetupController.createOrgDefaults';
+import sendRelayProbe from '@salesforce/apex/MessagingSyncSetupController.sendRelayProbe';
 
 const TIME_FORMAT = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
 const FAILURE_ROWS = 20;
@@ -23,9 +26,29 @@ function messageOf(error) {
     return error?.body?.message || error?.message || 'Something went wrong.';
 }
 
+const SETUP_STATES = {
+    done: { label: 'Done', icon: 'utility:success', variant: 'success' },
+    todo: { label: 'To do', icon: 'utility:error', variant: 'error' },
+    warning: { label: 'Check', icon: 'utility:warning', variant: 'warning' },
+    manual: { label: 'Manual step', icon: 'utility:info', variant: '' }
+};
+
+const SETUP_ACTIONS = {
+    createOrgDefaults: {
+        run: () => createOrgDefaults(),
+        done: 'The org-wide settings row was created with the sync on.'
+    },
+    sendRelayProbe: {
+        run: () => sendRelayProbe(),
+        done: 'Test event sent. The relay writes its user down within a minute: check again then.'
+    }
+};
+
 /**
- * The admin console of the messaging sync: switch each direction on or off, see the last successful sync
- * per direction and the gateway's status, and resend recent failures.
+ * The admin console of the messaging sync: the Setup section (every step after a deploy, checked live, with a
+ * button where Apex can do the step), the Salesforce-to-platform switch as the trigger applies it (org-wide
+ * pause, org-wide and per-user bypasses), the last successful sync per direction, the gateway's status, and the
+ * resend of recent failures.
  */
 export default class MessagingSyncConsole extends NavigationMixin(LightningElement) {
     settings;
@@ -38,10 +61,14 @@ export default class MessagingSyncConsole extends NavigationMixin(LightningEleme
     saving = false;
     resendingId;
     wiredFailures;
+    setup;
+    setupError;
+    setupBusy = false;
 
     connectedCallback() {
         this.loadSettings();
         this.loadStatus();
+        this.loadSetup();
     }
 
     @wire(getRecentFailures, { maxRows: FAILURE_ROWS })
@@ -67,14 +94,71 @@ export default class MessagingSyncConsole extends NavigationMixin(LightningEleme
         }
     }
 
-    async loadStatus() {
+    loadStatus() {
+        return this.loadInto('status', getGatewayStatus);
+    }
+
+    /** Reads an Apex answer into this[key], or its message into this[key + 'Error']. */
+    async loadInto(key, read) {
         try {
-            this.status = await getGatewayStatus();
-            this.statusError = undefined;
+            this[key] = await read();
+            this[`${key}Error`] = undefined;
         } catch (error) {
-            this.status = undefined;
-            this.statusError = messageOf(error);
+            this[key] = undefined;
+            this[`${key}Error`] = messageOf(error);
         }
+    }
+
+    loadSetup() {
+        return this.loadInto('setup', getSetupChecks);
+    }
+
+    get setupLoading() {
+        return !this.setup && !this.setupError;
+    }
+
+    get setupProgress() {
+        if (!this.setup) {
+            return '';
+        }
+        return `${this.setup.doneCount} of ${this.setup.checks.length} steps done`;
+    }
+
+    get setupRows() {
+        return (this.setup?.checks ?? []).map((check) => {
+            const state = SETUP_STATES[check.status] ?? SETUP_STATES.manual;
+            return {
+                ...check,
+                statusLabel: state.label,
+                icon: state.icon,
+                iconVariant: state.variant,
+                itemClass: `slds-item setup-check setup-${check.status}`,
+                showAction: Boolean(check.action) && this.setup.canEdit,
+                actionDisabled: this.setupBusy
+            };
+        });
+    }
+
+    async handleSetupAction(event) {
+        const action = SETUP_ACTIONS[event.target.dataset.action];
+        if (!action) {
+            return;
+        }
+        this.setupBusy = true;
+        try {
+            await action.run();
+            this.toast('success', 'Setup', action.done);
+            await this.loadSetup();
+            await this.loadSettings();
+        } catch (error) {
+            this.toast('error', 'Setup step failed', messageOf(error));
+        } finally {
+            this.setupBusy = false;
+        }
+    }
+
+    handleSetupRefresh() {
+        return this.loadSetup();
     }
 
     get settingsLoading() {
@@ -91,6 +175,29 @@ export default class MessagingSyncConsole extends NavigationMixin(LightningEleme
 
     get showReadOnlyNote() {
         return Boolean(this.settings) && !this.settings.canEdit;
+    }
+
+    get bypassNotes() {
+        const notes = [];
+        if (!this.settings) {
+            return notes;
+        }
+        if (this.settings.bypassedOrgWide) {
+            notes.push({
+                key: 'org',
+                text: 'Bypass Triggers is checked on the org-default row: nothing is sent for anyone without a row of their own.'
+            });
+        }
+        if (this.settings.bypassedFor?.length) {
+            notes.push({
+                key: 'rows',
+                text: `Bypassed for data loads: ${this.settings.bypassedFor.join(', ')}.`
+            });
+        }
+        if (this.settings.youAreBypassed && !this.settings.bypassedOrgWide) {
+            notes.push({ key: 'you', text: 'Your own changes are not sent: the triggers are bypassed for you.' });
+        }
+        return notes;
     }
 
     get toPlatformLastSync() {
@@ -175,13 +282,10 @@ export default class MessagingSyncConsole extends NavigationMixin(LightningEleme
 
     async handleToggle(event) {
         const toggle = event.target;
-        const direction = toggle.dataset.direction;
         const enabled = toggle.checked;
-        const toPlatform = direction === 'toPlatform' ? enabled : this.settings.syncToPlatform;
-        const toSalesforce = direction === 'toSalesforce' ? enabled : this.settings.syncToSalesforce;
         this.saving = true;
         try {
-            this.settings = await saveSettings({ syncToPlatform: toPlatform, syncToSalesforce: toSalesforce });
+            this.settings = await saveSettings({ syncToPlatform: enabled });
             this.toast('success', 'Sync settings saved', enabled ? 'Sync switched on.' : 'Sync switched off.');
         } catch (error) {
             toggle.checked = !enabled;
@@ -208,6 +312,7 @@ export default class MessagingSyncConsole extends NavigationMixin(LightningEleme
     handleRefresh() {
         this.loadSettings();
         this.loadStatus();
+        this.loadSetup();
         return refreshApex(this.wiredFailures);
     }
 

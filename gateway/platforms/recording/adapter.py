@@ -2,13 +2,12 @@
 
 For tests and dry runs (`MESSAGING_PLATFORM=recording`): every upsert is appended to a log and the latest view of
 each contact is kept, both in Redis, so a test can see across worker processes exactly what the platform got.
-`RECORDING_ADAPTER_DELAY_MS` slows each write, so a test can kill a worker in the middle of a job.
+Its settings (`RecordingSettings.delay_ms`) can slow each write, so a test can kill a worker in the middle of a job.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, fields
@@ -18,7 +17,15 @@ from typing import Any
 import redis
 
 from gateway.domain.contact import Contact, PostalAddress, SmsStatus
-from gateway.platforms.base import Campaign, Capabilities, InboundEvent, MessagePage, NotSupportedError
+from gateway.platforms.base import (
+    Campaign,
+    Capabilities,
+    InboundEvent,
+    MessagePage,
+    NotSupportedError,
+    WebhookReply,
+)
+from gateway.platforms.recording.settings import RecordingSettings
 
 LOG_KEY = "gateway:recording:log"
 CONTACTS_KEY = "gateway:recording:contacts"
@@ -46,11 +53,14 @@ def _from_json(raw: bytes | str) -> Contact:
 
 class RecordingAdapter:
     name = "recording"
-    capabilities = Capabilities(contacts=True, lookup_by_crm_id=True, lookup_by_platform_id=True)
+    capabilities = Capabilities(
+        contact_store=True, lookup_by_phone=True, lookup_by_crm_id=True, lookup_by_platform_id=True
+    )
+    webhook_reply = WebhookReply()
 
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.Redis, settings: RecordingSettings | None = None) -> None:
         self.redis = connection
-        self.delay = int(os.environ.get("RECORDING_ADAPTER_DELAY_MS", "0")) / 1000
+        self.delay = (settings or RecordingSettings()).delay_ms / 1000
 
     def recorded(self) -> list[Contact]:
         """Every upsert received, in order (a test's view of 'what the platform saw')."""
@@ -85,8 +95,11 @@ class RecordingAdapter:
     def opt_out(self, contact: Contact) -> Contact:
         return self.upsert_contact(contact.with_changes(sms_status=SmsStatus.UNSUBSCRIBED), subscribe=False)
 
+    def find_contacts_by_phone(self, phones: list[str]) -> dict[str, Contact]:
+        raise NotSupportedError(self.name, "looking contacts up a hundred phones at a time")
+
     def changed_since(self, since: datetime, until: datetime) -> Iterator[Contact]:
-        return iter(())
+        raise NotSupportedError(self.name, "listing changed contacts")
 
     def messages(self, contact: Contact, *, limit: int = 50, before: str | None = None) -> MessagePage:
         raise NotSupportedError(self.name, "conversation history")
@@ -95,9 +108,12 @@ class RecordingAdapter:
         raise NotSupportedError(self.name, "campaigns")
 
     def parse_webhook(
-        self, path_secret: str, headers: Mapping[str, str], form: Mapping[str, str], body: bytes
+        self, path_secret: str, headers: Mapping[str, str], form: Mapping[str, str], body: bytes, *, url: str = ""
     ) -> list[InboundEvent]:
         raise NotSupportedError(self.name, "inbound webhooks")
 
     def check(self) -> None:
         self.redis.ping()
+
+    def close(self) -> None:
+        """Nothing to release: the Redis connection belongs to the caller."""

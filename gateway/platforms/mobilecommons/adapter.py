@@ -1,0 +1,352 @@
+"""The `PlatformAdapter` for Upland Mobile Commons over its XML API: profiles, opt status, history, campaigns.
+
+Guarantees: phones are E.164 in and out (`1XXXXXXXXXX` only on the wire); the CRM id lives in one custom
+column (`crm_id_column`, default `sf_id`); every failure is a `SyncFailure` with a dictionary code, the
+transient ones (`platform-unavailable`, `rate-limited`) retried `max_attempts` times with backoff first;
+the password, bearer token and webhook secret never appear in logs, reprs or error messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import xml.etree.ElementTree as ET  # only for the Element type; parsing goes through defusedxml
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+
+import requests
+from defusedxml import ElementTree as SafeET
+from requests.adapters import HTTPAdapter
+
+from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
+from gateway.platforms.base import (
+    Campaign,
+    Capabilities,
+    InboundEvent,
+    MessagePage,
+    NotSupportedError,
+    WebhookReply,
+)
+from gateway.platforms.mobilecommons.settings import MAX_PAGE_SIZE, MobileCommonsSettings
+from gateway.platforms.mobilecommons.webhooks import parse_mdata
+from gateway.platforms.mobilecommons.wire import (
+    ADDRESS_FIELDS,
+    PROFILE_FIELDS,
+    error_for_http,
+    error_for_id,
+    page_messages,
+    parse_response,
+    parse_time,
+    phone_to_wire,
+    profile_messages,
+    profile_to_contact,
+    response_error,
+    subscription_status,
+    time_to_wire,
+)
+
+log = logging.getLogger(__name__)
+
+
+class MobileCommonsAdapter:
+    """The `PlatformAdapter` for Upland Mobile Commons. Thread-safe (one pooled `requests.Session`)."""
+
+    name = "mobilecommons"
+    capabilities = Capabilities(
+        contact_store=True,
+        custom_fields=True,
+        conversation_history=True,
+        campaigns=True,
+        inbound_webhooks=True,
+        opt_out_webhooks=False,  # mData is keyword-scoped; STOP must be polled (research §1)
+        change_feed=True,
+        lookup_by_phone=True,
+        lookup_by_crm_id=False,
+        lookup_by_platform_id=False,
+        lookup_many_by_phone=True,
+    )
+    webhook_reply = WebhookReply()  # an empty answer: the platform texts nothing back
+
+    def __init__(self, settings: MobileCommonsSettings, *, session: requests.Session | None = None) -> None:
+        self._settings = settings
+        self._base_url = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=settings.pool_size, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers["Accept"] = "application/xml"
+        if settings.bearer_token:
+            self._session.headers["Authorization"] = f"Bearer {settings.bearer_token.reveal()}"
+        else:
+            password = settings.password.reveal() if settings.password else ""
+            self._session.auth = (settings.username or "", password)
+
+    def __repr__(self) -> str:
+        return f"MobileCommonsAdapter(base_url={self._base_url!r}, username={self._settings.username!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- lookups
+
+    def find_contact(
+        self, *, platform_id: str | None = None, crm_id: str | None = None, phone: str | None = None
+    ) -> Contact | None:
+        if platform_id is not None:
+            raise NotSupportedError(self.name, "looking a contact up by its platform id")
+        if crm_id is not None:
+            raise NotSupportedError(self.name, "looking a contact up by its CRM id")
+        if phone is None:
+            raise ValueError("find_contact needs a phone for Mobile Commons")
+        profile = self._profile(phone, include_messages=False)
+        return None if profile is None else self._to_contact(profile)
+
+    def find_contacts_by_phone(self, phones: list[str]) -> dict[str, Contact]:
+        """The contacts holding any of `phones` (E.164, at most `PHONE_BATCH`), keyed by phone; one `profiles`
+        call instead of one `find_contact` per person."""
+        if not phones:
+            return {}
+        wire = ",".join(phone_to_wire(p) for p in phones)
+        root = self._call("GET", "profiles", {"phone_number": wire, "limit": str(MAX_PAGE_SIZE), "page": "1"})
+        found = (self._to_contact(profile) for profile in root.findall("profiles/profile"))
+        return {contact.phone: contact for contact in found if contact.phone}
+
+    def changed_since(self, since: datetime, until: datetime) -> Iterator[Contact]:
+        params = {
+            "from": time_to_wire(since),
+            "to": time_to_wire(until),
+            "include_custom_columns": "true",
+            "include_subscriptions": "true",
+        }
+        probe = self._call("GET", "profiles", {**params, "limit": "1", "page": "1"})
+        profiles = probe.find("profiles")
+        page_count = profiles.get("page_count") if profiles is not None else None
+        limit = self._settings.page_size
+        if page_count is None:
+            yield from self._changed_forward(params, limit)
+            return
+        pages = math.ceil(int(page_count) / limit)
+        for page in range(pages, 0, -1):
+            root = self._call("GET", "profiles", {**params, "limit": str(limit), "page": str(page)})
+            for profile in root.findall("profiles/profile"):
+                yield self._to_contact(profile)
+
+    def _changed_forward(self, params: dict[str, str], limit: int) -> Iterator[Contact]:
+        page = 1
+        while True:
+            root = self._call("GET", "profiles", {**params, "limit": str(limit), "page": str(page)})
+            found = root.findall("profiles/profile")
+            for profile in found:
+                yield self._to_contact(profile)
+            if len(found) < limit:
+                return
+            page += 1
+
+    # -- writes
+
+    def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
+        if contact.phone is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.MISSING_REQUIRED_FIELD, "Mobile Commons keys people by phone.", ("phone",))
+            )
+        params: dict[str, str] = {"phone_number": phone_to_wire(contact.phone)}
+        for name in PROFILE_FIELDS:
+            value = getattr(contact, name)
+            if value:
+                params[name] = value
+        for name in ADDRESS_FIELDS:
+            value = getattr(contact.address, name)
+            if value:
+                params[name] = value
+        for name, value in contact.custom_fields.items():
+            if value and name not in params:
+                params[name] = value
+        if contact.crm_id:
+            params[self._settings.crm_id_column] = contact.crm_id
+        if subscribe:
+            if not self._settings.opt_in_path_id:
+                raise SyncFailure(
+                    SyncError(
+                        SyncErrorCode.CONFIGURATION,
+                        "Subscribing needs an opt-in path; set MOBILECOMMONS_OPT_IN_PATH_ID.",
+                    )
+                )
+            params["opt_in_path_id"] = self._settings.opt_in_path_id
+        root = self._call("POST", "profile_update", params)
+        return self._to_contact(self._required_profile(root))
+
+    def opt_out(self, contact: Contact) -> Contact:
+        phone = self._phone_of(contact)
+        params = {"phone_number": phone_to_wire(phone)}
+        if self._settings.campaign_id:
+            params["campaign_id"] = self._settings.campaign_id
+        try:
+            self._call("POST", "profile_opt_out", params, not_found_on_5=True)
+        except SyncFailure as failure:
+            if failure.error.code is not SyncErrorCode.INVALID_MESSAGING_STATUS:
+                raise  # 11: this number was not subscribed to the campaign, which is what we want
+        after = self._profile(phone, include_messages=False)
+        if after is None:
+            raise SyncFailure(SyncError(SyncErrorCode.NOT_FOUND, f"No Mobile Commons profile has {phone}."))
+        return self._to_contact(after)
+
+    # -- history
+
+    def messages(self, contact: Contact, *, limit: int = 50, before: str | None = None) -> MessagePage:
+        phone = self._phone_of(contact)
+        profile = self._profile(phone, include_messages=True)
+        if profile is None:
+            raise SyncFailure(SyncError(SyncErrorCode.NOT_FOUND, f"No Mobile Commons profile has {phone}."))
+        return page_messages(profile_messages(profile), limit=limit, before=before)
+
+    def campaigns(self, contact: Contact) -> list[Campaign]:
+        phone = self._phone_of(contact)
+        profile = self._profile(phone, include_messages=False)
+        if profile is None:
+            raise SyncFailure(SyncError(SyncErrorCode.NOT_FOUND, f"No Mobile Commons profile has {phone}."))
+        result = []
+        for sub in profile.findall("subscriptions/subscription"):
+            status = subscription_status(sub)
+            at = parse_time(sub.get("opted_out_at")) if status is SmsStatus.UNSUBSCRIBED else None
+            result.append(
+                Campaign(
+                    id=sub.get("campaign_id") or "",
+                    name=sub.get("campaign_name") or "",
+                    type="campaign",
+                    status="active" if status is SmsStatus.SUBSCRIBED else "opted-out",
+                    at=at or parse_time(sub.get("activated_at")) or parse_time(sub.get("created_at")),
+                )
+            )
+        return result
+
+    # -- inbound
+
+    def parse_webhook(
+        self,
+        path_secret: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str],
+        body: bytes,
+        *,
+        url: str = "",
+    ) -> list[InboundEvent]:
+        """An mData call: verified by the secret in our URL path (constant-time), then one event."""
+        return parse_mdata(self._settings, path_secret, form)
+
+    def check(self) -> None:
+        """Reachable, credentials accepted, and the configured campaign and opt-in path exist."""
+        root = self._call("GET", "campaigns", {"include_opt_in_paths": "1"})
+        campaign_ids = {c.get("id") for c in root.findall("campaigns/campaign")}
+        path_ids = {p.get("id") for p in root.findall("campaigns/campaign/opt_in_paths/opt_in_path")}
+        if self._settings.campaign_id and self._settings.campaign_id not in campaign_ids:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.CONFIGURATION,
+                    f"Mobile Commons has no campaign {self._settings.campaign_id}; check MOBILECOMMONS_CAMPAIGN_ID.",
+                )
+            )
+        if self._settings.opt_in_path_id and self._settings.opt_in_path_id not in path_ids:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.CONFIGURATION,
+                    f"Mobile Commons has no opt-in path {self._settings.opt_in_path_id}; "
+                    "check MOBILECOMMONS_OPT_IN_PATH_ID.",
+                )
+            )
+
+    # -- plumbing
+
+    def _phone_of(self, contact: Contact) -> str:
+        if contact.phone is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.MISSING_REQUIRED_FIELD, "Mobile Commons keys people by phone.", ("phone",))
+            )
+        return contact.phone
+
+    def _to_contact(self, profile: ET.Element) -> Contact:
+        return profile_to_contact(
+            profile, crm_id_column=self._settings.crm_id_column, campaign_id=self._settings.campaign_id
+        )
+
+    def _profile(self, phone: str, *, include_messages: bool) -> ET.Element | None:
+        params = {"phone_number": phone_to_wire(phone)}
+        if include_messages:
+            params["include_messages"] = "1"
+        try:
+            root = self._call("GET", "profile", params, not_found_on_5=True)
+        except SyncFailure as failure:
+            if failure.error.code is SyncErrorCode.NOT_FOUND:
+                return None
+            raise
+        return self._required_profile(root)
+
+    @staticmethod
+    def _required_profile(root: ET.Element) -> ET.Element:
+        profile = root.find("profile")
+        if profile is None:
+            raise SyncFailure(SyncError(SyncErrorCode.PLATFORM_REJECTED, "Mobile Commons answered without a profile."))
+        return profile
+
+    def _call(self, method: str, endpoint: str, params: dict[str, str], *, not_found_on_5: bool = False) -> ET.Element:
+        """One API call with bounded retries of transient failures; the parsed `<response>` on success."""
+        if self._settings.company_key:
+            params = {**params, "company": self._settings.company_key}
+        attempt = 0
+        while True:
+            attempt += 1
+            error, retry_after = self._attempt(method, endpoint, params, not_found_on_5=not_found_on_5)
+            if isinstance(error, ET.Element):
+                return error
+            if not error.transient or attempt >= self._settings.max_attempts:
+                level = logging.WARNING if error.transient else logging.DEBUG
+                log.log(level, "mobilecommons %s %s failed (%d attempts): %s", method, endpoint, attempt, error.code)
+                raise SyncFailure(error)
+            delay = retry_after if retry_after is not None else self._settings.backoff_seconds * 2 ** (attempt - 1)
+            log.info("mobilecommons %s %s: %s, retrying in %.2fs", method, endpoint, error.code, delay)
+            time.sleep(delay)
+
+    def _attempt(
+        self, method: str, endpoint: str, params: dict[str, str], *, not_found_on_5: bool
+    ) -> tuple[ET.Element | SyncError, float | None]:
+        url = self._base_url + endpoint
+        timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
+        try:
+            if method == "GET":
+                response = self._session.get(url, params=params, timeout=timeout)
+            else:
+                response = self._session.post(url, data=params, timeout=timeout)
+        except requests.RequestException as exc:
+            return (
+                SyncError(
+                    SyncErrorCode.PLATFORM_UNAVAILABLE,
+                    f"Mobile Commons could not be reached ({type(exc).__name__}).",
+                ),
+                None,
+            )
+        retry_after = _retry_after(response.headers.get("Retry-After"), self._settings.backoff_seconds)
+        http_error = error_for_http(response.status_code, response.text if response.status_code >= 500 else "")
+        if http_error is not None:
+            return http_error, retry_after
+        try:
+            root = parse_response(response.content)
+        except (ET.ParseError, ValueError, SafeET.DefusedXmlException):
+            return (
+                SyncError(SyncErrorCode.PLATFORM_UNAVAILABLE, f"Mobile Commons answered {endpoint} with no XML."),
+                None,
+            )
+        failure = response_error(root)
+        if failure is not None:
+            return error_for_id(*failure, not_found_on_5=not_found_on_5), None
+        return root, None
+
+
+def _retry_after(header: str | None, backoff: float) -> float | None:
+    """A Retry-After in seconds, capped so a retry never stalls a worker for long."""
+    if not header:
+        return None
+    try:
+        return min(float(header), max(backoff * 8, 1.0))
+    except ValueError:
+        return None

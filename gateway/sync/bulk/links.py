@@ -1,0 +1,97 @@
+"""What a Salesforce → platform run owes Salesforce (platform ids, statuses, last-synced times), kept per run and
+object in Redis and written in large batches (Bulk API 2.0 ingest above the client's threshold), never one call
+per record.
+
+Guarantees: an entry is removed only after Salesforce answered for it, so a crash repeats a batch (updates are
+idempotent); one flusher per run at a time (a Redis lock); a refused update is counted as the run's
+`salesforce-writeback:<code>` error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from gateway.redis_client import text
+from gateway.salesforce.errors import ApiBudgetExhausted
+from gateway.sync.bulk.runs import key
+from gateway.sync.context import SyncContext
+
+log = logging.getLogger(__name__)
+
+
+class FlushBusy(Exception):
+    """Another job is writing this run's links right now."""
+
+
+def owe(pipe: Any, run_id: str, object_name: str, record_id: str, fields: dict[str, Any]) -> None:
+    """Remember, inside the caller's transaction, that `fields` are owed to the record."""
+    pipe.hset(key(run_id, f"links:{object_name}"), record_id, json.dumps(fields, default=str))
+
+
+def owed(redis: Any, run_id: str, object_name: str) -> int:
+    """How many records of `object_name` the run owes an update."""
+    return int(redis.hlen(key(run_id, f"links:{object_name}")))
+
+
+def flush(context: SyncContext, run_id: str, *, everything: bool = False) -> int:
+    """Write the links and statuses a run owes Salesforce, a large batch at a time (all of them with `everything`,
+    else only full batches); returns how many were written."""
+    redis = context.redis
+    redis.delete(key(run_id, "flush_queued"))
+    lock = key(run_id, "flush_lock")
+    token = uuid.uuid4().hex
+    if not redis.set(lock, token, nx=True, ex=3600):
+        raise FlushBusy(run_id)  # another job is writing this run's links; two would send the same batch twice
+    try:
+        return _flush_locked(context, run_id, everything)
+    finally:
+        if redis.get(lock) in (token.encode(), token):
+            redis.delete(lock)
+
+
+def _flush_locked(context: SyncContext, run_id: str, everything: bool) -> int:
+    redis = context.redis
+    batch_size = context.settings.bulk.link_batch
+    written = 0
+    for raw_name in list(redis.scan_iter(match=key(run_id, "links:*"))):
+        name = text(raw_name)
+        object_name = name.rsplit(":", 1)[1]
+        while True:
+            batch: dict[str, dict[str, Any]] = {}
+            for field_, value in redis.hscan_iter(name, count=1000):
+                batch[text(field_)] = json.loads(value)
+                if len(batch) >= batch_size:
+                    break
+            if not batch or (not everything and len(batch) < batch_size):
+                break
+            ids = list(batch)
+            results = context.salesforce.update(object_name, [{"Id": rid, **batch[rid]} for rid in ids])
+            for result in results:
+                if result.success:
+                    continue
+                code = result.errors[0].status_code if result.errors else "UNPROCESSED"
+                reasons = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors)
+                log.warning("bulk run %s: link to %s %s refused: %s", run_id, object_name, ids[result.index], reasons)
+                redis.hincrby(key(run_id, "errors"), f"salesforce-writeback:{code}", 1)
+            redis.hdel(name, *ids)
+            written += len(ids)
+    return written
+
+
+def flush_when_allowed(context: SyncContext, run_id: str) -> int:
+    """`flush` for the mid-run job: out of budget, or busy, it leaves the entries for later (the run's end flushes)."""
+    try:
+        return flush(context, run_id)
+    except FlushBusy:
+        return 0
+    except ApiBudgetExhausted as exc:
+        log.warning("bulk run %s: links left for later: %s", run_id, exc.detail)
+        return 0
+
+
+def queue_flush(redis: Any, run_id: str) -> bool:
+    """True when the caller should queue a mid-run flush job (none is queued yet)."""
+    return bool(redis.set(key(run_id, "flush_queued"), "1", nx=True, ex=600))

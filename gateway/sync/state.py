@@ -1,0 +1,154 @@
+"""The sync's memory of what it already did: the one owner of versions, echo fingerprints and their Redis keys.
+
+Two directions, four kinds of mark, each kept `STATE_TTL` seconds after it was last written:
+- a Salesforce record's last synced version (`SystemModstamp`) and the fingerprint of the values last sent to the
+  platform for it (`RecordState`): a change not newer than the version, or mapping to the same values, is done;
+- a platform contact's last synced version, and the fingerprint of what the gateway itself last wrote to that
+  contact (`already_synced`): a contact not newer than its version, or equal to our own write, is done (an echo).
+
+Guarantees: nothing outside this module formats these keys; every read asks Redis once per batch (a pipeline or an
+MGET), never once per record; a mark is a value (`Mark`) that callers store inside their own transaction, together
+with what they owe Salesforce, so a crash never keeps a mark without its write-back nor the reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+
+from gateway.domain.contact import Contact
+from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
+from gateway.redis_client import text
+
+STATE_TTL = 90 * 24 * 3600
+
+_RECORD_VERSION = "gateway:version:{}:{}"  # object, 15-char record id -> last synced SystemModstamp (ISO)
+_RECORD_FINGERPRINT = "gateway:fingerprint:to-platform:{}:{}"  # object, 15-char record id -> fingerprint sent
+_CONTACT_VERSION = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version (ISO)
+_OUR_WRITE = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what the gateway wrote there
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One thing to remember, stored by `mark()` inside the caller's transaction."""
+
+    key: str
+    value: str
+
+
+def mark(pipe: Any, marks: Iterable[Mark | None]) -> None:
+    """Queue `marks` (None entries are skipped) on the caller's pipeline or transaction."""
+    for item in marks:
+        if item is not None:
+            pipe.set(item.key, item.value, ex=STATE_TTL)
+
+
+# -- Salesforce records (Salesforce → platform) ------------------------------------------------------------------
+
+
+def _short(record_id: str) -> str:
+    return str(record_id)[:15]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordState:
+    """What was last synced for one Salesforce record: its version and the fingerprint of the values sent."""
+
+    version: datetime | None = None
+    fingerprint: str | None = None
+
+    def is_stale(self, version: datetime) -> bool:
+        """`version` is not newer than the one already synced."""
+        return self.version is not None and not is_newer(version, self.version)
+
+    def is_echo(self, fingerprint: str) -> bool:
+        """The record maps to exactly the values last sent for it."""
+        return self.fingerprint is not None and self.fingerprint == fingerprint
+
+    def already_synced(self, version: datetime, fingerprint: str | None = None) -> bool:
+        """Stale, or (when the mapped `fingerprint` is known) an echo of what was sent."""
+        return self.is_stale(version) or (fingerprint is not None and self.is_echo(fingerprint))
+
+
+def record_states(redis: Redis, object_name: str, record_ids: Sequence[str]) -> list[RecordState]:
+    """The state of each record, in order (one MGET)."""
+    if not record_ids:
+        return []
+    keys: list[str] = []
+    for record_id in record_ids:
+        keys += [
+            _RECORD_VERSION.format(object_name, _short(record_id)),
+            _RECORD_FINGERPRINT.format(object_name, _short(record_id)),
+        ]
+    values = redis.mget(keys)
+    states = []
+    for i in range(0, len(values), 2):
+        version, fingerprint = values[i], values[i + 1]
+        states.append(
+            RecordState(
+                version=parse_timestamp(text(version)) if version is not None else None,
+                fingerprint=text(fingerprint) if fingerprint is not None else None,
+            )
+        )
+    return states
+
+
+def record_state(redis: Redis, object_name: str, record_id: str) -> RecordState:
+    return record_states(redis, object_name, [record_id])[0]
+
+
+def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:
+    """The record is done up to `version`."""
+    return Mark(_RECORD_VERSION.format(object_name, _short(record_id)), version.isoformat())
+
+
+def record_sent(object_name: str, record_id: str, fingerprint: str) -> Mark:
+    """These mapped values were sent for the record (the next identical mapping is an echo)."""
+    return Mark(_RECORD_FINGERPRINT.format(object_name, _short(record_id)), fingerprint)
+
+
+def platform_written(view: Contact) -> Mark | None:
+    """The platform now holds `view` because the gateway wrote it (its return as a change is an echo)."""
+    if not view.platform_id:
+        return None
+    return Mark(_OUR_WRITE.format(view.platform_id), contact_fingerprint(view))
+
+
+# -- platform contacts (platform → Salesforce) -------------------------------------------------------------------
+
+
+def contact_key(contact: Contact) -> str:
+    """How a platform contact is known here: its platform id, else its phone ('' when it has neither)."""
+    return contact.platform_id or contact.phone or ""
+
+
+def already_synced(redis: Redis, contacts: Sequence[Contact]) -> list[bool]:
+    """For each contact: its version is not newer than the last one synced, or it is the gateway's own write."""
+    if not contacts:
+        return []
+    keys = [_CONTACT_VERSION.format(contact_key(c)) for c in contacts]
+    keys += [_OUR_WRITE.format(c.platform_id) for c in contacts if c.platform_id]
+    values = iter(redis.mget(keys))
+    versions = [next(values) for _ in contacts]
+    done = []
+    for contact, last in zip(contacts, versions, strict=True):
+        ours = next(values) if contact.platform_id else None
+        echo = ours is not None and text(ours) == contact_fingerprint(contact)
+        stale = (
+            last is not None
+            and contact.version is not None
+            and not is_newer(contact.version, parse_timestamp(text(last)))
+        )
+        done.append(echo or stale)
+    return done
+
+
+def contact_synced(contact: Contact) -> Mark | None:
+    """The contact is done up to its version (None: it has no version or no key to remember it by)."""
+    if contact.version is None or not contact_key(contact):
+        return None
+    return Mark(_CONTACT_VERSION.format(contact_key(contact)), contact.version.isoformat())

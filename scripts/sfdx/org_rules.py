@@ -1,0 +1,348 @@
+"""Platform rules a Salesforce org enforces at deploy or at run time, checked on the package's metadata offline.
+
+Each rule is a function named after the documented behaviour it encodes, with the documentation's title in its
+comment; the facts and their sources are in docs/salesforce-org-rules.md. Every rule has a bad example under
+scripts/sfdx/tests/bad-metadata/<rule name>/ that the gate-selftest gate proves it fires on.
+Usage: org_rules.py PACKAGE_DIR [--project-root DIR]. Exits 1 with one line per problem
+(``path:line: [rule] message``), 0 when the package keeps every rule.
+``org_rules.py --selftest BAD_EXAMPLES_DIR`` checks that each rule fires on its bad example, and only it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+MD_NS = "http://soap.sforce.com/2006/04/metadata"
+NS = {"md": MD_NS}
+SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+EXTERNAL_CREDENTIAL = "Messaging_Gateway_Auth"
+
+# The parts of the standard address compound fields (Object Reference, "Address Compound Fields") and of a
+# custom address or geolocation field, which Salesforce exposes as <name>__<Part>__s.
+ADDRESS_PARTS = "Street|City|State|PostalCode|Country|StateCode|CountryCode|Latitude|Longitude|GeocodeAccuracy"
+STANDARD_ADDRESS_PREFIXES = (
+    "",
+    "Mailing",
+    "Other",
+    "Billing",
+    "Shipping",
+    "QuoteTo",
+    "AdditionalTo",
+    "BillTo",
+    "ShipTo",
+)
+STANDARD_ADDRESS_PART = re.compile(rf"^(?P<prefix>{'|'.join(STANDARD_ADDRESS_PREFIXES)})(?P<part>{ADDRESS_PARTS})$")
+CUSTOM_COMPOUND_PART = re.compile(rf"^(?P<base>\w+?)__(?P<part>{ADDRESS_PARTS})__s$", re.IGNORECASE)
+# Description of a PermissionSet: a 255-character field in the Object Reference (see the rule's comment).
+PERMISSION_SET_DESCRIPTION_MAX = 255
+SHARED_OBJECT_MODELS = {"Private", "ControlledByParent"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    line: int
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: [{self.rule}] {self.message}"
+
+
+@dataclass(frozen=True)
+class Package:
+    """The package's metadata files, parsed once."""
+
+    root: Path
+    project_root: Path
+
+    def files(self, pattern: str) -> Iterator[tuple[Path, etree._Element]]:
+        for path in sorted(self.root.rglob(pattern)):
+            if "__tests__" not in path.parts:
+                yield path, etree.parse(str(path), SAFE_PARSER).getroot()
+
+    def custom_fields(self) -> dict[str, etree._Element]:
+        """``Object.Field__c`` -> the field's root element, for every field the package defines."""
+        fields = {}
+        for path, root in self.files("objects/*/fields/*.field-meta.xml"):
+            fields[f"{path.parent.parent.name}.{path.name.removesuffix('.field-meta.xml')}"] = root
+        return fields
+
+    def field_permissions(self) -> Iterator[tuple[Path, etree._Element, str, bool]]:
+        for path, root in self.files("*.permissionset-meta.xml"):
+            for permission in root.iterfind("md:fieldPermissions", NS):
+                field = permission.findtext("md:field", "", NS).strip()
+                yield path, permission, field, permission.findtext("md:editable", "", NS).strip() == "true"
+
+
+Rule = Callable[[Package], Iterator[Problem]]
+RULES: list[Rule] = []
+
+
+def rule(function: Rule) -> Rule:
+    RULES.append(function)
+    return function
+
+
+def _problem(path: Path, element: etree._Element | None, function: Callable[..., object], message: str) -> Problem:
+    line = element.sourceline if element is not None and element.sourceline else 1
+    return Problem(path, line, function.__name__, message)
+
+
+@rule
+def compound_field_parts_take_no_field_permissions(package: Package) -> Iterator[Problem]:
+    """Object Reference, "Compound Field Considerations and Limitations" and "Address Compound Fields"; Object
+    Reference, "FieldPermissions" (Field is a restricted picklist of permissionable fields). Field access to an
+    address or geolocation is granted on the compound field (Contact.MailingAddress, Lead.Address); a permission
+    on one of its parts fails the deploy ("bad value for restricted picklist field")."""
+    for path, permission, field, _ in package.field_permissions():
+        sobject, _, name = field.partition(".")
+        standard = STANDARD_ADDRESS_PART.match(name) if not name.endswith(("__c", "__s")) else None
+        custom = CUSTOM_COMPOUND_PART.match(name)
+        if standard:
+            compound = f"{sobject}.{standard['prefix']}Address"
+        elif custom:
+            compound = f"{sobject}.{custom['base']}__c"
+        else:
+            continue
+        yield _problem(
+            path,
+            permission,
+            compound_field_parts_take_no_field_permissions,
+            f"field permission on {field}, a part of the compound field {compound}: grant {compound} instead",
+        )
+
+
+@rule
+def required_fields_take_no_field_permissions(package: Package) -> Iterator[Problem]:
+    """Salesforce Help, "Field-Level Security": a required field is always visible and editable, so it has no
+    field-level security to grant, and a permission set that names it fails the deploy. Master-detail fields are
+    required on the detail object."""
+    fields = package.custom_fields()
+    for path, permission, field, _ in package.field_permissions():
+        definition = fields.get(field)
+        if definition is None:
+            continue
+        required = definition.findtext("md:required", "", NS).strip() == "true"
+        if required or definition.findtext("md:type", "", NS).strip() == "MasterDetail":
+            yield _problem(
+                path,
+                permission,
+                required_fields_take_no_field_permissions,
+                f"field permission on {field}, a required field: remove it (required fields are always accessible)",
+            )
+
+
+@rule
+def calculated_fields_are_never_editable(package: Package) -> Iterator[Problem]:
+    """Salesforce Help, "Formula Field" and "Custom Field Types" (Auto Number, Roll-Up Summary): these fields are
+    read-only, so an editable field permission on one fails the deploy."""
+    fields = package.custom_fields()
+    for path, permission, field, editable in package.field_permissions():
+        definition = fields.get(field)
+        if definition is None or not editable:
+            continue
+        kind = definition.findtext("md:type", "", NS).strip()
+        if definition.find("md:formula", NS) is not None or kind in ("AutoNumber", "Summary"):
+            yield _problem(
+                path,
+                permission,
+                calculated_fields_are_never_editable,
+                f"editable field permission on {field}, a calculated field: make it read-only",
+            )
+
+
+def _principal_grants(root: etree._Element) -> list[etree._Element]:
+    return [
+        access
+        for access in root.iterfind("md:externalCredentialPrincipalAccesses", NS)
+        if access.findtext("md:enabled", "", NS).strip() == "true"
+    ]
+
+
+@rule
+def named_principal_callouts_need_user_external_credential_access(package: Package) -> Iterator[Problem]:
+    """Salesforce Help, "Permission Concepts for User External Credentials": a user making a callout through an
+    OAuth named principal needs Modify All Records on the User External Credential object (which brings Read,
+    Edit, Delete and View All). Without it the callout fails with "We couldn't access the credential(s)"."""
+    needed = ("allowRead", "allowEdit", "allowDelete", "viewAllRecords", "modifyAllRecords")
+    for path, root in package.files("*.permissionset-meta.xml"):
+        grants = _principal_grants(root)
+        if not grants:
+            continue
+        access = next(
+            (
+                permission
+                for permission in root.iterfind("md:objectPermissions", NS)
+                if permission.findtext("md:object", "", NS).strip() == "UserExternalCredential"
+            ),
+            None,
+        )
+        missing = [] if access is None else [n for n in needed if access.findtext(f"md:{n}", "", NS).strip() != "true"]
+        if access is None or missing:
+            what = (
+                f"{', '.join(missing)} false"
+                if access is not None
+                else "no objectPermissions for UserExternalCredential"
+            )
+            yield _problem(
+                path,
+                grants[0],
+                named_principal_callouts_need_user_external_credential_access,
+                f"grants an External Credential principal but {what}: give UserExternalCredential Modify All Records",
+            )
+
+
+@rule
+def the_credential_diagnosis_knows_every_permission_set_granting_the_principal(package: Package) -> Iterator[Problem]:
+    """MessagingCredentialAccess.PACKAGE_PERMISSION_SETS must name exactly the package's permission sets that grant
+    a Messaging_Gateway_Auth principal (and, by the rule above, User External Credentials): the relay and the Setup
+    section judge a user's access by it."""
+    granting = set()
+    for path, root in package.files("*.permissionset-meta.xml"):
+        for access in _principal_grants(root):
+            if access.findtext("md:externalCredentialPrincipal", "", NS).startswith(f"{EXTERNAL_CREDENTIAL}-"):
+                granting.add(path.name.removesuffix(".permissionset-meta.xml"))
+    source = next(package.root.rglob("MessagingCredentialAccess.cls"), None)
+    if source is None:
+        return
+    text = source.read_text(encoding="utf-8")
+    found = re.search(r"PACKAGE_PERMISSION_SETS\s*=\s*new Set<String>\s*\{(?P<names>[^}]*)\}", text)
+    listed = set(re.findall(r"'([^']+)'", found["names"])) if found else set()
+    if listed != granting:
+        line = text[: found.start()].count("\n") + 1 if found else 1
+        yield Problem(
+            source,
+            line,
+            "the_credential_diagnosis_knows_every_permission_set_granting_the_principal",
+            f"PACKAGE_PERMISSION_SETS lists {sorted(listed)}, but the permission sets granting a {EXTERNAL_CREDENTIAL}"
+            f" principal are {sorted(granting)}",
+        )
+
+
+@rule
+def the_checkbox_rule_knows_every_checkbox_of_the_package(package: Package) -> Iterator[Problem]:
+    """The PMD rule CheckboxIsTrueOrFalse (scripts/sfdx/pmd-org-rules.xml) finds null tests on the package's
+    checkbox fields by name: its checkboxFields property must name exactly the Checkbox fields the package
+    defines, or a new checkbox escapes the rule."""
+    ruleset = package.project_root / "scripts" / "sfdx" / "pmd-org-rules.xml"
+    if not ruleset.exists():
+        return
+    checkboxes = {
+        name.split(".", 1)[1]
+        for name, definition in package.custom_fields().items()
+        if definition.findtext("md:type", "", NS).strip() == "Checkbox"
+    }
+    if not checkboxes:
+        return
+    root = etree.parse(str(ruleset), SAFE_PARSER).getroot()
+    pmd = {"p": "http://pmd.sourceforge.net/ruleset/2.0.0"}
+    prop = root.find(".//p:rule[@name='CheckboxIsTrueOrFalse']//p:property[@name='checkboxFields']", pmd)
+    listed = {v.strip() for v in (prop.get("value", "") if prop is not None else "").split(",") if v.strip()}
+    if listed != checkboxes:
+        yield Problem(
+            ruleset,
+            prop.sourceline if prop is not None and prop.sourceline else 1,
+            "the_checkbox_rule_knows_every_checkbox_of_the_package",
+            f"checkboxFields must be exactly the package's Checkbox fields: add {sorted(checkboxes - listed)},"
+            f" remove {sorted(listed - checkboxes)}",
+        )
+
+
+@rule
+def the_relay_user_is_org_specific(package: Package) -> Iterator[Problem]:
+    """Platform Events Developer Guide, "Configure the User and Batch Size for Your Platform Event Trigger" and
+    Metadata API, "PlatformEventSubscriberConfig": the running user is named by username, which differs in every
+    org, and a config deployed with the package would reset a running user an admin set. The package ships none;
+    scripts/sfdx/set-relay-user deploys one per org."""
+    for path, root in package.files("*.platformEventSubscriberConfig-meta.xml"):
+        yield _problem(
+            path,
+            root,
+            the_relay_user_is_org_specific,
+            "a PlatformEventSubscriberConfig in the package: remove it (scripts/sfdx/set-relay-user sets it per org)",
+        )
+
+
+@rule
+def permission_set_descriptions_fit_their_field(package: Package) -> Iterator[Problem]:
+    """Object Reference, "PermissionSet": Description is a 255-character text field (stated in the field reference,
+    not confirmed in the Metadata API page; a longer description is kept out either way)."""
+    for path, root in package.files("*.permissionset-meta.xml"):
+        description = root.find("md:description", NS)
+        text = description.text or "" if description is not None else ""
+        if len(text) > PERMISSION_SET_DESCRIPTION_MAX:
+            yield _problem(
+                path,
+                description,
+                permission_set_descriptions_fit_their_field,
+                f"description of {len(text)} characters: at most {PERMISSION_SET_DESCRIPTION_MAX}",
+            )
+
+
+@rule
+def custom_objects_share_privately(package: Package) -> Iterator[Problem]:
+    """Salesforce Help, "Organization-Wide Sharing Defaults": the default decides who sees every record, and the
+    package's objects (the sync log keeps request bodies with personal data) are readable only through the
+    permission sets, so a custom object is Private or ControlledByParent."""
+    for path, root in package.files("objects/*/*.object-meta.xml"):
+        name = path.name.removesuffix(".object-meta.xml")
+        if not name.endswith("__c") or root.find("md:customSettingsType", NS) is not None:
+            continue
+        model = root.find("md:sharingModel", NS)
+        if model is None or (model.text or "").strip() not in SHARED_OBJECT_MODELS:
+            yield _problem(
+                path,
+                model if model is not None else root,
+                custom_objects_share_privately,
+                f"{name} is shared as {model.text if model is not None else 'nothing declared'}: make it Private",
+            )
+
+
+def check(package_dir: Path, project_root: Path) -> list[Problem]:
+    package = Package(package_dir, project_root)
+    return [problem for each in RULES for problem in each(package)]
+
+
+def selftest(examples: Path, project_root: Path) -> list[str]:
+    """Each rule must report its own bad example (``examples/<rule name>/``), and nothing else must fire there."""
+    failures = []
+    for each in RULES:
+        folder = examples / each.__name__
+        if not folder.is_dir():
+            failures.append(f"{each.__name__}: no bad example at {folder}")
+            continue
+        fired = {problem.rule for problem in check(folder, project_root)}
+        if fired != {each.__name__}:
+            failures.append(f"{each.__name__}: its bad example made {sorted(fired) or 'no rule'} fire")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="package folder, e.g. sfdx-package (with --selftest: bad examples)")
+    parser.add_argument("--project-root", type=Path, default=Path.cwd(), help="the repository (for the PMD ruleset)")
+    parser.add_argument("--selftest", action="store_true", help="prove every rule fires on its bad example")
+    args = parser.parse_args(argv)
+    if args.selftest:
+        failures = selftest(args.root, args.project_root)
+        for failure in failures:
+            print(failure)
+        print(f"org rules selftest: {len(RULES)} rules, {len(RULES) - len(failures)} fire on their bad example")
+        return 1 if failures else 0
+    problems = check(args.root, args.project_root)
+    for problem in problems:
+        print(problem)
+    print(f"org rules: {len(RULES)} rules, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
