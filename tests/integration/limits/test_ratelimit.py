@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gateway.platforms.ratelimit import ConcurrencyLimiter, RateLimiter, Throttled
+from gateway.ratelimit import ConcurrencyLimiter, RateLimiter, Throttled, platform_limits
 
 
 @pytest.fixture
@@ -116,3 +116,16 @@ def test_waiting_longer_than_allowed_for_a_slot_raises(conn: redis.Redis) -> Non
     held.__enter__()  # kept referenced: a collected generator would release its lease
     with pytest.raises(Throttled), ConcurrencyLimiter(conn, "t:conc", limit=1, max_wait=0.1).slot():
         pass
+
+
+def test_each_platform_has_its_own_budget_and_every_user_of_one_shares_it(conn: redis.Redis) -> None:
+    first = platform_limits(conn, "t-one", requests_per_second=1, max_concurrent=1, max_wait=0.1)
+    same = platform_limits(conn, "t-one", requests_per_second=1, max_concurrent=1, max_wait=0.1)
+    other = platform_limits(conn, "t-two", requests_per_second=1, max_wait=0.1)
+    with first.request():
+        pass
+    with pytest.raises(Throttled), same.request():  # another process of the same platform: the slot is taken
+        pass
+    with other.request():  # another platform: its own budget
+        pass
+    assert other.concurrency is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.platforms.ratelimit import backoff_delay
+from gateway.ratelimit import backoff_delay
 
 
 def test_retry_after_wins_but_is_capped() -> None:

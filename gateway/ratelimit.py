@@ -1,4 +1,10 @@
-"""Limits on how hard the gateway uses a platform, shared by every process on every machine through Redis.
+"""Limits on how hard the gateway uses an outside API (a messaging platform), shared by every process on every
+machine through Redis. (Not the web tier's limits on failed sign-ins: those are `gateway.web.ratelimit`.)
+
+`platform_limits()` is the one way to get them for a platform: both limiters on the keys this module owns
+(`gateway:platform:<name>:rate|concurrency`), so every platform's `<NAME>_REQUESTS_PER_SECOND` and
+`<NAME>_MAX_CONCURRENT` mean the same thing and no other module formats these keys. `PlatformLimits.request()`
+holds a concurrency slot and takes a rate slot around one request.
 
 - `RateLimiter`: at most `per_second` requests per second across all processes — GCRA (the token bucket stated as
   a "theoretical arrival time"), one atomic Lua script per request, timed by Redis' own clock so machines with
@@ -12,7 +18,7 @@
 Guarantees: with `burst=1`, no two requests granted by one `RateLimiter` key are less than `1/per_second` apart
 on Redis' clock; every key expires once idle (nothing is left behind by a dead process); a wait longer than
 `max_wait` is never taken on: `Throttled` is raised instead, holding no reservation, so the job can be retried
-later rather than stall a worker. Keys are per platform: `gateway:platform:<name>:rate|concurrency`.
+later rather than stall a worker.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from redis import Redis
 
-RATE_KEY = "gateway:platform:{}:rate"
-CONCURRENCY_KEY = "gateway:platform:{}:concurrency"
+_RATE_KEY = "gateway:platform:{}:rate"  # platform -> GCRA theoretical arrival time (µs, Redis clock)
+_CONCURRENCY_KEY = "gateway:platform:{}:concurrency"  # platform -> sorted set of leases by expiry
 
 # KEYS[1]: the theoretical arrival time (µs, Redis clock). ARGV: interval µs, burst tolerance µs, max wait µs.
 # Returns {granted (1|0), wait µs}. Granting reserves the slot: the caller sleeps `wait` and then goes.
@@ -170,6 +177,55 @@ class ConcurrencyLimiter:
             self._redis.zrem(self.key, lease)
 
 
+@dataclass(frozen=True)
+class PlatformLimits:
+    """One platform's shared limits: `rate` always, `concurrency` when the platform caps requests in flight."""
+
+    rate: RateLimiter
+    concurrency: ConcurrencyLimiter | None = None
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Around one request: a concurrency slot (if capped), then the next rate slot. Raises `Throttled` (nothing
+        held) when either is further away than its `max_wait`."""
+        if self.concurrency is None:
+            self.rate.acquire()
+            yield
+            return
+        with self.concurrency.slot():
+            self.rate.acquire()
+            yield
+
+    def penalize(self, seconds: float) -> None:
+        """Nobody starts a request to this platform for `seconds` (it answered 429)."""
+        self.rate.penalize(seconds)
+
+
+def platform_limits(
+    redis: Redis,
+    platform: str,
+    *,
+    requests_per_second: float,
+    max_concurrent: int | None = None,
+    lease_seconds: float = 60.0,
+    max_wait: float = 60.0,
+) -> PlatformLimits:
+    """The limits every process using `redis` shares for `platform` (its registry name): at most
+    `requests_per_second`, and at most `max_concurrent` requests in flight (None: no cap). `lease_seconds` must
+    exceed the longest request (connect + read timeouts)."""
+    rate = RateLimiter(redis, _RATE_KEY.format(platform), per_second=requests_per_second, max_wait=max_wait)
+    concurrency = None
+    if max_concurrent is not None:
+        concurrency = ConcurrencyLimiter(
+            redis,
+            _CONCURRENCY_KEY.format(platform),
+            limit=max_concurrent,
+            lease_seconds=lease_seconds,
+            max_wait=max_wait,
+        )
+    return PlatformLimits(rate, concurrency)
+
+
 def backoff_delay(
     attempt: int,
     *,
@@ -189,10 +245,10 @@ def backoff_delay(
 
 
 __all__ = [
-    "CONCURRENCY_KEY",
-    "RATE_KEY",
     "ConcurrencyLimiter",
+    "PlatformLimits",
     "RateLimiter",
     "Throttled",
     "backoff_delay",
+    "platform_limits",
 ]
