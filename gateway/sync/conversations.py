@@ -233,6 +233,12 @@ def _history(context: SyncContext, ref: PersonRef, ttl: int) -> dict[str, Any]:
     return value
 
 
+def _title(context: SyncContext) -> str:
+    """How people call the platform (its registry title), else its name."""
+    entry = context.settings.platform_entry
+    return entry.title if entry is not None else context.platform.name
+
+
 def conversation(context: SyncContext, ref: PersonRef, *, limit: int, before: str | None, ttl: int) -> dict[str, Any]:
     """The `GET …/messages` answer: one page of the conversation, with counts over the whole history."""
     if before is not None:
@@ -242,6 +248,7 @@ def conversation(context: SyncContext, ref: PersonRef, *, limit: int, before: st
             "contact": _contact_json(None, ref),
             "supported": False,
             "platform": context.platform.name,
+            "platformTitle": _title(context),  # what the record page names ("… does not share conversation history")
             "messages": [],
             "counts": {"incoming": 0, "outgoing": 0},
             "nextBefore": None,
@@ -254,6 +261,7 @@ def conversation(context: SyncContext, ref: PersonRef, *, limit: int, before: st
         "contact": history["contact"],
         "supported": True,
         "platform": context.platform.name,
+        "platformTitle": _title(context),
         "messages": chosen,
         "counts": {"incoming": incoming, "outgoing": len(messages) - incoming},
         "nextBefore": next_before,
