@@ -319,6 +319,27 @@ class Scenario:
             time.sleep(0.05)
         raise RuntimeError(f"{label}: nothing after {timeout:.0f} s — see var/demo/*.log")
 
+    def stop_path(self) -> str:
+        """How a STOP reaches the gateway on this platform, and how long it takes outside the demo."""
+        import dataclasses
+
+        from gateway.config import load_settings
+
+        chosen = self.stack.platform_entry
+        settings = load_settings(self.stack.env).platform
+        if chosen.capabilities.opt_out_webhooks or settings is None:
+            return f"      {chosen.title} pushes opt-outs to the gateway's webhook as they happen."
+        poll = settings.poll_seconds
+        default = next(
+            (f.default for f in dataclasses.fields(settings) if f.name == "poll_seconds"),  # type: ignore[arg-type]
+            poll,
+        )
+        return (
+            f"      {chosen.title} does not push every opt-out: the gateway polls it for changed people, every "
+            f"{poll} s in this demo\n      and every {default} s by default, so a real STOP reaches Salesforce "
+            f"within about {default} s plus a few seconds of sync."
+        )
+
     def results(self, record_id: str) -> list[dict[str, Any]]:
         soql = (
             "SELECT Status__c, Error_Code__c, Message__c, Direction__c FROM Sync_Result__c "  # noqa: S608 - our own id
@@ -355,10 +376,15 @@ class Scenario:
             },
         )
         ada = created["id"]
-        profile = self.until(f"Ada is a {title} subscriber", lambda: self.platform_contact("+14155550199"), started)
+        profile = self.until(
+            f"Ada is subscribed on {title}",
+            lambda: (p := self.platform_contact("+14155550199")) and p.get("sms_status") == "subscribed" and p,
+            started,
+        )
         say(f"      profile {profile['id']}: {profile['first_name']} {profile['last_name']}, {profile['sms_status']}")
 
         say("\n3. Ada texts STOP to the short code ...")
+        say(self.stop_path())
         started = time.monotonic()
         self.stack.platform_control("POST", "inbound", json={"phone": "+14155550199", "body": "STOP"})
         record = self.until(

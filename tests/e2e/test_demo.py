@@ -29,7 +29,7 @@ def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> No
     for step in (
         "all 5 are on Mobile Commons",
         "Salesforce holds their Mobile Commons ids",
-        "Ada is a Mobile Commons subscriber",
+        "Ada is subscribed on Mobile Commons",
         "Salesforce shows Ada unsubscribed",
         "the gateway refuses to re-subscribe her",
         "a readable Sync_Result__c explains it",
@@ -49,6 +49,40 @@ def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> No
         assert name in stack["env"]
     for pid in stack["pids"].values():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"
+
+
+def test_the_demo_plays_every_step_on_action_network(tmp_path: Path) -> None:
+    """The same scenario on the second platform: Action Network pushes no opt-out, so the STOP step is found by the
+    poll (2 s in the demo), and the demo says how long a real one takes."""
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "SALESFORCE_", "ACTIONNETWORK_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--platform", "actionnetwork", "--exit-when-done", "--contacts", "9"],
+        env={**env, "GATEWAY_VAR_DIR": str(var)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    for step in (
+        "all 5 are on Action Network",
+        "Salesforce holds their Action Network ids",
+        "Ada is subscribed on Action Network",
+        "Salesforce shows Ada unsubscribed",
+        "the gateway refuses to re-subscribe her",
+        "a readable Sync_Result__c explains it",
+    ):
+        assert f"✓ {step}" in out, out
+    assert "every 2 s in this demo" in out and "a real STOP reaches Salesforce within about 60 s" in out
+    assert "invalid-messaging-status" in out
+    assert "Action Network still has her as: unsubscribed" in out
+    stack = json.loads((var / "stack.json").read_text())
+    assert list(stack["platforms"]) == ["actionnetwork"]
+    assert stack["env"]["MESSAGING_PLATFORM"] == "actionnetwork" and "ACTIONNETWORK_API_TOKEN" in stack["env"]
     assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"
 
 

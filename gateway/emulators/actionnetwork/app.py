@@ -333,10 +333,15 @@ class EmulatorApp:
         return _json({"error": f"no control call {request.method} {name}"}, 404)
 
     def describe(self, person: Person) -> dict[str, Any]:
-        """A person for `/__emulator__/contacts`: the API's view plus `sms_status`, `id` and `tags`."""
+        """A person for `/__emulator__/contacts`: the API's view plus the fields every platform emulator's control
+        API shows (`id`, `phone` in E.164, `first_name`, `last_name`, `email`, `sms_status`) and `tags`."""
         return {
             **person.to_json(self.api_url),
             "id": person.uuid,
+            "phone": f"+{person.phone}" if person.phone else None,
+            "first_name": person.given_name,
+            "last_name": person.family_name,
+            "email": person.email,
             "sms_status": person.phone_status or "none",
             "tags": sorted(person.tags),
         }

@@ -32,6 +32,7 @@ from gateway.emulators.actionnetwork.server import ActionNetworkEmulator
 @click.option("--retry-after", default=None, type=float, help="Send this Retry-After (s) with each 429.")
 @click.option("--webhook-url", default=None, help="Where to POST webhook arrays (the gateway's webhook URL).")
 @click.option("--seed", "seed_count", default=0, show_default=True, help="Generate this many people at start.")
+@click.option("--tag", "tags", multiple=True, help="A tag the group has from the start (repeatable).")
 def command(
     port: int,
     host: str,
@@ -41,6 +42,7 @@ def command(
     retry_after: float | None,
     webhook_url: str | None,
     seed_count: int,
+    tags: tuple[str, ...],
 ) -> None:
     """Emulate Action Network (API v2, signup helper, SMS opt-outs, webhooks) on HTTP."""
     emulator = ActionNetworkEmulator(
@@ -59,6 +61,8 @@ def command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    for tag in tags:
+        emulator.state.create_tag(tag)
     emulator.start()
     try:
         if seed_count:

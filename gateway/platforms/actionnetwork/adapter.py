@@ -11,7 +11,7 @@ Guarantees:
   phone or custom-field filter, so those lookups raise `NotSupportedError` rather than guess.
 - `changed_since` filters on `modified_date` from `since - lookback_seconds`, follows `_links.next` until it is
   absent or a page is empty, never trusts an order or a total, and never sends the token to another host.
-- Every request takes a slot from the limiters shared by all processes (`gateway.platforms.ratelimit`): at most
+- Every request takes a slot from the limits shared by all processes (`gateway.ratelimit`): at most
   `requests_per_second` and `max_concurrent` across the deployment. A 429 pushes the shared schedule back by its
   `Retry-After` (or backoff) for everyone; transient failures retry `max_attempts` times, then raise
   `SyncFailure` with a transient code so the job is retried later.
@@ -22,7 +22,6 @@ Facts and what stays UNCONFIRMED: `docs/platforms/actionnetwork.md`.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -37,39 +36,47 @@ from requests.adapters import HTTPAdapter
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
-from gateway.platforms.actionnetwork import wire
+from gateway.platforms.actionnetwork import webhooks, wire
 from gateway.platforms.actionnetwork.settings import ActionNetworkSettings
 from gateway.platforms.base import (
     Campaign,
     Capabilities,
     InboundEvent,
-    InboundKind,
     MessagePage,
     NotSupportedError,
-    WebhookRejectedError,
+    Pace,
+    WebhookReply,
 )
-from gateway.platforms.ratelimit import (
-    CONCURRENCY_KEY,
-    RATE_KEY,
-    ConcurrencyLimiter,
-    RateLimiter,
-    Throttled,
-    backoff_delay,
-)
+from gateway.ratelimit import PlatformLimits, Throttled, backoff_delay, platform_limits
 
 log = logging.getLogger(__name__)
 
-NAME = "actionnetwork"
+NAME = webhooks.NAME
 CAPABILITIES = Capabilities(
-    contacts=True,
+    contact_store=True,
     custom_fields=True,
     conversation_history=False,  # no per-person SMS history in the API
     campaigns=False,
     inbound_webhooks=True,  # action webhooks: "look at this person now"
     opt_out_webhooks=False,  # no unsubscribe trigger: opt-outs are found by polling `changed_since`
+    change_feed=True,  # `filter=modified_date gt …`
+    ordered_change_feed=False,  # "people are not ordered" (docs): a bulk planner must not resume by count
+    lookup_by_phone=False,  # no documented phone filter: the signup helper deduplicates by phone itself
     lookup_by_crm_id=False,  # no documented filter on custom fields
-    lookup_by_platform_id=True,
+    lookup_by_platform_id=True,  # GET people/{uuid}
+    lookup_many_by_phone=False,
 )
+# One Salesforce record costs about two requests here: a new record opted in is a phone-only probe (may we
+# subscribe?) and the signup; a linked one is a read by uuid and the signup (three when it also subscribes); a
+# record not opted in is the signup alone. One `changed_since` request reads a page of 25 people.
+CALLS_PER_WRITE = 2.0
+
+
+def pace(settings: ActionNetworkSettings) -> Pace:
+    """How fast the gateway may use Action Network (`PlatformEntry.pace`)."""
+    return Pace(settings.requests_per_second, calls_per_write=CALLS_PER_WRITE, people_per_read=wire.MAX_PER_PAGE)
+
+
 # A person counts as created by our own probe only if created at most this long before we sent it, on Action
 # Network's clock: skew beyond it makes the adapter refuse to subscribe (the safe side), never the reverse.
 CLOCK_TOLERANCE = timedelta(seconds=120)
@@ -91,20 +98,19 @@ class ActionNetworkAdapter:
 
     name = NAME
     capabilities = CAPABILITIES
+    webhook_reply = WebhookReply()  # Action Network reads only the status code (none documented beyond 2xx)
 
     def __init__(
         self,
         settings: ActionNetworkSettings,
         *,
-        rate: RateLimiter,
-        concurrency: ConcurrencyLimiter | None = None,
+        limits: PlatformLimits,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
         self._base = settings.api_url
         self._host = urlsplit(self._base).netloc
-        self._rate = rate
-        self._concurrency = concurrency
+        self._limits = limits
         self._clock = clock
         self._session = requests.Session()
         pool = max(4, settings.max_concurrent)
@@ -112,7 +118,7 @@ class ActionNetworkAdapter:
         self._session.mount("http://", HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
         self._session.headers.update(
             {
-                "OSDI-API-Token": settings.api_token.reveal(),
+                "OSDI-API-Token": settings.token,
                 "Content-Type": "application/json",
                 "Accept": "application/hal+json, application/json",
             }
@@ -122,13 +128,14 @@ class ActionNetworkAdapter:
     def build(cls, settings: ActionNetworkSettings, redis: Redis) -> ActionNetworkAdapter:
         """The adapter with its limiters on `redis`, shared by every process that uses the same Redis."""
         lease = settings.connect_timeout_seconds + settings.read_timeout_seconds + 5
-        return cls(
-            settings,
-            rate=RateLimiter(redis, RATE_KEY.format(NAME), per_second=settings.requests_per_second),
-            concurrency=ConcurrencyLimiter(
-                redis, CONCURRENCY_KEY.format(NAME), limit=settings.max_concurrent, lease_seconds=lease
-            ),
+        limits = platform_limits(
+            redis,
+            NAME,
+            requests_per_second=settings.requests_per_second,
+            max_concurrent=settings.max_concurrent,
+            lease_seconds=lease,
         )
+        return cls(settings, limits=limits)
 
     def __repr__(self) -> str:
         return f"ActionNetworkAdapter(base_url={self._base!r})"
@@ -150,6 +157,10 @@ class ActionNetworkAdapter:
             raise NotSupportedError(self.name, "looking a person up by phone (no phone filter)")
         person = self._person(str(platform_id))
         return None if person is None else person.contact
+
+    def find_contacts_by_phone(self, phones: list[str]) -> dict[str, Contact]:
+        """Not offered: Action Network documents no phone filter (`lookup_many_by_phone` is False)."""
+        raise NotSupportedError(self.name, "looking people up by phone (no phone filter)")
 
     def find_by_email(self, email: str) -> Contact | None:
         """The person with this email (`filter=email_address eq '…'`), or None. Action Network keeps one person
@@ -245,43 +256,30 @@ class ActionNetworkAdapter:
         headers: Mapping[str, str],
         form: Mapping[str, str],
         body: bytes,
+        *,
+        url: str = "",
     ) -> list[InboundEvent]:
-        """A webhook POST (a JSON array), verified by the secret in our URL path (Action Network signs nothing).
-
-        Each element becomes one "look at this person now" event (`profile_update`), keyed by its
-        `idempotency_key`; the person in it holds only what the activist typed, so its status is left unknown and
-        the sync re-reads the person by `contact.platform_id`."""
-        expected = self._settings.webhook_secret
-        if not expected:
-            raise WebhookRejectedError("ACTIONNETWORK_WEBHOOK_SECRET is not set", status=404)
-        if not hmac.compare_digest(path_secret.encode(), expected.reveal().encode()):
-            raise WebhookRejectedError("wrong webhook secret", status=404)
-        try:
-            items = wire.parse_webhook_array(body, crm_id_field=self._settings.crm_id_field)
-        except wire.WebhookFormatError as exc:
-            raise WebhookRejectedError(str(exc), status=400) from exc
-        received = self._clock()
-        events = []
-        for item in items:
-            typed = item.person.contact if item.person else Contact()
-            contact = typed.with_changes(
-                platform_id=item.person_uuid, sms_status=SmsStatus.UNKNOWN, opted_out_at=None, version=None
-            )
-            events.append(
-                InboundEvent(
-                    kind=InboundKind.PROFILE_UPDATE,
-                    phone=contact.phone,
-                    idempotency_key=f"{NAME}:webhook:{item.idempotency_key}",
-                    occurred_at=item.occurred_at or received,
-                    body=item.kind,
-                    contact=contact,
-                )
-            )
-        return events
+        """A webhook POST (a JSON array) as "look at this person now" events (`webhooks.parse_webhook`)."""
+        return webhooks.parse_webhook(self._settings, path_secret, body, self._clock())
 
     def check(self) -> None:
         """Readiness: the API answers and accepts the key (one cheap authenticated read)."""
         self._request("GET", "people", params={"per_page": "1"}, what="the people collection")
+
+    def has_tag(self, name: str, *, max_pages: int = 100) -> bool | None:
+        """Whether the group has a tag called `name` (`GET tags`, paged: no filter on tags is documented); None when
+        it was not among the first `max_pages` pages (the answer is then unknown, not no)."""
+        body = self._request("GET", "tags", params={"per_page": str(wire.MAX_PER_PAGE)}, what="the tags").body
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            page = wire.parse_page(body, collection=wire.TAGS_KEY)
+            if any(item.get("name") == name for item in page.items):
+                return True
+            if not page.items or page.next_href is None or page.next_href in seen:
+                return False
+            seen.add(page.next_href)
+            body = self._request("GET", self._next_url(page.next_href, {}), what="the tags").body
+        return None
 
     # -- plumbing
 
@@ -394,12 +392,7 @@ class ActionNetworkAdapter:
             attempt += 1
             retry_after: float | None = None
             try:
-                if self._concurrency is not None:
-                    with self._concurrency.slot():
-                        self._rate.acquire()
-                        response = self._session.request(method, url, params=params, json=json, timeout=timeout)
-                else:
-                    self._rate.acquire()
+                with self._limits.request():
                     response = self._session.request(method, url, params=params, json=json, timeout=timeout)
             except Throttled as exc:
                 raise SyncFailure(
@@ -433,7 +426,7 @@ class ActionNetworkAdapter:
             )
             log.info("actionnetwork %s: %s, retrying in %.2f s", what, error.code, delay)
             if error.code is SyncErrorCode.RATE_LIMITED:
-                self._rate.penalize(delay)  # every process waits, not only this one; acquire() sleeps it out
+                self._limits.penalize(delay)  # every process waits, not only this one; acquire() sleeps it out
             else:
                 time.sleep(delay)
 
@@ -455,9 +448,4 @@ def _json_or_none(response: requests.Response) -> Any:
         return None
 
 
-def webhook_path_for(secret: str) -> str:
-    """The path to configure as the webhook URL in Action Network (API & Sync → Webhooks), on the gateway host."""
-    return f"/webhooks/platforms/{NAME}/{secret}"
-
-
-__all__ = ["CAPABILITIES", "NAME", "ActionNetworkAdapter", "webhook_path_for"]
+__all__ = ["CAPABILITIES", "NAME", "ActionNetworkAdapter", "pace"]

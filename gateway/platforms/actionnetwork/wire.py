@@ -25,6 +25,7 @@ from gateway.domain.errors import SyncError, SyncErrorCode
 MAX_PER_PAGE = 25  # "a maximum of 25" per page (docs, people collection)
 ID_PREFIX = "action_network:"
 PEOPLE_KEY = "osdi:people"
+TAGS_KEY = "osdi:tags"
 PERSON_LINK = "osdi:person"
 SPONSOR_KEY = "action_network:sponsor"
 

@@ -18,6 +18,7 @@ from gateway.config import Secret
 from gateway.emulators.actionnetwork import ActionNetworkEmulator
 from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter
 from gateway.platforms.actionnetwork.settings import ActionNetworkSettings
+from tests.integration.gateway.conftest import sf, sf_server, sync_env  # noqa: F401 - the product tests use them
 
 WEBHOOK_SECRET = "an-webhook-secret-0123456789"
 SOURCE_TAG = "from-salesforce"
