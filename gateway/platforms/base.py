@@ -55,7 +55,7 @@ class Pace:
     """How fast the gateway may use a platform, as its package declares it, for honest estimates before long work
     (`gateway sync initial`).
 
-    `requests_per_second` is the limit every worker shares (None: the gateway keeps none); `calls_per_write` the
+    `requests_per_second` is the pace every worker shares (None: the gateway keeps none); `calls_per_write` the
     platform requests one Salesforce record costs on its way there, lookups included (an average); `people_per_read`
     how many people one `changed_since` request returns (its page size)."""
 

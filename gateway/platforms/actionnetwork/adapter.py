@@ -47,7 +47,7 @@ from gateway.platforms.base import (
     Pace,
     WebhookReply,
 )
-from gateway.ratelimit import PlatformLimits, Throttled, backoff_delay, platform_limits
+from gateway.ratelimit import PlatformLimits, Throttled, backoff_delay, effective_rate, platform_limits
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,9 @@ CALLS_PER_WRITE = 2.0
 
 
 def pace(settings: ActionNetworkSettings) -> Pace:
-    """How fast the gateway may use Action Network (`PlatformEntry.pace`)."""
-    return Pace(settings.requests_per_second, calls_per_write=CALLS_PER_WRITE, people_per_read=wire.MAX_PER_PAGE)
+    """How fast the gateway uses Action Network (`PlatformEntry.pace`): the pace the shared limiter keeps."""
+    rate = effective_rate(settings.requests_per_second)
+    return Pace(rate, calls_per_write=CALLS_PER_WRITE, people_per_read=wire.MAX_PER_PAGE)
 
 
 # A person counts as created by our own probe only if created at most this long before we sent it, on Action

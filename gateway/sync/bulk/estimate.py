@@ -61,7 +61,7 @@ def describe(direction: str, object_name: str, records: int | None, pace: Pace |
             requests,
             seconds,
             f"{head}, ~{pace.calls_per_write:g} {title} request(s) each at {rate:g} requests/s "
-            f"(the limit every worker shares) ≈ {duration(seconds)}.",
+            f"(the pace all workers share) ≈ {duration(seconds)}.",
         )
     head = f"to-salesforce {object_name}"
     if pace is None or rate is None:

@@ -215,11 +215,11 @@ def test_sync_initial_says_how_long_the_platform_s_rate_makes_it_before_starting
     done = _gateway(env, "sync", "initial", "--to", "both", "--detach")
     assert done.returncode == 0, done.stderr
     assert (
-        "to-platform Contact: 3 record(s), ~2 Action Network request(s) each at 4 requests/s "
-        "(the limit every worker shares) ≈ 2 s." in done.stderr
+        "to-platform Contact: 3 record(s), ~2 Action Network request(s) each at 3.6 requests/s "
+        "(the pace all workers share) ≈ 2 s." in done.stderr
     )
     assert "to-salesforce Contact: Action Network does not say how many people it holds" in done.stderr
-    assert "100 people/s at most (100,000 people ≈ 17 min)" in done.stderr
+    assert "90 people/s at most (100,000 people ≈ 19 min)" in done.stderr
     assert len(runs.recent_runs(redis.Redis.from_url(redis_url))) == 2
 
 
