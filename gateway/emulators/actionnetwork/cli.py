@@ -6,15 +6,10 @@ for the adapter); a clean stop on SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-import threading
-from types import FrameType
-
 import click
 
 from gateway.emulators.actionnetwork.server import ActionNetworkEmulator
+from gateway.emulators.serving import run_until_signalled
 
 
 @click.command("actionnetwork")
@@ -54,26 +49,15 @@ def command(
         webhook_url=webhook_url,
         retry_after_seconds=retry_after,
     )
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     for tag in tags:
         emulator.state.create_tag(tag)
-    emulator.start()
-    try:
+
+    def seed() -> None:
         if seed_count:
             with emulator.control() as control:
                 control.post(f"{emulator.url}/__emulator__/seed", json={"count": seed_count}, timeout=600)
-        sys.stdout.write(json.dumps(emulator.ready_line()) + "\n")
-        sys.stdout.flush()
-        while not stopping.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
+
+    run_until_signalled(emulator, when_listening=seed)
 
 
 if __name__ == "__main__":  # pragma: no cover

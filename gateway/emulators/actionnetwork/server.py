@@ -1,5 +1,5 @@
 """Run the Action Network emulator: a threaded werkzeug server in a background thread, started and stopped from
-Python (tests, demo) or from the CLI.
+Python (tests, demo) or from the CLI (`gateway.emulators.serving`).
 
 Guarantees: `start()` returns once the socket is listening (port 0 picks a free port); `stop()` closes the socket
 and joins the thread; one thread per connection, HTTP/1.1 keep-alive.
@@ -8,21 +8,13 @@ and joins the thread; one thread per connection, HTTP/1.1 keep-alive.
 from __future__ import annotations
 
 import secrets
-import threading
 from typing import Any, Self
 
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from gateway.emulators.actionnetwork.app import EmulatorApp
 from gateway.emulators.actionnetwork.state import ActionNetworkState
-
-
-class _QuietHandler(WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+from gateway.emulators.serving import BackgroundServer
 
 
 class ActionNetworkEmulator:
@@ -49,9 +41,7 @@ class ActionNetworkEmulator:
             webhook_url=webhook_url,
             retry_after_seconds=retry_after_seconds,
         )
-        self._requested_port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = BackgroundServer(self.app, host=host, port=port, name="actionnetwork-emulator")
 
     @property
     def api_token(self) -> str:
@@ -63,40 +53,27 @@ class ActionNetworkEmulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_port)
+        return self._http.port
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self._http.url
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/v2/"
 
     def start(self) -> Self:
-        server = make_server(self.host, self._requested_port, self.app, threaded=True, request_handler=_QuietHandler)
-        server.daemon_threads = True  # type: ignore[attr-defined]  # ThreadedWSGIServer has it
-        self._server = server
+        self._http.start()
         self.app.public_url = self.url
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="actionnetwork-emulator", daemon=True
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
         self.app.close()
-        self._server = self._thread = None
 
     def __enter__(self) -> Self:
-        return self.start() if self._server is None else self
+        return self if self._http.running else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -6,12 +6,6 @@ Guarantees: exactly one JSON line on stdout once the server listens (DESIGN §6,
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-import threading
-from types import FrameType
-
 import click
 
 from gateway.emulators.mobilecommons.seed import seed_generated
@@ -20,6 +14,7 @@ from gateway.emulators.mobilecommons.server import (
     DEFAULT_OPT_IN_PATH_ID,
     MobileCommonsEmulator,
 )
+from gateway.emulators.serving import run_until_signalled
 
 
 @click.command("mobilecommons")
@@ -62,21 +57,7 @@ def command(
     )
     if seed_count:
         seed_generated(emulator.state, seed_count)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    emulator.start()
-    try:
-        sys.stdout.write(json.dumps(emulator.ready_line()) + "\n")
-        sys.stdout.flush()
-        while not stopping.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
+    run_until_signalled(emulator)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,5 @@
 """Run the Mobile Commons emulator: a threaded werkzeug server in a background thread, started and stopped
-from Python (tests, demo) or from the CLI.
+from Python (tests, demo) or from the CLI (`gateway.emulators.serving`).
 
 Guarantees: `start()` returns once the socket is listening (port 0 picks a free port); `stop()` closes
 the socket and joins the thread; the server speaks HTTP/1.1 keep-alive, one thread per connection.
@@ -8,24 +8,16 @@ the socket and joins the thread; the server speaks HTTP/1.1 keep-alive, one thre
 from __future__ import annotations
 
 import secrets
-import threading
 from typing import Any, Self
 
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from gateway.emulators.mobilecommons.app import EmulatorApp
 from gateway.emulators.mobilecommons.state import MobileCommonsState
+from gateway.emulators.serving import BackgroundServer
 
 DEFAULT_CAMPAIGN_ID = 189358
 DEFAULT_OPT_IN_PATH_ID = 279022
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: at hundreds of requests a second it would cost more than the request."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 class MobileCommonsEmulator:
@@ -61,9 +53,7 @@ class MobileCommonsEmulator:
             company_key=company_key,
             mdata_url=mdata_url,
         )
-        self._requested_port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = BackgroundServer(self.app, host=host, port=port, name="mobilecommons-emulator")
 
     @property
     def control_token(self) -> str:
@@ -71,39 +61,26 @@ class MobileCommonsEmulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_port)
+        return self._http.port
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self._http.url
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
 
     def start(self) -> Self:
-        server = make_server(self.host, self._requested_port, self.app, threaded=True, request_handler=_QuietHandler)
-        server.daemon_threads = True  # type: ignore[attr-defined]  # ThreadedWSGIServer has it
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="mobilecommons-emulator", daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
         self.app.close()
-        self._server = self._thread = None
 
     def __enter__(self) -> Self:
-        return self.start() if self._server is None else self
+        return self if self._http.running else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
