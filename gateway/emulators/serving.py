@@ -15,8 +15,9 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
+import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
@@ -70,6 +71,55 @@ class BackgroundServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = self._thread = None
+
+
+class ServedEmulator:
+    """The life cycle every platform emulator shares: its WSGI `app` (which has `control_token` and `close()`)
+    served by a `BackgroundServer`, usable as a context manager, with `control()` for its control API. A subclass
+    builds its app, then calls `_serve`."""
+
+    app: Any
+    _http: BackgroundServer
+
+    def _serve(self, app: Any, *, host: str, port: int, name: str) -> None:
+        self.app = app
+        self._http = BackgroundServer(app, host=host, port=port, name=name)
+
+    @property
+    def control_token(self) -> str:
+        return str(self.app.control_token)
+
+    @property
+    def port(self) -> int:
+        return self._http.port
+
+    @property
+    def url(self) -> str:
+        return self._http.url
+
+    def start(self) -> Self:
+        self._http.start()
+        self._listening()
+        return self
+
+    def _listening(self) -> None:
+        """Called once the socket listens (the URL is known)."""
+
+    def stop(self) -> None:
+        self._http.stop()
+        self.app.close()
+
+    def __enter__(self) -> Self:
+        return self if self._http.running else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def control(self) -> requests.Session:
+        """A session carrying the control token, for tests and scripts (`s.post(url + "/__emulator__/…")`)."""
+        session = requests.Session()
+        session.headers["X-Emulator-Token"] = self.control_token
+        return session
 
 
 class Emulator(Protocol):

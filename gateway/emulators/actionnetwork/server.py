@@ -8,17 +8,17 @@ and joins the thread; one thread per connection, HTTP/1.1 keep-alive.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Self
-
-import requests
+from typing import Any
 
 from gateway.emulators.actionnetwork.app import EmulatorApp
 from gateway.emulators.actionnetwork.state import ActionNetworkState
-from gateway.emulators.serving import BackgroundServer
+from gateway.emulators.serving import ServedEmulator
 
 
-class ActionNetworkEmulator:
+class ActionNetworkEmulator(ServedEmulator):
     """One emulated Action Network group on `url`; the API entry point is `api_url`."""
+
+    app: EmulatorApp
 
     def __init__(
         self,
@@ -33,7 +33,7 @@ class ActionNetworkEmulator:
     ) -> None:
         self.host = host
         self.state = ActionNetworkState()
-        self.app = EmulatorApp(
+        app = EmulatorApp(
             self.state,
             api_token=api_token or secrets.token_hex(16),
             control_token=control_token or secrets.token_urlsafe(18),
@@ -41,42 +41,18 @@ class ActionNetworkEmulator:
             webhook_url=webhook_url,
             retry_after_seconds=retry_after_seconds,
         )
-        self._http = BackgroundServer(self.app, host=host, port=port, name="actionnetwork-emulator")
+        self._serve(app, host=host, port=port, name="actionnetwork-emulator")
 
     @property
     def api_token(self) -> str:
         return self.app.api_token
 
     @property
-    def control_token(self) -> str:
-        return self.app.control_token
-
-    @property
-    def port(self) -> int:
-        return self._http.port
-
-    @property
-    def url(self) -> str:
-        return self._http.url
-
-    @property
     def api_url(self) -> str:
         return f"{self.url}/api/v2/"
 
-    def start(self) -> Self:
-        self._http.start()
+    def _listening(self) -> None:
         self.app.public_url = self.url
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-        self.app.close()
-
-    def __enter__(self) -> Self:
-        return self if self._http.running else self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def ready_line(self) -> dict[str, Any]:
         """What the CLI prints when ready (DESIGN §6), plus what the adapter needs: `api_url`, `api_token`."""
@@ -87,9 +63,3 @@ class ActionNetworkEmulator:
             "api_token": self.api_token,
             "requests_per_second": self.app.requests_per_second,
         }
-
-    def control(self) -> requests.Session:
-        """A session carrying the control token (`s.post(url + "/__emulator__/…")`)."""
-        session = requests.Session()
-        session.headers["X-Emulator-Token"] = self.control_token
-        return session

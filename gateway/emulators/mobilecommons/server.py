@@ -8,20 +8,20 @@ the socket and joins the thread; the server speaks HTTP/1.1 keep-alive, one thre
 from __future__ import annotations
 
 import secrets
-from typing import Any, Self
-
-import requests
+from typing import Any
 
 from gateway.emulators.mobilecommons.app import EmulatorApp
 from gateway.emulators.mobilecommons.state import MobileCommonsState
-from gateway.emulators.serving import BackgroundServer
+from gateway.emulators.serving import ServedEmulator
 
 DEFAULT_CAMPAIGN_ID = 189358
 DEFAULT_OPT_IN_PATH_ID = 279022
 
 
-class MobileCommonsEmulator:
+class MobileCommonsEmulator(ServedEmulator):
     """One emulated Mobile Commons company on `url`; its API base is `api_url`."""
+
+    app: EmulatorApp
 
     def __init__(
         self,
@@ -44,7 +44,7 @@ class MobileCommonsEmulator:
         self.campaign_id = campaign_id
         self.opt_in_path_id = opt_in_path_id
         self.state = MobileCommonsState(campaign_id=campaign_id, opt_in_path_id=opt_in_path_id)
-        self.app = EmulatorApp(
+        app = EmulatorApp(
             self.state,
             username=username,
             password=self.password,
@@ -53,37 +53,11 @@ class MobileCommonsEmulator:
             company_key=company_key,
             mdata_url=mdata_url,
         )
-        self._http = BackgroundServer(self.app, host=host, port=port, name="mobilecommons-emulator")
-
-    @property
-    def control_token(self) -> str:
-        return self.app.control_token
-
-    @property
-    def port(self) -> int:
-        return self._http.port
-
-    @property
-    def url(self) -> str:
-        return self._http.url
+        self._serve(app, host=host, port=port, name="mobilecommons-emulator")
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
-
-    def start(self) -> Self:
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-        self.app.close()
-
-    def __enter__(self) -> Self:
-        return self if self._http.running else self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def ready_line(self) -> dict[str, Any]:
         """What the CLI prints when ready (DESIGN §6), plus `api_url` for the adapter."""
@@ -96,9 +70,3 @@ class MobileCommonsEmulator:
             "opt_in_path_id": str(self.opt_in_path_id),
             "api_url": self.api_url,
         }
-
-    def control(self) -> requests.Session:
-        """A session that carries the control token, for tests and scripts (`s.post(url + "/__emulator__/…")`)."""
-        session = requests.Session()
-        session.headers["X-Emulator-Token"] = self.control_token
-        return session
