@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from click.testing import CliRunner
 from rq import Queue
 
@@ -23,7 +24,7 @@ from gateway.emulators.actionnetwork import ActionNetworkEmulator
 from gateway.sync.bulk import runs
 from tests.conftest import CLIENTS
 from tests.integration.salesforce_emulator.conftest import Emulator
-from tests.support import GATEWAY, ROOT, Process, serve_in_thread, wait_for
+from tests.support import GATEWAY, ROOT, Process, serve_in_thread, token, wait_for
 
 from .conftest import SOURCE_TAG, Control
 
@@ -130,6 +131,17 @@ def test_a_salesforce_contact_reaches_action_network_tagged_with_its_id_and_is_l
     (result,) = eventually(lambda: stack.results(record_id), "the Sync_Result__c")
     assert (result["Status__c"], result["Platform__c"]) == ("Success", "actionnetwork")
 
+    # The record page asks for the conversation: Action Network keeps none, and says so by its name.
+    reader = token(stack.gateway_url, "reader", CLIENTS["reader"][0])
+    answer = requests.get(
+        f"{stack.gateway_url}/api/v1/contacts/{person['id']}/messages",
+        headers={"Authorization": f"Bearer {reader}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["supported"], body["platform"], body["platformTitle"]) == (False, "actionnetwork", "Action Network")
+
 
 def test_stop_reaches_salesforce_by_polling_and_a_salesforce_edit_cannot_undo_it(stack: Stack) -> None:
     record_id = stack.sf_create(_contact("+14155552682"))
@@ -148,6 +160,24 @@ def test_stop_reaches_salesforce_by_polling_and_a_salesforce_edit_cannot_undo_it
     )
     assert partial[-1]["Error_Code__c"] == "invalid-messaging-status"
     assert stack.person("+14155552682")["sms_status"] == "unsubscribed"
+
+
+def test_a_new_salesforce_record_cannot_subscribe_a_number_action_network_holds_unsubscribed(stack: Stack) -> None:
+    """No phone lookup exists, so matching cannot see the earlier STOP: the signup helper's answer shows it, and the
+    refusal is logged the way matching would have logged it."""
+    stack.an.post(
+        "seed", {"people": [{"email": "rosa@example.org", "phone": "+14155552684", "sms_status": "unsubscribed"}]}
+    )
+    record_id = stack.sf_create(
+        _contact("+14155552684", FirstName="Rosa", LastName="Parks", Email="rosa.p@example.org")
+    )
+    partial = eventually(
+        lambda: [r for r in stack.results(record_id) if r["Status__c"] == "Partial Failure"], "the refusal"
+    )
+    assert partial[-1]["Error_Code__c"] == "invalid-messaging-status"
+    assert stack.person("+14155552684")["sms_status"] == "unsubscribed"
+    record = eventually(lambda: (r := stack.sf_record(record_id)).get("Messaging_Contact_Id__c") and r, "the link")
+    assert record["Messaging_Status__c"] == "Unsubscribed"
 
 
 def test_an_activist_acting_on_action_network_is_re_read_and_reaches_salesforce(stack: Stack) -> None:
