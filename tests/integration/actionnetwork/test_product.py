@@ -118,7 +118,10 @@ def _contact(phone: str, **extra: object) -> dict[str, object]:
 
 def test_a_salesforce_contact_reaches_action_network_tagged_with_its_id_and_is_linked_back(stack: Stack) -> None:
     record_id = stack.sf_create(_contact("(415) 555-2681"))
-    person = eventually(lambda: stack.person("+14155552681"), "the person on Action Network")
+    # Not merely present: a new number is first probed phone-only (may it be subscribed?), then signed up.
+    person = eventually(
+        lambda: (p := stack.person("+14155552681")) and p.get("given_name") and p, "the person on Action Network"
+    )
     assert person["given_name"] == "Fannie" and person["email"] == "fannie@example.org"
     assert person["sms_status"] == "subscribed"  # a number new to Action Network, opted in from Salesforce
     assert person["custom_fields"][SF_ID_FIELD][:15] == record_id[:15]
@@ -141,6 +144,13 @@ def test_a_salesforce_contact_reaches_action_network_tagged_with_its_id_and_is_l
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["supported"], body["platform"], body["platformTitle"]) == (False, "actionnetwork", "Action Network")
+
+    # The status page's summary checks the platform through the same adapter.
+    status = requests.get(
+        f"{stack.gateway_url}/api/v1/status", headers={"Authorization": f"Bearer {reader}"}, timeout=30
+    )
+    assert status.status_code == 200, status.text
+    assert status.json()["platform"] == {"name": "actionnetwork", "reachable": True, "detail": None}
 
 
 def test_stop_reaches_salesforce_by_polling_and_a_salesforce_edit_cannot_undo_it(stack: Stack) -> None:
