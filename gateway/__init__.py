@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from gateway.redis_client import connect
     from gateway.web import api, auth, errors, health, status_page, webhooks
     from gateway.web.org import OrgIdentity
-    from gateway.web.ratelimit import AuthLimits
+    from gateway.web.ratelimit import AuthLimits, ReadQuota
     from gateway.web.readiness import Readiness
 
     settings = settings or load_settings(roles=("web",))
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     errors.init_errors(app)
     limits = AuthLimits(app, connection, settings.edge)
+    app.extensions["gateway.read_quota"] = ReadQuota(limits, settings.edge.read_limit_per_client)
     auth.init_auth(app, settings, limits)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)

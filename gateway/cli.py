@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, worker, cron, doctor, emulate, demo. Thin: each verb parses, builds, runs.
+"""The `gateway` command: serve, worker, cron, doctor, emulate, demo, stack. Thin: each verb parses, builds, runs.
 
 Every verb reads the configuration once (`gateway.config.load_settings`) and fails fast, one line per bad
 variable. With no `REDIS_URL`, the verbs that need Redis start (or attach to) the embedded one under `var/`.
@@ -14,12 +14,14 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
+import redis
 
 from gateway.cli_sync import settings_or_exit, sync
-from gateway.config import Settings
+from gateway.config import Settings, mask_url
 from gateway.platforms import REGISTRY
 
 
@@ -101,6 +103,33 @@ def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> Non
         run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
 
 
+def _stack_file() -> Path:
+    return Path(os.environ.get("GATEWAY_VAR_DIR") or "var") / "stack.json"
+
+
+def _running_stack_env(path: Path) -> dict[str, str]:
+    """The environment of the local stack `path` describes, once its Redis answers (else exit 2, saying why)."""
+    from gateway.redis_client import connect
+    from gateway.stack import StackFileError, stack_env
+
+    try:
+        env = stack_env(path)
+    except StackFileError as exc:
+        click.echo(f"gateway: {exc}", err=True)
+        raise SystemExit(2) from None
+    url = env.get("REDIS_URL", "")
+    try:
+        connect(url, socket_timeout=5).ping()
+    except (redis.RedisError, ValueError):
+        click.echo(
+            f"gateway: the stack {path} describes is not running (its Redis does not answer at {mask_url(url)}): "
+            "start it with `gateway demo --stack-only`",
+            err=True,
+        )
+        raise SystemExit(2) from None
+    return env
+
+
 @main.command()
 @click.option(
     "--queues",
@@ -110,8 +139,17 @@ def serve(host: str, port: int, workers: int, threads: int, reload: bool) -> Non
 )
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
-def worker(queues: str, burst: bool, name: str | None) -> None:
+@click.option(
+    "--join",
+    "stack_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Join the local stack this file describes (var/stack.json): run with its processes' environment.",
+)
+def worker(queues: str, burst: bool, name: str | None, stack_file: Path | None) -> None:
     """Run an RQ worker that does the syncing (run as many as you like, on any machine)."""
+    if stack_file is not None:
+        os.environ.update(_running_stack_env(stack_file))
     settings = settings_or_exit("worker")
     _logging(settings)
     _terminate_on_sigterm()
@@ -162,8 +200,8 @@ def doctor() -> None:
     failures = 0
     with _redis(settings) as settings:
         for name, ok, detail in run_checks(settings):
-            failures += 0 if ok else 1
-            click.echo(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+            failures += 1 if ok is False else 0
+            click.echo(f"{'info' if ok is None else 'ok  ' if ok else 'FAIL'} {name}: {detail}")
     raise SystemExit(1 if failures else 0)
 
 
@@ -220,6 +258,31 @@ def emulate() -> None:
     """Run a local emulator of Salesforce or a messaging platform (for development, demos and tests)."""
 
 
+@main.group()
+def stack() -> None:
+    """The local stack `gateway demo` runs, seen from another shell."""
+
+
+@stack.command("env")
+@click.option(
+    "--file",
+    "stack_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The stack file.  [default: $GATEWAY_VAR_DIR/stack.json, else var/stack.json]",
+)
+def stack_env(stack_file: Path | None) -> None:
+    """Print the stack's environment as shell-quoted `export` lines, so that every `gateway` verb run in this shell
+    afterwards uses the stack:
+
+    \b
+    eval "$(gateway stack env)"
+    """
+    from gateway.stack import export_lines
+
+    click.echo(export_lines(_running_stack_env(stack_file or _stack_file())), nl=False)
+
+
 @main.command()
 @click.option("--stack-only", is_flag=True, help="Start the stack and keep it running, without the scenario.")
 @click.option("--exit-when-done", is_flag=True, help="Stop everything once the scenario has run (for scripts).")
@@ -234,11 +297,9 @@ def emulate() -> None:
 )
 def demo(stack_only: bool, exit_when_done: bool, contacts: int, workers: int, platform: str) -> None:
     """Run the whole product locally on embedded defaults (no accounts) and play a scenario you can watch."""
-    from pathlib import Path
-
     from gateway.demo import run_demo
 
-    var = Path(os.environ.get("GATEWAY_VAR_DIR") or "var")
+    var = _stack_file().parent
     raise SystemExit(
         run_demo(
             var,

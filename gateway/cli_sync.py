@@ -1,6 +1,8 @@
 """`gateway sync …`: start and watch whole-database syncs (initial, incremental), read their reports, stop/resume them.
 
 The work itself runs in `gateway worker` processes (the `bulk` queue); these verbs queue it and show its progress.
+A verb that queues work names the Redis it uses and, when no worker listens on that queue after
+`NO_WORKER_GRACE` seconds, says so and how to start one (instead of a progress bar that never moves).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 
 import click
 
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import ConfigError, Settings, load_settings, mask_url
 
 DIRECTIONS = {"platform": ("to-platform",), "salesforce": ("to-salesforce",), "both": ("to-platform", "to-salesforce")}
+NO_WORKER_GRACE = 5.0
 
 
 def settings_or_exit(*roles: str) -> Settings:
@@ -32,8 +35,9 @@ def settings_or_exit(*roles: str) -> Settings:
 
 
 @contextmanager
-def _connected() -> Iterator[tuple[Settings, Any]]:
-    """The settings, read once, and a Redis connection (the embedded server when `REDIS_URL` is unset)."""
+def _connected(*, queues_work: bool = False) -> Iterator[tuple[Settings, Any]]:
+    """The settings, read once, and a Redis connection (the embedded server when `REDIS_URL` is unset); a verb that
+    `queues_work` says which Redis that is."""
     from dataclasses import replace
 
     from gateway.redis_client import connect
@@ -41,6 +45,10 @@ def _connected() -> Iterator[tuple[Settings, Any]]:
 
     settings = settings_or_exit()
     url, embedded = resolve_redis_url(settings.redis_url, settings.var_dir)
+    if queues_work:
+        started = embedded is not None and embedded.owned
+        note = " (an embedded Redis this command started: REDIS_URL is not set)" if started else ""
+        click.echo(f"Redis: {mask_url(url)}{note}", err=True)
     connection = connect(url)
     try:
         yield replace(settings, redis_url=url), connection
@@ -146,13 +154,44 @@ def _bar(run: dict[str, Any], width: int = 30) -> str:
     )
 
 
-def _watch(connection: Any, run_ids: list[str], interval: float = 0.5) -> list[dict[str, Any]]:
+class _WorkerCheck:
+    """Says once, when `NO_WORKER_GRACE` s have passed with nothing done, that no worker listens on the queue
+    (looking again every `NO_WORKER_GRACE` s while nothing is done)."""
+
+    def __init__(self, connection: Any, queue: str, redis_url: str | None) -> None:
+        self.connection, self.queue, self.where = connection, queue, mask_url(redis_url or "")
+        self.next_look = time.monotonic() + NO_WORKER_GRACE
+        self.said = False
+
+    def __call__(self, idle: bool, *, now: bool = False) -> None:
+        from gateway import jobs
+
+        if self.said or not idle or (not now and time.monotonic() < self.next_look):
+            return
+        self.next_look = time.monotonic() + NO_WORKER_GRACE
+        if jobs.listening_workers(self.connection, self.queue):
+            return
+        self.said = True
+        click.echo(
+            ("\n" if sys.stderr.isatty() else "")
+            + f"gateway: no worker is listening on the `{self.queue}` queue of {self.where}, so nothing moves: the "
+            "work stays queued there until one does. Start a worker on this Redis in another shell (`gateway "
+            "worker`, same configuration); or, if you meant the local stack (`gateway demo`), press Ctrl-C and run "
+            'this command again after `eval "$(.venv/bin/gateway stack env)"`.',
+            err=True,
+        )
+
+
+def _watch(settings: Settings, connection: Any, run_ids: list[str], interval: float = 0.5) -> list[dict[str, Any]]:
+    from gateway import jobs
     from gateway.sync.bulk import runs as bulk_runs
 
     tty = sys.stderr.isatty()
     last_print = 0.0
+    no_worker = _WorkerCheck(connection, jobs.BULK, settings.redis_url)
     while True:
         runs = [bulk_runs.progress(connection, r) for r in run_ids]
+        no_worker(idle=not any(int(r["processed"]) for r in runs) and all(r["status"] != "done" for r in runs))
         halted = any(r["status"] == "stopped" for r in runs)  # a stopped run never starts the one chained after it
         finished = all(r["status"] in ("done", "stopped") or (halted and r["status"] == "waiting") for r in runs)
         if tty:
@@ -197,7 +236,7 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
     from gateway.sync import reports
 
     moment = _parse_since(since)
-    with _connected() as (settings, connection):
+    with _connected(queues_work=True) as (settings, connection):
         _check_platform_lists_people(settings, DIRECTIONS[to])
         chosen = _sync_object(settings, connection, object_name)
         _estimate_and_confirm(settings, connection, DIRECTIONS[to], chosen, moment, ask=not (yes or detach))
@@ -212,9 +251,10 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
         for run_id in run_ids:
             click.echo(f"queued run {run_id}", err=True)
         if detach:
+            _WorkerCheck(connection, jobs.BULK, settings.redis_url)(idle=True, now=True)
             click.echo(json.dumps({"runs": run_ids}))
             return
-        runs = _watch(connection, run_ids)
+        runs = _watch(settings, connection, run_ids)
         for run in runs:
             click.echo(reports.format_report(run))
         click.echo(json.dumps({"runs": run_ids}))
@@ -229,12 +269,13 @@ def incremental(detach: bool) -> None:
     from gateway.sync import reports
     from gateway.sync.bulk import runs as bulk_runs
 
-    with _connected() as (settings, connection):
+    with _connected(queues_work=True) as (settings, connection):
         run_ids = bulk_runs.start_incremental(connection, jobs.bulk_jobs(connection), settings)
         if detach:
+            _WorkerCheck(connection, jobs.BULK, settings.redis_url)(idle=True, now=True)
             click.echo(json.dumps({"runs": run_ids}))
             return
-        for run in _watch(connection, run_ids):
+        for run in _watch(settings, connection, run_ids):
             click.echo(reports.format_report(run))
         click.echo(json.dumps({"runs": run_ids}))
 
@@ -312,13 +353,15 @@ def resume(run_id: str, detach: bool) -> None:
     from gateway.sync import reports
     from gateway.sync.bulk import runs as bulk_runs
 
-    with _connected() as (_settings, connection):
+    with _connected(queues_work=True) as (settings, connection):
         try:
             bulk_runs.resume_run(connection, jobs.bulk_jobs(connection), run_id)
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0])) from None
-        if not detach:
-            (run,) = _watch(connection, [run_id])
+        if detach:
+            _WorkerCheck(connection, jobs.BULK, settings.redis_url)(idle=True, now=True)
+        else:
+            (run,) = _watch(settings, connection, [run_id])
             click.echo(reports.format_report(run))
 
 
@@ -330,13 +373,15 @@ def donations(timeout: int) -> None:
 
     from gateway import jobs
 
-    with _connected() as (_settings, connection):
+    with _connected(queues_work=True) as (settings, connection):
         job = Queue(jobs.BULK, connection=connection).enqueue_call(
             "gateway.jobs.donations_rollup", kwargs={"force": True}, timeout=jobs.BULK_JOB_TIMEOUT
         )
+        no_worker = _WorkerCheck(connection, jobs.BULK, settings.redis_url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = job.get_status(refresh=True)
+            no_worker(idle=status == "queued")
             if status == "finished":
                 click.echo(json.dumps(job.return_value()))
                 return

@@ -57,11 +57,13 @@ class OAuthClient:
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    """What the web tier enforces at its door: sign-in and token rate limits, clock skew, `/metrics` and platform
-    webhook methods, and how many reverse proxies in front may be trusted for the client's address."""
+    """What the web tier enforces at its door: sign-in and token rate limits, the conversation API's per-client
+    quota, clock skew, `/metrics` and platform webhook methods, and how many reverse proxies in front may be trusted
+    for the client's address."""
 
     auth_limit_per_client: str = "20 per minute"  # failed attempts per client id, token endpoint and sign-in
     auth_limit_per_address: str = "10 per minute; 60 per hour; 300 per day"  # failed attempts per remote address
+    read_limit_per_client: str = "120 per minute; 3000 per hour"  # conversation lookups that call out, per client
     trusted_proxies: int = 0  # X-Forwarded-For hops to trust (0: the peer address is the client)
     max_clock_skew_seconds: int = 300  # how far in the future an event's timestamps may be
     request_read_timeout_seconds: int = 10  # from a request's first byte to its last (`gateway serve`)
@@ -105,6 +107,7 @@ class Settings:
     dedup_ttl_seconds: int = 72 * 3600
     log_level: str = "INFO"
     phone_default_region: str = "US"
+    create_unmatched_opt_outs: bool = False  # a person unknown to Salesforce who is opted out gets a record
     messaging_platform: str | None = None
     platform: PlatformSettings | None = None  # the chosen platform's settings fragment
     other_platforms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # set, validated, unused
@@ -233,8 +236,10 @@ class _EnvSchema(Schema):
     GATEWAY_DEDUP_TTL_SECONDS = mf.Integer(validate=validate.Range(min=60))
     GATEWAY_LOG_LEVEL = mf.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     GATEWAY_PHONE_DEFAULT_REGION = mf.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    GATEWAY_CREATE_UNMATCHED_OPT_OUTS = mf.Boolean()
     GATEWAY_AUTH_RATE_LIMIT_PER_CLIENT = mf.String(validate=_valid_limits)
     GATEWAY_AUTH_RATE_LIMIT_PER_ADDRESS = mf.String(validate=_valid_limits)
+    GATEWAY_READ_RATE_LIMIT_PER_CLIENT = mf.String(validate=_valid_limits)
     GATEWAY_TRUSTED_PROXIES = mf.Integer(validate=validate.Range(min=0, max=5))
     GATEWAY_MAX_CLOCK_SKEW_SECONDS = mf.Integer(validate=validate.Range(min=0, max=3600))
     GATEWAY_REQUEST_READ_TIMEOUT_SECONDS = mf.Integer(validate=validate.Range(min=1, max=300))
@@ -251,6 +256,7 @@ class _EnvSchema(Schema):
     SALESFORCE_API_VERSION = mf.String(validate=validate.Regexp(r"^\d{2}\.0$"))
     SALESFORCE_API_BUDGET_SHARE = mf.Float(validate=validate.Range(min=0.01, max=1.0))
     SALESFORCE_DAILY_API_BUDGET = mf.Integer(validate=validate.Range(min=1))
+    SALESFORCE_OPT_OUT_RESERVE = mf.Float(validate=validate.Range(min=0.0, max=0.9))
     SALESFORCE_BULK_QUERY_THRESHOLD = mf.Integer(validate=validate.Range(min=0))
     SALESFORCE_BULK_INGEST_THRESHOLD = mf.Integer(validate=validate.Range(min=0))
     GATEWAY_BULK_READ_CHUNK = mf.Integer(validate=validate.Range(min=1))
@@ -409,6 +415,7 @@ def _build(data: Mapping[str, Any], platform: PlatformSettings | None) -> Settin
     edge = EdgeSettings(
         auth_limit_per_client=data.get("GATEWAY_AUTH_RATE_LIMIT_PER_CLIENT", e.auth_limit_per_client),
         auth_limit_per_address=data.get("GATEWAY_AUTH_RATE_LIMIT_PER_ADDRESS", e.auth_limit_per_address),
+        read_limit_per_client=data.get("GATEWAY_READ_RATE_LIMIT_PER_CLIENT", e.read_limit_per_client),
         trusted_proxies=data.get("GATEWAY_TRUSTED_PROXIES", e.trusted_proxies),
         max_clock_skew_seconds=data.get("GATEWAY_MAX_CLOCK_SKEW_SECONDS", e.max_clock_skew_seconds),
         request_read_timeout_seconds=data.get("GATEWAY_REQUEST_READ_TIMEOUT_SECONDS", e.request_read_timeout_seconds),
@@ -434,6 +441,7 @@ def _build(data: Mapping[str, Any], platform: PlatformSettings | None) -> Settin
             api_version=data.get("SALESFORCE_API_VERSION", "62.0"),
             budget_share=data.get("SALESFORCE_API_BUDGET_SHARE", 0.8),
             daily_budget=data.get("SALESFORCE_DAILY_API_BUDGET"),
+            opt_out_reserve=data.get("SALESFORCE_OPT_OUT_RESERVE", 0.1),
             bulk_query_threshold=data.get("SALESFORCE_BULK_QUERY_THRESHOLD", 10_000),
             bulk_ingest_threshold=data.get("SALESFORCE_BULK_INGEST_THRESHOLD", 2_000),
         )
@@ -470,6 +478,7 @@ def _build(data: Mapping[str, Any], platform: PlatformSettings | None) -> Settin
         dedup_ttl_seconds=data.get("GATEWAY_DEDUP_TTL_SECONDS", 72 * 3600),
         log_level=data.get("GATEWAY_LOG_LEVEL", "INFO"),
         phone_default_region=data.get("GATEWAY_PHONE_DEFAULT_REGION", "US"),
+        create_unmatched_opt_outs=data.get("GATEWAY_CREATE_UNMATCHED_OPT_OUTS", False),
         messaging_platform=data.get("MESSAGING_PLATFORM"),
         salesforce=salesforce,
     )

@@ -5,7 +5,8 @@ Salesforce emulator (seeded with Contacts, relaying changes like the package's A
 (found through the platform registry; it delivers inbound texts the way that platform does), `gateway serve`,
 `gateway worker` and `gateway cron`.
 When everything answers it writes `var/stack.json` (DESIGN §5a). Every process it started is stopped on Ctrl-C,
-SIGTERM, or at the end of the scenario with `--exit-when-done`.
+SIGTERM, or at the end of the scenario with `--exit-when-done`; until then a gateway process that exits is started
+again (`gateway.stack.Supervisor`), so the stack never stops because one of its processes died.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from gateway.platforms.base import PlatformEntry
 from gateway.private_files import open_private, private_dir, write_private
 from gateway.redis_client import connect
 from gateway.redis_server import EmbeddedRedis, die_with_parent
+from gateway.stack import Supervisor
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 
@@ -80,6 +82,7 @@ class Stack:
     gateway_url: str = ""
     clients: dict[str, dict[str, str]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)  # each gateway process's arguments (to restart it)
 
     def sf_http(self) -> requests.Session:
         session = requests.Session()
@@ -100,6 +103,14 @@ class Stack:
         return requests.request(
             method, f"{self.platform['url']}/__emulator__/{path}", headers=headers, timeout=60, **kwargs
         )
+
+    def poll_seconds(self, *, default: bool = False) -> int:
+        """How often this stack's cron polls the platform (`default`: what production gets without the variable)."""
+        prefix = self.platform_entry.prefix
+        variables = {k: v for k, v in self.env.items() if k.startswith(prefix)}
+        if default:
+            variables.pop(f"{prefix}POLL_SECONDS", None)
+        return self.platform_entry.settings(self.platform_entry.variables().load(variables)).poll_seconds
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 20 s). A second Ctrl-C does not interrupt it."""
@@ -150,6 +161,7 @@ def _start(
     )
     stack.processes[name] = proc
     if not ready_line:
+        stack.commands[name] = args
         return {}
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -170,8 +182,11 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
     raise RuntimeError(f"{what} was not ready within {timeout:.0f} s")
 
 
-def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons") -> Stack:
-    """Start every process and return once the gateway says it is ready."""
+def start_stack(
+    var: Path, *, contacts: int, workers: int = 1, platform: str = "mobilecommons", poll_seconds: int | None = None
+) -> Stack:
+    """Start every process and return once the gateway says it is ready. `poll_seconds` sets how often `gateway
+    cron` polls the platform (its `<NAME>_POLL_SECONDS`; None: what the platform's demo module chose)."""
     demo = var / "demo"
     private_dir(demo)
     chosen = entry(platform)
@@ -231,6 +246,8 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "
             "MESSAGING_PLATFORM": chosen.name,
             **wiring.gateway_env(stack.platform, webhook_secret),
         }
+        if poll_seconds is not None:
+            stack.env[f"{chosen.prefix}POLL_SECONDS"] = str(poll_seconds)
         _start(stack, "web", ["serve", "--port", str(port), "--workers", "2"], stack.env)
         for n in range(workers):
             _start(stack, f"worker-{n + 1}" if workers > 1 else "worker", ["worker"], stack.env)
@@ -248,6 +265,11 @@ def start_stack(var: Path, *, contacts: int, workers: int = 1, platform: str = "
     except BaseException:
         stack.stop()
         raise
+
+
+def _restart(stack: Stack, name: str) -> subprocess.Popen[bytes]:
+    _start(stack, name, stack.commands[name], stack.env)
+    return stack.processes[name]
 
 
 def _write_stack_json(var: Path, stack: Stack) -> None:
@@ -319,27 +341,6 @@ class Scenario:
             time.sleep(0.05)
         raise RuntimeError(f"{label}: nothing after {timeout:.0f} s — see var/demo/*.log")
 
-    def stop_path(self) -> str:
-        """How a STOP reaches the gateway on this platform, and how long it takes outside the demo."""
-        import dataclasses
-
-        from gateway.config import load_settings
-
-        chosen = self.stack.platform_entry
-        settings = load_settings(self.stack.env).platform
-        if chosen.capabilities.opt_out_webhooks or settings is None:
-            return f"      {chosen.title} pushes opt-outs to the gateway's webhook as they happen."
-        poll = settings.poll_seconds
-        default = next(
-            (f.default for f in dataclasses.fields(settings) if f.name == "poll_seconds"),  # type: ignore[arg-type]
-            poll,
-        )
-        return (
-            f"      {chosen.title} does not push every opt-out: the gateway polls it for changed people, every "
-            f"{poll} s in this demo\n      and every {default} s by default, so a real STOP reaches Salesforce "
-            f"within about {default} s plus a few seconds of sync."
-        )
-
     def results(self, record_id: str) -> list[dict[str, Any]]:
         soql = (
             "SELECT Status__c, Error_Code__c, Message__c, Direction__c FROM Sync_Result__c "  # noqa: S608 - our own id
@@ -348,6 +349,25 @@ class Scenario:
         return self.query(soql)
 
     def run(self) -> None:
+        """The scenario that fits the platform: people synced both ways where it keeps people (`contact_store`),
+        else the opt-out ledger and the conversation of a platform that only texts."""
+        if self.stack.platform_entry.capabilities.contact_store:
+            self._people()
+        else:
+            self._ledger()
+        say("\nHop times (a change made → its effect seen):")
+        for label, seconds in self.timings:
+            say(f"  {seconds * 1000:8.0f} ms  {label}")
+        entry = self.stack.platform_entry
+        if not entry.capabilities.opt_out_webhooks:
+            production = self.stack.poll_seconds(default=True)
+            say(
+                f"\nOn {entry.title} a real STOP reaches Salesforce at the next poll: up to {production} s with the "
+                f"default interval ({production / 2:.0f} s on average), plus the sync itself (scripts/bench/e2e "
+                "measures both)."
+            )
+
+    def _people(self) -> None:
         title = self.stack.platform_entry.title
         say("\n1. Five existing Contacts are edited in Salesforce (mobile phone, opted in) ...")
         rows = self.query("SELECT Id, FirstName, LastName FROM Contact ORDER BY CreatedDate LIMIT 5")
@@ -384,26 +404,10 @@ class Scenario:
         say(f"      profile {profile['id']}: {profile['first_name']} {profile['last_name']}, {profile['sms_status']}")
 
         say("\n3. Ada texts STOP to the short code ...")
-        say(self.stop_path())
-        started = time.monotonic()
-        self.stack.platform_control("POST", "inbound", json={"phone": "+14155550199", "body": "STOP"})
-        record = self.until(
-            "Salesforce shows Ada unsubscribed",
-            lambda: (r := self.sf("GET", f"sobjects/Contact/{ada}")).get("Messaging_Status__c") == "Unsubscribed" and r,
-            started,
-        )
-        opted_out = record["Messaging_Opted_Out_At__c"]
-        say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")
+        self.stop_reaches_salesforce(ada, "+14155550199")
 
         say("\n4. An admin ticks Mobile_Subscriber__c again on Ada's record ...")
-        started = time.monotonic()
-        self.sf("PATCH", f"sobjects/Contact/{ada}", json={"Mobile_Subscriber__c": True})
-        partial = self.until(
-            "the gateway refuses to re-subscribe her",
-            lambda: [r for r in self.results(ada) if r["Status__c"] == "Partial Failure"],
-            started,
-        )
-        say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
+        self.resubscribe_is_refused(ada)
         still = self.platform_contact("+14155550199") or {}
         say(f"      {title} still has her as: {still.get('sms_status')}")
 
@@ -417,9 +421,107 @@ class Scenario:
         (failure,) = self.until("a readable Sync_Result__c explains it", lambda: self.results(bad), started)
         say(f"      {failure['Status__c']} / {failure['Error_Code__c']}: {failure['Message__c']}")
 
-        say("\nHop times (Salesforce save → effect seen):")
-        for label, seconds in self.timings:
-            say(f"  {seconds * 1000:8.0f} ms  {label}")
+    def stop_reaches_salesforce(self, record_id: str, phone: str) -> None:
+        """The person texts STOP on the platform; wait for the record to say so."""
+        title = self.stack.platform_entry.title
+        pushed = self.stack.platform_entry.capabilities.opt_out_webhooks
+        if pushed:
+            say(f"      {title} pushes the STOP to the gateway at once.")
+        else:
+            poll, production = self.stack.poll_seconds(), self.stack.poll_seconds(default=True)
+            say(
+                f"      {title} pushes no STOP: the gateway finds it by polling, every {poll} s in this demo "
+                f"({self.stack.platform_entry.prefix}POLL_SECONDS; {production} s unless set)."
+            )
+        started = time.monotonic()
+        self.stack.platform_control("POST", "inbound", json={"phone": phone, "body": "STOP"})
+        record = self.until(
+            "Salesforce shows Ada unsubscribed" + ("" if pushed else " (found by the poll)"),
+            lambda: self.status_is(record_id, "Unsubscribed"),
+            started,
+        )
+        opted_out = record["Messaging_Opted_Out_At__c"]
+        say(f"      Mobile_Subscriber__c={record['Mobile_Subscriber__c']}, opted out at {opted_out}")
+
+    def resubscribe_is_refused(self, record_id: str) -> None:
+        """An admin opts the person in again in Salesforce; wait for the refusal in the sync log."""
+        started = time.monotonic()
+        self.sf("PATCH", f"sobjects/Contact/{record_id}", json={"Mobile_Subscriber__c": True})
+        partial = self.until(
+            "the gateway refuses to re-subscribe her",
+            lambda: [r for r in self.results(record_id) if r["Status__c"] == "Partial Failure"],
+            started,
+        )
+        say(f"      Sync_Result__c: {partial[-1]['Error_Code__c']} — {partial[-1]['Message__c'][:110]}…")
+
+    def status_is(self, record_id: str, status: str) -> dict[str, Any] | None:
+        record: dict[str, Any] = self.sf("GET", f"sobjects/Contact/{record_id}")
+        return record if record.get("Messaging_Status__c") == status else None
+
+    def conversation(self, **person: str) -> list[dict[str, Any]]:
+        """A conversation from the gateway's API, by `crmId` (as the record page asks) or `phone`. Each way of
+        asking is cached for a few seconds, so a step that asks again soon asks the other way."""
+        org = self.stack.clients["salesforce-org"]
+        url = self.stack.gateway_url
+        token = requests.post(
+            f"{url}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(org["client_id"], org["client_secret"]),
+            timeout=30,
+        ).json()["access_token"]
+        answer = requests.get(
+            f"{url}/api/v1/contacts/messages",
+            params=person,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return list(answer.json()["messages"])
+
+    def _ledger(self) -> None:
+        """A platform that keeps no people: Salesforce's fields are the opt-out ledger; what people text is pushed."""
+        title = self.stack.platform_entry.title
+        phone = "+14155550199"
+
+        def text(body: str) -> None:
+            self.stack.platform_control("POST", "inbound", json={"phone": phone, "body": body})
+
+        say(f"\n1. A Contact is created in Salesforce, opted in ({title} keeps no people: nothing is sent there) ...")
+        started = time.monotonic()
+        ada = self.sf(
+            "POST",
+            "sobjects/Contact/",
+            json={
+                "FirstName": "Ada",
+                "LastName": "Lovelace",
+                "MobilePhone": "(415) 555-0199",
+                "Mobile_Subscriber__c": True,
+            },
+        )["id"]
+        self.until("the ledger records her as subscribed", lambda: self.status_is(ada, "Subscribed"), started)
+
+        say(f"\n2. Ada texts your {title} number a question ...")
+        started = time.monotonic()
+        text("Is the rally still on tonight?")
+        self.until("the gateway finds her text by her phone", lambda: self.conversation(phone=phone), started)
+
+        say("\n3. Ada texts STOP ...")
+        self.stop_reaches_salesforce(ada, phone)
+
+        say("\n4. An admin ticks Mobile_Subscriber__c again on Ada's record ...")
+        self.resubscribe_is_refused(ada)
+        blocked = (self.platform_contact(phone) or {}).get("blocked")
+        say(f"      {title} still blocks texts to her: {blocked}")
+
+        say("\n5. Ada texts START herself ...")
+        started = time.monotonic()
+        text("START")
+        self.until("her own START re-subscribes her", lambda: self.status_is(ada, "Subscribed"), started)
+
+        say("\n6. The conversation on her record page (times are whole seconds: within one, texts have no order):")
+        for message in self.conversation(crmId=ada):
+            arrow = "→" if message["direction"] == "outgoing" else "←"
+            say(f"      {message['at']} {arrow} {message['body']}")
 
 
 @contextmanager
@@ -453,12 +555,16 @@ def run_demo(
                 Scenario(stack).run()
             if exit_when_done:
                 return 0
-            say("\nThe stack keeps running; press Ctrl-C to stop every process.")
-            while all(p.poll() is None for p in stack.processes.values()):
-                time.sleep(0.5)
-            dead = [n for n, p in stack.processes.items() if p.poll() is not None]
-            say(f"stopping: {', '.join(dead)} exited; see {stack.var}")
-            return 1
+            say("\nThe stack keeps running (a process that exits is started again); press Ctrl-C to stop it.")
+            Supervisor(
+                stack.processes,
+                restartable=stack.commands,
+                start=lambda name: _restart(stack, name),
+                changed=lambda: _write_stack_json(var, stack),
+                say=say,
+                logs=stack.var,
+            ).run()
+            return 0
         except KeyboardInterrupt:
             return 0
         finally:

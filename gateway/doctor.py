@@ -12,8 +12,9 @@ from gateway.log_redaction import redact
 from gateway.redis_client import connect
 
 
-def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:
-    """(check name, passed, detail) for Redis, Salesforce and the platform; details never hold secrets."""
+def run_checks(settings: Settings) -> Iterator[tuple[str, bool | None, str]]:
+    """(check name, passed, detail) for Redis, Salesforce and the platform, then (None: information, not a check)
+    what the gateway syncs with the chosen platform and what it cannot; details never hold secrets."""
     try:
         assert settings.redis_url is not None
         info = connect(settings.redis_url).info("server")
@@ -31,6 +32,12 @@ def run_checks(settings: Settings) -> Iterator[tuple[str, bool, str]]:
         yield platform
         if platform[1]:
             yield from _platform_doctor(settings)
+        entry = settings.platform_entry
+        assert entry is not None
+        scope = entry.scope()
+        yield "syncs", None, "; ".join(scope["syncs"])
+        if scope["cannot"]:
+            yield "cannot", None, "; ".join(scope["cannot"])
 
 
 def _failure(exc: Exception) -> str:
@@ -51,10 +58,8 @@ def _salesforce_check(settings: Settings) -> tuple[str, bool, str]:
 
 
 def _platform_check(settings: Settings) -> tuple[str, bool, str]:
-    """The platform's own readiness check, and what it cannot do (its capability flags), found in the registry."""
+    """The platform's own readiness check, found in the registry."""
     try:
-        from dataclasses import asdict
-
         from gateway.platforms import build_adapter
 
         entry = settings.platform_entry
@@ -64,12 +69,7 @@ def _platform_check(settings: Settings) -> tuple[str, bool, str]:
             adapter.check()
         finally:
             adapter.close()
-        lacks = [name.replace("_", " ") for name, has in asdict(entry.capabilities).items() if not has]
-        return (
-            "platform",
-            True,
-            f"{entry.title} ({entry.name}) answered" + (f"; it has no {', '.join(lacks)}" if lacks else ""),
-        )
+        return "platform", True, f"{entry.title} ({entry.name}) answered"
     except Exception as exc:  # noqa: BLE001
         return "platform", False, _failure(exc)
 

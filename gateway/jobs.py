@@ -2,7 +2,9 @@
 
 Contract of every job here: safe to run twice (idempotent by record version), acknowledged only after its writes
 (RQ marks a job finished only when the function returns), transient failures re-raised for RQ's exponential
-backoff retry, everything else recorded where an admin sees it or left in the failed-job registry.
+backoff retry, everything else recorded where an admin sees it or left in the failed-job registry. Under
+`gateway worker`, each execution holds a lease (`GatewayJob.fence`, see `gateway.workers`): an execution handed to
+another worker while its own was frozen writes and stores nothing more when it wakes (`fencing.Superseded`).
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 from rq import Queue, Retry, get_current_job
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from gateway import metrics, platforms
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
-from gateway.sync import donations, from_platform, resend, schedule, to_platform, to_salesforce, writeback
+from gateway.salesforce.errors import ApiBudgetExhausted
+from gateway.sync import donations, fencing, from_platform, resend, schedule, to_platform, to_salesforce, writeback
 from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
 
@@ -89,8 +93,16 @@ def owned_events(connection: redis.Redis, job_id: str, events: list[dict[str, An
     return [e for e, owner in zip(events, owners, strict=True) if owner is None or owner in (mine, job_id)]
 
 
+class GatewayJob(Job):
+    """An RQ job as `gateway worker` runs it: `fence` is the lease of this execution (set by the worker when it takes
+    the job; None under any other worker, which fences nothing)."""
+
+    fence: fencing.Fence | None = None
+
+
 def _context() -> SyncContext:
-    """The job bootstrap: settings read once per job, the platform chosen through the registry."""
+    """The job bootstrap: settings read once per job, the platform chosen through the registry, the lease of this
+    execution."""
     settings = load_settings(roles=("worker",))
     job = get_current_job()
     return SyncContext.build(
@@ -99,6 +111,7 @@ def _context() -> SyncContext:
         build_platform=lambda connection: platforms.build_adapter(
             settings.messaging_platform or "", settings.platform, connection
         ),
+        fence=job.fence if isinstance(job, GatewayJob) else None,
     )
 
 
@@ -107,6 +120,9 @@ def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     context = _context()
     try:
         result = fn(context, *args, **kwargs)
+    except fencing.Superseded:
+        metrics.record_job(context.redis, name, "superseded", timer.elapsed)
+        raise
     except Exception:
         job: Job | None = get_current_job()
         will_retry = bool(job is not None and job.retries_left)
@@ -116,6 +132,14 @@ def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         context.close()
     metrics.record_job(context.redis, name, "succeeded", timer.elapsed)
     return result
+
+
+def listening_workers(connection: redis.Redis, queue: str) -> int:
+    """How many live workers listen on `queue` (RQ's worker registry: a killed or stopped worker drops out once its
+    key expires, within `workers.WORKER_TTL` + 60 s)."""
+    from rq import Worker
+
+    return len(Worker.all(connection=connection, queue=Queue(queue, connection=connection)))
 
 
 def _enqueue(connection: redis.Redis, queue: str, function: str, *args: Any, **kwargs: Any) -> Job:
@@ -131,15 +155,63 @@ def _enqueue(connection: redis.Redis, queue: str, function: str, *args: Any, **k
 
 
 def sync_salesforce_events(org_id: str, events: list[dict[str, Any]], force: bool = False) -> dict[str, int]:
-    """One webhook batch → the platform. Idempotent: records already synced at this version are skipped."""
+    """One webhook batch → the platform. Idempotent: records already synced at this version are skipped. When the
+    Salesforce API budget says no, the batch is postponed (`postpone_salesforce_events`), not failed."""
 
     def handle(context: SyncContext, org_id: str, events: list[dict[str, Any]]) -> dict[str, int]:
         job = get_current_job()
         if job is not None and not force:
             events = owned_events(context.redis, job.id, events)
-        return to_platform.sync_events(context, org_id, events, force=force)
+        try:
+            return to_platform.sync_events(context, org_id, events, force=force)
+        except ApiBudgetExhausted as exc:
+            # Raised only before anything was synced (the records are read back first; the write-back defers
+            # itself): a budget window lasts hours, the job's retries minutes, so the batch waits instead.
+            delay = min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
+            ttl = context.settings.dedup_ttl_seconds
+            postpone_salesforce_events(context.redis, org_id, events, delay, dedup_ttl=ttl, force=force)
+            log.warning("%d Salesforce event(s) postponed %.0f s: %s", len(events), delay, exc)
+            return {"postponed": len(events)}
 
     return _run("sync_salesforce_events", handle, org_id, events)  # type: ignore[no-any-return]
+
+
+POSTPONE_MIN, POSTPONE_MAX = 5.0, 900.0  # a postponed batch looks again at least every 15 minutes
+
+
+def postpone_salesforce_events(
+    connection: redis.Redis,
+    org_id: str,
+    events: list[dict[str, Any]],
+    delay: float,
+    *,
+    dedup_ttl: int,
+    force: bool = False,
+) -> str:
+    """Schedule the batch again in `delay` seconds; returns the new job's id. One transaction stores the new job and
+    hands it the batch's event claims (`owned_events`, kept `dedup_ttl` s more), so the events are neither lost nor
+    synced twice."""
+    job_id = uuid.uuid4().hex
+    queue = Queue(SYNC, connection=connection)
+    job = queue.create_job(
+        "gateway.jobs.sync_salesforce_events",
+        args=(org_id, events),
+        kwargs={"force": True} if force else None,
+        job_id=job_id,
+        timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
+        description=f"sync {len(events)} Salesforce event(s) from {org_id} (postponed: API budget)",
+        status=JobStatus.SCHEDULED,
+    )
+    pipe = connection.pipeline(transaction=True)
+    pipe.multi()
+    for event in events:  # a claim that has expired stays expired: its event is the job's anyway
+        pipe.set(SEEN_EVENT_KEY.format(event["eventUuid"]), job_id, xx=True, ex=dedup_ttl)
+    queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay), pipeline=pipe)
+    pipe.execute()
+    return job_id
 
 
 def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) -> dict[str, int]:

@@ -39,7 +39,8 @@ _DURATIONS_KEY = "gateway:metrics:job_durations"  # hash: "<function>|<le>" -> c
 
 
 def record_job(connection: redis.Redis, function: str, outcome: str, seconds: float) -> None:
-    """Count one job run (outcome: succeeded, failed, retried) and its duration, shared by all workers."""
+    """Count one job run (outcome: succeeded, failed, retried, superseded — handed to another worker while this one
+    was frozen) and its duration, shared by all workers."""
     pipe = connection.pipeline(transaction=False)
     pipe.hincrby(_JOBS_KEY, f"{function}|{outcome}", 1)
     for bound in JOB_DURATION_BUCKETS:

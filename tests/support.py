@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -77,11 +77,15 @@ class Process:
             return ""
         return self.popen.stdout.read().decode(errors="replace")
 
-    def kill_group(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the process and every descendant (RQ's work horse runs in a session of its own)."""
+    def signal_group(self, sig: int) -> None:
+        """Send `sig` to the process and every descendant (RQ's work horse runs in a session of its own)."""
         for pid in [self.popen.pid, *descendants(self.popen.pid)]:
             with suppress(ProcessLookupError):
                 os.kill(pid, sig)
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the process and every descendant, and wait for the process to end."""
+        self.signal_group(sig)
         self.popen.wait(20)
 
     def stop(self, timeout: float = 20) -> int:
@@ -128,8 +132,11 @@ def processes_mentioning(text: str) -> list[int]:
     return pids
 
 
-def salesforce_event(n: int, *, uuid: str | None = None, modstamp: str = "2026-11-25T08:00:00.000+0000") -> dict:
-    record_id = f"003{n:012d}AAA"[:18]
+def salesforce_event(
+    n: int, *, uuid: str | None = None, modstamp: str = "2026-11-25T08:00:00.000+0000", record_id: str | None = None
+) -> dict:
+    """The event of person `n` (`seed_people` loads the record it names: the sync reads every event's record back)."""
+    record_id = record_id or f"003{n:012d}AAA"[:18]
     return {
         "eventUuid": uuid or f"e0000000-0000-4000-8000-{n:012d}",
         "replayId": str(1000 + n),
@@ -149,8 +156,58 @@ def salesforce_event(n: int, *, uuid: str | None = None, modstamp: str = "2026-1
     }
 
 
+def person(n: int) -> dict[str, Any]:
+    """Person `n` as a Contact holds them (what `salesforce_event(n)` says of them)."""
+    return {key: value for key, value in salesforce_event(n)["record"].items() if key not in ("Id", "SystemModstamp")}
+
+
+def seed_people(sf: Any, numbers: Iterable[int]) -> dict[int, str]:
+    """Load persons `numbers` as Contacts into the emulated org `sf` (a data load: nothing is relayed); n -> Id.
+    The sync reads back the record each event names, so the events of a test must name records the org holds."""
+    wanted = list(numbers)
+    ids = sf.seed("Contact", records=[person(n) for n in wanted])
+    return dict(zip(wanted, ids, strict=True))
+
+
+def seeded_events(sf: Any, numbers: Iterable[int], **options: Any) -> list[dict]:
+    """`salesforce_event(n)` for each of `numbers`, naming the Contact `seed_people` loaded for it."""
+    ids = seed_people(sf, numbers)
+    return [salesforce_event(n, record_id=record_id, **options) for n, record_id in ids.items()]
+
+
 ORG_ID = "00D000000000001EAA"
+
+
+def post_events(gateway_url: str, bearer: str, events: list[dict], org_id: str) -> dict:
+    """POST a webhook batch of Salesforce events; returns the gateway's 202 answer."""
+    response = requests.post(
+        f"{gateway_url}/webhooks/salesforce",
+        json=batch(events, org_id),
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    return dict(response.json())
 
 
 def batch(events: list[dict], org_id: str = ORG_ID) -> dict:
     return {"orgId": org_id, "events": events}
+
+
+class EmulatorControl:
+    """A platform emulator's control API (DESIGN §6: `/__emulator__/…` with `X-Emulator-Token`), as a test drives it.
+    `emulator` is any platform emulator with `url` and `control()`."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.base = emulator.url + "/__emulator__/"
+        self.session = emulator.control()
+
+    def post(self, name: str, payload: dict[str, Any] | None = None) -> Any:
+        response = self.session.post(self.base + name, json=payload or {}, timeout=30)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def get(self, name: str, **params: str) -> Any:
+        response = self.session.get(self.base + name, params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()

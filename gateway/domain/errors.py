@@ -34,6 +34,7 @@ class SyncErrorCode(enum.StrEnum):
     CONFIGURATION = "configuration-error"
     MULTIPLE_SALESFORCE_MATCHES = "multiple-salesforce-matches"
     SALESFORCE_MATCH_LINKED_ELSEWHERE = "salesforce-match-linked-to-other-contact"
+    INVALID_RECORD_ID = "invalid-record-id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,14 @@ ERROR_DICTIONARY: dict[SyncErrorCode, ErrorSpec] = {
         False,
         "The Salesforce record that matches this person is already linked to a different platform contact, "
         "so the two were not merged. Decide which platform contact owns the record, then resend.",
+    ),
+    SyncErrorCode.INVALID_RECORD_ID: ErrorSpec(
+        FailureType.COMPLETE,
+        False,
+        "The change names a record id that belongs to another object (its first three characters, the key "
+        "prefix, are not this object's), so nothing was synced. Check the object's trigger and its "
+        "Messaging_Sync_Object__mdt record; if the change was not made in your org, rotate the gateway client "
+        "secret the org's Named Credential uses.",
     ),
 }
 

@@ -49,6 +49,7 @@ class MappingRules:
     default_region: str = "US"  # region of phone numbers written without a country code
     custom_value_limit: int | None = 255  # longest custom value the platform accepts (None: no limit)
     international_email: bool = False  # the org accepts non-ASCII local parts (Email Address Internationalization)
+    create_opted_out: bool = False  # create Salesforce records for unmatched people who are opted out (see plans)
 
 
 DEFAULT_RULES = MappingRules()
@@ -85,6 +86,23 @@ class MappedRecord:
     def fingerprint(self) -> str:
         """Fingerprint of the mapped values and requested status: equal means nothing to send."""
         return fingerprint(dict(self.values()))
+
+    @property
+    def may_be_echo(self) -> bool:
+        """False when the record asks for an opt status other than the one Salesforce last recorded from the
+        platform (`reported_status`): the person's STOP or START, or an admin's edit of the opt-out field, came
+        after what was last sent, so values equal to those are no echo. (A record read whole from Salesforce maps
+        to the same values as the one first sent after a STOP and an admin's re-tick; skipped as an echo, the
+        admin would never learn why the re-subscribe was refused, and an opt-out ticked after a START would not
+        reach the platform.)"""
+        known = (SmsStatus.SUBSCRIBED, SmsStatus.UNSUBSCRIBED)
+        requested = self.contact.sms_status
+        return not (
+            platform_fields.SMS_STATUS in self.mapped
+            and requested in known
+            and self.reported_status in known
+            and requested is not self.reported_status
+        )
 
 
 @dataclass(frozen=True, slots=True)

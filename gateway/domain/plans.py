@@ -4,7 +4,11 @@ Guarantees: a plan is immutable and computed without I/O. `SyncPlan.status` is t
 `Sync_Result__c.Status__c` value: `Failure` when any error refuses the record (then the plan holds no
 write), else `Partial Failure` when some part was dropped, else `Skipped` when nothing needs writing,
 else `Success`. Opt-out stays sticky in every plan (see `opt_status`); deletions are planned only when
-the object includes deletions and never under `Fill Empty Only`.
+the object includes deletions and never under `Fill Empty Only`. A platform person no Salesforce record
+matches is not created in Salesforce while they are opted out (or when a STOP is all that is known of them),
+unless the deployment's rules say so
+(`MappingRules.create_opted_out`): a STOP from a number Salesforce never knew is no reason to add a record (the
+platform keeps the opt-out, and a record later given that number matches the opted-out person there).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from gateway.domain.errors import FailureType, SyncError
 from gateway.domain.freshness import contact_fingerprint
 from gateway.domain.mapping import DEFAULT_RULES, MappedRecord, MappingRules, map_contact_to_salesforce
 from gateway.domain.matching import (
+    Create,
     Matched,
     MatchedRecord,
     PlatformMatch,
@@ -253,8 +258,12 @@ def plan_to_salesforce(
     decision: SalesforceMatch,
     *,
     rules: MappingRules = DEFAULT_RULES,
+    stop_only: bool = False,
 ) -> SyncPlan:
-    """The plan for a platform contact, once matching has decided which Salesforce record it updates or creates."""
+    """The plan for a platform contact, once matching has decided which Salesforce record it updates or creates.
+
+    `stop_only`: all the sync learned of this person is that they texted STOP (whatever status the platform
+    reports): like an opted-out person, they are not created in Salesforce unless `rules.create_opted_out`."""
     base = SyncPlan(
         Direction.TO_SALESFORCE,
         platform_id=contact.platform_id,
@@ -265,6 +274,14 @@ def plan_to_salesforce(
         return replace(base, errors=(decision.error,))
     if isinstance(decision, Skip):
         return replace(base, skipped_reason=decision.reason)
+    opted_out = contact.sms_status is SmsStatus.UNSUBSCRIBED or stop_only
+    if isinstance(decision, Create) and opted_out and not rules.create_opted_out:
+        return replace(
+            base,
+            skipped_reason="No Salesforce record matches this person, and what the gateway learned of them is an "
+            "opt-out: no record is created for that alone (set GATEWAY_CREATE_UNMATCHED_OPT_OUTS=true on the gateway "
+            "to create one).",
+        )
     if isinstance(decision, MatchedRecord):
         object_name, record_id, current = decision.object_name, decision.record_id, decision.record
     else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis import Redis
 
-from gateway.platforms import actionnetwork, mobilecommons, recording
+from gateway.platforms import actionnetwork, mobilecommons, recording, twilio
 from gateway.platforms.base import PlatformAdapter, PlatformEntry
 
 REGISTRY: Mapping[str, PlatformEntry] = MappingProxyType(
@@ -24,6 +24,7 @@ REGISTRY: Mapping[str, PlatformEntry] = MappingProxyType(
             mobilecommons.ENTRY,
             actionnetwork.ENTRY,
             recording.ENTRY,
+            twilio.ENTRY,
         )
     }
 )

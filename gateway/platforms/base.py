@@ -36,7 +36,10 @@ class Capabilities:
     conversation_history: bool = False  # `messages`
     campaigns: bool = False  # `campaigns`
     inbound_webhooks: bool = False  # `parse_webhook`
-    opt_out_webhooks: bool = False  # False: opt-outs must be polled with `changed_since`
+    # True: a STOP is pushed (verified), the platform's own word: it stands even over a view not showing it yet.
+    # False: opt-outs must be polled with `changed_since`; where the adapter can read the person (`lookup_by_*`), a
+    # STOP reaching the webhook is only a reason to look, and the platform's view decides (`sync.from_platform`).
+    opt_out_webhooks: bool = False
     change_feed: bool = False  # `changed_since`: the people changed in a time window (polling, bulk runs)
     lookup_by_phone: bool = False  # `find_contact(phone=…)`
     lookup_by_crm_id: bool = False  # `find_contact(crm_id=…)`
@@ -45,6 +48,45 @@ class Capabilities:
     # `changed_since` lists people in the same order every time, so a bulk planner that stopped half-way may skip
     # the people it already queued; False: it lists them again (their sync is skipped by version), never skips.
     ordered_change_feed: bool = False
+
+    def scope(self) -> tuple[list[str], list[str]]:
+        """(what the gateway syncs with such a platform, what it cannot), as plain sentences read from the flags
+        alone, for the status page and `gateway doctor` (a platform adds its own limits: `PlatformEntry.limits`)."""
+        syncs: list[str] = []
+        cannot: list[str] = []
+        if self.contact_store:
+            syncs.append("people and their mapped fields, both ways, with their opt status")
+        else:
+            syncs.append(
+                "opt status only: the platform keeps no people, so Salesforce's status and opt-out fields are the "
+                "opt-out ledger (a Salesforce opt change is recorded there; a re-subscribe after a STOP is refused)"
+            )
+            cannot.append("create or update people on the platform (a Salesforce edit changes nothing there)")
+            cannot.append(
+                "enforce a Salesforce opt-out on texts sent without the gateway, or lift a STOP from Salesforce: "
+                "only the person's own STOP and START do"
+            )
+        if self.opt_out_webhooks:
+            syncs.append("STOP and START pushed to Salesforce within seconds")
+            if self.change_feed:
+                syncs.append("a slow poll of the platform's changes, a backstop for webhooks that never arrived")
+        elif self.change_feed:
+            syncs.append("STOP found by polling the platform's changes")
+        else:
+            cannot.append("learn of a STOP: the platform neither pushes nor lists opt changes")
+        if self.conversation_history:
+            syncs.append("the conversation on the Salesforce record page")
+        else:
+            cannot.append("show the conversation")
+        if self.campaigns:
+            syncs.append("campaign memberships on the record page")
+        else:
+            cannot.append("show campaigns")
+        if self.custom_fields:
+            syncs.append("custom fields")
+        elif self.contact_store:
+            cannot.append("sync custom fields")
+        return syncs, cannot
 
 
 PHONE_BATCH = 100  # phones per `find_contacts_by_phone` call
@@ -209,8 +251,11 @@ class PlatformAdapter(Protocol):
         """`inbound_webhooks`: verify one inbound request and turn it into events; raises `WebhookRejectedError`.
 
         `path_secret` is the path segment after `/webhooks/platforms/<name>/` ("" when there is none); `form` the
-        query and form parameters; `body` the raw body; `url` the path and query string the request came to (a
-        platform that signs the URL rebuilds it from its configured public base URL and this)."""
+        query and form parameters as one parsed dictionary (a convenience: repeats and order are lost); `body` the
+        raw body exactly as received, read before any parsing, so a form's parameters in the order sent, a name
+        repeated as often as it came, are `parse_qsl(body)`; `url` the path and the raw, still URL-encoded query
+        string the request came to (a platform that signs the URL rebuilds it from its configured public base URL
+        and this). A GET has an empty `body` and its parameters in `url`."""
         ...
 
     def check(self) -> None:
@@ -250,6 +295,8 @@ class PlatformEntry:
       `GATEWAY_INCREMENTAL_OVERLAP_SECONDS` is used).
     - `doctor(settings, redis)`: extra `(check, passed, detail)` rows for `gateway doctor` — what the platform's
       readiness `check()` must not do on every probe (e.g. that a configured name exists on the platform).
+    - `limits`: what the platform cannot do that its capability flags do not say, in plain sentences (shown with
+      `Capabilities.scope` on the status page and by `gateway doctor`).
     """
 
     name: str
@@ -263,6 +310,12 @@ class PlatformEntry:
     pace: Callable[[Any], Pace] | None = None
     incremental_lookback_seconds: int = 0
     doctor: Callable[[Any, Redis], Iterable[tuple[str, bool, str]]] | None = None
+    limits: tuple[str, ...] = ()
+
+    def scope(self) -> dict[str, list[str]]:
+        """`{"syncs": […], "cannot": […]}`: what the gateway does with this platform and what it cannot."""
+        syncs, cannot = self.capabilities.scope()
+        return {"syncs": syncs, "cannot": [*cannot, *self.limits]}
 
     @property
     def prefix(self) -> str:

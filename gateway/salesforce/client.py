@@ -21,6 +21,7 @@ never its `delete_job` (which calls `.json()` on a 204).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import random
@@ -120,6 +121,7 @@ class SalesforceClient:
         self.meter = UsageMeter(
             budget_share=settings.budget_share,
             daily_budget=settings.daily_budget,
+            opt_out_reserve=settings.opt_out_reserve,
             redis=redis,
             usage_ttl=usage_ttl,
             limit_pause=limit_pause,
@@ -733,7 +735,8 @@ class QueryStream(Iterator[dict[str, Any]]):
         if self._token is not None and self._prefetch:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesforce-prefetch")
-            self._pending = self._executor.submit(self._fetch_page, self._token)
+            # in the caller's context, so the next page is fetched in the caller's budget lane (`usage.Lane`)
+            self._pending = self._executor.submit(contextvars.copy_context().run, self._fetch_page, self._token)
         records = page.rows()
         self._buffer.extend(records)
         RECORDS.labels("read", self.api).inc(len(records))

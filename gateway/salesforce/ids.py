@@ -54,6 +54,11 @@ def id_problem(value: str) -> str | None:
     return None
 
 
+def standard_key_prefix(sobject_type: str) -> str | None:
+    """The key prefix every org gives a standard object (None: a custom object, or one not in the table)."""
+    return _BY_NAME.get(sobject_type.casefold())
+
+
 def prefix_problem(record_id: str, sobject_type: str) -> str | None:
     """Why `record_id` cannot be a record of `sobject_type`, or None when its key prefix fits (or cannot be known)."""
     prefix = record_id[:3]

@@ -57,6 +57,11 @@ def records_by_id(obj: SyncObjectConfig, ids: Sequence[str]) -> str:
     return f"SELECT {', '.join(match_fields(obj))} FROM {obj.object_name} WHERE Id IN ({in_list(ids)})"
 
 
+def records_as_synced(obj: SyncObjectConfig, ids: Sequence[str]) -> str:
+    """These records of `obj` with every field the sync to the platform reads (deleted ones are not returned)."""
+    return f"SELECT {', '.join(obj.salesforce_fields())} FROM {obj.object_name} WHERE Id IN ({in_list(ids)})"
+
+
 def record_ids(object_name: str, *, since: datetime | None = None, after: str | None = None) -> str:
     """The ids of `object_name` in Id order, changed since `since`, after the id `after` (a planner's cursor)."""
     clauses = []

@@ -25,6 +25,7 @@ class SalesforceSettings:
     api_version: str = "62.0"
     budget_share: float = 0.8
     daily_budget: int | None = None
+    opt_out_reserve: float = 0.1  # share of the budget only opt-outs may spend (`usage.Lane`)
     bulk_query_threshold: int = 10_000
     bulk_ingest_threshold: int = 2_000
 

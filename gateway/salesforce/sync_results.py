@@ -1,9 +1,11 @@
 """Writes the sync log, `Sync_Result__c`: one row per synced record (and summary rows of bulk runs).
 
-Guarantees: many results are inserted per call (sObject Collections, 200 a call; Bulk API above the client's
+Guarantees: many results are written per call (sObject Collections, 200 a call; Bulk API above the client's
 ingest threshold); every value is cut to its field's length so a long message never makes the row fail;
-request bodies given as mappings are serialised with secret-looking keys masked. Returns one `RecordResult`
-per entry, in order; per-row refusals are results, not exceptions.
+request bodies given as mappings are serialised with secret-looking keys masked. An entry with a `key` is upserted
+by `Sync_Key__c` (external id, unique), so writing it again — a retried call, a write-back repeated after a crash or
+by a flusher that woke up late — updates its one row instead of adding another. Returns one `RecordResult` per
+entry, in order; per-row refusals are results, not exceptions.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import enum
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.domain.errors import SyncError
@@ -20,6 +22,7 @@ from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.results import RecordResult
 
 SOBJECT = "Sync_Result__c"
+KEY_FIELD = "Sync_Key__c"
 
 _LENGTHS = {
     "Error_Code__c": 80,
@@ -62,6 +65,7 @@ class SyncResultEntry:
     platform: str | None = None
     platform_contact_id: str | None = None
     run_id: str | None = None
+    key: str | None = None  # the row's idempotency key (`Sync_Key__c`); None: always a new row
 
 
 def mask_secrets(value: Any) -> Any:
@@ -91,6 +95,7 @@ def to_record(entry: SyncResultEntry) -> dict[str, Any]:
         "Platform__c": entry.platform,
         "Platform_Contact_Id__c": entry.platform_contact_id,
         "Run_Id__c": entry.run_id,
+        KEY_FIELD: entry.key,
     }
     record: dict[str, Any] = {}
     for name, value in values.items():
@@ -103,6 +108,16 @@ def to_record(entry: SyncResultEntry) -> dict[str, Any]:
 
 
 def write_sync_results(client: SalesforceClient, entries: Sequence[SyncResultEntry]) -> list[RecordResult]:
-    """Insert the entries as `Sync_Result__c` rows; one result per entry. Raises only the client's call-level
-    errors (`ApiBudgetExhausted` with `next_index`, `SalesforceUnavailable`…)."""
-    return client.create(SOBJECT, [to_record(e) for e in entries])
+    """Write the entries as `Sync_Result__c` rows (upserted by `Sync_Key__c` when keyed); one result per entry, in
+    order. Raises only the client's call-level errors (`ApiBudgetExhausted`, `SalesforceUnavailable`…): writing the
+    entries again then repeats no keyed row."""
+    keyed = [i for i, e in enumerate(entries) if e.key]
+    plain = [i for i, e in enumerate(entries) if not e.key]
+    results: list[RecordResult] = []
+    if keyed:
+        written = client.upsert(SOBJECT, KEY_FIELD, [to_record(entries[i]) for i in keyed])
+        results += [replace(r, index=keyed[r.index]) for r in written]
+    if plain:
+        written = client.create(SOBJECT, [to_record(entries[i]) for i in plain])
+        results += [replace(r, index=plain[r.index]) for r in written]
+    return sorted(results, key=lambda r: r.index)

@@ -8,6 +8,11 @@ so all workers see it). `UsageMeter.ensure_budget()` refuses a call, with `ApiBu
 * the gateway's own calls today (UTC) have reached `daily_budget` (when set), or
 * Salesforce answered `REQUEST_LIMIT_EXCEEDED` less than `limit_pause` seconds ago.
 
+Calls are made in a lane (`budget_lane`): the `OPT_OUT` lane (a STOP being written to Salesforce) may spend the
+whole budget; every other call (real-time syncs, the conversation API's lookups, bulk work) stops at
+`1 - opt_out_reserve` of each line above. So reads and bulk work can never spend the share kept for opt-outs: a
+STOP is held back only when the whole budget is spent, or when Salesforce itself refuses calls.
+
 The org usage seen last is trusted for `usage_ttl` seconds; after a quiet period the next call goes through and
 reads the header again, which is how a paused gateway notices that the rolling 24-hour window has freed calls.
 Without Redis the same state lives in the process (for tests and single-process tools).
@@ -15,11 +20,14 @@ Without Redis the same state lives in the process (for tests and single-process 
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +59,34 @@ BUDGET_STOPS = Counter(
 RECORDS = Counter(
     "gateway_salesforce_records_total", "Records read or written, by operation and API", ["operation", "api"]
 )
+
+
+class Lane(enum.StrEnum):
+    """Whose call it is, for the budget: opt-outs may spend the reserve, nothing else may."""
+
+    OPT_OUT = "opt_out"  # writing a STOP (or what it needs: its matching query, the configuration) to Salesforce
+    DEFAULT = "default"  # everything else: real-time syncs, the conversation API's lookups, bulk work
+
+
+# The lane of the calls made by this thread (or task). A context variable, so that a lane entered around a piece of
+# sync work covers every call made inside it, whatever client method makes them; `QueryStream` carries it into its
+# prefetch thread.
+_LANE: ContextVar[Lane] = ContextVar("gateway_salesforce_budget_lane", default=Lane.DEFAULT)
+
+
+@contextmanager
+def budget_lane(lane: Lane) -> Iterator[None]:
+    """Make the Salesforce calls inside the block in `lane`."""
+    token = _LANE.set(lane)
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
+
+
+def current_lane() -> Lane:
+    return _LANE.get()
+
 
 _USAGE_RE = re.compile(r"(?:^|[;\s])api-usage=(\d+)/(\d+)")
 _PER_APP_RE = re.compile(r"per-app-api-usage=(\d+)/(\d+)\(appName=([^)]*)\)")
@@ -130,6 +166,7 @@ class UsageMeter:
         *,
         budget_share: float,
         daily_budget: int | None = None,
+        opt_out_reserve: float = 0.0,
         redis: Any = None,
         usage_ttl: float = 300.0,
         limit_pause: float = 300.0,
@@ -137,6 +174,7 @@ class UsageMeter:
     ) -> None:
         self.budget_share = budget_share
         self.daily_budget = daily_budget
+        self.opt_out_reserve = opt_out_reserve
         self.usage_ttl = usage_ttl
         self.limit_pause = limit_pause
         self._redis = redis
@@ -222,10 +260,18 @@ class UsageMeter:
             age = float(self._clock()) - self._usage[1]
             return max(0.0, self.usage_ttl - age)
 
+    def _share_of_line(self, lane: Lane) -> float:
+        """The part of each budget line calls in `lane` may use."""
+        return 1.0 if lane is Lane.OPT_OUT else 1.0 - self.opt_out_reserve
+
     def ensure_budget(self) -> None:
-        """Raise `ApiBudgetExhausted` if the next call must not be made; otherwise return at once."""
+        """Raise `ApiBudgetExhausted` if the next call (in the current `budget_lane`) must not be made; otherwise
+        return at once."""
         usage, ours, paused_until = self._state()
         now = self._clock()
+        lane = current_lane()
+        share = self._share_of_line(lane)
+        kept = "" if lane is Lane.OPT_OUT else f" (the last {self.opt_out_reserve:.0%} of it is kept for opt-outs)"
         if paused_until > now:
             BUDGET_STOPS.labels("request_limit_exceeded").inc()
             raise ApiBudgetExhausted(
@@ -233,32 +279,35 @@ class UsageMeter:
                 "Salesforce answered REQUEST_LIMIT_EXCEEDED; calls are paused",
                 retry_after=paused_until - now,
             )
-        if self.daily_budget is not None and ours >= self.daily_budget:
-            BUDGET_STOPS.labels("daily_budget").inc()
-            tomorrow = (now // 86400 + 1) * 86400
-            raise ApiBudgetExhausted(
-                "daily_budget",
-                f"the gateway made {ours} calls today (UTC), its daily budget is {self.daily_budget}",
-                retry_after=tomorrow - now,
-                used=ours,
-                limit=self.daily_budget,
-            )
+        if self.daily_budget is not None:
+            line = int(self.daily_budget * share)
+            if ours >= line:
+                BUDGET_STOPS.labels("daily_budget").inc()
+                tomorrow = (now // 86400 + 1) * 86400
+                raise ApiBudgetExhausted(
+                    "daily_budget",
+                    f"the gateway made {ours} calls today (UTC), its daily budget is {self.daily_budget}{kept}",
+                    retry_after=tomorrow - now,
+                    used=ours,
+                    limit=line,
+                )
         if usage is not None:
             used, max_ = usage
-            allowed = int(max_ * self.budget_share)
+            allowed = int(int(max_ * self.budget_share) * share)
             if max_ > 0 and used >= allowed:
                 BUDGET_STOPS.labels("budget_share").inc()
                 raise ApiBudgetExhausted(
                     "budget_share",
                     f"the org has used {used} of {max_} daily API requests; the gateway stops at "
-                    f"{self.budget_share:.0%} ({allowed})",
+                    f"{self.budget_share:.0%} ({int(max_ * self.budget_share)}){kept}",
                     retry_after=self._usage_age_left() or self.usage_ttl,
                     used=used,
                     limit=allowed,
                 )
 
     def snapshot(self) -> dict[str, Any]:
-        """API usage for status pages: org used/max (if known), the stop line, our calls today by class."""
+        """API usage for status pages: org used/max (if known), the stop line (the opt-outs' line: every other call
+        stops `opt_out_reserve` of it earlier), our calls today by class."""
         now = self._clock()
         usage, _ours, paused_until = self._state()
         day_key = f"{KEY_PREFIX}calls:{_day(now)}"
@@ -275,6 +324,7 @@ class UsageMeter:
             "budget_share": self.budget_share,
             "stop_at": int(usage[1] * self.budget_share) if usage else None,
             "daily_budget": self.daily_budget,
+            "opt_out_reserve": self.opt_out_reserve,
             "calls_today": total,
             "calls_today_by_class": by_class,
             "paused_for_seconds": max(0.0, paused_until - now),

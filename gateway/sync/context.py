@@ -1,5 +1,5 @@
-"""What a sync needs at hand: settings, Redis, the platform adapter, the Salesforce client and the sync
-configuration. Built once per job; each outside client is created on first use.
+"""What a sync needs at hand: settings, Redis, the platform adapter, the Salesforce client, the sync configuration
+and the fence of the job it runs in. Built once per job; each outside client is created on first use.
 
 The package's configuration (custom metadata) is read from Salesforce at most once per `CONFIG_TTL` seconds for the
 whole deployment: the raw records are cached in Redis, so a burst of jobs costs no extra API calls.
@@ -21,6 +21,7 @@ from gateway.platforms.base import PlatformAdapter
 from gateway.redis_client import connect
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.config_reader import read_sync_configuration
+from gateway.sync import fencing
 
 CONFIG_KEY = "gateway:salesforce:sync-config"
 CONFIG_TTL = 300
@@ -33,6 +34,7 @@ class SyncContext:
 
     settings: Settings
     redis: Redis
+    fence: fencing.Fence | None = None  # the lease of the job's execution (None: not run by `gateway worker`)
     _platform: PlatformAdapter | None = field(default=None, repr=False)
     _owns_platform: bool = field(default=False, repr=False)
     _salesforce: SalesforceClient | None = field(default=None, repr=False)
@@ -47,10 +49,11 @@ class SyncContext:
         platform: PlatformAdapter | None = None,
         build_platform: Callable[[Redis], PlatformAdapter] | None = None,
         salesforce: SalesforceClient | None = None,
+        fence: fencing.Fence | None = None,
     ) -> SyncContext:
         """A context on `connection` (default: `REDIS_URL`) with a borrowed `platform` adapter, or one made by
         `build_platform` (then closed by `close()`); `salesforce` is a client to use instead of one built from the
-        settings on first use."""
+        settings on first use; `fence` is the lease of the job's execution."""
         if connection is None:
             if not settings.redis_url:
                 raise RuntimeError("REDIS_URL is not set: start workers through `gateway worker`")
@@ -60,6 +63,7 @@ class SyncContext:
         return cls(
             settings=settings,
             redis=connection,
+            fence=fence,
             _platform=platform,
             _owns_platform=build_platform is not None,
             _salesforce=salesforce,
@@ -83,9 +87,23 @@ class SyncContext:
             self._salesforce = SalesforceClient(self.settings.salesforce, redis=self.redis)
         return self._salesforce
 
+    def check_fence(self) -> None:
+        """Raise `fencing.Superseded` when the job's execution was handed to another worker: call it right before a
+        write outside Redis (the platform, Salesforce), which cannot check the fence itself."""
+        if self.fence is not None:
+            self.fence.check(self.redis)
+
+    def commit(self, write: Callable[[Any], object]) -> None:
+        """Store what `write` queues (marks, what is owed to Salesforce) in one transaction, only while the job's
+        execution holds its lease; raises `fencing.Superseded` otherwise, having stored nothing."""
+        fencing.commit(self.redis, self.fence, write)
+
     @property
     def rules(self) -> MappingRules:
-        return MappingRules(default_region=self.settings.phone_default_region)
+        return MappingRules(
+            default_region=self.settings.phone_default_region,
+            create_opted_out=self.settings.create_unmatched_opt_outs,
+        )
 
     def sync_config(self) -> SyncConfig:
         """The package's sync configuration (cached in Redis for `CONFIG_TTL` s)."""

@@ -2,9 +2,13 @@
 
 Guarantees:
 - A person is named by the platform's contact id, a phone, or a Salesforce record id (`crm_id`). Where the platform
-  cannot look people up by that id, the gateway reads the phone from the linked Salesforce record (one SOQL query
-  per synced object) and checks that the platform contact found by that phone carries the same id, so a reassigned
-  phone never shows someone else's texts.
+  cannot look people up by that id, the gateway reads the phone from the linked Salesforce record (one API call:
+  a record id is looked for only in the synced object its key prefix names, a platform id in every synced object
+  with one Composite call) and checks that the platform contact found by that phone carries the same id, so a
+  reassigned phone never shows someone else's texts.
+- A lookup that finds nobody is remembered for `MISS_TTL` seconds: asking again for the same unknown id costs no
+  Salesforce or platform call. Every lookup that will call out (not answered from a cache) is first `charge`d to the
+  caller (the web tier's per-client quota: `ConversationError(429)` with `retry_after`).
 - The whole history (at most `HISTORY_LIMIT` newest messages) and the campaigns are cached in Redis for the TTL the
   caller gives, per person: pages of one conversation within the TTL cost no platform or Salesforce call.
 - Messages are oldest → newest; `next_before` is an opaque cursor for the next older page (None: no more).
@@ -17,7 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,21 +33,33 @@ from gateway.domain.phones import InvalidPhoneNumber, normalize_phone
 from gateway.platforms.base import Campaign, Message
 from gateway.salesforce import queries
 from gateway.salesforce.errors import SalesforceError, SalesforceRequestError
+from gateway.sync import readback
 from gateway.sync.context import SyncContext
 
 HISTORY_LIMIT = 10_000
 HISTORY_KEY = "gateway:history:{}:{}"  # platform, person key -> {"contact", "messages"}
 CAMPAIGNS_KEY = "gateway:campaigns:{}:{}"  # platform, person key -> {"contact", "campaigns"}
+MISS_KEY = "gateway:lookup-miss:{}:{}"  # platform, person key -> why nobody was found (kept MISS_TTL)
+MISS_TTL = 300
 _NOT_AN_ID = {"INVALID_QUERY_FILTER_OPERATOR", "MALFORMED_ID", "INVALID_ID_FIELD"}
 
 
 class ConversationError(Exception):
-    """Why a conversation cannot be shown; `status` is the HTTP answer, `code` the error code."""
+    """Why a conversation cannot be shown; `status` is the HTTP answer, `code` the error code, `retry_after` (429)
+    the seconds until the caller may ask again."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
+
+
+Charge = Callable[[], None]  # counts one lookup that calls out against the caller's quota; raises ConversationError
+
+
+def _free() -> None:
+    """No quota (callers inside the gateway)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,7 @@ def _contact_json(contact: Contact | None, ref: PersonRef) -> dict[str, Any]:
 def _phone_from_salesforce(context: SyncContext, *, by_platform_id: bool, value: str) -> str | None:
     """The phone on the synced Salesforce record whose platform-id field (or Id) is `value`."""
     config = context.sync_config()
+    asked: list[tuple[list[str], str]] = []
     for obj in config.active_objects:
         phone_fields = [
             name
@@ -140,14 +157,18 @@ def _phone_from_salesforce(context: SyncContext, *, by_platform_id: bool, value:
         ]
         if not phone_fields:
             continue
+        if not by_platform_id and not readback.id_fits(context, value, obj.object_name):
+            continue  # a record id names one object (its key prefix): the others cannot hold it
         key_field = obj.platform_id_field if by_platform_id else "Id"
         soql = queries.phone_of_record(obj.object_name, key_field=key_field, value=value, phone_fields=phone_fields)
-        try:
-            rows = context.salesforce.query_records(soql)
-        except SalesforceRequestError as exc:
-            if exc.status == 400 and set(exc.codes) & _NOT_AN_ID:
-                continue  # not an id of this object (Salesforce checks ids, and their checksum, per object)
-            raise
+        asked.append((phone_fields, soql))
+    try:
+        answers = context.salesforce.query_each([soql for _, soql in asked])
+    except SalesforceRequestError as exc:
+        if exc.status == 400 and set(exc.codes) & _NOT_AN_ID:
+            return None  # not an id Salesforce can read (it checks ids, and their checksum, per object)
+        raise
+    for (phone_fields, _), rows in zip(asked, answers, strict=True):
         for row in rows:
             for name in phone_fields:
                 if row.get(name):
@@ -187,7 +208,8 @@ def resolve_person(context: SyncContext, ref: PersonRef) -> Contact:
                 raise ConversationError(
                     404, "not-found", "the linked Salesforce record's phone is not a valid number"
                 ) from None
-        found = platform.find_contact(phone=phone)
+        # A platform that keeps no people knows a person by their phone alone: there is no one to look up.
+        found = platform.find_contact(phone=phone) if caps.contact_store else Contact(phone=phone)
         if found is not None and ref.platform_id and found.platform_id != ref.platform_id:
             found = None  # the phone now belongs to another platform contact
     if found is None:
@@ -216,14 +238,33 @@ def _guarded(fn: Any) -> Any:
         raise ConversationError(503, "salesforce-unavailable", f"Salesforce could not be read: {exc}") from None
 
 
-def _history(context: SyncContext, ref: PersonRef, ttl: int) -> dict[str, Any]:
+def _lookup(context: SyncContext, ref: PersonRef, charge: Charge) -> None:
+    """Before a lookup calls out: answer a remembered miss at once, else charge the caller."""
+    missed = context.redis.get(MISS_KEY.format(context.platform.name, ref.cache_key()))
+    if missed is not None:
+        raise ConversationError(404, "not-found", missed.decode() if isinstance(missed, bytes) else str(missed))
+    charge()
+
+
+def _resolve(context: SyncContext, ref: PersonRef) -> Contact:
+    """`resolve_person`, remembering a miss for `MISS_TTL` seconds."""
+    try:
+        return resolve_person(context, ref)
+    except ConversationError as exc:
+        if exc.status == 404:
+            context.redis.set(MISS_KEY.format(context.platform.name, ref.cache_key()), str(exc), ex=MISS_TTL)
+        raise
+
+
+def _history(context: SyncContext, ref: PersonRef, ttl: int, charge: Charge) -> dict[str, Any]:
     key = HISTORY_KEY.format(context.platform.name, ref.cache_key())
     cached = _cached(context, key)
     if cached is not None:
         return cached
+    _lookup(context, ref, charge)
 
     def fetch() -> dict[str, Any]:
-        contact = resolve_person(context, ref)
+        contact = _resolve(context, ref)
         fetched = context.platform.messages(contact, limit=HISTORY_LIMIT)
         return {"contact": _contact_json(contact, ref), "messages": [message_json(m) for m in fetched.messages]}
 
@@ -239,7 +280,9 @@ def _title(context: SyncContext) -> str:
     return entry.title if entry is not None else context.platform.name
 
 
-def conversation(context: SyncContext, ref: PersonRef, *, limit: int, before: str | None, ttl: int) -> dict[str, Any]:
+def conversation(
+    context: SyncContext, ref: PersonRef, *, limit: int, before: str | None, ttl: int, charge: Charge = _free
+) -> dict[str, Any]:
     """The `GET …/messages` answer: one page of the conversation, with counts over the whole history."""
     if before is not None:
         decode_cursor(before)  # a bad cursor is the caller's error whatever the platform holds
@@ -253,7 +296,7 @@ def conversation(context: SyncContext, ref: PersonRef, *, limit: int, before: st
             "counts": {"incoming": 0, "outgoing": 0},
             "nextBefore": None,
         }
-    history = _history(context, ref, ttl)
+    history = _history(context, ref, ttl, charge)
     messages = history["messages"]
     chosen, next_before = page(messages, limit=limit, before=before)
     incoming = sum(1 for m in messages if m["direction"] == "incoming")
@@ -268,16 +311,17 @@ def conversation(context: SyncContext, ref: PersonRef, *, limit: int, before: st
     }
 
 
-def campaigns(context: SyncContext, ref: PersonRef, *, ttl: int) -> dict[str, Any]:
+def campaigns(context: SyncContext, ref: PersonRef, *, ttl: int, charge: Charge = _free) -> dict[str, Any]:
     """The `GET …/campaigns` answer: every campaign the person is or was in."""
     if not context.platform.capabilities.campaigns:
         return {"supported": False, "campaigns": [], "count": 0}
     key = CAMPAIGNS_KEY.format(context.platform.name, ref.cache_key())
     cached = _cached(context, key)
     if cached is None:
+        _lookup(context, ref, charge)
 
         def fetch() -> dict[str, Any]:
-            contact = resolve_person(context, ref)
+            contact = _resolve(context, ref)
             return {
                 "contact": _contact_json(contact, ref),
                 "campaigns": [campaign_json(c) for c in context.platform.campaigns(contact)],

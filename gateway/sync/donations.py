@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from gateway.domain import platform_fields
@@ -35,6 +36,10 @@ MARKED_KEY = "gateway:donations:marked"  # Contact ids (18) already rolled up
 HWM_KEY = "gateway:donations:hwm"
 NPSP_KEY = "gateway:donations:npsp"  # "1" / "0": whether the org has NPSP's primary-contact field (cached a day)
 BATCH = 300
+
+
+def _mark_donors(ids: list[str], pipe: Any) -> None:
+    pipe.sadd(MARKED_KEY, *ids)
 
 
 def _has_npsp(context: SyncContext) -> bool:
@@ -102,6 +107,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
             if e164 is None:
                 return None
             contact = Contact(phone=e164).with_changes(custom_fields={field: "true"})
+            context.check_fence()
             try:
                 context.platform.upsert_contact(contact, subscribe=False)
             except SyncFailure as failure:
@@ -112,7 +118,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
 
         done = [rid for rid in parallel(threads, mark, rows, name="donations") if rid]
         if done:
-            context.redis.sadd(MARKED_KEY, *done)
+            context.commit(partial(_mark_donors, done))
         counts["updated"] += len(done)
         counts["failed"] += len(rows) - len(done)
     if transient:

@@ -4,12 +4,17 @@ since a cursor, for what a platform does not push), until it reaches `to_salesfo
 Pushed events are accepted once per idempotency key into a pending list in Redis, in the transaction that claims
 their keys; one `realtime` drain job at a time works through the list in batches, opt-outs first, and removes a
 batch only after its Salesforce writes, so a burst of STOPs costs a few Salesforce calls and a crash repeats a
-batch (harmless: versions dedupe) instead of losing it.
+batch (harmless: versions dedupe) instead of losing it. The drain lock is a fence (`fencing`): a drainer frozen
+past it holds the events up for `DRAIN_LOCK_SECONDS` at most and, when it wakes, removes nothing.
 
-Guarantees: a pushed event is resolved to the platform's current view of the person, looked up by the keys its
-capabilities allow (so a STOP carries the platform's own opt-out time and ids); polling covers
-[cursor - overlap, now] and advances the cursor only after the changes were queued, so a crash repeats a window and
-never skips one; a platform without a change feed is not polled.
+Guarantees: a pushed event only says "look at this person now" (`contacts_for_events`): where the adapter can read
+the person (the `lookup_by_*` flag for a key the event carries), the platform's own view decides what is written to
+Salesforce, the opt status included, so a forged STOP sent to the webhook URL changes nothing the platform does not
+hold; a person the platform, asked, does not know is dropped (and logged once a day). Only a platform that pushes
+opt-outs itself (`opt_out_webhooks`, verified the way it signs) has its pushed STOP kept, even over a view that does
+not show it yet (a read lagging behind the push must never lose a STOP), and one that cannot be asked keeps what the
+event says. Polling covers [cursor - overlap, now] and advances the cursor only after the changes were queued, so a
+crash repeats a window and never skips one; a platform without a change feed is not polled.
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ from redis import Redis
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
-from gateway.platforms.base import InboundEvent, InboundKind
+from gateway.platforms.base import Capabilities, InboundEvent, InboundKind
 from gateway.redis_client import text
-from gateway.sync import to_salesforce
+from gateway.sync import fencing, state, to_salesforce
 from gateway.sync.context import SyncContext
 from gateway.sync.to_platform import parallel
 
@@ -38,6 +43,7 @@ CURSOR_KEY = "gateway:poll:cursor:{}"
 INBOUND_KEY = "gateway:inbound:{}"  # platform -> list of pushed events (JSON) waiting for a drain
 DRAIN_SCHEDULED_KEY = "gateway:inbound:{}:drain-scheduled"
 DRAIN_LOCK_KEY = "gateway:inbound:{}:drain-lock"
+DRAIN_LOCK_SECONDS = 60  # renewed with each batch; a frozen drainer holds the events up this long at most
 DRAIN_BATCH = 200
 POLL_BATCH = 200
 LOOKUP_CONCURRENCY = 8
@@ -74,7 +80,9 @@ def accept(connection: Redis, platform: str, events: list[InboundEvent], dedup_t
 
 
 def event_to_json(event: InboundEvent) -> dict[str, Any]:
-    """A pushed event as it waits in Redis (the platform's view is read again when it is drained)."""
+    """A pushed event as it waits in Redis, the person it carries included: where the platform can be asked, its
+    view is read again when the event is drained; where it cannot (no `lookup_*` flag), the pushed person and their
+    opt status are all there is, so they must survive the queue (a START would otherwise be lost)."""
     return {
         "kind": event.kind.value,
         "phone": event.phone,
@@ -82,16 +90,19 @@ def event_to_json(event: InboundEvent) -> dict[str, Any]:
         "occurred_at": event.occurred_at.isoformat(),
         "body": event.body,
         "platform_id": event.platform_id,
+        "contact": to_salesforce.contact_to_json(event.contact) if event.contact is not None else None,
     }
 
 
 def event_from_json(data: dict[str, Any]) -> InboundEvent:
+    contact = data.get("contact")  # absent from events queued before the person was kept
     return InboundEvent(
         kind=InboundKind(data["kind"]),
         phone=data["phone"],
         idempotency_key=data["idempotency_key"],
         occurred_at=parse_timestamp(data["occurred_at"]),
         body=data.get("body"),
+        contact=to_salesforce.contact_from_json(contact) if contact else None,
         platform_id=data.get("platform_id"),
     )
 
@@ -106,18 +117,26 @@ class _Batch:
     events: list[dict[str, Any]]
     _connection: Redis
     _platform: str
+    _lock: fencing.Fence
 
     def done(self) -> None:
-        """Remove the batch from the pending list (after its Salesforce writes)."""
-        self._connection.ltrim(INBOUND_KEY.format(self._platform), len(self.events), -1)
+        """Remove the batch from the pending list (after its Salesforce writes) and renew the drain lock; raises
+        `fencing.Superseded`, removing nothing, when the lock lapsed and passed to another drainer."""
+        pending, count, lock = INBOUND_KEY.format(self._platform), len(self.events), self._lock.key
+
+        def remove(pipe: Any) -> None:
+            pipe.ltrim(pending, count, -1)
+            pipe.expire(lock, DRAIN_LOCK_SECONDS)
+
+        fencing.commit(self._connection, self._lock, remove)
 
 
 def _pending(connection: Redis, platform: str) -> Iterator[_Batch]:
-    """Batches of pending pushed events, oldest first, for one drainer at a time (a Redis lock); each batch stays
-    pending until its `done()`. A drain that finds the lock taken leaves the events to the lock holder."""
+    """Batches of pending pushed events, oldest first, for one drainer at a time (a fenced Redis lock); each batch
+    stays pending until its `done()`. A drain that finds the lock taken leaves the events to the lock holder."""
     connection.delete(DRAIN_SCHEDULED_KEY.format(platform))  # events arriving from now on schedule a new drain
-    lock = DRAIN_LOCK_KEY.format(platform)
-    if not connection.set(lock, "1", nx=True, ex=300):
+    lock = fencing.claim(connection, DRAIN_LOCK_KEY.format(platform), DRAIN_LOCK_SECONDS)
+    if lock is None:
         _claim_drain(connection, platform)
         return
     try:
@@ -125,9 +144,9 @@ def _pending(connection: Redis, platform: str) -> Iterator[_Batch]:
             raw = connection.lrange(INBOUND_KEY.format(platform), 0, DRAIN_BATCH - 1)
             if not raw:
                 return
-            yield _Batch([json.loads(r) for r in raw], connection, platform)
+            yield _Batch([json.loads(r) for r in raw], connection, platform, lock)
     finally:
-        connection.delete(lock)
+        fencing.release(connection, lock)
 
 
 def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None) -> dict[str, int]:
@@ -137,7 +156,10 @@ def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None
     totals = {"synced": 0, "skipped": 0, "failed": 0}
     for batch in _pending(context.redis, name):
         events = sorted((event_from_json(e) for e in batch.events), key=lambda e: e.kind is not InboundKind.OPT_OUT)
-        counts = to_salesforce.sync_contacts(context, contacts_for_events(context, events))
+        people = people_for_events(context, events)
+        # a person whose only news is a STOP is not created in Salesforce (the domain's rule: `plans`)
+        stop_only = {state.contact_key(p) for p in _only_stopped(people)}
+        counts = to_salesforce.sync_contacts(context, [p for _, p in people], stop_only=stop_only)
         batch.done()
         for outcome, value in counts.items():
             totals[outcome] += value
@@ -147,18 +169,51 @@ def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None
 
 
 def contacts_for_events(context: SyncContext, events: list[InboundEvent]) -> list[Contact]:
-    """The people the events are about, as the platform holds them now (plain messages change nobody)."""
+    """The people the events are about, as the platform holds them now (plain messages change nobody); see the
+    module's guarantees for whose word decides."""
+    return [person for _, person in people_for_events(context, events)]
+
+
+def _only_stopped(people: list[tuple[InboundEvent, Contact]]) -> list[Contact]:
+    """The people of whom every event of the batch is a STOP."""
+    kinds: dict[str, set[InboundKind]] = {}
+    for event, person in people:
+        kinds.setdefault(state.contact_key(person), set()).add(event.kind)
+    return [p for _, p in people if kinds[state.contact_key(p)] == {InboundKind.OPT_OUT}]
+
+
+def people_for_events(context: SyncContext, events: list[InboundEvent]) -> list[tuple[InboundEvent, Contact]]:
+    """`contacts_for_events`, each with the event it comes from."""
     relevant = [e for e in events if e.kind is not InboundKind.MESSAGE and (e.phone or e.platform_id)]
     views = parallel(LOOKUP_CONCURRENCY, lambda e: _current_view(context, e), relevant, name="lookup")
-    contacts: list[Contact] = []
+    caps = context.platform.capabilities
+    contacts: list[tuple[InboundEvent, Contact]] = []
+    unknown: list[Contact] = []
     for event, view in zip(relevant, views, strict=True):
+        readable = _readable(caps, event)
+        # The platform's own view decides where the adapter can read it. A STOP stands on the event's word only
+        # where the platform pushes opt-outs itself (a lagging read must not lose it) or cannot be asked; a platform
+        # nobody can be looked up on (no `lookup_*` flag) pushes the person with their STOP or START, and that
+        # pushed word decides (`event.contact`, kept through the queue).
+        kept_stop = event.kind is InboundKind.OPT_OUT and (caps.opt_out_webhooks or not readable)
+        if readable and view is None and not kept_stop:
+            unknown.append(Contact(phone=event.phone, platform_id=event.platform_id))
+            continue
         person = view or event.contact or Contact(phone=event.phone, platform_id=event.platform_id)
-        if event.kind is InboundKind.OPT_OUT and person.sms_status is not SmsStatus.UNSUBSCRIBED:
+        if kept_stop and person.sms_status is not SmsStatus.UNSUBSCRIBED:
             person = person.with_changes(sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=event.occurred_at)
+        elif kept_stop and person.opted_out_at is None:
+            person = person.with_changes(opted_out_at=event.occurred_at)
         if person.version is None or person.version < event.occurred_at:
-            person = person.with_changes(version=event.occurred_at)
-        contacts.append(person)
+            person = person.with_changes(version=event.occurred_at)  # read after the event: true at least then
+        contacts.append((event, person))
+    _log_unknown(context, unknown)
     return contacts
+
+
+def _readable(caps: Capabilities, event: InboundEvent) -> bool:
+    """The adapter can be asked about the person this event names (`_current_view` asks)."""
+    return bool((event.platform_id and caps.lookup_by_platform_id) or (event.phone and caps.lookup_by_phone))
 
 
 def _current_view(context: SyncContext, event: InboundEvent) -> Contact | None:
@@ -168,6 +223,24 @@ def _current_view(context: SyncContext, event: InboundEvent) -> Contact | None:
     if event.phone and caps.lookup_by_phone:
         return context.platform.find_contact(phone=event.phone)
     return None
+
+
+def _log_unknown(context: SyncContext, people: list[Contact]) -> None:
+    """Say once a day per person that events about someone the platform does not know were dropped (a webhook
+    URL in the wrong hands can send them at any rate; the log must not grow with it)."""
+    seen = state.reported(context.redis, state.UNKNOWN_TO_PLATFORM, people)
+    fresh = [person for person, said in zip(people, seen, strict=True) if not said]
+    if not fresh:
+        return
+    pipe = context.redis.pipeline(transaction=False)
+    state.mark(pipe, [state.report(state.UNKNOWN_TO_PLATFORM, p) for p in fresh])
+    pipe.execute()
+    for person in fresh:
+        log.warning(
+            "%s does not know %s: its pushed events about them are dropped (said once a day)",
+            context.platform.name,
+            person.platform_id or person.phone,
+        )
 
 
 # -- polled changes -----------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ def summary_entry(run: Mapping[str, Any], *, platform: str | None) -> SyncResult
         request_endpoint=f"bulk:{run.get('kind', 'initial')}:{run.get('direction', '')}",
         platform=platform,
         run_id=str(run.get("run_id") or "") or None,
+        key=f"run-summary:{run.get('run_id')}" if run.get("run_id") else None,  # a repeated finish: still one row
     )
 
 

@@ -8,14 +8,27 @@ Two directions, four kinds of mark, each kept `STATE_TTL` seconds after it was l
 
 Guarantees: nothing outside this module formats these keys; every read asks Redis once per batch (a pipeline or an
 MGET), never once per record; a mark is a value (`Mark`) that callers store inside their own transaction, together
-with what they owe Salesforce, so a crash never keeps a mark without its write-back nor the reverse.
+with what they owe Salesforce, so a crash never keeps a mark without its write-back nor the reverse. That
+transaction is fenced (`SyncContext.commit`, `gateway.sync.fencing`): a job whose execution was handed to another
+worker while its own was frozen stores no mark when it wakes, so no version goes backwards and nothing is owed twice.
+
+No version from the future: a version later than now + `MAX_FUTURE` is stored as now, and a stored one later than
+that is not believed (read as no mark at all). The webhook door already refuses such Salesforce timestamps; this is
+the backstop for every other source (a platform's clock, an event queued before the door checked, a mark stored by
+an older gateway), since one such mark would make every genuine change of its record look stale for `STATE_TTL`.
+Re-syncing a change because its mark was clamped is harmless (the echo fingerprints skip what is unchanged).
+
+Also here: which people the sync could not place were reported in the last day (`reported`, `report`), so that a
+phone nobody knows leaves one `Sync_Result__c` or log line a day, not one per webhook call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -24,12 +37,17 @@ from gateway.domain.contact import Contact
 from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
 from gateway.redis_client import text
 
+log = logging.getLogger(__name__)
+
 STATE_TTL = 90 * 24 * 3600
+MAX_FUTURE = timedelta(seconds=300)  # the door's default GATEWAY_MAX_CLOCK_SKEW_SECONDS
+REPORT_TTL = 24 * 3600
 
 _RECORD_VERSION = "gateway:version:{}:{}"  # object, 15-char record id -> last synced SystemModstamp (ISO)
 _RECORD_FINGERPRINT = "gateway:fingerprint:to-platform:{}:{}"  # object, 15-char record id -> fingerprint sent
 _CONTACT_VERSION = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version (ISO)
 _OUR_WRITE = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what the gateway wrote there
+_REPORTED = "gateway:reported:{}:{}"  # what, sha256 of platform id or phone -> reported in the last day
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +56,31 @@ class Mark:
 
     key: str
     value: str
+    ttl: int = STATE_TTL
 
 
 def mark(pipe: Any, marks: Iterable[Mark | None]) -> None:
-    """Queue `marks` (None entries are skipped) on the caller's pipeline or transaction."""
+    """Queue `marks` (None entries are skipped) on the caller's transaction (`SyncContext.commit`)."""
     for item in marks:
         if item is not None:
-            pipe.set(item.key, item.value, ex=STATE_TTL)
+            pipe.set(item.key, item.value, ex=item.ttl)
+
+
+def _stored_version(what: str, version: datetime, now: datetime | None = None) -> str:
+    """`version` as a mark stores it: never later than now + `MAX_FUTURE` (a later one is stored as now)."""
+    now = now or datetime.now(UTC)
+    if version > now + MAX_FUTURE:
+        log.warning("%s carries a version from the future (%s): remembered as synced up to now", what, version)
+        return now.isoformat()
+    return version.isoformat()
+
+
+def _believed_version(raw: Any, now: datetime | None = None) -> datetime | None:
+    """A stored version mark, or None when there is none or it lies in the future (no mark believed)."""
+    if raw is None:
+        return None
+    version = parse_timestamp(text(raw))
+    return None if version > (now or datetime.now(UTC)) + MAX_FUTURE else version
 
 
 # -- Salesforce records (Salesforce → platform) ------------------------------------------------------------------
@@ -85,12 +121,13 @@ def record_states(redis: Redis, object_name: str, record_ids: Sequence[str]) -> 
             _RECORD_FINGERPRINT.format(object_name, _short(record_id)),
         ]
     values = redis.mget(keys)
+    now = datetime.now(UTC)
     states = []
     for i in range(0, len(values), 2):
         version, fingerprint = values[i], values[i + 1]
         states.append(
             RecordState(
-                version=parse_timestamp(text(version)) if version is not None else None,
+                version=_believed_version(version, now),
                 fingerprint=text(fingerprint) if fingerprint is not None else None,
             )
         )
@@ -102,8 +139,9 @@ def record_state(redis: Redis, object_name: str, record_id: str) -> RecordState:
 
 
 def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:
-    """The record is done up to `version`."""
-    return Mark(_RECORD_VERSION.format(object_name, _short(record_id)), version.isoformat())
+    """The record is done up to `version` (at most now + `MAX_FUTURE`)."""
+    stored = _stored_version(f"{object_name} {record_id}", version)
+    return Mark(_RECORD_VERSION.format(object_name, _short(record_id)), stored)
 
 
 def record_sent(object_name: str, record_id: str, fingerprint: str) -> Mark:
@@ -133,22 +171,44 @@ def already_synced(redis: Redis, contacts: Sequence[Contact]) -> list[bool]:
     keys = [_CONTACT_VERSION.format(contact_key(c)) for c in contacts]
     keys += [_OUR_WRITE.format(c.platform_id) for c in contacts if c.platform_id]
     values = iter(redis.mget(keys))
-    versions = [next(values) for _ in contacts]
+    now = datetime.now(UTC)
+    versions = [_believed_version(next(values), now) for _ in contacts]
     done = []
     for contact, last in zip(contacts, versions, strict=True):
         ours = next(values) if contact.platform_id else None
         echo = ours is not None and text(ours) == contact_fingerprint(contact)
-        stale = (
-            last is not None
-            and contact.version is not None
-            and not is_newer(contact.version, parse_timestamp(text(last)))
-        )
+        stale = last is not None and contact.version is not None and not is_newer(contact.version, last)
         done.append(echo or stale)
     return done
 
 
 def contact_synced(contact: Contact) -> Mark | None:
-    """The contact is done up to its version (None: it has no version or no key to remember it by)."""
+    """The contact is done up to its version, at most now + `MAX_FUTURE` (None: it has no version or no key to
+    remember it by)."""
     if contact.version is None or not contact_key(contact):
         return None
-    return Mark(_CONTACT_VERSION.format(contact_key(contact)), contact.version.isoformat())
+    stored = _stored_version("a platform contact", contact.version)
+    return Mark(_CONTACT_VERSION.format(contact_key(contact)), stored)
+
+
+# -- people the sync cannot place (reported once a day) ----------------------------------------------------------
+
+UNMATCHED = "unmatched"  # no Salesforce record holds the person (none matched, none created)
+UNKNOWN_TO_PLATFORM = "unknown-to-platform"  # a pushed event names a person the platform, asked, does not know
+
+
+def _report_key(what: str, contact: Contact) -> str:
+    digest = hashlib.sha256(contact_key(contact).encode()).hexdigest()[:32]  # no phone in a key name
+    return _REPORTED.format(what, digest)
+
+
+def reported(redis: Redis, what: str, contacts: Sequence[Contact]) -> list[bool]:
+    """For each contact: that it was `what` (`UNMATCHED`, `UNKNOWN_TO_PLATFORM`) was reported in the last day."""
+    if not contacts:
+        return []
+    return [value is not None for value in redis.mget([_report_key(what, c) for c in contacts])]
+
+
+def report(what: str, contact: Contact) -> Mark:
+    """That the contact was `what` is reported now (remembered `REPORT_TTL`); store it with the report itself."""
+    return Mark(_report_key(what, contact), "1", ttl=REPORT_TTL)

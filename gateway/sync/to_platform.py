@@ -4,11 +4,19 @@ batch of `Messaging_Sync__e` events (`sync_events`) and for every chunk of a bul
 Guarantees:
 - Events are grouped by record; only the newest version of each is applied, and a version not newer than the
   last one synced (`state`) is skipped, so a replayed batch applies nothing twice.
-- An echo (mapped values equal to what was last synced for the record) is skipped without a platform call.
-- A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out).
+- An event says which record changed, never what it holds: every record is read back from Salesforce first
+  (`readback`), and Salesforce's values and `SystemModstamp` are synced. A record Salesforce does not hold is
+  skipped (logged); an id of another object is refused (`invalid-record-id`).
+- An echo (mapped values equal to what was last synced for the record) is skipped without a platform call, unless
+  the record asks for an opt status other than the one Salesforce records from the platform (the person's STOP or
+  START came since: `MappedRecord.may_be_echo`), so a re-subscribe after a STOP is always refused and told.
+- A person who texted STOP is never re-subscribed by a Salesforce edit (the domain's sticky opt-out). For a
+  platform that keeps no people (`contact_store=False`) the platform is never called: the record's opt-status
+  change is recorded in Salesforce (the ledger, `ledger_view`), planned against the status the read-back found.
 - What a record's sync leaves (its version and echo marks, what it owes Salesforce) is handed to a `RecordSink`,
   which stores it in one Redis transaction after the platform accepted the write: real time queues a
-  `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links.
+  `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links. Both the
+  platform write and that transaction are fenced by the job's lease (`SyncContext.check_fence`, `.commit`).
 - Transient platform failures are retried by re-raising after every other record of the batch is done and marked.
 """
 
@@ -26,14 +34,15 @@ from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncFailure
 from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import MappedRecord, map_record_to_contact, record_skip_reason, salesforce_datetime
-from gateway.domain.matching import PlatformMatch, Skip, match_contact
+from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
 from gateway.domain.opt_status import Side, resolve_sms_status, status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
+from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import state, writeback
+from gateway.sync import readback, state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
@@ -124,25 +133,33 @@ def sync_record(
         sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
         return
     mapped = map_record_to_contact(dict(record), obj, changed_fields=changed_fields, rules=context.rules)
-    if not force and last.is_echo(mapped.fingerprint):
+    if not force and mapped.may_be_echo and last.is_echo(mapped.fingerprint):
         sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
         return
 
+    stores_people = context.platform.capabilities.contact_store
     conflict = None if mapped.refusal is not None else sink.conflict(obj, record_id, mapped.contact.phone)
     if mapped.refusal is not None:
         plan = plan_to_platform(mapped, obj, Skip("not matched"))  # refused whatever the platform holds
     elif conflict is not None:
         plan = replace(plan_to_platform(mapped, obj, Skip("not matched")), errors=(conflict,))
+    elif not stores_people:
+        plan = plan_to_platform(mapped, obj, Matched(ledger_view(mapped)))
+        if plan.platform_write is None and plan.skipped_reason:
+            why = "keeps no contacts: only opt-status changes are recorded (in Salesforce), and this one has none"
+            plan = replace(plan, skipped_reason=f"The platform {context.platform.name} {why}.")
     else:
         plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj, known))
 
     write = plan.platform_write
     opting_out = write is not None and write.opt_out and not write.is_create
-    endpoint = f"{context.platform.name}:{'opt_out' if opting_out else 'upsert'}"
+    call = "ledger" if not stores_people else "opt_out" if opting_out else "upsert"
+    endpoint = f"{context.platform.name}:{call}"
     view: Contact | None = None
     if write is not None and plan.status is not SyncStatus.FAILURE and sink.writes:
         try:
-            view = apply_platform_write(context, write)
+            # A platform that keeps no people is not called: the resolved status is recorded in Salesforce only.
+            view = apply_platform_write(context, write) if stores_people else write.contact
         except SyncFailure as failure:
             if failure.error.transient:
                 raise
@@ -158,7 +175,7 @@ def sync_record(
     elif plan.platform_write is None:
         outcome = "skipped"
     else:
-        outcome = "created" if plan.platform_write.is_create else "updated"
+        outcome = "created" if plan.platform_write.is_create and stores_people else "updated"
     marks = () if failed else (synced, state.platform_written(view) if view else None, _sent(obj, record_id, mapped))
     sink.done(
         RecordOutcome(
@@ -184,6 +201,19 @@ def _refused_subscription(plan: SyncPlan, write: PlatformWrite, view: Contact) -
     return plan.failed(refused) if refused is not None else plan
 
 
+def ledger_view(mapped: MappedRecord) -> Contact:
+    """What a platform that keeps no people (`contact_store=False`) "holds" for a record: the record's own values
+    with the status Salesforce last recorded for it (`Messaging_Status__c`, the opt-out ledger). Planned against
+    it, a record changes nothing but its opt status, and a re-subscribe of someone the ledger has unsubscribed is
+    refused (`invalid-messaging-status`) exactly as against a platform's own view.
+
+    The ledger fields come from the record as Salesforce holds it now: real time reads every record back
+    (`readback`, which selects the status and opt-out time with every synced field) and bulk runs read them with
+    the chunk; a relayed event does not carry them and Redis never holds them, so the ledger survives a Redis
+    loss and costs no query of its own."""
+    return mapped.contact.with_changes(sms_status=mapped.reported_status)
+
+
 def _sent(obj: SyncObjectConfig, record_id: str, mapped: MappedRecord) -> state.Mark:
     return state.record_sent(obj.object_name, record_id, mapped.fingerprint)
 
@@ -206,6 +236,7 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
     sends its other changes first (an opt-out call carries none), then the opt-out; a new contact who is not opted
     in is created without a subscription (there is nothing to opt out of).
     """
+    context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
     changes = write.changes_only().with_changes(phone=write.contact.phone)
     if write.opt_out and not write.is_create:
         if write.fields - {platform_fields.SMS_STATUS, platform_fields.CRM_ID} or write.cleared:
@@ -331,6 +362,22 @@ def _version(event: Mapping[str, Any]) -> datetime:
     return parse_timestamp(str(stamp))
 
 
+def _changed_fields(event: Mapping[str, Any], held: Mapping[str, Any], version: datetime) -> list[str] | None:
+    """What changed since the last sync, as far as the event and Salesforce's row tell: the event's changed fields
+    describe its own version only. When Salesforce holds a newer version, every mapped field (None: the echo check
+    and the merge then skip what the platform already holds); at the same version (timestamps of one second may
+    hide a second edit), the event's fields plus every field whose value Salesforce holds differs from the event's."""
+    if version != _version(event):
+        return None
+    held_values = {name.casefold(): value for name, value in held.items()}
+    differing = [
+        name
+        for name, value in event["record"].items()
+        if name.casefold() in held_values and held_values[name.casefold()] != value
+    ]
+    return list(dict.fromkeys([*event["changedFields"], *differing]))
+
+
 def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The newest event of each record, in the order records first appear."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
@@ -340,6 +387,21 @@ def latest_per_record(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if current is None or _version(event) >= _version(current):
             newest[key] = event
     return list(newest.values())
+
+
+def _refuse(
+    context: SyncContext, obj: SyncObjectConfig, event: Mapping[str, Any], error: SyncError, sink: RecordSink
+) -> None:
+    """Hand the sink a failure for an event refused before its record was read (nothing is marked or sent)."""
+    record_id = str(event["recordId"])
+    plan = SyncPlan(
+        PlanDirection.TO_PLATFORM,
+        object_name=obj.object_name,
+        record_id=record_id,
+        errors=(error,),
+        link_field=obj.platform_id_field,
+    )
+    sink.done(RecordOutcome(obj, record_id, "failed", plan=plan))
 
 
 class _WriteBackSink:
@@ -367,10 +429,12 @@ class _WriteBackSink:
                     result=result, object_name=outcome.obj.object_name, record_id=outcome.record_id, fields=outcome.owed
                 )
             )
-        pipe = self.context.redis.pipeline(transaction=True)
-        state.mark(pipe, outcome.marks)
-        writeback.queue_entries(pipe, entries)
-        pipe.execute()
+
+        def store(pipe: Any) -> None:
+            state.mark(pipe, outcome.marks)
+            writeback.queue_entries(pipe, entries)
+
+        self.context.commit(store)
         if plan is None or plan.status is SyncStatus.SKIPPED:
             self.counts["skipped"] += 1
         else:
@@ -394,23 +458,33 @@ def sync_events(
             sink.counts["skipped"] += 1
         else:
             work.append((obj, event))
+    checked = readback.read_back(context, work)
 
     region = context.settings.phone_default_region
-    phones = [p for obj, event in work if (p := record_phone(event["record"], obj, region))]
+    phones = [p for item in checked if item.record and (p := record_phone(item.record, item.obj, region))]
     known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
 
-    def one(item: tuple[SyncObjectConfig, dict[str, Any]]) -> SyncError | None:
-        obj, event = item
+    def one(item: readback.ReadBack) -> SyncError | None:
+        obj, event = item.obj, item.event
+        if item.refusal is not None:
+            _refuse(context, obj, event, item.refusal, sink)
+            return None
+        if item.record is None:
+            if event["operation"] == "delete":  # gone, as the event says: remember it, send nothing
+                sync_record(context, obj, {"Id": event["recordId"]}, sink, version=_version(event), deleted=True)
+            else:  # not in Salesforce (deleted since, or never was): nothing to sync, and no log row to flood
+                sink.counts["skipped"] += 1
+            return None
+        version = parse_timestamp(str(item.record["SystemModstamp"]))
         update = event["operation"] not in ("insert", "undelete") and not obj.send_all_fields
         try:
             sync_record(
                 context,
                 obj,
-                {**event["record"], "Id": event["recordId"]},
+                {**item.record, "Id": event["recordId"]},
                 sink,
-                version=_version(event),
-                changed_fields=event["changedFields"] if update else None,
-                deleted=event["operation"] == "delete",
+                version=version,
+                changed_fields=_changed_fields(event, item.record, version) if update else None,
                 force=force,
                 known=known,
             )
@@ -421,7 +495,7 @@ def sync_events(
         return None
 
     # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
-    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, work) if error is not None]
+    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, checked) if error is not None]
     try:
         writeback.flush(context.redis, context.salesforce)
     except Exception:

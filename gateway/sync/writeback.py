@@ -4,8 +4,13 @@ Guarantees: an entry is queued in Redis in the same transaction that marks its r
 (`record_synced`), so a crash can never leave a platform write with neither its version mark nor its write-back;
 `flush()` writes pending entries to Salesforce in bulk (sObject Collections, 200 a call) and removes them only
 after Salesforce answered, so a Salesforce outage delays the write-back, it never loses it. One flusher runs at a
-time (a Redis lock); a crash between Salesforce's answer and the removal can repeat a batch (updates are
-idempotent; a log row may appear twice).
+time: its lock is a fence (`fencing`) of `LOCK_SECONDS`, renewed with each batch's removal, so a frozen flusher
+holds the write-back up for at most that long, and when it wakes it removes nothing (the next flusher owns the
+list by then) and writes nothing more. A crash (or a freeze past the lock) between Salesforce's answer and the
+removal can repeat a batch: updates are idempotent, and each log row is upserted by its entry's key, so it is still
+one row. A record whose update Salesforce refuses (`INVALID_CROSS_REFERENCE_KEY`, `ENTITY_IS_DELETED`, a validation
+rule…) gets a `Failure` row carrying Salesforce's error code and message (`salesforce-rejected`), whatever its sync
+had reached: the link or status it owes the record is not there.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from redis import Redis
@@ -22,23 +28,26 @@ from redis import Redis
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.sync_results import Direction, Status, SyncResultEntry, write_sync_results
-from gateway.sync import status
+from gateway.sync import fencing, status
 
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "gateway:salesforce:writeback"
 LOCK_KEY = "gateway:salesforce:writeback:lock"
+LOCK_SECONDS = 60
 BATCH = 2000
 
 
 @dataclass(frozen=True)
 class WriteBack:
-    """One record's debt to Salesforce: `fields` to update on `object_name`/`record_id`, and its log row."""
+    """One record's debt to Salesforce: `fields` to update on `object_name`/`record_id`, and its log row (upserted
+    by `key`, so a batch written twice leaves one row per entry)."""
 
     result: dict[str, Any]  # SyncResultEntry as JSON-able values
     object_name: str | None = None
     record_id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), default=str)
@@ -88,7 +97,24 @@ def pending_count(connection: Redis) -> int:
     return int(connection.llen(PENDING_KEY))
 
 
-def _entry(values: dict[str, Any]) -> SyncResultEntry:
+def _refused(values: dict[str, Any], entry: WriteBack, reasons: str) -> dict[str, Any]:
+    """The log row of a sync whose write-back Salesforce refused: a Failure with Salesforce's error first, then what
+    the sync itself had to say."""
+    error = SyncError(
+        SyncErrorCode.SALESFORCE_REJECTED,
+        f"The platform side of this sync was done, but Salesforce refused the gateway's update of the record "
+        f"({', '.join(sorted(entry.fields))}): {reasons}.",
+    )
+    earlier = values.get("message") or ""
+    return {
+        **values,
+        "status": Status.FAILURE.value,
+        "error_code": error.code.value,
+        "message": f"{error.message}\n{earlier}".strip(),
+    }
+
+
+def _entry(values: dict[str, Any], key: str | None = None) -> SyncResultEntry:
     code = values.get("error_code")
     error = None
     if code:
@@ -108,14 +134,16 @@ def _entry(values: dict[str, Any]) -> SyncResultEntry:
         platform=values.get("platform"),
         platform_contact_id=values.get("platform_contact_id"),
         run_id=values.get("run_id"),
+        key=key,
     )
 
 
-def flush(connection: Redis, client: SalesforceClient, *, lock_seconds: int = 120) -> int:
-    """Write pending entries to Salesforce, oldest first; returns how many were written. Raises the client's
-    transient errors (the entries stay pending for the next flush)."""
-    token = uuid.uuid4().hex
-    if not connection.set(LOCK_KEY, token, nx=True, ex=lock_seconds):
+def flush(connection: Redis, client: SalesforceClient, *, lock_seconds: int = LOCK_SECONDS) -> int:
+    """Write pending entries to Salesforce, oldest first; returns how many this call wrote (0 when another flusher
+    holds the lock, or took it over). Raises the client's transient errors (the entries stay pending for the next
+    flush)."""
+    lock = fencing.claim(connection, LOCK_KEY, lock_seconds)
+    if lock is None:
         return 0
     written = 0
     try:
@@ -123,13 +151,20 @@ def flush(connection: Redis, client: SalesforceClient, *, lock_seconds: int = 12
             raw = connection.lrange(PENDING_KEY, 0, BATCH - 1)
             if not raw:
                 return written
-            entries = [WriteBack.from_json(r) for r in raw]
-            _write(client, entries)
-            connection.ltrim(PENDING_KEY, len(raw), -1)
+            lock.check(connection)
+            _write(client, [WriteBack.from_json(r) for r in raw])
+            fencing.commit(connection, lock, partial(_remove_written, count=len(raw), lock_seconds=lock_seconds))
             written += len(raw)
+    except fencing.Superseded:
+        log.warning("write-back: the flush passed to another process after %d entries", written)
+        return written
     finally:
-        if connection.get(LOCK_KEY) in (token.encode(), token):
-            connection.delete(LOCK_KEY)
+        fencing.release(connection, lock)
+
+
+def _remove_written(pipe: Any, count: int, lock_seconds: int) -> None:
+    pipe.ltrim(PENDING_KEY, count, -1)
+    pipe.expire(LOCK_KEY, lock_seconds)
 
 
 def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:
@@ -151,10 +186,7 @@ def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:
     for entry in entries:
         values = dict(entry.result)
         if entry.record_id in failures:
-            values["message"] = (
-                f"{values.get('message') or ''}\nThe gateway could not update the Salesforce record: "
-                f"{failures[entry.record_id]}"
-            ).strip()
-        rows.append(_entry(values))
+            values = _refused(values, entry, failures[entry.record_id])
+        rows.append(_entry(values, entry.key))
     if rows:
         write_sync_results(client, rows)

@@ -4,6 +4,10 @@ OpenAPI at `/api/v1/openapi.json` from its marshmallow schemas (flask-smorest).
 Every route needs a bearer token from `/oauth/token` holding one of the scopes it names; every error, including
 401 and 403, has the gateway's one JSON shape `{"error": {"code", "message"}}`.
 
+Conversations and campaigns count each lookup that has to call Salesforce or the platform (not answered from a
+cache) against the calling OAuth client's quota (`GATEWAY_READ_RATE_LIMIT_PER_CLIENT`): past it, 429 with
+`Retry-After`.
+
 Scopes: conversations and campaigns need `conversations:read`; the status summary takes `admin` or
 `conversations:read` (the admin console's Apex calls it through the org's Named Credential client, and the summary
 holds no personal data); resending a failed sync needs `admin`; the package's setup check takes `events:write` or
@@ -31,6 +35,7 @@ from gateway.sync.context import SyncContext
 from gateway.web import schemas_api as schemas
 from gateway.web.auth import require_scope
 from gateway.web.errors import error_response
+from gateway.web.ratelimit import ReadQuota
 from gateway.web.setup_check import setup_check
 
 P = ParamSpec("P")
@@ -120,6 +125,27 @@ def _no_platform() -> Response | None:
     return None
 
 
+def _charge() -> None:
+    """Count one lookup that calls out against the calling client's quota (`ReadQuota`)."""
+    quota: ReadQuota = current_app.extensions["gateway.read_quota"]
+    client_id = str(g.token_claims.get("client_id") or g.token_claims.get("sub") or "")
+    retry_after = quota.charge(client_id)
+    if retry_after is not None:
+        raise conversations.ConversationError(
+            429,
+            "rate-limited",
+            f"client {client_id} has made as many lookups as it may ({quota.limit}); retry in {retry_after} s",
+            retry_after=retry_after,
+        )
+
+
+def _refusal(exc: conversations.ConversationError) -> Response:
+    response = error_response(exc.status, exc.code, str(exc))
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def _messages(platform_id: str | None, args: dict[str, Any]) -> Any:
     ref = _person(platform_id, args)
     if isinstance(ref, Response):
@@ -128,10 +154,10 @@ def _messages(platform_id: str | None, args: dict[str, Any]) -> Any:
         return missing
     try:
         return conversations.conversation(
-            sync_context(), ref, limit=args["limit"], before=args.get("before"), ttl=_ttl()
+            sync_context(), ref, limit=args["limit"], before=args.get("before"), ttl=_ttl(), charge=_charge
         )
     except conversations.ConversationError as exc:
-        return error_response(exc.status, exc.code, str(exc))
+        return _refusal(exc)
 
 
 def _campaigns(platform_id: str | None, args: dict[str, Any]) -> Any:
@@ -141,16 +167,16 @@ def _campaigns(platform_id: str | None, args: dict[str, Any]) -> Any:
     if (missing := _no_platform()) is not None:
         return missing
     try:
-        return conversations.campaigns(sync_context(), ref, ttl=_ttl())
+        return conversations.campaigns(sync_context(), ref, ttl=_ttl(), charge=_charge)
     except conversations.ConversationError as exc:
-        return error_response(exc.status, exc.code, str(exc))
+        return _refusal(exc)
 
 
 @bp.get("/contacts/<platform_id>/messages")
 @require_any_scope("conversations:read")
 @bp.arguments(schemas.MessagesQuerySchema, location="query")
 @bp.response(200, schemas.MessagesSchema)
-@_documented_errors(401, 403, 404)
+@_documented_errors(401, 403, 404, 429)
 @bp.doc(security=SECURITY)
 def contact_messages(args: dict[str, Any], platform_id: str) -> Any:
     """The person's conversation, newest page first, messages oldest → newest within a page.
@@ -165,7 +191,7 @@ def contact_messages(args: dict[str, Any], platform_id: str) -> Any:
 @require_any_scope("conversations:read")
 @bp.arguments(schemas.PersonOnlyQuerySchema, location="query")
 @bp.response(200, schemas.MessagesSchema)
-@_documented_errors(401, 403, 404)
+@_documented_errors(401, 403, 404, 429)
 @bp.doc(security=SECURITY)
 def messages_by_phone(args: dict[str, Any]) -> Any:
     """The conversation of the person with this `phone` (or Salesforce `crmId`)."""
@@ -176,7 +202,7 @@ def messages_by_phone(args: dict[str, Any]) -> Any:
 @require_any_scope("conversations:read")
 @bp.arguments(schemas.CampaignsQuerySchema, location="query")
 @bp.response(200, schemas.CampaignsSchema)
-@_documented_errors(401, 403, 404)
+@_documented_errors(401, 403, 404, 429)
 @bp.doc(security=SECURITY)
 def contact_campaigns(args: dict[str, Any], platform_id: str) -> Any:
     """The campaigns the person is or was in: name, type, status and since when."""
@@ -187,7 +213,7 @@ def contact_campaigns(args: dict[str, Any], platform_id: str) -> Any:
 @require_any_scope("conversations:read")
 @bp.arguments(schemas.CampaignsPersonOnlyQuerySchema, location="query")
 @bp.response(200, schemas.CampaignsSchema)
-@_documented_errors(401, 403, 404)
+@_documented_errors(401, 403, 404, 429)
 @bp.doc(security=SECURITY)
 def campaigns_by_phone(args: dict[str, Any]) -> Any:
     """The campaigns of the person with this `phone` (or Salesforce `crmId`)."""
@@ -198,7 +224,10 @@ def status_summary() -> dict[str, Any]:
     """The summary shared by `GET /api/v1/status` and the operator's page."""
     from gateway import __version__
 
-    return status.summary(sync_context(), queue_names=jobs.QUEUES, version=__version__)
+    summary = status.summary(sync_context(), queue_names=jobs.QUEUES, version=__version__)
+    entry = current_app.extensions["gateway.settings"].platform_entry
+    summary["platform"].update(entry.scope() if entry is not None else {"syncs": [], "cannot": []})
+    return summary
 
 
 @bp.get("/status")

@@ -11,11 +11,16 @@ Guarantees:
 - The remote address is the peer's unless `GATEWAY_TRUSTED_PROXIES` says how many proxies in front append to
   `X-Forwarded-For` (werkzeug's ProxyFix); a client cannot pick its own address by sending that header.
 - If Redis cannot be reached the check is skipped and logged (the token endpoint needs nothing else from Redis).
+
+`ReadQuota` is the conversation API's per-client quota (`GATEWAY_READ_RATE_LIMIT_PER_CLIENT`), on the same storage:
+it counts, per OAuth client id, the lookups that reach Salesforce or the platform (an answer from the cache costs
+nothing and is never counted), so one client cannot spend the deployment's Salesforce API budget on lookups.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -24,16 +29,19 @@ import redis
 from flask import Flask, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
+from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from gateway.config import EdgeSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "gateway:ratelimit"
 CLIENT_SCOPE = "auth-failures-per-client"
 ADDRESS_SCOPE = "auth-failures-per-address"
+READ_SCOPE = "conversation-lookups-per-client"
 
 
 def _failed(response: Response) -> bool:
@@ -99,3 +107,24 @@ class AuthLimits:
             )
             guarded = shared(guarded)
         return cast(F, guarded)
+
+
+class ReadQuota:
+    """How many conversation lookups that call out each OAuth client may make: every window of the limit
+    (`"120 per minute; 3000 per hour"`), shared by every web process through the limiter's Redis storage."""
+
+    def __init__(self, limits: AuthLimits, limit: str) -> None:
+        self._strategy = limits.limiter.limiter  # flask-limiter's `limits` strategy over the shared storage
+        self._items = parse_many(limit)
+        self.limit = limit
+
+    def charge(self, client_id: str) -> int | None:
+        """Count one lookup for `client_id`: None when it may go ahead, else the seconds until it may."""
+        try:
+            for item in self._items:
+                if not self._strategy.hit(item, KEY_PREFIX, READ_SCOPE, client_id):
+                    reset_at = self._strategy.get_window_stats(item, KEY_PREFIX, READ_SCOPE, client_id).reset_time
+                    return max(1, int(reset_at - time.time()) + 1)
+        except redis.RedisError:
+            log.warning("the conversation lookup quota could not be checked (Redis unreachable): lookup allowed")
+        return None

@@ -144,6 +144,8 @@ class PlatformStatusSchema(Schema):
     name = fields.String(allow_none=True, required=True)
     reachable = fields.Boolean(required=True)
     detail = fields.String(allow_none=True, required=True)
+    syncs = fields.List(fields.String(), required=True, metadata={"description": "what the gateway syncs with it"})
+    cannot = fields.List(fields.String(), required=True, metadata={"description": "what it cannot do"})
 
 
 class BulkRunSchema(Schema):

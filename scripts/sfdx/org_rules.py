@@ -11,6 +11,7 @@ Usage: org_rules.py PACKAGE_DIR [--project-root DIR]. Exits 1 with one line per 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -200,6 +201,48 @@ def named_principal_callouts_need_user_external_credential_access(package: Packa
             )
 
 
+def _object_permissions(root: etree._Element) -> dict[str, etree._Element]:
+    return {
+        permission.findtext("md:object", "", NS).strip(): permission
+        for permission in root.iterfind("md:objectPermissions", NS)
+    }
+
+
+def _granted(permission: etree._Element | None, *names: str) -> bool:
+    return permission is not None and any(permission.findtext(f"md:{n}", "", NS).strip() == "true" for n in names)
+
+
+@rule
+def contact_access_needs_account_access(package: Package) -> Iterator[Problem]:
+    """Object Reference, "ObjectPermissions" and Tooling API, "PermissionDependency" (object permissions depend on
+    other objects' permissions, and a permission set that lacks the required one fails to save: "Permission Read
+    Contracts depends on permission(s): Read Accounts", as reproduced by admins and vendors). Contact is Account's
+    child in sharing like Contract, so a permission set that grants Contact access grants Read on Account, and
+    View All on Account with View All on Contact. That Contact's own dependency reads exactly so is not stated in
+    the pages we read: granting the Account side is harmless under every reading."""
+    for path, root in package.files("*.permissionset-meta.xml"):
+        permissions = _object_permissions(root)
+        contact = permissions.get("Contact")
+        account = permissions.get("Account")
+        crud = ("allowRead", "allowCreate", "allowEdit", "allowDelete", "viewAllRecords", "modifyAllRecords")
+        if not _granted(contact, *crud):
+            continue
+        if not _granted(account, "allowRead"):
+            yield _problem(
+                path,
+                contact,
+                contact_access_needs_account_access,
+                "grants access to Contact but not Read on Account: add Account with allowRead",
+            )
+        elif _granted(contact, "viewAllRecords", "modifyAllRecords") and not _granted(account, "viewAllRecords"):
+            yield _problem(
+                path,
+                contact,
+                contact_access_needs_account_access,
+                "grants View All on Contact but not on Account: add viewAllRecords on Account",
+            )
+
+
 @rule
 def the_credential_diagnosis_knows_every_permission_set_granting_the_principal(package: Package) -> Iterator[Problem]:
     """MessagingCredentialAccess.PACKAGE_PERMISSION_SETS must name exactly the package's permission sets that grant
@@ -256,6 +299,69 @@ def the_checkbox_rule_knows_every_checkbox_of_the_package(package: Package) -> I
         )
 
 
+def _custom_metadata(package: Package, type_name: str) -> Iterator[tuple[Path, dict[str, str | None]]]:
+    """The package's records of a custom metadata type: field -> value (None for xsi:nil)."""
+    nil = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+    for path, root in package.files(f"customMetadata/{type_name}.*.md-meta.xml"):
+        values: dict[str, str | None] = {}
+        for item in root.iterfind("md:values", NS):
+            value = item.find("md:value", NS)
+            nil_value = value is None or value.get(nil) == "true"
+            values[item.findtext("md:field", "", NS).strip()] = None if nil_value else (value.text or "").strip()
+        yield path, values
+
+
+def _apex_rows(text: str, constant: str) -> tuple[set[str], int]:
+    found = re.search(rf"{constant}\s*=\s*new List<String>\s*\{{(?P<rows>[^}}]*)\}}", text)
+    if not found:
+        return set(), 1
+    return set(re.findall(r"'([^']*)'", found["rows"])), text[: found.start()].count("\n") + 1
+
+
+@rule
+def the_tests_use_the_shipped_configuration(package: Package) -> Iterator[Problem]:
+    """The Apex tests read the shipped sync configuration from MessagingTestData (SHIPPED_OBJECTS and
+    SHIPPED_MAPPINGS), not from the org's custom metadata records, which admins change and an upgrade keeps
+    (docs/salesforce-org-rules.md, rule 30). Those rows must be exactly the records under customMetadata/, as the
+    Apex reads them, and every shipped object record must be what useShippedConfig() assumes (active, no sync
+    criteria, no deletions, no send-all)."""
+    source = next(package.root.rglob("MessagingTestData.cls"), None)
+    if source is None:
+        return
+    text = source.read_text(encoding="utf-8")
+    rule_name = "the_tests_use_the_shipped_configuration"
+    mappings = {
+        "|".join(
+            [
+                v.get("Object_API_Name__c") or "",
+                v.get("Salesforce_Field__c") or "",
+                v.get("Platform_Field__c") or "",
+                v.get("Direction__c") or "",
+                v.get("Fallback_Salesforce_Field__c") or "",
+                "true" if v.get("Is_Matching__c") == "true" else "false",
+            ]
+        )
+        for _, v in _custom_metadata(package, "Messaging_Field_Mapping")
+    }
+    objects = set()
+    for path, v in _custom_metadata(package, "Messaging_Sync_Object"):
+        fields = ("Opt_Out_Field__c", "Platform_Id_Field__c", "Status_Field__c")
+        objects.add("|".join([v.get("Object_API_Name__c") or ""] + [v.get(f) or "" for f in fields]))
+        assumed = {"Active__c": "true", "Include_Deletions__c": "false", "Send_All_Fields__c": "false"}
+        if any((v.get(f) or "false") != want for f, want in assumed.items()) or v.get("Sync_Criteria_Field__c"):
+            yield Problem(path, 1, rule_name, "useShippedConfig() assumes active, no criteria, deletions, send-all")
+    for constant, shipped in (("SHIPPED_MAPPINGS", mappings), ("SHIPPED_OBJECTS", objects)):
+        listed, line = _apex_rows(text, constant)
+        if listed != shipped:
+            yield Problem(
+                source,
+                line,
+                rule_name,
+                f"{constant} differs from customMetadata/: add {sorted(shipped - listed)},"
+                f" remove {sorted(listed - shipped)}",
+            )
+
+
 @rule
 def the_relay_user_is_org_specific(package: Package) -> Iterator[Problem]:
     """Platform Events Developer Guide, "Configure the User and Batch Size for Your Platform Event Trigger" and
@@ -303,6 +409,29 @@ def custom_objects_share_privately(package: Package) -> Iterator[Problem]:
                 model if model is not None else root,
                 custom_objects_share_privately,
                 f"{name} is shared as {model.text if model is not None else 'nothing declared'}: make it Private",
+            )
+
+
+@rule
+def every_component_is_saved_at_the_project_api_version(package: Package) -> Iterator[Problem]:
+    """Apex Developer Guide, "Version Settings" and LWC Developer Guide, "Component Configuration Tags" (apiVersion):
+    each class, trigger and component runs with the behaviour of the API version it is saved with (what Apex
+    returns and allows changes between versions), so one version, sfdx-project.json's sourceApiVersion, keeps the
+    package behaving as it was tested. A component saved at another version is reported."""
+    project = package.project_root / "sfdx-project.json"
+    if not project.exists():
+        return
+    expected = str(json.loads(project.read_text(encoding="utf-8")).get("sourceApiVersion", "")).strip()
+    if not expected:
+        return
+    for path, root in package.files("*-meta.xml"):
+        version = root.find("md:apiVersion", NS)
+        if version is not None and (version.text or "").strip() != expected:
+            yield _problem(
+                path,
+                version,
+                every_component_is_saved_at_the_project_api_version,
+                f"apiVersion {(version.text or '').strip()}, not the project's sourceApiVersion {expected}",
             )
 
 

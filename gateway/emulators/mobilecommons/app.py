@@ -1,8 +1,18 @@
 """The Mobile Commons emulator's HTTP face: MC's XML API under `/api/` and the control API under `/__emulator__/`.
 
-Guarantees: API answers are MC-shaped XML with HTTP 200 and `success="true|false"`; bad or missing
-credentials get MC's 401 HTML page; injected faults apply to API calls only, never to control calls;
-control calls need `X-Emulator-Token` (401 without) and are not counted in the API stats.
+Guarantees, as recorded responses show MC (docs/platforms/mobilecommons.md): API answers are XML with HTTP 200 and
+`success="true|false"`, errors as `<error id= message=/>`; `profiles` answers `<profiles num= page=>` with no
+`page_count`; custom columns are padded with whitespace and carry `created_at`/`updated_at`, every column of the
+account listed on every profile (empty where unset); profiles carry `last_saved_location`, `last_saved_districts`
+and `integrations`; bad or missing credentials get MC's 401 HTML page; more than `ACCOUNT_MAX_CONCURRENT` calls at
+once are refused with error 27; mData is configured per keyword (GET or POST), called with `phone` as 10 digits,
+`keyword` lowercase, `args`, `profile_id`, `profile_<field>` and `profile_<custom column>`, and never for a STOP or
+START word (opt-outs are found by polling `profiles`). Injected faults (`gateway.emulators.faults`) apply to API
+calls only; control calls need `X-Emulator-Token` (401 without) and are not counted in the API stats.
+
+Not emulated (UNCONFIRMED in every source): the order `profiles` lists people in (here: by id), the keyword MC
+sends for a reply without one inside a conversation (here: the conversation's keyword), whether a POST mData
+carries its parameters in the body (here) or the query string, and non-US numbers.
 """
 
 from __future__ import annotations
@@ -12,12 +22,12 @@ import binascii
 import hmac
 import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -26,9 +36,12 @@ from defusedxml import ElementTree as SafeET
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
+from gateway.emulators.faults import Admission, Faults, FaultSpecError
 from gateway.emulators.mobilecommons.seed import seed_generated, seed_specs
 from gateway.emulators.mobilecommons.state import (
     ERROR_MESSAGES,
+    START_WORDS,
+    STOP_WORDS,
     EmulatorError,
     MobileCommonsState,
     Profile,
@@ -51,15 +64,22 @@ ERROR_PAGE = (
 )
 
 
-@dataclass(slots=True)
-class FaultPlan:
-    """What to do to the next API calls: `count` of them, or a `ratio` of them, or (neither) all."""
+ACCOUNT_MAX_CONCURRENT = 160  # "a rate limit for individual companies of 160 concurrent API calls" (Upland)
+RATE_LIMITED = 27
+CONVERSATION = timedelta(hours=72)  # "Send all future replies to this mData": consecutive texts for up to 72 hours
 
-    status: int | None = None
-    error_id: int | None = None
-    count: int | None = None
-    ratio: float | None = None
-    latency_ms: int = 0
+
+@dataclass(frozen=True, slots=True)
+class MData:
+    """One mData web service: the keyword people text, the URL MC calls and how."""
+
+    keyword: str  # as configured (matched case-insensitively)
+    url: str
+    method: str = "POST"
+    all_replies: bool = True  # Upland's recommended default: later texts without the keyword go here too
+
+    def describe(self) -> dict[str, Any]:
+        return {"keyword": self.keyword, "url": self.url, "method": self.method, "all_replies": self.all_replies}
 
 
 def _fmt(moment: Any) -> str:
@@ -87,6 +107,8 @@ class EmulatorApp:
         bearer_token: str | None = None,
         company_key: str | None = None,
         mdata_url: str | None = None,
+        mdata_keywords: Iterable[str] = ("JOIN",),
+        mdata_method: str = "POST",
     ) -> None:
         self.state = state
         self._username = username.encode()
@@ -94,14 +116,15 @@ class EmulatorApp:
         self._bearer = bearer_token.encode() if bearer_token else None
         self.control_token = control_token
         self.company_key = company_key
-        self.mdata_url = mdata_url
+        self.mdata: dict[str, MData] = {}
+        self._conversations: dict[str, tuple[str, datetime]] = {}  # phone -> (keyword, until)
         self._stats_lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._unauthorized = 0
-        self._faults_injected = 0
-        self._fault: FaultPlan | None = None
-        self._rng = random.Random()
+        self.faults = Faults(account_max_concurrent=ACCOUNT_MAX_CONCURRENT)
         self._mdata = requests.Session()
+        for keyword in mdata_keywords if mdata_url else ():
+            self.configure_mdata(keyword, mdata_url or "", method=mdata_method)
         self._routes: dict[str, Callable[[MultiDict[str, str]], str]] = {
             "profile_update": self._profile_update,
             "profile": self._profile,
@@ -136,15 +159,19 @@ class EmulatorApp:
             )
         with self._stats_lock:
             self._calls[method] += 1
-            fault = self._take_fault()
-        if fault is not None:
-            if fault.latency_ms:
-                time.sleep(fault.latency_ms / 1000)
-            if fault.status is not None:
-                body = HEAVY_LOAD_PAGE if fault.status == 503 else ERROR_PAGE.format(status=fault.status)
-                return Response(body, fault.status, content_type="text/html")
-            if fault.error_id is not None:
-                return self._xml(self._error(fault.error_id))
+        with self.faults.call() as admission:
+            if admission.delay:
+                time.sleep(admission.delay)
+            return self._admitted(request, method, admission)
+
+    def _admitted(self, request: Request, method: str, admission: Admission) -> Response:
+        if admission.throttled:
+            return self._xml(self._error(RATE_LIMITED))
+        if admission.status is not None:
+            body = HEAVY_LOAD_PAGE if admission.status == 503 else ERROR_PAGE.format(status=admission.status)
+            return Response(body, admission.status, content_type="text/html")
+        if admission.error_code is not None:
+            return self._xml(self._error(int(admission.error_code)))
         handler = self._routes.get(method)
         if handler is None:
             return Response(ERROR_PAGE.format(status=404), 404, content_type="text/html")
@@ -174,19 +201,6 @@ class EmulatorApp:
             return False
         return hmac.compare_digest(user, self._username) & hmac.compare_digest(password, self._password)
 
-    def _take_fault(self) -> FaultPlan | None:
-        fault = self._fault
-        if fault is None:
-            return None
-        if fault.count is not None:
-            if fault.count <= 0:
-                return None
-            fault.count -= 1
-        elif fault.ratio is not None and self._rng.random() >= fault.ratio:
-            return None
-        self._faults_injected += 1
-        return fault
-
     @staticmethod
     def _xml(body: str) -> Response:
         return Response('<?xml version="1.0" encoding="UTF-8"?>\n' + body, 200, content_type="text/xml; charset=utf-8")
@@ -214,7 +228,7 @@ class EmulatorApp:
             page = int(params.get("page") or 1)
         except ValueError as exc:
             raise EmulatorError(16) from exc
-        found, page_count = self.state.list_profiles(
+        found, _page_count = self.state.list_profiles(
             phones=phones,
             start=parse_wire_time(params.get("from")),
             end=parse_wire_time(params.get("to")),
@@ -223,11 +237,11 @@ class EmulatorApp:
         )
         custom = params.get("include_custom_columns", "true") != "false"
         subs = params.get("include_subscriptions", "true") != "false"
-        body = "".join(self._render(p, custom=custom, subscriptions=subs) for p in found)
-        return (
-            f'<response success="true"><profiles num="{len(found)}" page="{page}" '
-            f'page_count="{page_count}">{body}</profiles></response>'
-        )
+        columns = self.state.custom_column_names() if custom else []
+        body = "\n".join(self._render(p, custom=custom, subscriptions=subs, columns=columns) for p in found)
+        # `num` is the count on this page; MC gives no page_count here (recorded responses)
+        head = f'<response success="true">\n  <profiles num="{len(found)}" page="{page}">\n'
+        return f"{head}{body}\n  </profiles>\n</response>"
 
     def _profile_opt_out(self, params: MultiDict[str, str]) -> str:
         profile = self.state.opt_out(params.get("phone_number"), params.get("campaign_id"))
@@ -254,7 +268,15 @@ class EmulatorApp:
             parts.append(f'<campaign id="{campaign.id}" active="{str(campaign.active).lower()}">{inner}</campaign>')
         return f'<response success="true"><campaigns>{"".join(parts)}</campaigns></response>'
 
-    def _render(self, p: Profile, *, custom: bool = True, subscriptions: bool = True, messages: bool = False) -> str:
+    def _render(
+        self,
+        p: Profile,
+        *,
+        custom: bool = True,
+        subscriptions: bool = True,
+        messages: bool = False,
+        columns: list[str] | None = None,
+    ) -> str:
         campaigns = self.state.campaigns
         parts = [
             f'<profile id="{p.id}">',
@@ -271,13 +293,20 @@ class EmulatorApp:
             "<address>",
             *(_el(n, getattr(p, n)) for n in ("street1", "street2", "city", "state", "postal_code", "country")),
             "</address>",
+            *self._location(p),
         ]
         if custom:
             parts.append("<custom_columns>")
-            parts.extend(
-                f"<custom_column name={quoteattr(name)}>{escape(value)}</custom_column>"
-                for name, value in p.custom.items()
-            )
+            for name in columns if columns is not None else self.state.custom_column_names():
+                value = p.custom.get(name)
+                if value is None:
+                    parts.append(f"<custom_column name={quoteattr(name)}/>")
+                    continue
+                created, updated = p.custom_times.get(name, (p.created_at, p.updated_at))
+                parts.append(
+                    f'<custom_column\n      name={quoteattr(name)}\n      created_at="{_iso(created)}"\n'
+                    f'      updated_at="{_iso(updated)}">\n      {escape(value)}\n    </custom_column>'
+                )
             parts.append("</custom_columns>")
         if subscriptions:
             parts.append("<subscriptions>")
@@ -291,13 +320,24 @@ class EmulatorApp:
                     f"opt_out_source={quoteattr(s.opt_out_source)}/>"
                 )
             parts.append("</subscriptions>")
-        parts.append("<integrations/><clicks/>")
+        parts.append("<integrations>\n</integrations>\n<clicks>\n</clicks>")
         if messages:
             parts.append("<messages>")
             parts.extend(self._render_message(m) for m in p.messages)
             parts.append("</messages>")
         parts.append("</profile>")
-        return "".join(parts)
+        return "\n".join(parts)
+
+    @staticmethod
+    def _location(p: Profile) -> list[str]:
+        """`last_saved_location` and `last_saved_districts` as recorded (geocoding is not emulated: no coordinates
+        or districts, the location is the address's place)."""
+        place = "".join(_el(n, getattr(p, n)) for n in ("city", "state", "postal_code", "country"))
+        return [
+            f"<last_saved_location><latitude/><longitude/><precision/>{place}</last_saved_location>",
+            "<last_saved_districts><congressional_district/><state_upper_district/><state_lower_district/>"
+            "<split_district/></last_saved_districts>",
+        ]
 
     def _render_message(self, m: StoredMessage) -> str:
         campaign = self.state.campaigns.get(m.campaign_id) if m.campaign_id else None
@@ -319,10 +359,11 @@ class EmulatorApp:
             key = (request.method, name.strip("/"))
             if key == ("POST", "reset"):
                 self.state.reset()
+                self.faults.reset()
                 with self._stats_lock:
                     self._calls.clear()
-                    self._unauthorized = self._faults_injected = 0
-                    self._fault = None
+                    self._unauthorized = 0
+                    self._conversations.clear()
                 return self._json({"reset": True})
             if key == ("POST", "seed"):
                 return self._json(self._seed(body or {}), 201)
@@ -331,15 +372,37 @@ class EmulatorApp:
             if key == ("POST", "inbound"):
                 return self._json(self.deliver_inbound(str((body or {})["phone"]), str((body or {})["body"])))
             if key == ("POST", "faults"):
-                return self._json(self._set_fault(body or {}))
+                code = body.get("error_code") if isinstance(body, dict) else None
+                if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+                    raise FaultSpecError("error_code must be a Mobile Commons error id (a number, e.g. 27)")
+                return self._json({"faults": self.faults.set(body)})
             if key == ("DELETE", "faults"):
-                with self._stats_lock:
-                    self._fault = None
+                self.faults.clear()
                 return self._json({"faults": None})
+            if key == ("GET", "faults"):
+                return self._json({"faults": self.faults.describe()})
+            if key == ("POST", "mdata"):
+                spec = body or {}
+                made = self.configure_mdata(
+                    str(spec["keyword"]),
+                    str(spec["url"]),
+                    method=str(spec.get("method", "POST")),
+                    all_replies=bool(spec.get("all_replies", True)),
+                )
+                return self._json({"mdata": made.describe()}, 201)
+            if key == ("GET", "mdata"):
+                return self._json({"mdata": [m.describe() for m in self.mdata.values()]})
+            if key == ("DELETE", "mdata"):
+                with self._stats_lock:
+                    self.mdata.clear()
+                    self._conversations.clear()
+                return self._json({"mdata": []})
             if key == ("GET", "stats"):
                 return self._json(self.stats())
         except EmulatorError as exc:
             return self._json({"error": exc.message, "error_id": exc.error_id}, 400)
+        except FaultSpecError as exc:
+            return self._json({"error": f"bad fault plan: {exc}"}, 400)
         except (KeyError, TypeError, ValueError) as exc:
             return self._json({"error": f"bad request: {exc}"}, 400)
         return self._json({"error": f"no control call {request.method} {name}"}, 404)
@@ -361,45 +424,68 @@ class EmulatorApp:
             )
         return {"created": len(created), "profiles": [{"id": str(p.id), "phone": "+" + p.phone} for p in created]}
 
-    def _set_fault(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        plan = FaultPlan(
-            status=int(body["status"]) if body.get("status") is not None else None,
-            error_id=int(body["error_id"]) if body.get("error_id") is not None else None,
-            count=int(body["count"]) if body.get("count") is not None else None,
-            ratio=float(body["ratio"]) if body.get("ratio") is not None else None,
-            latency_ms=int(body.get("latency_ms") or 0),
-        )
-        if plan.ratio is not None and not 0 <= plan.ratio <= 1:
-            raise ValueError("ratio must be between 0 and 1")
+    def configure_mdata(self, keyword: str, url: str, *, method: str = "POST", all_replies: bool = True) -> MData:
+        """Point a keyword at a web service, as an account admin sets up an mData (replaces that keyword's)."""
+        word = keyword.strip()
+        if not word or " " in word:
+            raise ValueError("an mData keyword is one word")
+        if word.upper() in STOP_WORDS or word.upper() in START_WORDS:
+            raise ValueError(f"{word} is answered by Mobile Commons itself and cannot be an mData keyword")
+        if method.upper() not in ("GET", "POST"):
+            raise ValueError("an mData request method is GET or POST")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("an mData URL is http(s)")
+        made = MData(word, url, method.upper(), all_replies)
         with self._stats_lock:
-            self._fault = plan
-        return {"faults": {k: getattr(plan, k) for k in ("status", "error_id", "count", "ratio", "latency_ms")}}
+            self.mdata[word.upper()] = made
+        return made
 
     def stats(self) -> dict[str, Any]:
         with self._stats_lock:
             by_method = dict(self._calls)
-            return {
-                "api_calls": {"total": sum(by_method.values()), "by_method": by_method, "by_class": by_method},
-                "unauthorized": self._unauthorized,
-                "faults_injected": self._faults_injected,
-                "profiles": self.state.count(),
-            }
+            unauthorized = self._unauthorized
+        return {
+            "api_calls": {"total": sum(by_method.values()), "by_method": by_method, "by_class": by_method},
+            "unauthorized": unauthorized,
+            **self.faults.stats(),
+            "profiles": self.state.count(),
+        }
+
+    def _mdata_for(self, phone: str, keyword: str, now: datetime) -> tuple[MData, str] | None:
+        """The mData a text goes to and the keyword MC names: its own keyword, else the conversation a previous
+        keyword opened (for an mData that takes all future replies)."""
+        with self._stats_lock:
+            found = self.mdata.get(keyword.upper())
+            if found is not None:
+                if found.all_replies:
+                    self._conversations[phone] = (found.keyword, now + CONVERSATION)
+                return found, found.keyword
+            open_keyword, until = self._conversations.get(phone, ("", now))
+            if until > now and (current := self.mdata.get(open_keyword.upper())) is not None:
+                return current, current.keyword
+            return None
 
     def deliver_inbound(self, phone: str, body: str) -> dict[str, Any]:
-        """A person texts `body`: update the account, then call the mData URL as MC does (form POST)."""
+        """A person texts `body`: the account changes (STOP and START are Mobile Commons' own), then, for an mData
+        keyword (or inside an mData conversation), MC calls that mData's URL; nothing else is pushed anywhere."""
         result = self.state.inbound(phone, body)
         answer: dict[str, Any] = {"message_id": str(result.message_id), "mdata": None}
-        if not self.mdata_url:
+        target = None if result.handled else self._mdata_for(result.phone, result.keyword, datetime.now(UTC))
+        if target is None:
             return answer
+        mdata, keyword = target
+        args = result.args if keyword.upper() == result.keyword.upper() else f"{result.keyword} {result.args}".strip()
         form = {
-            "phone": result.phone,
-            "keyword": result.keyword,
-            "args": result.args,
-            "message_id": str(result.message_id),
+            "phone": result.phone[1:],  # 10 digits, as MC's documentation shows (phone=2125551234)
+            "keyword": keyword.lower(),
+            "args": args,
             **result.profile,
         }
         try:
-            reply = self._mdata.post(self.mdata_url, data=form, timeout=10)
+            if mdata.method == "GET":
+                reply = self._mdata.get(mdata.url, params=form, timeout=10)
+            else:
+                reply = self._mdata.post(mdata.url, data=form, timeout=10)
         except requests.RequestException as exc:
             answer["mdata"] = {"delivered": False, "error": type(exc).__name__}
             return answer

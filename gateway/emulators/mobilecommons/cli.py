@@ -27,7 +27,16 @@ from gateway.emulators.serving import run_until_signalled
 @click.option("--bearer-token", default=None, help="Also accept this bearer token (UCM accounts).")
 @click.option("--company-key", default=None, help="Refuse calls naming another company (MC error 4).")
 @click.option("--control-token", default=None, help="X-Emulator-Token for /__emulator__/ (default: generated).")
-@click.option("--mdata-url", default=None, help="Where to deliver inbound texts (the gateway's mData webhook URL).")
+@click.option("--mdata-url", default=None, help="The mData web service URL (the gateway's mData webhook URL).")
+@click.option(
+    "--mdata-keyword",
+    "mdata_keywords",
+    multiple=True,
+    default=("JOIN",),
+    show_default=True,
+    help="A keyword whose texts go to --mdata-url (repeat for more). STOP and START never do: MC answers them.",
+)
+@click.option("--mdata-method", type=click.Choice(["GET", "POST"]), default="POST", show_default=True)
 @click.option("--seed", "seed_count", default=0, show_default=True, help="Generate this many profiles at start.")
 def command(
     port: int,
@@ -40,9 +49,11 @@ def command(
     company_key: str | None,
     control_token: str | None,
     mdata_url: str | None,
+    mdata_keywords: tuple[str, ...],
+    mdata_method: str,
     seed_count: int,
 ) -> None:
-    """Emulate Upland Mobile Commons (XML API, opt-in rules, texting, mData) on HTTP."""
+    """Emulate Upland Mobile Commons (XML API, opt-in rules, texting, mData per keyword) on HTTP."""
     emulator = MobileCommonsEmulator(
         host=host,
         port=port,
@@ -53,6 +64,8 @@ def command(
         campaign_id=campaign_id,
         opt_in_path_id=opt_in_path_id,
         mdata_url=mdata_url,
+        mdata_keywords=mdata_keywords,
+        mdata_method=mdata_method,
         control_token=control_token,
     )
     if seed_count:

@@ -35,6 +35,8 @@ class MobileCommonsEmulator(ServedEmulator):
         campaign_id: int = DEFAULT_CAMPAIGN_ID,
         opt_in_path_id: int = DEFAULT_OPT_IN_PATH_ID,
         mdata_url: str | None = None,
+        mdata_keywords: tuple[str, ...] = ("JOIN",),
+        mdata_method: str = "POST",
         control_token: str | None = None,
     ) -> None:
         self.host = host
@@ -52,6 +54,8 @@ class MobileCommonsEmulator(ServedEmulator):
             bearer_token=bearer_token,
             company_key=company_key,
             mdata_url=mdata_url,
+            mdata_keywords=mdata_keywords,
+            mdata_method=mdata_method,
         )
         self._serve(app, host=host, port=port, name="mobilecommons-emulator")
 

@@ -6,10 +6,15 @@ opt-in through any path of that campaign changes nothing, as Upland documents), 
 opted out (STOP, or an API opt-out of every campaign) is never re-subscribed through the API — only by
 the person texting START; timestamps have one-second precision like MC's.
 
-Assumptions (MC's contract is UNCONFIRMED here, research §1): subscription `status` is "Active" or
-"Opted Out"; the profile `<status>` is "Active Subscriber", "Opted Out" or "Profiles with no
-Subscriptions"; `profile_update` overwrites a field only with a non-empty value and treats any
-parameter it does not know as a custom column; message types are `incoming`, `broadcast`, `reply`,
+What recorded responses show (docs/platforms/mobilecommons.md, "Recorded responses"): subscription `status` is
+"Active" or "Opted-Out"; after an opt-out the profile `<status>` is "Undeliverable" (else "Active Subscriber",
+or "Profiles with no Subscriptions"); opt-out sources read "Texted a STOP word" and "Opt-out from API"; a
+profile's `opted_out_at` stays set after the person texts START again; custom columns carry their own
+`created_at`/`updated_at`.
+
+Assumptions (UNCONFIRMED, research §1): "Undeliverable" is also the status of a profile whose every subscription
+was opted out one campaign at a time; `profile_update` overwrites a field only with a non-empty value and treats
+any parameter it does not know as a custom column; message types are `incoming`, `broadcast`, `reply`,
 `opt_in`, `opt_out`, `mdata`, `api`.
 """
 
@@ -24,7 +29,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 ACTIVE = "Active"
-OPTED_OUT = "Opted Out"
+OPTED_OUT = "Opted-Out"
+ACTIVE_PROFILE = "Active Subscriber"
+UNDELIVERABLE = "Undeliverable"
+NO_SUBSCRIPTIONS = "Profiles with no Subscriptions"
+STOP_SOURCE = "Texted a STOP word"
+API_SOURCE = "Opt-out from API"
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP"})
 STANDARD_FIELDS = ("first_name", "last_name", "email", "street1", "street2", "city", "state", "postal_code", "country")
@@ -115,23 +125,32 @@ class Profile:
     postal_code: str = ""
     country: str = "US"
     custom: dict[str, str] = field(default_factory=dict)
+    custom_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)  # name -> (created, updated)
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
-    opted_out_at: datetime | None = None
+    opted_out_at: datetime | None = None  # the last opt-out; kept when the person texts START again
     opted_out_source: str = ""
+    stopped: bool = False  # opted out of everything now (STOP, or an API opt-out without a campaign)
     messages: list[StoredMessage] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        if any(s.status == ACTIVE for s in self.subscriptions.values()):
-            return "Active Subscriber"
-        if self.opted_out_at is not None or self.subscriptions:
-            return "Opted Out"
-        return "Profiles with no Subscriptions"
+        if not self.stopped and any(s.status == ACTIVE for s in self.subscriptions.values()):
+            return ACTIVE_PROFILE
+        if self.stopped or self.subscriptions:
+            return UNDELIVERABLE
+        return NO_SUBSCRIPTIONS
 
     @property
     def sms_status(self) -> str:
         """The emulator's summary in the gateway's words: subscribed | unsubscribed | unknown."""
-        return {"Active Subscriber": "subscribed", "Opted Out": "unsubscribed"}.get(self.status, "unknown")
+        return {ACTIVE_PROFILE: "subscribed", UNDELIVERABLE: "unsubscribed"}.get(self.status, "unknown")
+
+    def set_custom(self, name: str, value: str, moment: datetime) -> None:
+        if self.custom.get(name) == value:
+            return
+        created = self.custom_times.get(name, (moment, moment))[0]
+        self.custom[name] = value
+        self.custom_times[name] = (created, moment)
 
     def to_json(self, campaigns: Mapping[int, Campaign]) -> dict[str, Any]:
         return {
@@ -143,6 +162,7 @@ class Profile:
             "status": self.status,
             "sms_status": self.sms_status,
             "opted_out_at": _iso(self.opted_out_at),
+            "opted_out_source": self.opted_out_source or None,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
             "subscriptions": [
@@ -179,9 +199,10 @@ class InboundResult:
 
     phone: str
     profile: dict[str, str]
-    keyword: str
+    keyword: str  # the first word as texted
     args: str
     message_id: int
+    handled: bool = False  # a STOP or START word: Mobile Commons itself answers it, no mData is called
 
 
 class MobileCommonsState:
@@ -204,6 +225,7 @@ class MobileCommonsState:
             self._path_to_campaign = {p: c.id for c in self.campaigns.values() for p in c.opt_in_paths}
             self._by_phone: dict[str, Profile] = {}
             self._by_id: dict[int, Profile] = {}
+            self._columns: set[str] = set()
             self._next_profile_id = 345_300_001
             self._next_message_id = 900_000_001
 
@@ -226,7 +248,8 @@ class MobileCommonsState:
                     setattr(profile, name, value)
             for name, value in params.items():
                 if name not in RESERVED_PARAMS and name not in STANDARD_FIELDS and value.strip():
-                    profile.custom[name] = value.strip()
+                    profile.set_custom(name, value.strip(), moment)
+                    self._columns.add(name)
             if campaign_id is not None:
                 self._api_opt_in(profile, campaign_id, int(path_text), moment)
             profile.updated_at = moment
@@ -278,14 +301,16 @@ class MobileCommonsState:
                 sub = profile.subscriptions.get(int(campaign_text))
                 if sub is None:
                     raise EmulatorError(11)
-                self._opt_out_sub(sub, moment, "API")
+                self._opt_out_sub(sub, moment, API_SOURCE)
+                if not any(s.status == ACTIVE for s in profile.subscriptions.values()):
+                    profile.opted_out_at, profile.opted_out_source = moment, API_SOURCE
             else:
                 if not profile.subscriptions:
                     raise EmulatorError(11)
                 for sub in profile.subscriptions.values():
-                    self._opt_out_sub(sub, moment, "API")
-                profile.opted_out_at = profile.opted_out_at or moment
-                profile.opted_out_source = profile.opted_out_source or "API"
+                    self._opt_out_sub(sub, moment, API_SOURCE)
+                profile.stopped = True
+                profile.opted_out_at, profile.opted_out_source = moment, API_SOURCE
             profile.updated_at = moment
             return profile
 
@@ -299,7 +324,7 @@ class MobileCommonsState:
             profile = self._by_phone.get(phone)
             if profile is None:
                 raise EmulatorError(5)
-            if profile.opted_out_at is not None:
+            if profile.stopped:
                 raise EmulatorError(14)
             sub = profile.subscriptions.get(int(campaign_text))
             if sub is None or sub.status != ACTIVE:
@@ -320,21 +345,21 @@ class MobileCommonsState:
             incoming = self._add_message(profile, "incoming", text, moment, campaign_id)
             if word in STOP_WORDS:
                 for sub in profile.subscriptions.values():
-                    self._opt_out_sub(sub, moment, "Texted a stop word")
-                profile.opted_out_at = moment
-                profile.opted_out_source = "Texted a stop word"
+                    self._opt_out_sub(sub, moment, STOP_SOURCE)
+                profile.stopped = True
+                profile.opted_out_at, profile.opted_out_source = moment, STOP_SOURCE
                 self._add_message(
                     profile, "opt_out", "You are unsubscribed and will receive no more messages. "
                     "Reply START to resubscribe.", moment, campaign_id,
                 )  # fmt: skip
             elif word in START_WORDS:
-                profile.opted_out_at = None
-                profile.opted_out_source = ""
+                profile.stopped = False  # `opted_out_at` stays: recorded profiles keep it once active again
                 if profile.subscriptions:
                     for sub in profile.subscriptions.values():
                         if sub.status != ACTIVE:
+                            # the old opt-out stays on the subscription (UNCONFIRMED: the stricter reading for a
+                            # client, which must then compare it with activated_at), as it does on the profile
                             sub.status, sub.activated_at = ACTIVE, moment
-                            sub.opted_out_at, sub.opt_out_source = None, ""
                 else:
                     profile.subscriptions[self.campaign_id] = Subscription(
                         self.campaign_id, self.opt_in_path_id, ACTIVE, moment, moment, "Texted START"
@@ -347,7 +372,8 @@ class MobileCommonsState:
                 **{f"profile_{name}": getattr(profile, name) for name in STANDARD_FIELDS},
                 **{f"profile_{name}": value for name, value in profile.custom.items()},
             }
-            return InboundResult(phone, fields, keyword.upper(), args.strip(), incoming.id)
+            handled = word in STOP_WORDS or word in START_WORDS  # MC's own words: answered by MC, never by mData
+            return InboundResult(phone, fields, keyword, args.strip(), incoming.id, handled)
 
     def record_reply(self, phone_number: str, body: str) -> None:
         """An mData answer texted back to the person."""
@@ -370,6 +396,11 @@ class MobileCommonsState:
         with self._lock:
             return {"+" + phone for phone in self._by_phone}
 
+    def custom_column_names(self) -> list[str]:
+        """Every custom column the account has (MC lists them on each profile, empty where unset)."""
+        with self._lock:
+            return sorted(self._columns)
+
     def count(self) -> int:
         with self._lock:
             return len(self._by_id)
@@ -388,7 +419,10 @@ class MobileCommonsState:
                 if value:
                     setattr(profile, name, str(value))
             custom = spec.get("custom_fields") or {}
-            profile.custom.update({str(k): str(v) for k, v in custom.items() if v not in (None, "")})
+            for name, value in custom.items():
+                if value not in (None, ""):
+                    profile.set_custom(str(name), str(value), created)
+                    self._columns.add(str(name))
             status = spec.get("sms_status", "subscribed")
             campaign_id = int(spec.get("campaign_id") or self.campaign_id)
             if campaign_id not in self.campaigns:
@@ -399,8 +433,8 @@ class MobileCommonsState:
                 profile.subscriptions[campaign_id] = sub
                 if status == "unsubscribed":
                     out_at = created + (now() - created) / 2
-                    self._opt_out_sub(sub, out_at, "Texted a stop word")
-                    profile.opted_out_at, profile.opted_out_source = out_at, "Texted a stop word"
+                    self._opt_out_sub(sub, out_at, STOP_SOURCE)
+                    profile.opted_out_at, profile.opted_out_source, profile.stopped = out_at, STOP_SOURCE, True
             elif status != "unknown":
                 raise ValueError("sms_status must be subscribed, unsubscribed or unknown")
             messages = spec.get("messages") or 0
@@ -429,7 +463,7 @@ class MobileCommonsState:
         return profile
 
     def _api_opt_in(self, profile: Profile, campaign_id: int, path_id: int, moment: datetime) -> None:
-        if campaign_id in profile.subscriptions or profile.opted_out_at is not None:
+        if campaign_id in profile.subscriptions or profile.stopped:
             return  # once per campaign, and a person who opted out stays out (Upland's rule)
         profile.subscriptions[campaign_id] = Subscription(campaign_id, path_id, ACTIVE, moment, moment)
         self._add_message(profile, "opt_in", self.campaigns[campaign_id].welcome, moment, campaign_id)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-import threading
-from typing import Any
-
 import click
+
+from gateway.emulators.serving import run_until_signalled
 
 from .relay import RelayTarget
 from .server import EmulatorServer
@@ -67,21 +63,7 @@ def command(
         relay=relay,
         quiet=not verbose,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    server.start()
-    sys.stdout.write(json.dumps(server.ready_line()) + "\n")
-    sys.stdout.flush()
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
+    run_until_signalled(server)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,24 +6,27 @@
 Assumptions where Mobile Commons' public contract is UNCONFIRMED (research §1). They live in this package and
 nowhere else:
 - A bearer token, when configured, replaces Basic auth as `Authorization: Bearer <token>` (UCM accounts).
-- Opt status: with `campaign_id` configured, the contact's status is its subscription to that campaign
-  (`status="Active"` and no `opted_out_at` → subscribed; any other subscription → unsubscribed; none →
-  unknown). Without it, the profile's `<status>`/`<opted_out_at>` decide: "Active Subscriber" (any case)
-  → subscribed, an `opted_out_at` → unsubscribed, anything else (e.g. "Profiles with no Subscriptions")
-  → unknown.
+- Opt status: a profile opted out of everything (`profile_status`: not active, with an `opted_out_at`) is
+  unsubscribed whatever its subscriptions. Otherwise, with `campaign_id` configured, the contact's status is its
+  subscription to that campaign
+  (`status` "Active" in any case or spelling, with no `opted_out_at` newer than `activated_at` → subscribed; any
+  other subscription → unsubscribed; none → unknown). Without it, the profile's `<status>`/`<opted_out_at>`
+  decide: "Active Subscriber" (any case) → subscribed, an `opted_out_at` → unsubscribed ("Undeliverable"), anything
+  else (e.g. "Profiles with no Subscriptions") → unknown. (Recorded values: `wire.subscription_status`.)
 - `profile_opt_out` is sent with `campaign_id` when configured (else MC opts out of every campaign);
   error 11 there means "was not subscribed", which is success for an opt-out.
 - `profile?include_messages=1` returns the whole history as `<messages><message id= message_type=
   status=><body/><when/><campaign id= name=/></message></messages>`; the adapter pages it locally. The
   message types and their meaning are `wire._MESSAGE_TYPES`; an unknown type is an outgoing "other".
-- `profiles?from=&to=` filters on `updated_at` inclusively at one-second precision, in a stable order,
-  and reports `page_count = ceil(matching / limit)`. `changed_since` reads pages last to first (after
-  one `limit=1` probe for the count), so a profile that leaves the window while we page (it was updated
-  again, and the next poll sees it) shifts others onto pages already read only as duplicates, never as
-  misses. Without `page_count` it falls back to reading forward until a short page.
-- mData calls carry `phone`, `keyword`, `args`, `profile_*` fields and, for deduplication, `message_id`
-  (without it the key is a hash of phone, text and the minute received). MC documents no signature, so
-  the secret is the last segment of our webhook URL. STOP/START words follow the CTIA list in `webhooks`.
+- `profiles?from=&to=` filters on `updated_at` inclusively at one-second precision (recorded: `num` and `page`,
+  no `page_count`; the order is undocumented). `changed_since` halves a window whose page is full until each
+  window fits one call, so a profile updated while we read (it leaves the window; the next poll sees it) cannot
+  shift another onto a page already read.
+- mData is configured per keyword and is the only push: `phone` (10 digits), `keyword` (lower case), `args`,
+  `profile_id`, `profile_*` fields and custom columns as `profile_<name>`; no `message_id` was ever recorded, so
+  the deduplication key is a hash of phone, text and the minute received (one taken with `message_id` when it is
+  sent). MC documents no signature, so the secret is the last segment of our webhook URL. No STOP reaches mData
+  (MC answers its own words): opt-outs are found by polling, every `MOBILECOMMONS_POLL_SECONDS`.
 - Profile fields absent or empty in a `profile_update` are left as MC holds them (the adapter never
   clears a platform field by sending an empty value).
 """

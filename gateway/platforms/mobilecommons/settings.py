@@ -18,6 +18,13 @@ from gateway.settings_base import InvalidSettings, Secret, SecretString, secret
 
 DEFAULT_BASE_URL = "https://secure.mcommons.com/api/"
 MAX_PAGE_SIZE = 1000
+DEFAULT_POLL_SECONDS = 60
+# The poll is how a STOP reaches Salesforce (MC pushes none). Budget (docs/platforms/mobilecommons.md, "Polling
+# budget"): a poll costs 1 call while fewer than 1,000 profiles changed in its window (interval + 120 s overlap),
+# about 2 per 1,000 beyond; it holds one call in flight, of the 160 concurrent calls Upland allows a company (MC
+# documents no hourly or daily quota). 10 s = 360 calls an hour when quiet; a shorter interval would start a poll
+# before a slow one (a 1,000-profile page) has ended, for a STOP delay the rest of the path already exceeds.
+MIN_POLL_SECONDS = 10
 
 
 class Variables(Schema):
@@ -35,6 +42,12 @@ class Variables(Schema):
     MOBILECOMMONS_CAMPAIGN_ID = mf.String()
     MOBILECOMMONS_CRM_ID_COLUMN = mf.String(validate=validate.Length(min=1, max=64))
     MOBILECOMMONS_WEBHOOK_SECRET = SecretString(validate=validate.Length(min=16))
+    MOBILECOMMONS_POLL_SECONDS = mf.Integer(
+        strict=False,
+        validate=validate.Range(
+            min=MIN_POLL_SECONDS, error=f"must be at least {MIN_POLL_SECONDS} (Mobile Commons' API budget)"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +66,7 @@ class MobileCommonsSettings:
     campaign_id: str | None = None
     crm_id_column: str = "sf_id"
     webhook_secret: Secret | None = None
-    poll_seconds: int = 60  # how often `gateway cron` asks for changed profiles (MC pushes no opt-out)
+    poll_seconds: int = DEFAULT_POLL_SECONDS  # how often `gateway cron` asks for changed profiles (MC pushes no STOP)
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
     max_attempts: int = 3
@@ -80,6 +93,10 @@ class MobileCommonsSettings:
             problems.append("MOBILECOMMONS_BASE_URL: not an http(s) URL")
         if not self.crm_id_column:
             problems.append("MOBILECOMMONS_CRM_ID_COLUMN: must not be empty")
+        if self.poll_seconds < MIN_POLL_SECONDS:
+            problems.append(
+                f"MOBILECOMMONS_POLL_SECONDS: must be at least {MIN_POLL_SECONDS} (Mobile Commons' API budget)"
+            )
         if not 1 <= self.page_size <= MAX_PAGE_SIZE:
             problems.append(f"page_size: must be between 1 and {MAX_PAGE_SIZE}")
         if self.max_attempts < 1:

@@ -1,9 +1,11 @@
 """Mobile Commons' inbound calls (mData): verified by the secret in our URL path, read into one event.
 
 MC documents no signature, so the secret is the last segment of the mData URL configured in MC
-(`webhook_path_for`), compared in constant time. mData calls carry `phone`, `keyword`, `args`, `profile_*` fields
-and, for deduplication, `message_id` (without it the key is a hash of phone, text and the minute received).
-STOP/START words follow the CTIA list below.
+(`webhook_path_for`), compared in constant time. mData is per keyword: calls carry `phone` (10 digits), `keyword`
+(lower case), `args`, `profile_id` and `profile_*` fields; `message_id` was never recorded, so the deduplication
+key is a hash of phone, text and the minute received (or `message_id` when one is sent). MC answers STOP itself and
+documents no STOP reaching mData; a stop word that does arrive (a keyword named like one) is still read as an
+opt-out, by the CTIA list below, since that is the safe reading.
 """
 
 from __future__ import annotations

@@ -160,14 +160,41 @@ def error_for_http(status: int, body: str) -> SyncError | None:
     return SyncError(SyncErrorCode.PLATFORM_REJECTED, f"Mobile Commons answered HTTP {status}.")
 
 
+def _word(value: str | None) -> str:
+    """A status as letters only, lower case: "Opted-Out", "Opted Out" and "opted_out" all read "optedout"."""
+    return "".join(ch for ch in (value or "").lower() if ch.isalpha())
+
+
 def subscription_status(sub: ET.Element) -> SmsStatus:
-    if sub.get("opted_out_at") or not (sub.get("status") or "").lower().startswith("active"):
+    """A `<subscription>`'s opt status. Subscribed only when its `status` reads "Active" (any case or spelling) and
+    no opt-out is later than its activation (within one second, the status decides); anything else, including a
+    status never seen, is unsubscribed, so an unknown word never makes someone textable. Whether MC clears
+    `opted_out_at` when a person texts START again is UNCONFIRMED (profiles keep theirs): an opt-out older than
+    `activated_at` is read as history."""
+    if not _word(sub.get("status")).startswith("active"):
+        return SmsStatus.UNSUBSCRIBED
+    opted_out = parse_time(sub.get("opted_out_at"))
+    activated = parse_time(sub.get("activated_at"))
+    if opted_out is not None and (activated is None or opted_out > activated):
         return SmsStatus.UNSUBSCRIBED
     return SmsStatus.SUBSCRIBED
 
 
+def profile_status(profile: ET.Element) -> SmsStatus:
+    """A profile's opt status from its `<status>` alone (no campaign configured): "Active Subscriber" in any case is
+    subscribed (even with an old `opted_out_at`: recorded profiles keep it once active again); otherwise an
+    `opted_out_at` means unsubscribed ("Undeliverable" after a STOP or an API opt-out); anything else, e.g.
+    "Profiles with no Subscriptions", is unknown."""
+    if _word(_text(profile, "status")).startswith("active"):
+        return SmsStatus.SUBSCRIBED
+    if parse_time(_text(profile, "opted_out_at")) is not None:
+        return SmsStatus.UNSUBSCRIBED
+    return SmsStatus.UNKNOWN
+
+
 def profile_to_contact(profile: ET.Element, *, crm_id_column: str, campaign_id: str | None) -> Contact:
-    """A `<profile>` element as our Contact (custom columns except the CRM-id column become custom_fields)."""
+    """A `<profile>` element as our Contact (custom columns except the CRM-id column become custom_fields; their
+    text is stripped of the padding MC puts around it, and a column listed empty is no value)."""
     custom: dict[str, str] = {}
     crm_id = None
     for column in profile.findall("custom_columns/custom_column"):
@@ -182,19 +209,14 @@ def profile_to_contact(profile: ET.Element, *, crm_id_column: str, campaign_id: 
     address = profile.find("address")
     opted_out_at = parse_time(_text(profile, "opted_out_at"))
     subscriptions = profile.findall("subscriptions/subscription")
-    if campaign_id is not None:
+    status = profile_status(profile)
+    if campaign_id is not None and status is not SmsStatus.UNSUBSCRIBED:
+        # the campaign's subscription decides, unless the person opted out of everything (a STOP covers every
+        # campaign, even one they never joined: it must still reach Salesforce)
         mine = [s for s in subscriptions if s.get("campaign_id") == str(campaign_id)]
         status = subscription_status(mine[0]) if mine else SmsStatus.UNKNOWN
         if mine and status is SmsStatus.UNSUBSCRIBED:
             opted_out_at = parse_time(mine[0].get("opted_out_at")) or opted_out_at
-    else:
-        profile_status = (_text(profile, "status") or "").lower()
-        if profile_status.startswith("active"):
-            status = SmsStatus.SUBSCRIBED
-        elif opted_out_at is not None:
-            status = SmsStatus.UNSUBSCRIBED
-        else:
-            status = SmsStatus.UNKNOWN
     return Contact(
         phone=phone_from_wire(_text(profile, "phone_number")),
         first_name=_text(profile, "first_name"),

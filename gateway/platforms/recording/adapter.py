@@ -2,7 +2,9 @@
 
 For tests and dry runs (`MESSAGING_PLATFORM=recording`): every upsert is appended to a log and the latest view of
 each contact is kept, both in Redis, so a test can see across worker processes exactly what the platform got.
-Its settings (`RecordingSettings.delay_ms`) can slow each write, so a test can kill a worker in the middle of a job.
+Its settings (`RecordingSettings.delay_ms`) slow each write's answer, so a test can stop or kill a worker in the middle
+of a job. The write is recorded before the wait, as a real platform applies a request while its answer is on the way:
+a worker stopped during the call has already written, and one that wakes up late writes nothing more by itself.
 """
 
 from __future__ import annotations
@@ -79,8 +81,6 @@ class RecordingAdapter:
         return _from_json(raw) if raw else None
 
     def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
-        if self.delay:
-            time.sleep(self.delay)
         stored = contact.with_changes(
             platform_id=contact.platform_id or f"rec-{contact.crm_id or contact.phone}",
             sms_status=SmsStatus.SUBSCRIBED if subscribe else contact.sms_status,
@@ -90,6 +90,8 @@ class RecordingAdapter:
         pipe.rpush(LOG_KEY, raw)
         pipe.hset(CONTACTS_KEY, f"crm:{stored.crm_id}", raw)
         pipe.execute()
+        if self.delay:
+            time.sleep(self.delay)  # the answer is on its way
         return stored
 
     def opt_out(self, contact: Contact) -> Contact:

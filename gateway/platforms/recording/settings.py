@@ -19,7 +19,8 @@ class Variables(Schema):
 
 @dataclass(frozen=True, slots=True)
 class RecordingSettings:
-    """`delay_ms` slows each write, so a test can kill a worker in the middle of a job."""
+    """`delay_ms` is how long each write's answer takes (the write itself lands first), so a test can stop or kill a
+    worker in the middle of a job."""
 
     delay_ms: int = 0
     poll_seconds: int = 60

@@ -148,27 +148,29 @@ class _Outcomes:
     def store(self, items: Sequence[_Done]) -> None:
         if not items:
             return
-        pipe = self.redis.pipeline(transaction=True)
-        for item in items:
-            failure = item.failure.to_json() if item.failure is not None and not self.dry_run else ""
-            self.claim(
-                keys=[
-                    key(self.run_id, "outcomes"),
-                    key(self.run_id, "counts"),
-                    key(self.run_id, "errors"),
-                    writeback.PENDING_KEY,
-                ],
-                args=[item.record_key, item.outcome, item.error_code or "", failure],
-                client=pipe,
-            )
-            if self.dry_run:
-                continue
-            state.mark(pipe, item.marks)
-            if item.link is not None:
-                links.owe(pipe, self.run_id, *item.link)
-        for part in ("outcomes", "counts", "errors"):
-            pipe.expire(key(self.run_id, part), RUN_TTL)
-        pipe.execute()
+
+        def store(pipe: Any) -> None:
+            for item in items:
+                failure = item.failure.to_json() if item.failure is not None and not self.dry_run else ""
+                self.claim(
+                    keys=[
+                        key(self.run_id, "outcomes"),
+                        key(self.run_id, "counts"),
+                        key(self.run_id, "errors"),
+                        writeback.PENDING_KEY,
+                    ],
+                    args=[item.record_key, item.outcome, item.error_code or "", failure],
+                    client=pipe,
+                )
+                if self.dry_run:
+                    continue
+                state.mark(pipe, item.marks)
+                if item.link is not None:
+                    links.owe(pipe, self.run_id, *item.link)
+            for part in ("outcomes", "counts", "errors"):
+                pipe.expire(key(self.run_id, part), RUN_TTL)
+
+        self.context.commit(store)  # fenced: a chunk job handed to another worker stores nothing when it wakes
 
 
 # -- Salesforce → platform ----------------------------------------------------------------------------------------
@@ -279,8 +281,8 @@ def _may_reach_matching(
     context: SyncContext, obj: SyncObjectConfig, record: Mapping[str, Any], last: state.RecordState
 ) -> bool:
     """The record is not already synced at this version, nor an echo: its phone is worth looking up."""
-    fingerprint = map_record_to_contact(dict(record), obj, rules=context.rules).fingerprint
-    return not last.already_synced(_version(record), fingerprint)
+    mapped = map_record_to_contact(dict(record), obj, rules=context.rules)
+    return not last.already_synced(_version(record), mapped.fingerprint if mapped.may_be_echo else None)
 
 
 # -- platform → Salesforce ----------------------------------------------------------------------------------------
@@ -360,6 +362,7 @@ def _link_platform(context: SyncContext, pairs: Sequence[tuple[Contact, str]], s
 
     def link(pair: tuple[Contact, str]) -> state.Mark | None:
         contact, record_id = pair
+        context.check_fence()
         try:
             view = context.platform.upsert_contact(Contact(phone=contact.phone, crm_id=record_id), subscribe=False)
         except SyncFailure as failure:
@@ -376,6 +379,4 @@ def _link_platform(context: SyncContext, pairs: Sequence[tuple[Contact, str]], s
 
     marks = to_platform.parallel(settings.threads, link, pairs, name="bulk")
     if any(marks):
-        pipe = context.redis.pipeline(transaction=False)
-        state.mark(pipe, marks)
-        pipe.execute()
+        context.commit(lambda pipe: state.mark(pipe, marks))

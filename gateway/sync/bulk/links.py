@@ -68,6 +68,7 @@ def _flush_locked(context: SyncContext, run_id: str, everything: bool) -> int:
             if not batch or (not everything and len(batch) < batch_size):
                 break
             ids = list(batch)
+            context.check_fence()
             results = context.salesforce.update(object_name, [{"Id": rid, **batch[rid]} for rid in ids])
             for result in results:
                 if result.success:

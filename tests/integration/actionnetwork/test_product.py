@@ -150,7 +150,10 @@ def test_a_salesforce_contact_reaches_action_network_tagged_with_its_id_and_is_l
         f"{stack.gateway_url}/api/v1/status", headers={"Authorization": f"Bearer {reader}"}, timeout=30
     )
     assert status.status_code == 200, status.text
-    assert status.json()["platform"] == {"name": "actionnetwork", "reachable": True, "detail": None}
+    platform = status.json()["platform"]
+    assert (platform["name"], platform["reachable"], platform["detail"]) == ("actionnetwork", True, None)
+    assert "STOP found by polling the platform's changes" in platform["syncs"]
+    assert "show the conversation" in platform["cannot"], platform
 
 
 def test_stop_reaches_salesforce_by_polling_and_a_salesforce_edit_cannot_undo_it(stack: Stack) -> None:
@@ -191,12 +194,31 @@ def test_a_new_salesforce_record_cannot_subscribe_a_number_action_network_holds_
 
 
 def test_an_activist_acting_on_action_network_is_re_read_and_reaches_salesforce(stack: Stack) -> None:
+    """Each webhook element is re-read by uuid: what the form typed is not the person's state. Someone who opted
+    their phone in is created in Salesforce; someone whose phone Action Network holds unsubscribed (a form without
+    the opt-in box) is, to the gateway, an opted-out person, and is not created for that alone (the domain's rule)."""
     acted = stack.an.post(
         "action",
-        {"given_name": "Ella", "family_name": "Baker", "email": "ella@example.org", "phone": "+14155552683"},
+        {
+            "actions": [
+                {
+                    "given_name": "Ella",
+                    "family_name": "Baker",
+                    "email": "ella@example.org",
+                    "phone": "+14155552683",
+                    "sms_opt_in": True,
+                },
+                {
+                    "given_name": "Bayard",
+                    "family_name": "Rustin",
+                    "email": "bayard@example.org",
+                    "phone": "+14155552684",
+                },
+            ]
+        },
     )
     assert acted["delivered"] == 200  # the gateway's webhook took the array
-    [uuid] = acted["people"]
+    ella, bayard = acted["people"]
     rows = eventually(
         lambda: stack.sf.sf("admin").query(
             "SELECT Id, FirstName, Email, Messaging_Contact_Id__c, Messaging_Status__c FROM Contact "
@@ -204,11 +226,17 @@ def test_an_activist_acting_on_action_network_is_re_read_and_reaches_salesforce(
         )["records"],
         "the new Salesforce contact",
     )
-    assert rows[0]["FirstName"] == "Ella" and rows[0]["Messaging_Contact_Id__c"] == uuid
-    assert rows[0]["Messaging_Status__c"] == "Unsubscribed"  # the form did not opt the phone in: re-read, not typed
+    assert rows[0]["FirstName"] == "Ella" and rows[0]["Messaging_Contact_Id__c"] == ella
+    assert rows[0]["Messaging_Status__c"] == "Subscribed"  # read from Action Network, not typed in the form
+    skipped = eventually(
+        lambda: [r for r in stack.results() if r["Platform_Contact_Id__c"] == bayard], "Bayard's Sync_Result__c"
+    )
+    assert "no record is created for that alone" in skipped[0]["Message__c"], skipped
+    assert stack.sf.sf("admin").query("SELECT Id FROM Contact WHERE LastName = 'Rustin'")["records"] == []
+
     replayed = stack.an.post("webhooks/replay")
     assert replayed["delivered"] == 200  # a redelivery is acknowledged (and deduplicated on idempotency_key)
-    assert len([r for r in stack.results() if r["Direction__c"] == "To Salesforce"]) == 1
+    assert len([r for r in stack.results() if r["Direction__c"] == "To Salesforce"]) == 2
 
 
 # -- the CLI verbs, through the registry -------------------------------------------------------------------------
@@ -232,7 +260,12 @@ def test_doctor_checks_action_network_and_that_its_source_tag_exists(
 ) -> None:
     env = {**sync_env, **actionnetwork_env(emulator, secrets.token_urlsafe(24))}
     good = _gateway(env, "doctor")
-    assert "ok   platform: Action Network (actionnetwork) answered; it has no conversation history" in good.stdout
+    assert "ok   platform: Action Network (actionnetwork) answered" in good.stdout
+    assert "info syncs: people and their mapped fields, both ways, with their opt status; STOP found by polling" in (
+        good.stdout
+    )
+    cannot = next(line for line in good.stdout.splitlines() if line.startswith("info cannot: "))
+    assert "show the conversation" in cannot
     assert f"ok   actionnetwork source tag: '{SOURCE_TAG}' exists" in good.stdout
     assert emulator.api_token not in good.stdout + good.stderr
 

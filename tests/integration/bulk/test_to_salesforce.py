@@ -4,6 +4,7 @@ otherwise, linked on both sides, and conflicts are reported instead of guessed."
 from __future__ import annotations
 
 from tests.integration.bulk.conftest import BulkStack
+from tests.phone_table import FORMS, typed_as
 
 
 def test_platform_people_are_matched_or_created_and_linked_both_ways(bulk_stack: BulkStack) -> None:
@@ -14,11 +15,22 @@ def test_platform_people_are_matched_or_created_and_linked_both_ways(bulk_stack:
     ]
     seeded = stack.mc.control().post(f"{stack.mc.url}/__emulator__/seed", json={"profiles": specs}).json()
     assert seeded["created"] == 900
-    # 100 of them already exist in Salesforce, typed differently; one phone is held by two Salesforce records
+    # 100 of them already exist in Salesforce as Contacts and 9 as Leads, typed in every form people type; one phone
+    # is held by two Salesforce records
     existing = stack.sf.seed(
         "Contact",
-        records=[{"LastName": f"Existing{n}", "MobilePhone": f"(646) 555-{n:04d}"} for n in range(100)]
+        records=[
+            {"LastName": f"Existing{n}", "MobilePhone": typed_as(FORMS[n % len(FORMS)], f"646555{n:04d}")}
+            for n in range(100)
+        ]
         + [{"LastName": "Twin", "MobilePhone": "646.555.0899"}, {"LastName": "Twin", "MobilePhone": "+16465550899"}],
+    )
+    leads = stack.sf.seed(
+        "Lead",
+        records=[
+            {"LastName": f"Lead{n}", "Company": "Acme", "MobilePhone": typed_as(form, f"646555{100 + n:04d}")}
+            for n, form in enumerate(FORMS)
+        ],
     )
     stack.start_worker()
     stack.start_worker()
@@ -26,14 +38,16 @@ def test_platform_people_are_matched_or_created_and_linked_both_ways(bulk_stack:
     run = stack.wait_done(run_id)
 
     assert run["processed"] == 900
-    assert run["counts"] == {"created": 799, "updated": 100, "failed": 1}, run
+    assert run["counts"] == {"created": 790, "updated": 109, "failed": 1}, run
     assert run["errors"] == {"multiple-salesforce-matches": 1}
     contacts = stack.sf_query("SELECT Id, LastName, Messaging_Contact_Id__c, MobilePhone FROM Contact")
-    assert len(contacts) == 102 + 799
-    linked = [c for c in contacts if c["Messaging_Contact_Id__c"]]
+    assert len(contacts) == 102 + 790
+    matched_leads = stack.sf_query("SELECT Id, Messaging_Contact_Id__c FROM Lead")
+    assert sorted(lead["Id"] for lead in matched_leads if lead["Messaging_Contact_Id__c"]) == sorted(leads)
+    linked = [c for c in contacts if c["Messaging_Contact_Id__c"]] + matched_leads
     assert len(linked) == 899
     assert len({c["Messaging_Contact_Id__c"] for c in linked}) == 899
-    by_id = {c["Id"]: c for c in contacts}
+    by_id = {c["Id"]: c for c in contacts + matched_leads}
     assert all(by_id[i]["Messaging_Contact_Id__c"] for i in existing[:100])  # matched, not duplicated
     assert not any(by_id[i]["Messaging_Contact_Id__c"] for i in existing[100:])
     # the platform holds each person's Salesforce id

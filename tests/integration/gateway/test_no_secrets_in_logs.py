@@ -38,7 +38,7 @@ def test_nothing_secret_reaches_any_log_at_debug_and_private_files_are_private(
         web = Process(["serve", "--port", str(port), "--workers", "1"], env, log=logs["serve"])
         try:
             wait_for(lambda: _ready(url), timeout=60, what="the gateway to be ready")
-            mc.app.mdata_url = f"{url}/webhooks/platforms/mobilecommons/{webhook_secret}"
+            mc.app.configure_mdata("JOIN", f"{url}/webhooks/platforms/mobilecommons/{webhook_secret}")
             org = token(url, "salesforce-org", CLIENTS["salesforce-org"][0])
             admin = token(url, "admin-console", CLIENTS["admin-console"][0])
             event = salesforce_event(1)
@@ -50,7 +50,7 @@ def test_nothing_secret_reaches_any_log_at_debug_and_private_files_are_private(
                 timeout=10,
             )
             assert accepted.status_code == 202, accepted.text
-            texted = mc.control().post(f"{mc.url}/__emulator__/inbound", json={"phone": PHONES[1], "body": "STOP"})
+            texted = mc.control().post(f"{mc.url}/__emulator__/inbound", json={"phone": PHONES[1], "body": "JOIN"})
             assert texted.json()["mdata"]["delivered"], texted.text
             history = requests.get(
                 f"{url}/api/v1/contacts/messages",

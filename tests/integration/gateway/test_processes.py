@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import CLIENTS, free_port
 from tests.integration.salesforce_emulator.conftest import Emulator
-from tests.support import Process, batch, processes_mentioning, salesforce_event, token, wait_for
+from tests.support import Process, batch, processes_mentioning, seeded_events, token, wait_for
 
 
 def _embedded_env(gateway_env: dict[str, str], var: Path) -> dict[str, str]:
@@ -38,7 +38,7 @@ def test_serve_in_production_form_on_embedded_redis_then_worker_joins_and_nothin
         bearer = token(url, "salesforce-org", CLIENTS["salesforce-org"][0])
         response = requests.post(
             f"{url}/webhooks/salesforce",
-            json=batch([salesforce_event(1)], sf.org_id),
+            json=batch(seeded_events(sf, [1]), sf.org_id),
             headers={"Authorization": f"Bearer {bearer}"},
             timeout=10,
         )

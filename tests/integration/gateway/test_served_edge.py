@@ -20,7 +20,7 @@ from gateway.platforms.recording import RecordingAdapter
 from gateway.salesforce.ids import checksum_suffix
 from tests.conftest import CLIENTS, free_port
 from tests.integration.salesforce_emulator.conftest import Emulator
-from tests.support import Process, batch, salesforce_event, token, wait_for
+from tests.support import Process, batch, salesforce_event, seed_people, token, wait_for
 
 
 @contextmanager
@@ -222,11 +222,14 @@ def test_hostile_bodies_are_refused_with_the_problem_named_and_nothing_queued(
 
         # What passed the door, however odd, is what the job can sync: a chunked body below the limit, unicode,
         # a compound field, an empty SystemModstamp (the job falls back to publishedAt), one 60 s ahead (skew).
+        # (The job reads each record back and syncs Salesforce's values: the odd ones must not crash it either.)
+        ids = seed_people(sf, [2, 10, 11])
         odd = [
-            event(LastName="Ñandú 🦤", MailingAddress={"city": "Zürich", "geo": [47.37, 8.54]}),
-            {**salesforce_event(10), "record": {**salesforce_event(10)["record"], "SystemModstamp": ""}},
-            {**salesforce_event(11), "record": {**salesforce_event(11)["record"], "SystemModstamp": _in(60)}},
+            {**event(LastName="Ñandú 🦤", MailingAddress={"city": "Zürich", "geo": [47.37, 8.54]}), "recordId": ids[2]},
+            {**salesforce_event(10, record_id=ids[10]), "record": {"Id": ids[10], "SystemModstamp": ""}},
+            {**salesforce_event(11, record_id=ids[11]), "record": {"Id": ids[11], "SystemModstamp": _in(60)}},
         ]
+        odd[0]["record"]["Id"] = ids[2]
         accepted = _raw(url, bearer, chunks(json.dumps(batch(odd, org)).encode()))
         assert accepted.status_code == 202, accepted.text
         worker = Process(["worker", "--burst"], sync_env)

@@ -6,34 +6,23 @@ import collections
 import time
 
 import redis
-import requests
 from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from gateway.jobs import RETRY, SYNC
 from gateway.platforms.recording import RecordingAdapter
-from tests.support import Process, batch, salesforce_event, wait_for
-
-
-def _post(url: str, bearer: str, events: list[dict], org_id: str) -> dict:
-    response = requests.post(
-        f"{url}/webhooks/salesforce",
-        json=batch(events, org_id),
-        headers={"Authorization": f"Bearer {bearer}"},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    return dict(response.json())
+from tests.integration.salesforce_emulator.conftest import Emulator
+from tests.support import Process, post_events, salesforce_event, seeded_events, wait_for
 
 
 def test_every_event_reaches_the_platform_exactly_once(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str, sf: Emulator
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
-    first = [salesforce_event(n) for n in range(50)]
-    assert _post(gateway_url, org_token, first, org_id) == {"accepted": 50, "duplicates": 0}
-    assert _post(gateway_url, org_token, [*first[:10], salesforce_event(50)], org_id) == {
+    *first, last = seeded_events(sf, range(51))
+    assert post_events(gateway_url, org_token, first, org_id) == {"accepted": 50, "duplicates": 0}
+    assert post_events(gateway_url, org_token, [*first[:10], last], org_id) == {
         "accepted": 1,
         "duplicates": 10,
     }
@@ -50,14 +39,17 @@ def test_every_event_reaches_the_platform_exactly_once(
 
 
 def test_a_replayed_older_version_is_not_applied(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str, sf: Emulator
 ) -> None:
     recorder = RecordingAdapter(redis.Redis.from_url(redis_url))
-    newer = salesforce_event(1, modstamp="2026-11-25T09:00:00.000+0000")
-    older = salesforce_event(1, uuid="e0000000-0000-4000-8000-00000000aaaa", modstamp="2026-11-25T08:00:00.000+0000")
+    [newer] = seeded_events(sf, [1], modstamp="2026-11-25T09:00:00.000+0000")
+    older = salesforce_event(
+        1, uuid="e0000000-0000-4000-8000-00000000aaaa", modstamp="2026-11-25T08:00:00.000+0000",
+        record_id=newer["recordId"],
+    )  # fmt: skip
     older["record"]["MobilePhone"] = "+14155559999"
-    _post(gateway_url, org_token, [newer], org_id)
-    _post(gateway_url, org_token, [older], org_id)
+    post_events(gateway_url, org_token, [newer], org_id)
+    post_events(gateway_url, org_token, [older], org_id)
     worker = Process(["worker", "--burst"], sync_env)
     assert worker.popen.wait(60) == 0, worker.output()
     recorded = recorder.recorded()
@@ -65,12 +57,12 @@ def test_a_replayed_older_version_is_not_applied(
 
 
 def test_a_worker_killed_mid_job_is_retried_within_a_minute_without_loss_or_double_writes(
-    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], org_id: str, sf: Emulator
 ) -> None:
     conn = redis.Redis.from_url(redis_url)
     recorder = RecordingAdapter(conn)
-    events = [salesforce_event(n) for n in range(20)]
-    _post(gateway_url, org_token, events, org_id)
+    events = seeded_events(sf, range(20))
+    post_events(gateway_url, org_token, events, org_id)
     slow = {**sync_env, "RECORDING_ADAPTER_DELAY_MS": "250"}
     first = Process(["worker", "--name", "doomed"], slow)
     try:

@@ -14,24 +14,11 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.emulators.mobilecommons import MobileCommonsEmulator
 from gateway.platforms.mobilecommons import MobileCommonsAdapter, MobileCommonsSettings
+from tests.support import EmulatorControl
 
 
-class Control:
+class Control(EmulatorControl):
     """The emulator's control API, as a test drives it."""
-
-    def __init__(self, emulator: MobileCommonsEmulator) -> None:
-        self.base = emulator.url + "/__emulator__/"
-        self.session = emulator.control()
-
-    def post(self, name: str, payload: dict[str, Any] | None = None) -> Any:
-        response = self.session.post(self.base + name, json=payload or {}, timeout=30)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def get(self, name: str, **params: str) -> Any:
-        response = self.session.get(self.base + name, params=params, timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
 
     def contact(self, phone: str) -> dict[str, Any]:
         [found] = self.get("contacts", phone=phone)["contacts"]
@@ -81,6 +68,7 @@ class Receiver:
 
     url: str = ""
     calls: list[tuple[str, dict[str, str], dict[str, str], bytes]] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)
     reply: str = ""
 
 
@@ -92,6 +80,7 @@ def mdata_receiver() -> Iterator[Receiver]:
         request = Request(environ)
         body = request.get_data(cache=True)
         receiver.calls.append((request.path, dict(request.headers), request.form.to_dict(), body))
+        receiver.queries.append(request.query_string.decode())
         return Response(receiver.reply, 200, content_type="text/xml")(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -106,4 +95,9 @@ def mdata_receiver() -> Iterator[Receiver]:
         thread.join(5)
 
 
-__all__ = ["Control", "Receiver", "requests", "settings_for"]
+def path_query(receiver: Receiver) -> str:
+    """The query string of the receiver's last call."""
+    return receiver.queries[-1]
+
+
+__all__ = ["Control", "Receiver", "path_query", "requests", "settings_for"]

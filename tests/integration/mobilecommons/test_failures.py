@@ -19,7 +19,7 @@ MARY = Contact(phone="+15105016227", first_name="Mary")
 
 @pytest.mark.parametrize(
     ("fault", "code"),
-    [({"error_id": 27}, SyncErrorCode.RATE_LIMITED), ({"status": 503}, SyncErrorCode.PLATFORM_UNAVAILABLE)],
+    [({"error_code": 27}, SyncErrorCode.RATE_LIMITED), ({"status": 503}, SyncErrorCode.PLATFORM_UNAVAILABLE)],
 )
 def test_a_short_burst_is_retried_and_succeeds(
     adapter: MobileCommonsAdapter, control: Control, fault: dict[str, int], code: SyncErrorCode
@@ -34,7 +34,7 @@ def test_a_short_burst_is_retried_and_succeeds(
 @pytest.mark.parametrize(
     ("fault", "code", "words"),
     [
-        ({"error_id": 27}, SyncErrorCode.RATE_LIMITED, "error 27"),
+        ({"error_code": 27}, SyncErrorCode.RATE_LIMITED, "error 27"),
         ({"status": 503}, SyncErrorCode.PLATFORM_UNAVAILABLE, "heavy load"),
     ],
 )

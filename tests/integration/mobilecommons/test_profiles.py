@@ -119,28 +119,47 @@ def test_a_wrong_opt_in_path_is_a_configuration_error(emulator: MobileCommonsEmu
     assert "MOBILECOMMONS_OPT_IN_PATH_ID" in checked.value.error.detail
 
 
-def _seed_old(control: Control, count: int, updated: datetime) -> list[str]:
+def _seed_old(control: Control, count: int, updated: datetime, *, spread: bool = False) -> list[str]:
+    """`count` profiles last updated at `updated` (one second apart from it with `spread`)."""
     specs = [
-        {"phone": f"+1212555{i:04d}", "first_name": f"P{i}", "updated_at": updated.isoformat()} for i in range(count)
+        {
+            "phone": f"+1212555{i:04d}",
+            "first_name": f"P{i}",
+            "updated_at": (updated + timedelta(seconds=i if spread else 0)).isoformat(),
+        }
+        for i in range(count)
     ]
     return [p["phone"] for p in control.post("seed", {"profiles": specs})["profiles"]]
 
 
-@pytest.mark.parametrize("count", [10, 11, 9, 0])
+@pytest.mark.parametrize("count", [0, 4, 5, 9, 10, 11, 23])
 def test_polling_returns_every_changed_profile_at_and_around_page_boundaries(
     emulator: MobileCommonsEmulator, control: Control, count: int
 ) -> None:
-    hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    phones = _seed_old(control, count, hour_ago)
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    phones = _seed_old(control, count, hour_ago, spread=True)
     outside = control.post("seed", {"profiles": [{"phone": "+13125550000", "updated_at": "2020-01-01"}]})
     assert outside["created"] == 1
     adapter = MobileCommonsAdapter(settings_for(emulator, page_size=5))
 
     seen = [c.phone for c in adapter.changed_since(hour_ago - timedelta(minutes=1), hour_ago + timedelta(minutes=1))]
 
+    assert sorted(set(seen)) == sorted(phones)
+    calls = control.calls("profiles")
+    if count < 5:
+        assert calls == 1  # a window that fits one page is one call: a quiet poll costs one call
+    else:  # halving a 121-second window: at most two calls per level, for each page's worth of profiles
+        assert calls <= 1 + 2 * 7 * -(-count // 5)
+
+
+def test_a_second_holding_more_than_a_page_is_read_whole(emulator: MobileCommonsEmulator, control: Control) -> None:
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    phones = _seed_old(control, 23, hour_ago)  # a bulk import: 23 profiles in one second, pages of 5
+    adapter = MobileCommonsAdapter(settings_for(emulator, page_size=5))
+
+    seen = [c.phone for c in adapter.changed_since(hour_ago - timedelta(seconds=3), hour_ago + timedelta(seconds=3))]
+
     assert sorted(seen) == sorted(phones)
-    pages = -(-count // 5)
-    assert control.calls("profiles") == 1 + pages  # a count probe, then exactly the pages needed
 
 
 def test_a_profile_leaving_the_window_while_paging_makes_no_other_one_missed(

@@ -57,3 +57,17 @@ def test_sync_results_are_written_in_batches_and_readable(emulator: Emulator) ->
     assert failure["Direction__c"] == "To Salesforce" and failure["Error_Code__c"] == "invalid-phone"
     assert failure["Record_Id__c"] == contact_id and failure["Run_Id__c"] == "run-1"
     assert "abc" not in failure["Request_Body__c"] and "Correct it on the record" in failure["Message__c"]
+
+
+def test_a_keyed_sync_result_written_twice_is_one_row(emulator: Emulator) -> None:
+    """A write-back repeated after a crash, or by a flusher that woke up late, must not log a sync twice."""
+    contact_id = emulator.seed("Contact", count=1)[0]
+    first = SyncResultEntry(Direction.TO_PLATFORM, Status.SUCCESS, "Contact", contact_id, key="wb-1")
+    unkeyed = SyncResultEntry(Direction.TO_PLATFORM, Status.SKIPPED, "Contact", contact_id)
+    with fast_client(settings_for(emulator)) as client:
+        once = write_sync_results(client, [unkeyed, first])
+        again = write_sync_results(client, [first])
+        rows = client.query_records("SELECT Status__c, Sync_Key__c FROM Sync_Result__c ORDER BY Status__c")
+    assert [r.success for r in once] == [True, True] and [r.index for r in once] == [0, 1]
+    assert once[1].created is True and again[0].created is False
+    assert [(r["Status__c"], r["Sync_Key__c"]) for r in rows] == [("Skipped", None), ("Success", "wb-1")]

@@ -68,7 +68,8 @@ def test_bad_soql_is_a_request_error_not_retried(emulator: Emulator) -> None:
 def test_budget_share_stops_reads_and_the_query_resumes_where_it_stopped(emulator: Emulator) -> None:
     emulator.seed("Contact", count=9000)  # 5 pages
     emulator.control("POST", "limits", json={"max": 10, "used": 0})
-    settings = settings_for(emulator, budget_share=0.3)  # stop once the org has used 3 of 10
+    # stop once the org has used 3 of 10 (no share kept for opt-outs: this is about the line itself)
+    settings = settings_for(emulator, budget_share=0.3, opt_out_reserve=0.0)
     seen: list[str] = []
     with fast_client(settings) as client:
         stream = client.iter_query(SOQL, api="rest")
@@ -105,7 +106,8 @@ def test_request_limit_exceeded_pauses_and_work_resumes_after_the_pause(emulator
 
 def test_daily_budget_stops_a_write_between_batches_and_it_resumes_from_next_index(emulator: Emulator) -> None:
     records = [{"LastName": f"R{i}", "Messaging_Contact_Id__c": f"r-{i}"} for i in range(450)]
-    with fast_client(settings_for(emulator, daily_budget=2)) as client, pytest.raises(ApiBudgetExhausted) as caught:
+    spendable = settings_for(emulator, daily_budget=2, opt_out_reserve=0.0)
+    with fast_client(spendable) as client, pytest.raises(ApiBudgetExhausted) as caught:
         client.create("Contact", records)
     stop = caught.value
     assert stop.reason == "daily_budget" and stop.next_index == 400
@@ -122,7 +124,7 @@ def test_daily_budget_stops_a_write_between_batches_and_it_resumes_from_next_ind
 def test_the_budget_is_shared_by_every_worker_through_redis(emulator: Emulator, redis_url: str) -> None:
     emulator.seed("Contact", count=1)
     connection = redis.Redis.from_url(redis_url)
-    settings = settings_for(emulator, daily_budget=3)
+    settings = settings_for(emulator, daily_budget=3, opt_out_reserve=0.0)
     worker_a = fast_client(settings, redis=connection)
     worker_b = fast_client(settings, redis=connection)
     worker_a.query_records(SOQL)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 import requests
+from rq import Queue
 
 from gateway import create_app
 from gateway.config import load_settings
@@ -18,6 +20,8 @@ from tests.conftest import CLIENTS
 from tests.integration.gateway.conftest import sf, sf_server, sync_env  # noqa: F401 - fixtures reused here
 from tests.integration.salesforce_emulator.conftest import Emulator
 from tests.support import Process, serve_in_thread, token, wait_for
+
+MDATA_KEYWORD = "JOIN"  # the keyword whose mData calls the gateway (STOP never reaches mData)
 
 
 @dataclass
@@ -58,9 +62,16 @@ class Stack:
         return found[0] if found else None
 
     def text_in(self, phone: str, body: str) -> dict[str, Any]:
+        """A person texts `body`; only an mData keyword's texts are pushed to the gateway (never STOP)."""
         response = self.mc.control().post(f"{self.mc.url}/__emulator__/inbound", json={"phone": phone, "body": body})
         assert response.status_code in (200, 201), response.text
         return dict(response.json())
+
+    def poll(self) -> None:
+        """What `gateway cron` does every MOBILECOMMONS_POLL_SECONDS: queue a poll of the changed profiles."""
+        Queue("realtime", connection=redis.Redis.from_url(self.env["REDIS_URL"])).enqueue(
+            "gateway.jobs.poll_platform_changes"
+        )
 
 
 def mobilecommons_env(mc: MobileCommonsEmulator, webhook_secret: str) -> dict[str, str]:
@@ -83,7 +94,7 @@ def stack(sync_env: dict[str, str], sf: Emulator) -> Iterator[Stack]:  # noqa: F
         env = {**sync_env, **mobilecommons_env(mc, webhook_secret)}
         settings = load_settings(env, roles=("web", "worker"))
         with serve_in_thread(create_app(settings)) as url:
-            mc.app.mdata_url = f"{url}/webhooks/platforms/mobilecommons/{webhook_secret}"
+            mc.app.configure_mdata(MDATA_KEYWORD, f"{url}/webhooks/platforms/mobilecommons/{webhook_secret}")
             org_id, org_secret = "salesforce-org", CLIENTS["salesforce-org"][0]
             relay = sf.control("POST", "relay", json={"url": url, "client_id": org_id, "client_secret": org_secret})
             assert relay.status_code == 200, relay.text

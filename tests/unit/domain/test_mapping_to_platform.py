@@ -155,6 +155,16 @@ def test_the_reported_status_and_opt_out_time_are_read() -> None:
     assert mapped.contact.opted_out_at == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
+def test_a_record_asking_for_another_status_than_the_one_recorded_from_the_platform_is_no_echo() -> None:
+    config = contact_config()
+    retick = map_record_to_contact(sf_record(Mobile_Subscriber__c=True, Messaging_Status__c="Unsubscribed"), config)
+    untick = map_record_to_contact(sf_record(Mobile_Subscriber__c=False, Messaging_Status__c="Subscribed"), config)
+    assert not retick.may_be_echo and not untick.may_be_echo
+    agreeing = map_record_to_contact(sf_record(Mobile_Subscriber__c=True, Messaging_Status__c="Subscribed"), config)
+    never_recorded = map_record_to_contact(sf_record(Mobile_Subscriber__c=True), config)
+    assert agreeing.may_be_echo and never_recorded.may_be_echo
+
+
 def test_fingerprint_ignores_what_is_not_synced() -> None:
     config = contact_config()
     base = map_record_to_contact(sf_record(), config)

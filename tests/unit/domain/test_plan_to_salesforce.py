@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway.domain.contact import Contact, PostalAddress, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode
+from gateway.domain.mapping import MappingRules
 from gateway.domain.matching import Create, MatchedRecord, Refuse, Skip
 from gateway.domain.plans import SyncStatus, plan_to_salesforce
 from gateway.domain.sync_config import Direction, SyncConfig
@@ -200,3 +201,23 @@ def test_a_platform_view_older_than_the_recorded_stop_does_not_resubscribe() -> 
     assert fields_for(before_stop, row) == {"LastName": "Byron"}
     after_start = PERSON.with_changes(version=datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
     assert fields_for(after_start, row)["Mobile_Subscriber__c"] is True
+
+
+def test_an_unmatched_person_who_is_opted_out_is_not_created_unless_the_deployment_says_so() -> None:
+    stopped = PERSON.with_changes(first_name=None, last_name=None, sms_status=SmsStatus.UNSUBSCRIBED)
+    plan = plan_to_salesforce(stopped, CONFIG, Create("Contact"))
+    assert plan.status is SyncStatus.SKIPPED and plan.salesforce_write is None
+    assert "GATEWAY_CREATE_UNMATCHED_OPT_OUTS" in plan.message
+
+    created = plan_to_salesforce(
+        stopped.with_changes(last_name="Lovelace"), CONFIG, Create("Contact"), rules=MappingRules(create_opted_out=True)
+    )
+    assert created.salesforce_write is not None and created.salesforce_write.is_create
+    assert created.salesforce_write.fields["Messaging_Status__c"] == "Unsubscribed"
+
+
+def test_an_unmatched_person_who_only_texted_stop_is_not_created_whatever_the_platform_reports() -> None:
+    unknown = PERSON.with_changes(sms_status=SmsStatus.UNKNOWN)  # e.g. never subscribed to the configured campaign
+    plan = plan_to_salesforce(unknown, CONFIG, Create("Contact"), stop_only=True)
+    assert plan.status is SyncStatus.SKIPPED and plan.salesforce_write is None
+    assert plan_to_salesforce(unknown, CONFIG, Create("Contact")).salesforce_write is not None

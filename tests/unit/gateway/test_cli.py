@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from gateway.cli import main
 from gateway.client_secrets import scrypt_problem, verify_secret
 
-VERBS = ["cron", "doctor", "emulate", "hash-secret", "serve", "worker"]
+VERBS = ["cron", "demo", "doctor", "emulate", "hash-secret", "serve", "stack", "sync", "worker"]
 
 
 def test_every_verb_is_listed_and_has_help() -> None:

@@ -52,6 +52,41 @@ def test_every_problem_is_reported_once_naming_its_variable() -> None:
     assert any("delete-everything" in p or "Must be one of" in p for p in problems if p.startswith("GATEWAY_OAUTH"))
 
 
+def test_the_trust_settings_of_the_sync_are_read_and_bad_values_named() -> None:
+    settings = load_settings(
+        {
+            "SALESFORCE_LOGIN_URL": "https://login.salesforce.com",
+            "SALESFORCE_CLIENT_ID": "abc",
+            "SALESFORCE_CLIENT_SECRET": "s",
+            "SALESFORCE_OPT_OUT_RESERVE": "0.25",
+            "GATEWAY_READ_RATE_LIMIT_PER_CLIENT": "10 per minute",
+            "GATEWAY_CREATE_UNMATCHED_OPT_OUTS": "true",
+        }
+    )
+    assert settings.salesforce is not None and settings.salesforce.opt_out_reserve == 0.25
+    assert settings.edge.read_limit_per_client == "10 per minute"
+    assert settings.create_unmatched_opt_outs is True
+    defaults = load_settings({})
+    assert (defaults.edge.read_limit_per_client, defaults.create_unmatched_opt_outs) == (
+        "120 per minute; 3000 per hour",
+        False,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {
+                "SALESFORCE_OPT_OUT_RESERVE": "1.5",
+                "GATEWAY_READ_RATE_LIMIT_PER_CLIENT": "lots",
+                "GATEWAY_CREATE_UNMATCHED_OPT_OUTS": "perhaps",
+            }
+        )
+    named = {p.split(":")[0] for p in caught.value.problems}
+    assert {
+        "SALESFORCE_OPT_OUT_RESERVE",
+        "GATEWAY_READ_RATE_LIMIT_PER_CLIENT",
+        "GATEWAY_CREATE_UNMATCHED_OPT_OUTS",
+    } <= named
+
+
 def test_oauth_clients_that_are_not_json_are_named() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({"GATEWAY_OAUTH_CLIENTS": "[{"})

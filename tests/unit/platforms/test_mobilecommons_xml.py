@@ -90,6 +90,15 @@ def test_no_subscription_to_the_configured_campaign_is_unknown_not_subscribed() 
     assert contact.sms_status is SmsStatus.UNKNOWN
 
 
+def test_a_stop_by_someone_never_in_the_configured_campaign_still_unsubscribes_them() -> None:
+    xml = PROFILE.replace("<status>Active subscriber</status>", "<status>Undeliverable</status>").replace(
+        "<opted_out_at />", "<opted_out_at>2024-03-05 12:30:45 UTC</opted_out_at>"
+    )
+    contact = profile_to_contact(_profile(xml), crm_id_column="sf_id", campaign_id="999")
+    assert contact.sms_status is SmsStatus.UNSUBSCRIBED
+    assert contact.opted_out_at is not None
+
+
 @pytest.mark.parametrize(
     ("status", "opted_out_at", "expected"),
     [

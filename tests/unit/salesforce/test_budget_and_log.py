@@ -9,7 +9,7 @@ import pytest
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.salesforce.errors import ApiBudgetExhausted
 from gateway.salesforce.sync_results import Direction, Status, SyncResultEntry, to_record
-from gateway.salesforce.usage import UsageMeter
+from gateway.salesforce.usage import Lane, UsageMeter, budget_lane
 
 DATA_URL = "https://x/services/data/v62.0/query/?q=SELECT+Id+FROM+Contact"
 
@@ -50,6 +50,40 @@ def test_daily_budget_counts_our_own_calls_but_not_token_requests() -> None:
     assert snapshot["calls_today"] == 2 and snapshot["calls_today_by_class"] == {"token": 1, "query": 2}
     clock.now += 86_400  # a new UTC day
     meter.ensure_budget()
+
+
+def test_only_opt_outs_may_spend_the_reserved_share_of_each_line() -> None:
+    clock = Clock()
+    meter = UsageMeter(budget_share=0.8, daily_budget=1000, opt_out_reserve=0.1, clock=clock)
+    meter.record_response("GET", DATA_URL, {"Sforce-Limit-Info": "api-usage=720/1000"})  # 90 % of the 800 line
+    with pytest.raises(ApiBudgetExhausted) as caught:
+        meter.ensure_budget()  # a read, a real-time sync, bulk work
+    assert (caught.value.reason, caught.value.limit) == ("budget_share", 720)
+    assert "kept for opt-outs" in caught.value.detail
+    with budget_lane(Lane.OPT_OUT):
+        meter.ensure_budget()  # a STOP still goes
+    meter.record_response("GET", DATA_URL, {"Sforce-Limit-Info": "api-usage=800/1000"})
+    with budget_lane(Lane.OPT_OUT), pytest.raises(ApiBudgetExhausted):
+        meter.ensure_budget()  # the whole budget is spent: opt-outs wait too
+    with pytest.raises(ApiBudgetExhausted) as caught:
+        meter.ensure_budget()
+    assert caught.value.limit == 720
+
+
+def test_the_reserve_applies_to_the_daily_budget_too() -> None:
+    clock = Clock()
+    meter = UsageMeter(budget_share=1.0, daily_budget=10, opt_out_reserve=0.2, clock=clock)
+    for _ in range(8):
+        meter.record_response("GET", DATA_URL, {})
+    with pytest.raises(ApiBudgetExhausted) as caught:
+        meter.ensure_budget()
+    assert (caught.value.reason, caught.value.limit) == ("daily_budget", 8)
+    with budget_lane(Lane.OPT_OUT):
+        meter.ensure_budget()
+        meter.record_response("GET", DATA_URL, {})
+        meter.record_response("GET", DATA_URL, {})
+        with pytest.raises(ApiBudgetExhausted):
+            meter.ensure_budget()
 
 
 def test_request_limit_exceeded_pauses_every_call_for_the_pause() -> None:

@@ -5,28 +5,36 @@ metadata, so the sync's real queries run against real records without HTTP, OAut
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from gateway.emulators.salesforce.queries import QueryRunner
 from gateway.emulators.salesforce.schema import SObjectDef, build_schema
+from gateway.emulators.salesforce.sosl import SearchRunner
 from gateway.emulators.salesforce.store import RecordError, Store
+from gateway.salesforce import phone_search
+from gateway.salesforce.phone_search import PhoneLookup
 from gateway.salesforce.results import RecordError as ResultError
 from gateway.salesforce.results import RecordResult
+from gateway.salesforce.sosl import search_records
 
 PACKAGE_DIR = Path(__file__).resolve().parents[3] / "sfdx-package"
 VERSION = "62.0"
 
 
 class FakeSalesforce:
-    """Records every write call in `writes` (object → records written) so a test can say what reached Salesforce."""
+    """Records every write call in `writes` (object → records written) and every query in `reads`, so a test can say
+    what reached Salesforce and what was asked of it."""
 
     def __init__(self) -> None:
         self.store = Store(build_schema(PACKAGE_DIR))
         self.queries = QueryRunner(self.store)
+        self.searches = SearchRunner(self.queries)
+        self.search_index_delay = 0.0  # seconds a write takes to reach the search index (Salesforce: ~900)
         self.user = self.store.users.integration_id
         self.writes: Counter[str] = Counter()
+        self.reads: list[str] = []  # every SOQL query asked, in order
 
     # -- what a test sets up and reads
 
@@ -43,9 +51,15 @@ class FakeSalesforce:
     def rows(self, soql: str) -> list[dict[str, Any]]:
         return self.query_records(soql)
 
+    def edit(self, sobject: str, record_id: str, **values: Any) -> None:
+        """A change an admin makes in Salesforce (before its event reaches the sync)."""
+        with self.store.tx() as conn:
+            self.store.update(conn, self._object(sobject), record_id, values, self.store.users.admin_id)
+
     # -- the SalesforceClient surface the sync uses
 
     def iter_query(self, soql: str, *, api: str | None = None, estimate: int | None = None) -> Iterator[dict[str, Any]]:
+        self.reads.append(soql)
         page = self.queries.first_page(soql, False, VERSION)
         while True:
             for record in page["records"]:
@@ -56,6 +70,20 @@ class FakeSalesforce:
 
     def query_records(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         return list(self.iter_query(soql))
+
+    def query_each(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+        return [self.query_records(soql) for soql in soqls]
+
+    def search(self, sosl: str) -> list[dict[str, Any]]:
+        return search_records(self.searches.run(sosl, VERSION, self.search_index_delay))
+
+    def find_by_phone(
+        self, lookups: Sequence[PhoneLookup], phones: Iterable[str], **options: Any
+    ) -> list[dict[str, Any]]:
+        return phone_search.find_by_phone(self, lookups, phones, **options)  # type: ignore[arg-type]
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        return self._object(sobject).describe(VERSION)
 
     def update(self, sobject: str, records: Sequence[dict[str, Any]], **_: Any) -> list[RecordResult]:
         obj = self._object(sobject)

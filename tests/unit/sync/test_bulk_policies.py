@@ -47,6 +47,14 @@ def test_bulk_work_stops_before_the_orgs_stop_line() -> None:
     assert "72000" in refused.reason and refused.retry_after > 0
 
 
+def test_bulk_work_stops_before_real_time_which_stops_before_opt_outs() -> None:
+    # the org's line is 80,000; opt-outs alone may spend its last 10 %, so real time stops at 72,000, and bulk work
+    # 10 % before that
+    snap = snapshot(org_used=64_800, org_max=100_000, stop_at=80_000, opt_out_reserve=0.1)
+    assert not bulk_allowance(snap, reserve=0.1, now=NOON).allowed
+    assert bulk_allowance({**snap, "org_used": 64_799}, reserve=0.1, now=NOON).allowed
+
+
 def test_a_request_limit_pause_stops_bulk_work_for_its_duration() -> None:
     refused = bulk_allowance(snapshot(paused_for_seconds=42.0), now=NOON)
     assert not refused.allowed and refused.retry_after == 42.0

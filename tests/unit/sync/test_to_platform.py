@@ -15,26 +15,32 @@ from tests.unit.sync.fakes import FakeSalesforce
 ORG = "00D000000000001EAA"
 
 
+GRACE = {
+    "FirstName": "Grace",
+    "LastName": "Hopper",
+    "MobilePhone": "(415) 555-2671",
+    "Email": "grace@example.org",
+    "Mobile_Subscriber__c": True,
+}
+
+
 def _event(
+    salesforce: FakeSalesforce,
     record_id: str,
     *,
-    modstamp: str = "2026-11-25T08:00:00.000+0000",
     operation: str = "update",
     changed: tuple[str, ...] = ("FirstName", "MobilePhone", "Mobile_Subscriber__c"),
-    **values: Any,
+    modstamp: str | None = None,
+    **claims: Any,
 ) -> dict[str, Any]:
-    record = {
-        "Id": record_id,
-        "FirstName": "Grace",
-        "LastName": "Hopper",
-        "MobilePhone": "(415) 555-2671",
-        "Email": "grace@example.org",
-        "Mobile_Subscriber__c": True,
-        "SystemModstamp": modstamp,
-        **values,
-    }
+    """The event the package publishes for the record as Salesforce holds it now (`claims` overrides its values,
+    as a stale or made-up event would)."""
+    held = salesforce.record("Contact", record_id)
+    record = {name: held.get(name) for name in (*GRACE, "SystemModstamp")} | {"Id": record_id, **claims}
+    if modstamp is not None:
+        record["SystemModstamp"] = modstamp
     return {
-        "eventUuid": f"e-{record_id}-{modstamp}",
+        "eventUuid": f"e-{record_id}-{record['SystemModstamp']}",
         "sobjectType": "Contact",
         "recordId": record_id,
         "operation": operation,
@@ -51,15 +57,15 @@ def _results(salesforce: FakeSalesforce, record_id: str) -> list[dict[str, Any]]
     )
 
 
-def _contact(salesforce: FakeSalesforce) -> str:
-    return salesforce.seed("Contact", FirstName="Grace", LastName="Hopper")
+def _contact(salesforce: FakeSalesforce, **values: Any) -> str:
+    return salesforce.seed("Contact", **(GRACE | values))
 
 
 def test_a_new_contact_reaches_the_platform_and_salesforce_learns_its_platform_id(
     context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
     record_id = _contact(salesforce)
-    counts = to_platform.sync_events(context, ORG, [_event(record_id, operation="insert")])
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
 
     assert counts == {"synced": 1, "skipped": 0, "failed": 0}
     [sent] = recorder.recorded()
@@ -81,39 +87,60 @@ def test_a_new_contact_reaches_the_platform_and_salesforce_learns_its_platform_i
     assert body["platformRequest"]["phone"] == "+14155552671"
 
 
-def test_a_replayed_older_version_changes_nothing(
+def test_a_replayed_event_changes_nothing(
     context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
     record_id = _contact(salesforce)
-    to_platform.sync_events(context, ORG, [_event(record_id, modstamp="2026-11-25T09:00:00.000+0000")])
-    older = _event(record_id, modstamp="2026-11-25T08:00:00.000+0000", FirstName="Old Grace")
+    event = _event(salesforce, record_id)
+    to_platform.sync_events(context, ORG, [event])
 
-    counts = to_platform.sync_events(context, ORG, [older])
+    counts = to_platform.sync_events(context, ORG, [{**event, "eventUuid": "replayed"}])
 
     assert counts == {"synced": 0, "skipped": 1, "failed": 0}
     assert [c.first_name for c in recorder.recorded()] == ["Grace"]
     assert len(_results(salesforce, record_id)) == 1
 
 
-def test_of_two_versions_in_one_batch_only_the_newest_is_sent(
+def test_of_two_events_of_one_record_in_a_batch_the_platform_gets_what_salesforce_holds_once(
     context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
     record_id = _contact(salesforce)
-    newer = _event(record_id, modstamp="2026-11-25T09:00:00.000+0000", FirstName="New Grace")
-    older = _event(record_id, modstamp="2026-11-25T08:00:00.000+0000", FirstName="Old Grace")
+    older = _event(salesforce, record_id, changed=("FirstName",))
+    salesforce.edit("Contact", record_id, FirstName="New Grace", MobilePhone="+1 415 555 2672")
+    newer = _event(salesforce, record_id, changed=("FirstName",))
 
     to_platform.sync_events(context, ORG, [newer, older])
 
-    assert [c.first_name for c in recorder.recorded()] == ["New Grace"]
+    [sent] = recorder.recorded()
+    # the newest event's own change, and the phone: a created contact gets every mapped field
+    assert (sent.first_name, sent.phone) == ("New Grace", "+14155552672")
+
+
+def test_an_event_older_than_what_salesforce_holds_sends_every_field_not_only_its_own_change(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    record_id = _contact(salesforce)
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id)])
+    salesforce.edit("Contact", record_id, FirstName="Amazing Grace")
+    first_edit = _event(salesforce, record_id, changed=("FirstName",))
+    salesforce.edit("Contact", record_id, Email="grace@navy.example.org")  # its event is still on its way
+
+    to_platform.sync_events(context, ORG, [first_edit])
+
+    sent = recorder.recorded()[-1]  # the values sent in the update
+    assert (sent.first_name, sent.email) == ("Amazing Grace", "grace@navy.example.org")
+    # the second edit's event, when it comes, is not newer than what was synced: nothing is sent twice
+    later = _event(salesforce, record_id, changed=("Email",))
+    assert to_platform.sync_events(context, ORG, [later])["skipped"] == 1
 
 
 def test_an_echo_of_what_was_sent_is_not_sent_again(
     context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
     record_id = _contact(salesforce)
-    to_platform.sync_events(context, ORG, [_event(record_id, modstamp="2026-11-25T08:00:00.000+0000")])
-    # The gateway's own write-back bumps SystemModstamp; the values the platform cares about are the same.
-    echo = _event(record_id, modstamp="2026-11-25T08:00:05.000+0000")
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id)])
+    # The gateway's own write-back bumped SystemModstamp; the values the platform cares about are the same.
+    echo = _event(salesforce, record_id)
 
     counts = to_platform.sync_events(context, ORG, [echo])
 
@@ -128,9 +155,9 @@ def test_a_salesforce_edit_never_resubscribes_someone_who_texted_stop(
     record_id = _contact(salesforce)
     recorder.opt_out(Contact(phone="+14155552671", first_name="Grace", crm_id=record_id, platform_id="rec-ada"))
     before = len(recorder.recorded())
-    edit = _event(record_id, FirstName="Still Grace", Mobile_Subscriber__c=True)
+    salesforce.edit("Contact", record_id, FirstName="Still Grace", Mobile_Subscriber__c=True)
 
-    counts = to_platform.sync_events(context, ORG, [edit])
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id)])
 
     assert counts == {"synced": 1, "skipped": 0, "failed": 0}
     after = recorder.recorded()[before:]
@@ -143,17 +170,77 @@ def test_a_salesforce_edit_never_resubscribes_someone_who_texted_stop(
     assert salesforce.record("Contact", record_id)["Messaging_Status__c"] == "Unsubscribed"
 
 
+def test_a_retick_alone_after_a_stop_is_refused_and_told_though_it_maps_to_what_was_first_sent(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    """Read back whole, the re-ticked record maps to exactly the values first sent; it is still no echo: the person's
+    STOP came since (Salesforce records them unsubscribed)."""
+    record_id = _contact(salesforce)
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
+    [sent] = recorder.recorded()
+    recorder.opt_out(sent)  # the person texts STOP; the platform → Salesforce sync records it:
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=False, Messaging_Status__c="Unsubscribed")
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=True)  # an admin ticks the box again
+    before = len(recorder.recorded())
+
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id, changed=("Mobile_Subscriber__c",))])
+
+    assert counts == {"synced": 1, "skipped": 0, "failed": 0}
+    assert all(c.sms_status is not SmsStatus.SUBSCRIBED for c in recorder.recorded()[before:])
+    assert recorder.find_contact(crm_id=record_id).sms_status is SmsStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+    refused = _results(salesforce, record_id)[-1]
+    assert (refused["Status__c"], refused["Error_Code__c"]) == ("Partial Failure", "invalid-messaging-status")
+
+
 def test_a_phone_that_cannot_be_real_is_refused_with_a_reason_and_nothing_is_sent(
     context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
-    record_id = _contact(salesforce)
+    record_id = _contact(salesforce, MobilePhone="555-01")
 
-    counts = to_platform.sync_events(context, ORG, [_event(record_id, operation="insert", MobilePhone="555-01")])
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
 
     assert counts == {"synced": 0, "skipped": 0, "failed": 1}
     assert recorder.recorded() == []
     [result] = _results(salesforce, record_id)
     assert (result["Status__c"], result["Error_Code__c"]) == ("Failure", "invalid-phone")
     # a failure is not marked done: once the phone is fixed, the next edit goes through
-    fixed = _event(record_id, modstamp="2026-11-25T08:01:00.000+0000", operation="insert")
+    salesforce.edit("Contact", record_id, MobilePhone="(415) 555-2671")
+    fixed = _event(salesforce, record_id, operation="insert")
     assert to_platform.sync_events(context, ORG, [fixed])["synced"] == 1
+
+
+def test_the_platform_gets_salesforces_values_never_the_events(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    record_id = _contact(salesforce, Mobile_Subscriber__c=False)
+    forged = _event(
+        salesforce,
+        record_id,
+        operation="insert",
+        FirstName="Mallory",
+        MobilePhone="+1 212 555 0199",
+        Mobile_Subscriber__c=True,
+        Messaging_Contact_Id__c="rec-someone-else",
+    )
+
+    to_platform.sync_events(context, ORG, [forged])
+
+    [sent] = recorder.recorded()
+    assert (sent.first_name, sent.phone) == ("Grace", "+14155552671")
+    assert sent.sms_status is not SmsStatus.SUBSCRIBED  # no opt-in: Salesforce holds no consent
+    assert salesforce.record("Contact", record_id)["Messaging_Contact_Id__c"] == sent.platform_id
+    assert "Mallory" not in _results(salesforce, record_id)[0]["Request_Body__c"].split("platformRequest")[1]
+
+
+def test_an_event_for_a_record_salesforce_does_not_hold_creates_nothing_and_logs_no_row(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    record_id = _contact(salesforce)
+    made_up = {**_event(salesforce, record_id, operation="insert"), "recordId": "003000000000404AAA"}
+    made_up["record"] = {**made_up["record"], "Id": "003000000000404AAA"}
+
+    counts = to_platform.sync_events(context, ORG, [made_up])
+
+    assert counts == {"synced": 0, "skipped": 1, "failed": 0}
+    assert recorder.recorded() == []
+    assert _results(salesforce, "003000000000404AAA") == []

@@ -12,6 +12,7 @@ import redis
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.sync import state, to_salesforce
 from gateway.sync.context import SyncContext
+from tests.phone_table import FORMS, typed_as
 from tests.unit.sync.fakes import FakeSalesforce
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -94,6 +95,29 @@ def test_a_stop_on_the_platform_unsubscribes_the_matching_contact(
     assert record["Messaging_Status__c"] == "Unsubscribed"
     assert record["Messaging_Opted_Out_At__c"]
     assert len(_contacts(salesforce)) == 1  # matched by a phone typed another way, not created again
+
+
+def test_people_match_contacts_and_leads_whatever_format_their_phone_was_typed_in(
+    context: SyncContext, salesforce: FakeSalesforce
+) -> None:
+    """Older records through the search index, newer ones through the recent-changes query: none created again."""
+    salesforce.search_index_delay = 0.0
+    people, records = [], {}
+    for i, form in enumerate(FORMS):
+        for sobject, extra in (("Contact", {}), ("Lead", {"Company": "Acme"})):
+            national = f"307399{7000 + 2 * i + (sobject == 'Lead'):04d}"
+            record_id = salesforce.seed(sobject, LastName=f"Typed {i}", MobilePhone=typed_as(form, national), **extra)
+            platform_id = f"p-{sobject}-{i}"
+            records[platform_id] = (sobject, record_id)
+            people.append(_person(phone=f"+1{national}", platform_id=platform_id, last_name=f"Typed {i}"))
+
+    counts = to_salesforce.sync_contacts(context, people)
+
+    assert counts == {"synced": len(people), "skipped": 0, "failed": 0}
+    for platform_id, (sobject, record_id) in records.items():
+        assert salesforce.record(sobject, record_id)["Messaging_Contact_Id__c"] == platform_id
+    assert len(_contacts(salesforce)) == len(FORMS)  # no Contact created for anyone
+    assert len(salesforce.rows("SELECT Id FROM Lead")) == len(FORMS)
 
 
 def test_the_gateways_own_write_coming_back_is_an_echo(

@@ -1,0 +1,82 @@
+"""Fences: a claim on work that holds only while a Redis key still holds the claimant's token.
+
+A process can stop at any instant for any length of time (a paused VM, a SIGSTOP, a stuck socket) and carry on later
+unaware of it. Meanwhile its claim lapses and another process takes the work over. Every claim the sync makes is
+therefore a `Fence` — a job's execution (its lease, set by `gateway.workers`), the one write-back flusher, the one
+inbound drainer — and:
+- `commit()` stores Redis writes in one transaction only while the fence holds (`WATCH` on its key): a process whose
+  claim was taken over stores nothing, however late it wakes up;
+- `Fence.check()` is called right before a write outside Redis (the platform, Salesforce), which cannot check a
+  token itself: a superseded process stops there, with `Superseded`.
+
+What no client can prevent is a process that stops in the instant between its check and its request leaving the
+machine: it sends that one request when it wakes. Each such request is an upsert of the values it read, so the
+outside system gets them once more; the process then stores nothing (its commit is refused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis, WatchError
+
+from gateway.redis_client import text
+
+
+class Superseded(Exception):
+    """The work was handed to another process: stop, and change nothing more."""
+
+    def __init__(self, fence: Fence) -> None:
+        super().__init__(f"{fence.key} is no longer held by this process: its work was handed to another")
+        self.fence = fence
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A claim: valid while Redis holds `token` at `key`."""
+
+    key: str
+    token: str
+
+    def holds(self, redis: Redis) -> bool:
+        value = redis.get(self.key)
+        return value is not None and text(value) == self.token
+
+    def check(self, redis: Redis) -> None:
+        """Raise `Superseded` unless the claim still holds (call it right before a write outside Redis)."""
+        if not self.holds(redis):
+            raise Superseded(self)
+
+
+def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) -> list[Any]:
+    """Run the commands `write` queues on a pipeline as one transaction, only while `fence` holds (None: always);
+    returns their replies. Raises `Superseded`, having stored nothing, when the claim was lost before or during it."""
+    with redis.pipeline(transaction=True) as pipe:
+        if fence is not None:
+            pipe.watch(fence.key)  # type: ignore[no-untyped-call]
+            held = pipe.get(fence.key)
+            if held is None or text(held) != fence.token:
+                raise Superseded(fence)
+            pipe.multi()
+        write(pipe)
+        try:
+            return list(pipe.execute())
+        except WatchError:
+            raise Superseded(fence) from None  # type: ignore[arg-type]  # WatchError needs a watched fence
+
+
+def claim(redis: Redis, key: str, seconds: int) -> Fence | None:
+    """Take the one-at-a-time claim at `key` for `seconds` (renew it with `commit`, writing `pipe.expire`); None when
+    another process holds it."""
+    token = uuid.uuid4().hex
+    return Fence(key, token) if redis.set(key, token, nx=True, ex=seconds) else None
+
+
+def release(redis: Redis, fence: Fence) -> None:
+    """Give the claim up, unless it has already passed to another process (then it is theirs to keep)."""
+    with contextlib.suppress(Superseded):
+        commit(redis, fence, lambda pipe: pipe.delete(fence.key))

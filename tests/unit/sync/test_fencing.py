@@ -1,0 +1,146 @@
+"""Fences: a sync, a write-back flusher or an inbound drainer whose claim passed to another process (it was stopped
+and woke up late) writes and stores nothing more — checked deterministically by taking the claim over at the worst
+moment (recording platform, real Redis, in-process Salesforce)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+
+from gateway.domain.contact import Contact
+from gateway.platforms.base import InboundEvent, InboundKind
+from gateway.platforms.recording import RecordingAdapter
+from gateway.sync import fencing, from_platform, state, to_platform, writeback
+from gateway.sync.context import SyncContext
+from tests.unit.sync.fakes import FakeSalesforce
+from tests.unit.sync.test_to_platform import ORG, _contact, _event
+
+LEASE = "test:lease"
+
+
+class _FollowUp:
+    def drain(self, platform: str) -> None:
+        pass
+
+    def sync_contacts(self, contacts: list[dict[str, Any]]) -> None:
+        pass
+
+
+def _leased(context: SyncContext, connection: redis.Redis) -> SyncContext:
+    connection.set(LEASE, "mine")
+    return replace(context, fence=fencing.Fence(LEASE, "mine"))
+
+
+def test_a_sync_whose_lease_passed_to_another_execution_writes_and_stores_nothing(
+    context: SyncContext, connection: redis.Redis, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    record_id = _contact(salesforce)
+    leased = _leased(context, connection)
+    connection.set(LEASE, "the next execution's")
+
+    with pytest.raises(fencing.Superseded):
+        to_platform.sync_events(leased, ORG, [_event(salesforce, record_id)])
+
+    assert recorder.recorded() == []
+    assert state.record_state(connection, "Contact", record_id) == state.RecordState()
+    assert writeback.pending_count(connection) == 0
+
+
+def test_a_sync_that_keeps_its_lease_syncs_as_before(
+    context: SyncContext, connection: redis.Redis, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    record_id = _contact(salesforce)
+
+    counts = to_platform.sync_events(_leased(context, connection), ORG, [_event(salesforce, record_id)])
+
+    assert counts["synced"] == 1
+    assert len(recorder.recorded()) == 1
+    assert state.record_state(connection, "Contact", record_id).version is not None
+
+
+def test_a_lease_taken_over_while_the_commit_is_being_prepared_stores_nothing(connection: redis.Redis) -> None:
+    fence = fencing.Fence(LEASE, "mine")
+    connection.set(LEASE, "mine")
+
+    def write(pipe: Any) -> None:
+        pipe.set("test:mark", "late")
+        connection.set(LEASE, "the next execution's")  # another process, between WATCH and EXEC
+
+    with pytest.raises(fencing.Superseded):
+        fencing.commit(connection, fence, write)
+    assert connection.get("test:mark") is None
+
+
+def test_a_released_claim_that_passed_to_another_process_stays_theirs(connection: redis.Redis) -> None:
+    mine = fencing.claim(connection, "test:lock", 60)
+    assert mine is not None and fencing.claim(connection, "test:lock", 60) is None
+    connection.set("test:lock", "theirs")
+
+    fencing.release(connection, mine)
+
+    assert connection.get("test:lock") == b"theirs"
+
+
+class _TakenOverDuringWrite(FakeSalesforce):
+    """Salesforce, while another process takes `key` over (its holder was stopped past the claim's life)."""
+
+    def __init__(self, connection: redis.Redis, key: str) -> None:
+        super().__init__()
+        self.connection, self.key, self.armed = connection, key, True
+
+    def _take_over(self) -> None:
+        if self.armed:
+            self.connection.set(self.key, "another process")
+
+    def create(self, sobject: str, records: Any, **kwargs: Any) -> Any:
+        self._take_over()
+        return super().create(sobject, records, **kwargs)
+
+    def update(self, sobject: str, records: Any, **kwargs: Any) -> Any:
+        self._take_over()
+        return super().update(sobject, records, **kwargs)
+
+    def upsert(self, sobject: str, field: str, records: Any, **kwargs: Any) -> Any:
+        self._take_over()
+        return super().upsert(sobject, field, records, **kwargs)
+
+
+def test_a_flusher_whose_lock_passed_to_another_removes_nothing_from_the_write_back(connection: redis.Redis) -> None:
+    entries = [writeback.WriteBack(result={"direction": "To Platform", "status": "Success"}) for _ in range(2)]
+    pipe = connection.pipeline()
+    writeback.queue_entries(pipe, entries)
+    pipe.execute()
+    salesforce = _TakenOverDuringWrite(connection, writeback.LOCK_KEY)
+
+    written = writeback.flush(connection, salesforce)  # type: ignore[arg-type]
+
+    assert written == 0
+    assert writeback.pending_count(connection) == 2, "entries the next flusher owns were removed"
+    assert connection.get(writeback.LOCK_KEY) == b"another process"
+
+    connection.delete(writeback.LOCK_KEY)  # that other flusher is done with its lock: the batch is written again
+    salesforce.armed = False
+    assert writeback.flush(connection, salesforce) == 2  # type: ignore[arg-type]
+    assert writeback.pending_count(connection) == 0
+    assert len(salesforce.rows("SELECT Id FROM Sync_Result__c")) == 2, "a sync was logged twice"
+
+
+def test_a_drainer_whose_lock_passed_to_another_removes_no_pending_event(
+    context: SyncContext, connection: redis.Redis, recorder: RecordingAdapter
+) -> None:
+    salesforce = _TakenOverDuringWrite(connection, from_platform.DRAIN_LOCK_KEY.format(recorder.name))
+    salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    recorder.upsert_contact(Contact(phone="+14155552671", last_name="Hopper"), subscribe=True)
+    stop = InboundEvent(InboundKind.OPT_OUT, "+14155552671", "stop-1", datetime.now(UTC))
+    from_platform.accept(connection, recorder.name, [stop], 3600, _FollowUp())
+
+    with pytest.raises(fencing.Superseded):
+        from_platform.drain(replace(context, _salesforce=salesforce), _FollowUp())
+
+    pending = connection.lrange(from_platform.INBOUND_KEY.format(recorder.name), 0, -1)
+    assert [json.loads(raw)["idempotency_key"] for raw in pending] == ["stop-1"], "the next drainer's STOP was lost"
