@@ -19,27 +19,14 @@ from gateway.emulators.actionnetwork import ActionNetworkEmulator
 from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter
 from gateway.platforms.actionnetwork.settings import ActionNetworkSettings
 from tests.integration.gateway.conftest import sf, sf_server, sync_env  # noqa: F401 - the product tests use them
+from tests.support import EmulatorControl
 
 WEBHOOK_SECRET = "an-webhook-secret-0123456789"
 SOURCE_TAG = "from-salesforce"
 
 
-class Control:
-    """The emulator's control API, as a test drives it."""
-
-    def __init__(self, emulator: ActionNetworkEmulator) -> None:
-        self.base = emulator.url + "/__emulator__/"
-        self.session = emulator.control()
-
-    def post(self, name: str, payload: dict[str, Any] | None = None) -> Any:
-        response = self.session.post(self.base + name, json=payload or {}, timeout=30)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def get(self, name: str, **params: str) -> Any:
-        response = self.session.get(self.base + name, params=params, timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
+class Control(EmulatorControl):
+    """The Action Network emulator's control API, as a test drives it."""
 
     def people(self, **params: str) -> list[dict[str, Any]]:
         return list(self.get("contacts", **params)["contacts"])
