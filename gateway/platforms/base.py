@@ -99,7 +99,8 @@ class Pace:
 
     `requests_per_second` is the pace every worker shares (None: the gateway keeps none); `calls_per_write` the
     platform requests one Salesforce record costs on its way there, lookups included (an average); `people_per_read`
-    how many people one `changed_since` request returns (its page size)."""
+    how many people one `changed_since` request returns (its page size). A platform that keeps no people declares
+    `calls_per_write=0`: a Salesforce → platform run then writes only Salesforce."""
 
     requests_per_second: float | None = None
     calls_per_write: float = 1.0

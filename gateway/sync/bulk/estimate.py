@@ -51,6 +51,8 @@ def describe(direction: str, object_name: str, records: int | None, pace: Pace |
     if direction == TO_PLATFORM:
         assert records is not None, "a Salesforce → platform run is counted first"
         head = f"to-platform {object_name}: {records:,} record(s)"
+        if pace is not None and pace.calls_per_write == 0:
+            return Estimate(direction, records, 0, None, f"{head}; no {title} request (only Salesforce is written).")
         if pace is None or rate is None:
             return Estimate(direction, records, None, None, f"{head}; {title} declares no request limit.")
         requests = records * pace.calls_per_write

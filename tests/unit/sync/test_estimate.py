@@ -29,5 +29,13 @@ def test_a_platform_without_a_declared_limit_is_said_to_have_none() -> None:
     assert found.seconds is None and found.text == "to-platform Lead: 12 record(s); Texty declares no request limit."
 
 
+def test_a_platform_that_keeps_no_people_costs_no_platform_request() -> None:
+    found = describe("to-platform", "Contact", 500, Pace(None, calls_per_write=0), "Texty")
+    assert (
+        found.requests == 0
+        and found.text == "to-platform Contact: 500 record(s); no Texty request (only Salesforce is written)."
+    )
+
+
 def test_durations_read_the_way_people_say_them() -> None:
     assert [duration(s) for s in (45, 1000, 25_000, 500_000)] == ["45 s", "17 min", "6.9 h", "5.8 days"]
