@@ -66,6 +66,13 @@ ENTRY = PlatformEntry(
     pace=pace,
     incremental_lookback_seconds=INCREMENTAL_LOOKBACK_SECONDS,
     doctor=doctor,
+    limits=(
+        "find a person by phone or by a custom field (the API has no such filter): a person is linked by the uuid "
+        "stored on the Salesforce record, and the signup helper matches new writes by email and phone itself",
+        "say how many people it holds (its lists carry no totals): a run from it shows a read rate, not an ETA",
+        "go faster than ACTIONNETWORK_REQUESTS_PER_SECOND (4 a second by default), shared by every worker: an "
+        "initial sync of 100,000 records takes most of a day (`gateway sync initial` says so before it starts)",
+    ),
 )
 
 __all__ = ["ENTRY", "ActionNetworkAdapter", "ActionNetworkSettings"]
