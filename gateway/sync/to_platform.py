@@ -23,6 +23,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
-from gateway.domain.errors import SyncError, SyncFailure
+from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import MappedRecord, map_record_to_contact, record_skip_reason, salesforce_datetime
 from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
@@ -42,7 +43,7 @@ from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import readback, state, writeback
+from gateway.sync import fencing, readback, state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,8 @@ class RecordOutcome:
 
     `outcome` is created | updated | skipped | failed; `plan` is None when the record was skipped before planning
     (stale, not to be synced, an echo); `marks` are to be stored only when the sink writes; `owed` holds the
-    Salesforce fields the sync owes the record (link, status, last-synced time); `endpoint` names the platform
-    call (`<platform>:upsert` or `<platform>:opt_out`).
+    Salesforce fields the sync owes the record (link, status, last-synced time), true of the record's `version`;
+    `endpoint` names the platform call (`<platform>:upsert` or `<platform>:opt_out`).
     """
 
     obj: SyncObjectConfig
@@ -83,6 +84,7 @@ class RecordOutcome:
     marks: tuple[state.Mark | None, ...] = ()
     owed: dict[str, Any] = field(default_factory=dict)
     endpoint: str = ""
+    version: datetime | None = None
 
 
 class RecordSink(Protocol):
@@ -109,7 +111,6 @@ def sync_record(
     sink: RecordSink,
     *,
     version: datetime,
-    last: state.RecordState | None = None,
     changed_fields: Sequence[str] | None = None,
     deleted: bool = False,
     force: bool = False,
@@ -117,14 +118,61 @@ def sync_record(
 ) -> None:
     """Sync one Salesforce record to the platform and hand its outcome to `sink`.
 
-    `last` is the record's sync state when the caller read it for many records at once; `changed_fields` limits
-    the values sent (None: all mapped fields); a `deleted` record is only marked; `force` (an admin's resend)
-    bypasses the version and echo checks, never the rules; `known` holds platform contacts already looked up by
-    phone (`prefetch_by_phone`). Raises the adapter's transient `SyncFailure` (nothing is marked for the record).
+    The record is synced under its claim (`state.claim_record`): one sync at a time per record, deciding on the
+    record's sync state as it is once claimed. A bulk chunk holds a snapshot of its records read before it works
+    through them; real time may sync a newer version of one of them meanwhile, and the chunk's older values must
+    then be skipped, not written over it. A claim another sync holds is waited for up to `CLAIM_WAIT_SECONDS`,
+    then the record fails transiently (retried with its job).
+
+    `changed_fields` limits the values sent (None: all mapped fields); a `deleted` record is only marked; `force`
+    (an admin's resend) bypasses the version and echo checks, never the rules; `known` holds platform contacts
+    already looked up by phone (`prefetch_by_phone`). Raises the adapter's transient `SyncFailure` (nothing is
+    marked for the record).
     """
     record_id = str(record["Id"])
-    if last is None:
-        last = state.record_state(context.redis, obj.object_name, record_id)
+    claim, last = _claim(context, obj.object_name, record_id)
+    try:
+        _sync_claimed(context, obj, record, sink, version, last, changed_fields, deleted, force, known)
+    finally:
+        fencing.release(context.redis, claim)
+
+
+# How long one record's sync may hold its claim (it expires after a crash) and how long another waits for it: a
+# record's platform calls wait for the shared request schedule, retries and backoff included.
+CLAIM_SECONDS = 300
+CLAIM_WAIT_SECONDS = 30.0
+_CLAIM_POLL_SECONDS = 0.05
+
+
+def _claim(context: SyncContext, object_name: str, record_id: str) -> tuple[fencing.Fence, state.RecordState]:
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        claim, last = state.claim_record(context.redis, object_name, record_id, CLAIM_SECONDS)
+        if claim is not None:
+            return claim, last
+        if time.monotonic() >= deadline:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.RATE_LIMITED,
+                    f"Another sync of {object_name} {record_id} is still writing it; this one is retried later.",
+                )
+            )
+        time.sleep(_CLAIM_POLL_SECONDS)
+
+
+def _sync_claimed(
+    context: SyncContext,
+    obj: SyncObjectConfig,
+    record: Mapping[str, Any],
+    sink: RecordSink,
+    version: datetime,
+    last: state.RecordState,
+    changed_fields: Sequence[str] | None,
+    deleted: bool,
+    force: bool,
+    known: Mapping[str, Contact | None] | None,
+) -> None:
+    record_id = str(record["Id"])
     if not force and last.is_stale(version):
         sink.done(RecordOutcome(obj, record_id, "skipped"))
         return
@@ -187,6 +235,7 @@ def sync_record(
             marks=marks,
             owed=owed_fields(obj, plan, view, mapped.reported_status),
             endpoint=endpoint,
+            version=version,
         )
     )
 

@@ -327,3 +327,37 @@ def test_the_nightly_pull_of_action_network_people_looks_back_48_hours(
     assert since[(runs.TO_SALESFORCE, "Contact")] == (mark - timedelta(hours=48)).isoformat()
     overlap = timedelta(seconds=settings.bulk.overlap_seconds)  # Salesforce's own changes: the usual overlap
     assert since[(runs.TO_PLATFORM, "Contact")] == (mark - overlap).isoformat()
+
+
+def test_a_bulk_run_never_writes_its_older_snapshot_over_a_change_real_time_synced_meanwhile(stack: Stack) -> None:
+    """A bulk run (the nightly pull, an initial sync) reads a window of records, then works through it at the shared
+    request rate; an admin's edit made meanwhile is synced in real time. The run's older values must not land on
+    the person after it: they moved the number back, and a STOP texted from the number Salesforce holds reached
+    nobody (the e2e benchmark's lost STOPs)."""
+    created = stack.sf.control("POST", "records/Contact?as=integration", json=_contact("+14155552690"))
+    assert created.status_code == 201, created.text  # made by the integration user: not relayed, the run syncs it
+    record_id = str(created.json()["id"])
+    beside = Process(["worker"], stack.env)  # real time runs while the run's chunk waits on Action Network
+    try:
+        stack.an.post("faults", {"latency_ms": 4000, "count": 1})  # the run's first request: its window is read
+        started = _gateway(stack.env, "sync", "initial", "--to", "platform", "--detach")
+        assert started.returncode == 0, started.stderr
+        eventually(lambda: stack.an.calls("POST people") >= 1, "the run's first request to Action Network")
+        stack.sf_update(record_id, {"MobilePhone": "+14155552691"})  # newer than the run's window
+
+        connection = redis.Redis.from_url(stack.env["REDIS_URL"])
+        [run] = runs.recent_runs(connection)
+        eventually(lambda: runs.status_of(connection, run["run_id"]) == "done", "the run's end", timeout=60)
+        person = eventually(lambda: stack.person("+14155552691"), "the edited number on Action Network")
+        assert person["sms_status"] == "subscribed"
+        assert stack.person("+14155552690") is None  # the run's older number did not come back
+        record = eventually(
+            lambda: (r := stack.sf_record(record_id)).get("Messaging_Contact_Id__c") == person["id"] and r, "the link"
+        )
+        assert record["Messaging_Status__c"] == "Subscribed"
+
+        stack.an.post("inbound", {"phone": "+14155552691", "body": "STOP"})
+        stack.poll_now()
+        eventually(lambda: stack.sf_record(record_id).get("Messaging_Status__c") == "Unsubscribed", "the STOP")
+    finally:
+        beside.stop()
