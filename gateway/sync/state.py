@@ -144,20 +144,50 @@ def record_state(redis: Redis, object_name: str, record_id: str) -> RecordState:
     return record_states(redis, object_name, [record_id])[0]
 
 
-def claim_record(redis: Redis, object_name: str, record_id: str, seconds: int) -> tuple[Fence | None, RecordState]:
-    """Claim the record for one sync (held `seconds` at most) and read its state in the same transaction: (the
-    claim, None when another sync holds it; the record's state now). Real time and bulk chunks both sync a record
-    under its claim, so neither applies a version older than one the other has synced meanwhile."""
+# Take the record's claim when it is free or its holder's job execution lost its lease (a worker that died or froze:
+# the job's next execution, or whoever waits, takes over), and read the record's state in the same step.
+_CLAIM_RECORD = """
+local held = redis.call('GET', KEYS[1])
+local took = 0
+if not held then
+  took = 1
+else
+  local lease, token = string.match(held, '^(.-)\\n(.-)\\n')
+  if lease and lease ~= '' and redis.call('GET', lease) ~= token then took = 1 end
+end
+if took == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return {took, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
+
+def claim_record(
+    redis: Redis, object_name: str, record_id: str, seconds: int, owner: Fence | None = None
+) -> tuple[Fence | None, RecordState]:
+    """Claim the record for one sync and read its state in the same step: (the claim, None when another sync holds
+    it; the record's state now). Real time and bulk chunks both sync a record under its claim, so neither applies a
+    version older than one the other has synced meanwhile. The claim lapses after `seconds`, or as soon as `owner`
+    (the lease of the job execution taking it) no longer holds: a claim never outlives the execution that took it
+    by more than the worker's own hand-over of its job."""
     short = _short(record_id)
-    claim = Fence(_RECORD_CLAIM.format(object_name, short), uuid.uuid4().hex)
-    pipe = redis.pipeline(transaction=True)
-    pipe.set(claim.key, claim.token, nx=True, ex=seconds)
-    pipe.mget([_RECORD_VERSION.format(object_name, short), _RECORD_FINGERPRINT.format(object_name, short)])
-    took, (version, fingerprint) = pipe.execute()
+    lease = f"{owner.key}\n{owner.token}" if owner is not None else "\n"
+    claim = Fence(_RECORD_CLAIM.format(object_name, short), f"{lease}\n{uuid.uuid4().hex}")
+    keys = [claim.key, _RECORD_VERSION.format(object_name, short), _RECORD_FINGERPRINT.format(object_name, short)]
+    took, version, fingerprint = redis.eval(_CLAIM_RECORD, len(keys), *keys, claim.token, seconds)
     current = RecordState(
         version=_believed_version(version), fingerprint=text(fingerprint) if fingerprint is not None else None
     )
     return (claim if took else None), current
+
+
+_RENEW_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def renew_claim(redis: Redis, claim: Fence, seconds: int) -> bool:
+    """Extend a record's claim by `seconds` from now; False when it lapsed and another sync may have taken it."""
+    return bool(redis.eval(_RENEW_CLAIM, 1, claim.key, claim.token, seconds))
 
 
 def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:

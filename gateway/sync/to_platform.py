@@ -122,7 +122,9 @@ def sync_record(
     record's sync state as it is once claimed. A bulk chunk holds a snapshot of its records read before it works
     through them; real time may sync a newer version of one of them meanwhile, and the chunk's older values must
     then be skipped, not written over it. A claim another sync holds is waited for up to `CLAIM_WAIT_SECONDS`,
-    then the record fails transiently (retried with its job).
+    then the record fails transiently (retried with its job). The claim lasts `CLAIM_SECONDS` and is renewed right
+    before the platform write; a sync whose claim lapsed meanwhile (its process froze) writes nothing and fails
+    transiently, so a frozen worker holds a record up for `CLAIM_SECONDS` at most.
 
     `changed_fields` limits the values sent (None: all mapped fields); a `deleted` record is only marked; `force`
     (an admin's resend) bypasses the version and echo checks, never the rules; `known` holds platform contacts
@@ -132,14 +134,14 @@ def sync_record(
     record_id = str(record["Id"])
     claim, last = _claim(context, obj.object_name, record_id)
     try:
-        _sync_claimed(context, obj, record, sink, version, last, changed_fields, deleted, force, known)
+        _sync_claimed(context, obj, record, sink, version, last, changed_fields, deleted, force, known, claim)
     finally:
         fencing.release(context.redis, claim)
 
 
-# How long one record's sync may hold its claim (it expires after a crash) and how long another waits for it: a
-# record's platform calls wait for the shared request schedule, retries and backoff included.
-CLAIM_SECONDS = 300
+# How long a record's claim lasts unless renewed (before the platform write) and how long another sync waits for
+# it: a frozen or dead worker holds its records up this long at most.
+CLAIM_SECONDS = 20
 CLAIM_WAIT_SECONDS = 30.0
 _CLAIM_POLL_SECONDS = 0.05
 
@@ -147,7 +149,7 @@ _CLAIM_POLL_SECONDS = 0.05
 def _claim(context: SyncContext, object_name: str, record_id: str) -> tuple[fencing.Fence, state.RecordState]:
     deadline = time.monotonic() + CLAIM_WAIT_SECONDS
     while True:
-        claim, last = state.claim_record(context.redis, object_name, record_id, CLAIM_SECONDS)
+        claim, last = state.claim_record(context.redis, object_name, record_id, CLAIM_SECONDS, context.fence)
         if claim is not None:
             return claim, last
         if time.monotonic() >= deadline:
@@ -158,6 +160,17 @@ def _claim(context: SyncContext, object_name: str, record_id: str) -> tuple[fenc
                 )
             )
         time.sleep(_CLAIM_POLL_SECONDS)
+
+
+def _renew(context: SyncContext, claim: fencing.Fence, object_name: str, record_id: str) -> None:
+    if not state.renew_claim(context.redis, claim, CLAIM_SECONDS):
+        raise SyncFailure(
+            SyncError(
+                SyncErrorCode.RATE_LIMITED,
+                f"The sync of {object_name} {record_id} held it too long and another sync took it over; this one "
+                "wrote nothing and is retried later.",
+            )
+        )
 
 
 def _sync_claimed(
@@ -171,6 +184,7 @@ def _sync_claimed(
     deleted: bool,
     force: bool,
     known: Mapping[str, Contact | None] | None,
+    claim: fencing.Fence,
 ) -> None:
     record_id = str(record["Id"])
     if not force and last.is_stale(version):
@@ -207,6 +221,7 @@ def _sync_claimed(
     if write is not None and plan.status is not SyncStatus.FAILURE and sink.writes:
         try:
             # A platform that keeps no people is not called: the resolved status is recorded in Salesforce only.
+            _renew(context, claim, obj.object_name, record_id)
             view = apply_platform_write(context, write) if stores_people else write.contact
         except SyncFailure as failure:
             if failure.error.transient:
