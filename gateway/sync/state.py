@@ -7,10 +7,13 @@ Two directions, four kinds of mark, each kept `STATE_TTL` seconds after it was l
   contact (`already_synced`): a contact not newer than its version, or equal to our own write, is done (an echo).
 
 Guarantees: nothing outside this module formats these keys; every read asks Redis once per batch (a pipeline or an
-MGET), never once per record; a mark is a value (`Mark`) that callers store inside their own transaction, together
-with what they owe Salesforce, so a crash never keeps a mark without its write-back nor the reverse. That
-transaction is fenced (`SyncContext.commit`, `gateway.sync.fencing`): a job whose execution was handed to another
-worker while its own was frozen stores no mark when it wakes, so no version goes backwards and nothing is owed twice.
+MGET), never once per record, but for the record a sync is about to write, whose state is read again in the round
+trip that claims it (`claim_record`: one sync writes a record at a time, and it decides on the state as it is then,
+not as it was when a bulk chunk read its window); a mark is a value (`Mark`) that callers store inside their own
+transaction, together with what they owe Salesforce, so a crash never keeps a mark without its write-back nor the
+reverse. That transaction is fenced (`SyncContext.commit`, `gateway.sync.fencing`): a job whose execution was handed
+to another worker while its own was frozen stores no mark when it wakes, so no version goes backwards and nothing is
+owed twice.
 
 No version from the future: a version later than now + `MAX_FUTURE` is stored as now, and a stored one later than
 that is not believed (read as no mark at all). The webhook door already refuses such Salesforce timestamps; this is
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +40,7 @@ from redis import Redis
 from gateway.domain.contact import Contact
 from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
 from gateway.redis_client import text
+from gateway.sync.fencing import Fence
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ REPORT_TTL = 24 * 3600
 
 _RECORD_VERSION = "gateway:version:{}:{}"  # object, 15-char record id -> last synced SystemModstamp (ISO)
 _RECORD_FINGERPRINT = "gateway:fingerprint:to-platform:{}:{}"  # object, 15-char record id -> fingerprint sent
+_RECORD_CLAIM = "gateway:claim:to-platform:{}:{}"  # object, 15-char record id -> token of the sync writing it now
 _CONTACT_VERSION = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version (ISO)
 _OUR_WRITE = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what the gateway wrote there
 _REPORTED = "gateway:reported:{}:{}"  # what, sha256 of platform id or phone -> reported in the last day
@@ -136,6 +142,52 @@ def record_states(redis: Redis, object_name: str, record_ids: Sequence[str]) -> 
 
 def record_state(redis: Redis, object_name: str, record_id: str) -> RecordState:
     return record_states(redis, object_name, [record_id])[0]
+
+
+# Take the record's claim when it is free or its holder's job execution lost its lease (a worker that died or froze:
+# the job's next execution, or whoever waits, takes over), and read the record's state in the same step.
+_CLAIM_RECORD = """
+local held = redis.call('GET', KEYS[1])
+local took = 0
+if not held then
+  took = 1
+else
+  local lease, token = string.match(held, '^(.-)\\n(.-)\\n')
+  if lease and lease ~= '' and redis.call('GET', lease) ~= token then took = 1 end
+end
+if took == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return {took, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
+
+def claim_record(
+    redis: Redis, object_name: str, record_id: str, seconds: int, owner: Fence | None = None
+) -> tuple[Fence | None, RecordState]:
+    """Claim the record for one sync and read its state in the same step: (the claim, None when another sync holds
+    it; the record's state now). Real time and bulk chunks both sync a record under its claim, so neither applies a
+    version older than one the other has synced meanwhile. The claim lapses after `seconds`, or as soon as `owner`
+    (the lease of the job execution taking it) no longer holds: a claim never outlives the execution that took it
+    by more than the worker's own hand-over of its job."""
+    short = _short(record_id)
+    lease = f"{owner.key}\n{owner.token}" if owner is not None else "\n"
+    claim = Fence(_RECORD_CLAIM.format(object_name, short), f"{lease}\n{uuid.uuid4().hex}")
+    keys = [claim.key, _RECORD_VERSION.format(object_name, short), _RECORD_FINGERPRINT.format(object_name, short)]
+    took, version, fingerprint = redis.eval(_CLAIM_RECORD, len(keys), *keys, claim.token, seconds)
+    current = RecordState(
+        version=_believed_version(version), fingerprint=text(fingerprint) if fingerprint is not None else None
+    )
+    return (claim if took else None), current
+
+
+_RENEW_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def renew_claim(redis: Redis, claim: Fence, seconds: int) -> bool:
+    """Extend a record's claim by `seconds` from now; False when it lapsed and another sync may have taken it."""
+    return bool(redis.eval(_RENEW_CLAIM, 1, claim.key, claim.token, seconds))
 
 
 def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:

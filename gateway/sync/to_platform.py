@@ -23,6 +23,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -31,18 +32,18 @@ from typing import Any, Protocol, TypeVar
 
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
-from gateway.domain.errors import SyncError, SyncFailure
+from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import MappedRecord, map_record_to_contact, record_skip_reason, salesforce_datetime
 from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
-from gateway.domain.opt_status import status_label
+from gateway.domain.opt_status import Side, resolve_sms_status, status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import readback, state, writeback
+from gateway.sync import fencing, readback, state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,8 @@ class RecordOutcome:
 
     `outcome` is created | updated | skipped | failed; `plan` is None when the record was skipped before planning
     (stale, not to be synced, an echo); `marks` are to be stored only when the sink writes; `owed` holds the
-    Salesforce fields the sync owes the record (link, status, last-synced time); `endpoint` names the platform
-    call (`<platform>:upsert` or `<platform>:opt_out`).
+    Salesforce fields the sync owes the record (link, status, last-synced time), true of the record's `version`;
+    `endpoint` names the platform call (`<platform>:upsert` or `<platform>:opt_out`).
     """
 
     obj: SyncObjectConfig
@@ -83,6 +84,7 @@ class RecordOutcome:
     marks: tuple[state.Mark | None, ...] = ()
     owed: dict[str, Any] = field(default_factory=dict)
     endpoint: str = ""
+    version: datetime | None = None
 
 
 class RecordSink(Protocol):
@@ -109,7 +111,6 @@ def sync_record(
     sink: RecordSink,
     *,
     version: datetime,
-    last: state.RecordState | None = None,
     changed_fields: Sequence[str] | None = None,
     deleted: bool = False,
     force: bool = False,
@@ -117,14 +118,75 @@ def sync_record(
 ) -> None:
     """Sync one Salesforce record to the platform and hand its outcome to `sink`.
 
-    `last` is the record's sync state when the caller read it for many records at once; `changed_fields` limits
-    the values sent (None: all mapped fields); a `deleted` record is only marked; `force` (an admin's resend)
-    bypasses the version and echo checks, never the rules; `known` holds platform contacts already looked up by
-    phone (`prefetch_by_phone`). Raises the adapter's transient `SyncFailure` (nothing is marked for the record).
+    The record is synced under its claim (`state.claim_record`): one sync at a time per record, deciding on the
+    record's sync state as it is once claimed. A bulk chunk holds a snapshot of its records read before it works
+    through them; real time may sync a newer version of one of them meanwhile, and the chunk's older values must
+    then be skipped, not written over it. A claim another sync holds is waited for up to `CLAIM_WAIT_SECONDS`,
+    then the record fails transiently (retried with its job). The claim lasts `CLAIM_SECONDS` and is renewed right
+    before the platform write; a sync whose claim lapsed meanwhile (its process froze) writes nothing and fails
+    transiently, so a frozen worker holds a record up for `CLAIM_SECONDS` at most.
+
+    `changed_fields` limits the values sent (None: all mapped fields); a `deleted` record is only marked; `force`
+    (an admin's resend) bypasses the version and echo checks, never the rules; `known` holds platform contacts
+    already looked up by phone (`prefetch_by_phone`). Raises the adapter's transient `SyncFailure` (nothing is
+    marked for the record).
     """
     record_id = str(record["Id"])
-    if last is None:
-        last = state.record_state(context.redis, obj.object_name, record_id)
+    claim, last = _claim(context, obj.object_name, record_id)
+    try:
+        _sync_claimed(context, obj, record, sink, version, last, changed_fields, deleted, force, known, claim)
+    finally:
+        fencing.release(context.redis, claim)
+
+
+# How long a record's claim lasts unless renewed (before the platform write) and how long another sync waits for
+# it: a frozen or dead worker holds its records up this long at most.
+CLAIM_SECONDS = 20
+CLAIM_WAIT_SECONDS = 30.0
+_CLAIM_POLL_SECONDS = 0.05
+
+
+def _claim(context: SyncContext, object_name: str, record_id: str) -> tuple[fencing.Fence, state.RecordState]:
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        claim, last = state.claim_record(context.redis, object_name, record_id, CLAIM_SECONDS, context.fence)
+        if claim is not None:
+            return claim, last
+        if time.monotonic() >= deadline:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.RATE_LIMITED,
+                    f"Another sync of {object_name} {record_id} is still writing it; this one is retried later.",
+                )
+            )
+        time.sleep(_CLAIM_POLL_SECONDS)
+
+
+def _renew(context: SyncContext, claim: fencing.Fence, object_name: str, record_id: str) -> None:
+    if not state.renew_claim(context.redis, claim, CLAIM_SECONDS):
+        raise SyncFailure(
+            SyncError(
+                SyncErrorCode.RATE_LIMITED,
+                f"The sync of {object_name} {record_id} held it too long and another sync took it over; this one "
+                "wrote nothing and is retried later.",
+            )
+        )
+
+
+def _sync_claimed(
+    context: SyncContext,
+    obj: SyncObjectConfig,
+    record: Mapping[str, Any],
+    sink: RecordSink,
+    version: datetime,
+    last: state.RecordState,
+    changed_fields: Sequence[str] | None,
+    deleted: bool,
+    force: bool,
+    known: Mapping[str, Contact | None] | None,
+    claim: fencing.Fence,
+) -> None:
+    record_id = str(record["Id"])
     if not force and last.is_stale(version):
         sink.done(RecordOutcome(obj, record_id, "skipped"))
         return
@@ -159,6 +221,7 @@ def sync_record(
     if write is not None and plan.status is not SyncStatus.FAILURE and sink.writes:
         try:
             # A platform that keeps no people is not called: the resolved status is recorded in Salesforce only.
+            _renew(context, claim, obj.object_name, record_id)
             view = apply_platform_write(context, write) if stores_people else write.contact
         except SyncFailure as failure:
             if failure.error.transient:
@@ -167,6 +230,7 @@ def sync_record(
         else:
             if write.is_create and view.platform_id:
                 plan = plan.with_created_platform_id(view.platform_id)
+            plan = _refused_subscription(plan, write, view)
 
     failed = plan.status is SyncStatus.FAILURE
     if failed:
@@ -186,8 +250,19 @@ def sync_record(
             marks=marks,
             owed=owed_fields(obj, plan, view, mapped.reported_status),
             endpoint=endpoint,
+            version=version,
         )
     )
+
+
+def _refused_subscription(plan: SyncPlan, write: PlatformWrite, view: Contact) -> SyncPlan:
+    """The plan, told when the platform kept unsubscribed a person Salesforce asked to subscribe. A platform that
+    cannot be looked up by phone shows an earlier opt-out only in its answer to the write (matching could not see
+    it): the refusal is then logged as the domain's own sticky-opt-out error, as if matching had found it."""
+    if not write.subscribe or view.sms_status is not SmsStatus.UNSUBSCRIBED:
+        return plan
+    refused = resolve_sms_status(SmsStatus.SUBSCRIBED, SmsStatus.UNSUBSCRIBED, requested_by=Side.SALESFORCE).error
+    return plan.failed(refused) if refused is not None else plan
 
 
 def ledger_view(mapped: MappedRecord) -> Contact:

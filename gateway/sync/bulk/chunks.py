@@ -131,7 +131,7 @@ class _Done:
     error_code: str | None = None
     failure: writeback.WriteBack | None = None
     marks: tuple[state.Mark | None, ...] = ()  # versions and fingerprints to remember
-    link: tuple[str, str, dict[str, Any]] | None = None  # object, record id, Salesforce fields owed
+    link: links.Owed | None = None  # Salesforce fields owed to a record
 
 
 class _Outcomes:
@@ -166,7 +166,7 @@ class _Outcomes:
                     continue
                 state.mark(pipe, item.marks)
                 if item.link is not None:
-                    links.owe(pipe, self.run_id, *item.link)
+                    links.owe(pipe, self.run_id, item.link)
             for part in ("outcomes", "counts", "errors"):
                 pipe.expire(key(self.run_id, part), RUN_TTL)
 
@@ -211,7 +211,11 @@ class _RecordSink:
             values = to_platform.result_values(self.outcomes.context, outcome, plan, run_id=self.outcomes.run_id)
             failure = writeback.WriteBack(result=values)
         failed = plan.status is SyncStatus.FAILURE
-        link = (obj.object_name, outcome.record_id, outcome.owed) if not failed and outcome.owed else None
+        link = (
+            links.Owed(obj.object_name, outcome.record_id, outcome.owed, outcome.version)
+            if not failed and outcome.owed
+            else None
+        )
         self.outcomes.store([_Done(record_key, outcome.outcome, plan.error_code, failure, outcome.marks, link)])
 
 
@@ -258,7 +262,6 @@ def _chunk_to_platform(
                     record,
                     sink,
                     version=_version(record),
-                    last=states[str(record["Id"])],
                     # after the first record of a phone, the platform may hold what that record just wrote: ask again
                     known=known if position == 0 else None,
                 )

@@ -4,7 +4,9 @@ per record.
 
 Guarantees: an entry is removed only after Salesforce answered for it, so a crash repeats a batch (updates are
 idempotent); one flusher per run at a time (a Redis lock); a refused update is counted as the run's
-`salesforce-writeback:<code>` error.
+`salesforce-writeback:<code>` error. An entry is true of the record version the run synced: when a newer version
+of the record was synced since (by real time, while the run went on), the entry is dropped unwritten — that sync
+owes the record its own write-back, and the run's older status, phone or link must not land over it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.redis_client import text
 from gateway.salesforce.errors import ApiBudgetExhausted
+from gateway.sync import state
 from gateway.sync.bulk.runs import key
 from gateway.sync.context import SyncContext
 
@@ -26,9 +32,40 @@ class FlushBusy(Exception):
     """Another job is writing this run's links right now."""
 
 
-def owe(pipe: Any, run_id: str, object_name: str, record_id: str, fields: dict[str, Any]) -> None:
-    """Remember, inside the caller's transaction, that `fields` are owed to the record."""
-    pipe.hset(key(run_id, f"links:{object_name}"), record_id, json.dumps(fields, default=str))
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """Salesforce fields a run owes a record, true of the record's `version` (its `SystemModstamp` synced)."""
+
+    object_name: str
+    record_id: str
+    fields: dict[str, Any]
+    version: datetime | None = None
+
+
+def owe(pipe: Any, run_id: str, owed: Owed) -> None:
+    """Remember, inside the caller's transaction, what the run owes the record."""
+    entry = {"fields": owed.fields, "version": owed.version.isoformat() if owed.version else None}
+    pipe.hset(key(run_id, f"links:{owed.object_name}"), owed.record_id, json.dumps(entry, default=str))
+
+
+def _entry(raw: Any) -> tuple[dict[str, Any], datetime | None]:
+    """An owed entry's fields and version (entries stored before versions were kept are the bare fields)."""
+    data = json.loads(raw)
+    if isinstance(data, dict) and isinstance(data.get("fields"), dict) and set(data) == {"fields", "version"}:
+        version = data["version"]
+        return data["fields"], parse_timestamp(version) if version else None
+    return data, None
+
+
+def _superseded(redis: Any, object_name: str, batch: dict[str, tuple[dict[str, Any], datetime | None]]) -> list[str]:
+    """The records of `batch` of which a newer version than the entry's was synced since (one MGET)."""
+    ids = list(batch)
+    now = state.record_states(redis, object_name, ids)
+    return [
+        rid
+        for rid, current in zip(ids, now, strict=True)
+        if (version := batch[rid][1]) is not None and current.version is not None and is_newer(current.version, version)
+    ]
 
 
 def owed(redis: Any, run_id: str, object_name: str) -> int:
@@ -60,16 +97,24 @@ def _flush_locked(context: SyncContext, run_id: str, everything: bool) -> int:
         name = text(raw_name)
         object_name = name.rsplit(":", 1)[1]
         while True:
-            batch: dict[str, dict[str, Any]] = {}
+            batch: dict[str, tuple[dict[str, Any], datetime | None]] = {}
             for field_, value in redis.hscan_iter(name, count=1000):
-                batch[text(field_)] = json.loads(value)
+                batch[text(field_)] = _entry(value)
                 if len(batch) >= batch_size:
                     break
             if not batch or (not everything and len(batch) < batch_size):
                 break
+            stale = _superseded(redis, object_name, batch)
+            if stale:
+                log.info("bulk run %s: %d %s update(s) superseded by newer syncs", run_id, len(stale), object_name)
+                redis.hdel(name, *stale)
+                for rid in stale:
+                    del batch[rid]
+                if not batch:
+                    continue
             ids = list(batch)
             context.check_fence()
-            results = context.salesforce.update(object_name, [{"Id": rid, **batch[rid]} for rid in ids])
+            results = context.salesforce.update(object_name, [{"Id": rid, **batch[rid][0]} for rid in ids])
             for result in results:
                 if result.success:
                     continue
