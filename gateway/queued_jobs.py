@@ -99,4 +99,4 @@ def enqueue_claiming(
         Queue.redis_queues_keys,
     ]
     script = connection.register_script(_CLAIM_AND_ENQUEUE)
-    return int(script(keys=[*keys, *claims], args=[job_id, claim_ttl, *flat]))  # type: ignore[arg-type]
+    return int(script(keys=[*keys, *claims], args=[job_id, claim_ttl, *flat]))
