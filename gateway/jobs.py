@@ -19,7 +19,7 @@ import redis
 from rq import Queue, Retry, get_current_job
 from rq.job import Job, JobStatus
 
-from gateway import metrics, platforms
+from gateway import metrics, platforms, queued_jobs
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
 from gateway.salesforce.errors import ApiBudgetExhausted
@@ -39,14 +39,6 @@ RESULT_TTL = 3600
 FAILURE_TTL = 14 * 24 * 3600
 
 SEEN_EVENT_KEY = "gateway:events:seen:{}"
-# SET NX EX each event key to the job id; returns how many were new. One command instead of one per event.
-_CLAIM_EVENTS = """
-local claimed = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then claimed = claimed + 1 end
-end
-return claimed
-"""
 
 
 def accept_salesforce_events(
@@ -54,33 +46,26 @@ def accept_salesforce_events(
 ) -> tuple[int, int]:
     """Queue one `sync` job for the batch and claim its event ids for `dedup_ttl` s; return (accepted, duplicates).
 
-    One Redis transaction (MULTI/EXEC, one round trip) claims each event id with `SET NX` and stores the job, so a
-    crash never claims an event without its job nor the reverse. An event already claimed by an earlier job is a
-    duplicate: the job skips it (`owned_events`); a batch made only of duplicates has its job removed again.
+    One Redis script (one round trip, atomic: `queued_jobs.enqueue_claiming`) claims each event id with `SET NX` and
+    stores the job, so a crash never claims an event without its job nor the reverse. An event already claimed by an
+    earlier job is a duplicate: the job skips it (`owned_events`); a batch made only of duplicates queues no job.
     """
     unique: dict[str, dict[str, Any]] = {}
     for event in events:
         unique.setdefault(event["eventUuid"], event)
     job_id = uuid.uuid4().hex
-    queue = Queue(SYNC, connection=connection)
-    pipe = connection.pipeline(transaction=True)
-    pipe.multi()  # explicit, as RQ expects of a pipeline handed to enqueue
-    pipe.eval(_CLAIM_EVENTS, len(unique), *(SEEN_EVENT_KEY.format(i) for i in unique), job_id, dedup_ttl)
-    queue.enqueue_call(
+    fields = queued_jobs.job_fields(
+        SYNC,
         "gateway.jobs.sync_salesforce_events",
-        args=(org_id, list(unique.values())),
-        job_id=job_id,
+        (org_id, list(unique.values())),
         timeout=JOB_TIMEOUT,
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
         retry=RETRY,
         description=f"sync {len(unique)} Salesforce event(s) from {org_id}",
-        pipeline=pipe,
     )
-    accepted = int(pipe.execute()[0])
-    if accepted == 0:
-        queue.remove(job_id)
-        connection.delete(Job.key_for(job_id))
+    claims = [SEEN_EVENT_KEY.format(i) for i in unique]
+    accepted = queued_jobs.enqueue_claiming(connection, SYNC, job_id, fields, claims, dedup_ttl)
     return accepted, len(events) - accepted
 
 

@@ -70,6 +70,48 @@ class SalesforceBatchSchema(Schema):
 
 
 BATCH_SCHEMA = SalesforceBatchSchema()
+_EVENT_SCHEMA = SalesforceEventSchema()
+_EVENT_FIELDS = tuple(_EVENT_SCHEMA.load_fields.items())
+_EVENTS_FIELD = BATCH_SCHEMA.load_fields["events"]
+
+
+def batch_problems(payload: Any) -> dict[str, Any]:
+    """The shape's field errors (`BATCH_SCHEMA.validate`, each event named: `name_events`); empty when it fits.
+
+    A batch every field of which its own marshmallow field accepts (the usual case) is answered without the schema's
+    machinery, which costs more than the checks themselves: `_fields_accept` says yes only where the schema would
+    find nothing (tests/unit/gateway/test_door.py checks that on generated batches), and anything else goes through
+    the schema, so every rejection carries the schema's own messages."""
+    if not isinstance(payload, dict):
+        return {"_schema": ["must be an object"]}
+    if _fields_accept(payload):
+        return {}
+    return name_events(BATCH_SCHEMA.validate(payload), payload)
+
+
+def _fields_accept(payload: dict[str, Any]) -> bool:
+    """Whether each field of the batch and of its events passes its own field object (required, null, type, every
+    validator), the events list its length, each event is an object and `_record_has_id` holds (the schemas' only
+    hook: tests/unit/gateway/test_door.py fails when another is added). Unknown keys are ignored, as the schema does."""
+    events = payload.get("events")
+    if type(events) is not list or "orgId" not in payload:
+        return False
+    try:
+        BATCH_SCHEMA.load_fields["orgId"].deserialize(payload["orgId"], "orgId", payload)
+        for check in _EVENTS_FIELD.validators:
+            check(events)
+        for event in events:
+            if type(event) is not dict:
+                return False
+            for name, field in _EVENT_FIELDS:
+                if name in event:
+                    field.deserialize(event[name], name, event)
+                elif field.required:
+                    return False
+            _EVENT_SCHEMA._record_has_id(event["record"])
+    except ValidationError:
+        return False
+    return True
 
 
 # A batch from one transaction shares its timestamps: parse each distinct one once (a pure function of the text).

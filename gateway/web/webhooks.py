@@ -25,7 +25,7 @@ from gateway.web.auth import require_scope
 from gateway.web.errors import error_response
 from gateway.web.json_body import BodyError, parse_json, read_body
 from gateway.web.org import RETRY_SECONDS
-from gateway.web.schemas import BATCH_SCHEMA, door_problems, name_events
+from gateway.web.schemas import batch_problems, door_problems
 
 bp = Blueprint("webhooks", __name__)
 
@@ -62,11 +62,7 @@ def salesforce_events() -> Response:
         return _rejected(exc.status, exc.code, str(exc))
     events = payload.get("events") if isinstance(payload, dict) else None
     count = len(events) if isinstance(events, list) else 0
-    errors = (
-        name_events(BATCH_SCHEMA.validate(payload), payload)
-        if isinstance(payload, dict)
-        else {"_schema": ["must be an object"]}
-    )
+    errors = batch_problems(payload)
     if errors:
         return _rejected(400, "invalid-request", "the batch does not match the contract", errors, count)
     expected_org = current_app.extensions["gateway.org"].expected()

@@ -35,17 +35,24 @@ LUA = r"""
 local events_per_request = tonumber(os.getenv("BENCH_EVENTS"))
 local token = os.getenv("BENCH_TOKEN")
 local org_id = os.getenv("BENCH_ORG_ID")
+local run_id = os.getenv("BENCH_RUN")
 local threads = {}
 local counter = 0
 local thread_id = 0
 
+-- Each wrk thread runs its own Lua state: `setup` (main state) hands each one its number, `init` (the thread's
+-- state) takes it, so no two threads, and no two runs (BENCH_RUN), send the same event id.
 function setup(thread)
-  thread:set("thread_id", #threads + 1)
   table.insert(threads, thread)
+  thread:set("thread_number", #threads)
+end
+
+function init(args)
+  thread_id = thread_number
 end
 
 local function event(n)
-  local uid = string.format("%08x-0000-4000-8000-%012x", thread_id, n)
+  local uid = string.format("%s-%04x-4000-8000-%012x", run_id, thread_id, n)
   local rid = string.format("003%012dAAA", n % 1000000000000)
   return '{"eventUuid":"' .. uid .. '","replayId":"' .. n .. '","sobjectType":"Contact","recordId":"' .. rid ..
     '","operation":"update","changedFields":["MobilePhone"],"record":{"Id":"' .. rid ..
@@ -119,10 +126,12 @@ def parse_wrk(output: str) -> dict[str, float]:
     p50 = ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    sent = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)
     return {
         "rps": rps,
+        "requests": sent,
         "p50_ms": p50,
         "p99_ms": p99,
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
@@ -165,12 +174,18 @@ def run_wrk(
     cpu_of: dict[str, int] | None = None,
 ) -> dict[str, float]:
     """wrk's figures, plus `cpu_us_per_request_<name>` for each process tree of `cpu_of` (name -> pid)."""
-    env = {**os.environ, "BENCH_EVENTS": str(events), "BENCH_TOKEN": token, "BENCH_ORG_ID": org_id}
+    env = {
+        **os.environ,
+        "BENCH_EVENTS": str(events),
+        "BENCH_TOKEN": token,
+        "BENCH_ORG_ID": org_id,
+        "BENCH_RUN": secrets.token_hex(4),  # new event ids in every run (a warm-up's ids would be duplicates)
+    }
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url]
     before = {name: cpu_seconds(pid) for name, pid in (cpu_of or {}).items()}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     result = parse_wrk(out)
-    requests_done = max(1.0, result["rps"] * seconds)
+    requests_done = max(1, result["requests"])
     for name, pid in (cpu_of or {}).items():
         result[f"cpu_us_per_request_{name}"] = round((cpu_seconds(pid) - before[name]) * 1e6 / requests_done)
     result["events_per_s"] = result["rps"] * events
@@ -381,16 +396,16 @@ def main() -> None:
         lua.write_text(LUA)
         results: dict[str, dict[str, float]] = {}
         servers = {"bare": (bare, procs[-1].pid), "gateway": (gw, procs[-2].pid)}
+        gateway_requests = 0  # each one sent new event ids, so each one queued a job
         for events in (1, 200):
             connections = args.connections if events == 1 else args.batch_connections
             for name, (url, pid) in servers.items():
-                run_wrk(url, token, org_id, events, 2, connections, lua)  # warm-up
+                warm_up = run_wrk(url, token, org_id, events, 2, connections, lua)
                 results[f"{name}_{events}"] = run_wrk(
                     url, token, org_id, events, args.seconds, connections, lua, {"server": pid, "redis": procs[0].pid}
                 )
-        profile = (
-            profile_one_request({**env, "BENCH_WORK": str(work)}, token, org_id, args.profile) if args.profile else ""
-        )
+                if name == "gateway":
+                    gateway_requests += int(warm_up["requests"] + results[f"{name}_{events}"]["requests"])
         queued = int(
             subprocess.run(
                 ["redis-cli", "-p", str(redis_port), "llen", "rq:queue:sync"],
@@ -399,6 +414,9 @@ def main() -> None:
                 check=True,
             ).stdout.strip()
             or 0
+        )
+        profile = (
+            profile_one_request({**env, "BENCH_WORK": str(work)}, token, org_id, args.profile) if args.profile else ""
         )
     finally:
         for proc in reversed(procs):  # servers first, Redis last: nothing in flight loses its Redis
@@ -428,6 +446,10 @@ def main() -> None:
             )
     if profile:
         print(f"\none single-event request, in process (no server, no client), {args.profile} requests:\n{profile}")
+    print(
+        f"\njobs queued: {queued:,} for {gateway_requests:,} answered requests (wrk does not count the few in flight "
+        "when it stops; each request sends new event ids, so every one queues a job)"
+    )
     ratio = results["gateway_1"]["rps"] / results["bare_1"]["rps"]
     figures = {
         "bench": "webhook_ingest",
@@ -443,6 +465,7 @@ def main() -> None:
         "bare_batch200_events_per_s": round(results["bare_200"]["events_per_s"]),
         "gateway_non_2xx": results["gateway_1"]["non_2xx"] + results["gateway_200"]["non_2xx"],
         "jobs_queued": queued,
+        "gateway_requests": gateway_requests,
         "targets": {"single_ratio": 0.5, "batch200_events_per_s": 20000, "p99_ms": 50},
     }
     print(

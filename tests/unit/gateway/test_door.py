@@ -16,7 +16,15 @@ from gateway.domain.mapping import map_record_to_contact
 from gateway.salesforce.ids import checksum_suffix, id_problem, prefix_problem
 from gateway.sync.to_platform import latest_per_record, record_phone
 from gateway.web.json_body import MAX_DEPTH, BodyError, parse_json
-from gateway.web.schemas import BATCH_SCHEMA, door_problems
+from gateway.web.schemas import (
+    BATCH_SCHEMA,
+    SalesforceBatchSchema,
+    SalesforceEventSchema,
+    _fields_accept,
+    batch_problems,
+    door_problems,
+    name_events,
+)
 from tests.support import ORG_ID, batch, salesforce_event
 from tests.unit.domain.factories import contact_config
 
@@ -166,3 +174,51 @@ def test_whatever_passes_the_door_the_job_reads_without_crashing(values: dict, s
         mapped = map_record_to_contact(record, config, changed_fields=accepted["changedFields"])
         contact_fingerprint(mapped.contact)
         record_phone(record, config, "US")
+
+
+_MISSING = object()
+# Values a field may carry instead of its valid one: absent, null, other JSON types, near misses of each check.
+_ODD_VALUES = st.sampled_from(
+    [
+        *(_MISSING, None, 0, 1.5, True, "", " ", "x" * 65, "x" * 81, [], {}, ["MobilePhone", 7], ["y" * 81]),
+        *("003000000000001AAA\n", "003000000000001AAB", "00D000000000001AAA", "Contact", "update", "upsert"),
+        *("2026-11-25T08:00:00", "2026-11-25T08:00:00.123Z", "not a date", "a b", "\x7f", {"Id": 5}, {"Name": "x"}),
+    ]
+)
+_EVENT_KEYS = st.sampled_from(
+    ["eventUuid", "replayId", "sobjectType", "recordId", "operation", "changedFields", "record", "publishedAt"]
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.lists(st.tuples(st.integers(0, 2), _EVENT_KEYS, _ODD_VALUES), max_size=3),
+    org=_ODD_VALUES,
+    events_value=st.sampled_from([None, "events", {}, [], [1]]),
+)
+def test_the_door_quick_check_answers_what_the_schema_answers(changes: list, org: Any, events_value: Any) -> None:
+    """`batch_problems` skips the schema for a batch whose fields all pass: it must never let through what the
+    schema refuses, nor answer a refusal in other words."""
+    events = [salesforce_event(n) for n in range(3)]
+    for index, key, value in changes:
+        if value is _MISSING:
+            events[index].pop(key, None)
+        else:
+            events[index][key] = value
+    for payload in (
+        batch(events),
+        batch(events, org if isinstance(org, str) else ORG_ID),
+        {"orgId": ORG_ID, "events": events_value},
+        {"events": events},
+    ):
+        assert batch_problems(payload) == name_events(BATCH_SCHEMA.validate(payload), payload)
+
+
+def test_the_door_quick_check_takes_a_valid_batch_and_knows_every_hook_of_the_schemas() -> None:
+    assert _fields_accept(batch([salesforce_event(n) for n in range(3)]))  # the valid case skips the schema
+    assert batch_problems([]) == {"_schema": ["must be an object"]}
+    # `_fields_accept` checks the batch's two fields and the one field hook: a new one must be added there too.
+    assert set(SalesforceBatchSchema._declared_fields) == {"orgId", "events"}
+    hooks = {tag: [h[0] for h in found] for tag, found in SalesforceEventSchema._hooks.items() if found}
+    assert hooks == {"validates": ["_record_has_id"]}
+    assert not any(SalesforceBatchSchema._hooks.values())
