@@ -89,6 +89,46 @@ def _check_platform_lists_people(settings: Settings, directions: tuple[str, ...]
         )
 
 
+def _interactive() -> bool:
+    """Whether someone at a terminal can answer a question."""
+    return sys.stdin.isatty()
+
+
+def _estimate_and_confirm(
+    settings: Settings,
+    connection: Any,
+    directions: tuple[str, ...],
+    object_name: str,
+    since: datetime | None,
+    *,
+    ask: bool,
+) -> None:
+    """Print how long the runs will take (one COUNT() per Salesforce → platform run); with `ask`, at a terminal,
+    start only if the operator says yes (exit 1 otherwise: nothing was queued)."""
+    from gateway.salesforce.errors import SalesforceError
+    from gateway.sync.bulk import estimate
+    from gateway.sync.context import SyncContext
+
+    context = SyncContext.build(settings, connection)
+    try:
+        found = estimate.estimate(context, directions, object_name, since)
+    except (SalesforceError, RuntimeError) as exc:
+        raise click.ClickException(f"could not count the records to sync: {exc}") from None
+    finally:
+        context.close()
+    click.echo("Estimate (at the platform's declared limit; real-time syncs share it, so expect longer):", err=True)
+    for line in found:
+        click.echo(f"  {line.text}", err=True)
+    if not ask:
+        return
+    if not _interactive():
+        click.echo("  (no terminal to ask on: starting; pass --yes to say so)", err=True)
+        return
+    if not click.confirm("Start the run?", default=True, err=True):
+        click.echo("nothing queued", err=True)
+        raise SystemExit(1)
+
+
 def _parse_since(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -186,18 +226,24 @@ def sync() -> None:
 @click.option("--since", default=None, help="Only records changed since this date (YYYY-MM-DD or ISO date-time).")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 @click.option("--detach", is_flag=True, help="Queue the run and exit (watch it with `gateway sync status`).")
-def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach: bool) -> None:
-    """Sync every record between two databases that have never met (resumable; several workers share it)."""
+@click.option("--yes", "-y", "yes", is_flag=True, help="Start without asking (the estimate is still printed).")
+def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach: bool, yes: bool) -> None:
+    """Sync every record between two databases that have never met (resumable; several workers share it).
+
+    First it says how long the run will take at the platform's declared request limit, and asks before starting
+    (at a terminal; `--yes` or `--detach` start at once)."""
     from gateway import jobs
     from gateway.sync import reports
 
     moment = _parse_since(since)
     with _connected(queues_work=True) as (settings, connection):
         _check_platform_lists_people(settings, DIRECTIONS[to])
+        chosen = _sync_object(settings, connection, object_name)
+        _estimate_and_confirm(settings, connection, DIRECTIONS[to], chosen, moment, ask=not (yes or detach))
         run_ids = jobs.start_bulk_runs(
             connection,
             directions=DIRECTIONS[to],
-            object_name=_sync_object(settings, connection, object_name),
+            object_name=chosen,
             kind="initial",
             since=moment,
             dry_run=dry_run,

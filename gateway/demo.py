@@ -396,7 +396,11 @@ class Scenario:
             },
         )
         ada = created["id"]
-        profile = self.until(f"Ada is a {title} subscriber", lambda: self.platform_contact("+14155550199"), started)
+        profile = self.until(
+            f"Ada is subscribed on {title}",
+            lambda: (p := self.platform_contact("+14155550199")) and p.get("sms_status") == "subscribed" and p,
+            started,
+        )
         say(f"      profile {profile['id']}: {profile['first_name']} {profile['last_name']}, {profile['sms_status']}")
 
         say("\n3. Ada texts STOP to the short code ...")

@@ -28,7 +28,10 @@ def run_checks(settings: Settings) -> Iterator[tuple[str, bool | None, str]]:
     if settings.messaging_platform is None:
         yield "platform", False, "not configured (set MESSAGING_PLATFORM)"
     else:
-        yield _platform_check(settings)
+        platform = _platform_check(settings)
+        yield platform
+        if platform[1]:
+            yield from _platform_doctor(settings)
         entry = settings.platform_entry
         assert entry is not None
         scope = entry.scope()
@@ -69,3 +72,15 @@ def _platform_check(settings: Settings) -> tuple[str, bool, str]:
         return "platform", True, f"{entry.title} ({entry.name}) answered"
     except Exception as exc:  # noqa: BLE001
         return "platform", False, _failure(exc)
+
+
+def _platform_doctor(settings: Settings) -> Iterator[tuple[str, bool, str]]:
+    """The platform package's own doctor rows (`PlatformEntry.doctor`), once the platform answered."""
+    entry = settings.platform_entry
+    if entry is None or entry.doctor is None or settings.redis_url is None:
+        return
+    try:
+        for name, ok, detail in entry.doctor(settings.platform, connect(settings.redis_url)):
+            yield name, ok, redact(detail)
+    except Exception as exc:  # noqa: BLE001
+        yield f"{entry.name} checks", False, _failure(exc)

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis import Redis
 
-from gateway.platforms import mobilecommons, recording, twilio
+from gateway.platforms import actionnetwork, mobilecommons, recording, twilio
 from gateway.platforms.base import PlatformAdapter, PlatformEntry
 
 REGISTRY: Mapping[str, PlatformEntry] = MappingProxyType(
@@ -22,6 +22,7 @@ REGISTRY: Mapping[str, PlatformEntry] = MappingProxyType(
         entry.name: entry
         for entry in (
             mobilecommons.ENTRY,
+            actionnetwork.ENTRY,
             recording.ENTRY,
             twilio.ENTRY,
         )

@@ -12,7 +12,7 @@ between calls except a connection pool (and whatever shared limits they keep in 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -45,6 +45,9 @@ class Capabilities:
     lookup_by_crm_id: bool = False  # `find_contact(crm_id=…)`
     lookup_by_platform_id: bool = False  # `find_contact(platform_id=…)`
     lookup_many_by_phone: bool = False  # `find_contacts_by_phone`: up to `PHONE_BATCH` phones in one call
+    # `changed_since` lists people in the same order every time, so a bulk planner that stopped half-way may skip
+    # the people it already queued; False: it lists them again (their sync is skipped by version), never skips.
+    ordered_change_feed: bool = False
 
     def scope(self) -> tuple[list[str], list[str]]:
         """(what the gateway syncs with such a platform, what it cannot), as plain sentences read from the flags
@@ -87,6 +90,21 @@ class Capabilities:
 
 
 PHONE_BATCH = 100  # phones per `find_contacts_by_phone` call
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast the gateway may use a platform, as its package declares it, for honest estimates before long work
+    (`gateway sync initial`).
+
+    `requests_per_second` is the pace every worker shares (None: the gateway keeps none); `calls_per_write` the
+    platform requests one Salesforce record costs on its way there, lookups included (an average); `people_per_read`
+    how many people one `changed_since` request returns (its page size). A platform that keeps no people declares
+    `calls_per_write=0`: a Salesforce → platform run then writes only Salesforce."""
+
+    requests_per_second: float | None = None
+    calls_per_write: float = 1.0
+    people_per_read: int = 1
 
 
 class Direction(enum.StrEnum):
@@ -272,6 +290,12 @@ class PlatformEntry:
     - `emulator`: `"module:click_command"` of `gateway emulate <name>`, imported only when that verb runs.
     - `demo`: the module (`gateway.demo.DemoPlatform`) that tells `gateway demo` how to run the emulator and
       what the gateway's variables then are; imported only by the demo.
+    - `pace(settings)`: how fast the platform may be used (`Pace`), for estimates; None: nothing declared.
+    - `incremental_lookback_seconds`: the least the nightly pull of the platform's people re-reads before its
+      high-water mark, for a platform whose changes reach its change feed late (the larger of this and
+      `GATEWAY_INCREMENTAL_OVERLAP_SECONDS` is used).
+    - `doctor(settings, redis)`: extra `(check, passed, detail)` rows for `gateway doctor` — what the platform's
+      readiness `check()` must not do on every probe (e.g. that a configured name exists on the platform).
     - `limits`: what the platform cannot do that its capability flags do not say, in plain sentences (shown with
       `Capabilities.scope` on the status page and by `gateway doctor`).
     """
@@ -284,6 +308,9 @@ class PlatformEntry:
     capabilities: Capabilities
     emulator: str | None = None
     demo: str | None = None
+    pace: Callable[[Any], Pace] | None = None
+    incremental_lookback_seconds: int = 0
+    doctor: Callable[[Any, Redis], Iterable[tuple[str, bool, str]]] | None = None
     limits: tuple[str, ...] = ()
 
     def scope(self) -> dict[str, list[str]]:

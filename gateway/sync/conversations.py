@@ -274,6 +274,12 @@ def _history(context: SyncContext, ref: PersonRef, ttl: int, charge: Charge) -> 
     return value
 
 
+def _title(context: SyncContext) -> str:
+    """How people call the platform (its registry title), else its name."""
+    entry = context.settings.platform_entry
+    return entry.title if entry is not None else context.platform.name
+
+
 def conversation(
     context: SyncContext, ref: PersonRef, *, limit: int, before: str | None, ttl: int, charge: Charge = _free
 ) -> dict[str, Any]:
@@ -285,6 +291,7 @@ def conversation(
             "contact": _contact_json(None, ref),
             "supported": False,
             "platform": context.platform.name,
+            "platformTitle": _title(context),  # what the record page names ("… does not share conversation history")
             "messages": [],
             "counts": {"incoming": 0, "outgoing": 0},
             "nextBefore": None,
@@ -297,6 +304,7 @@ def conversation(
         "contact": history["contact"],
         "supported": True,
         "platform": context.platform.name,
+        "platformTitle": _title(context),
         "messages": chosen,
         "counts": {"incoming": incoming, "outgoing": len(messages) - incoming},
         "nextBefore": next_before,

@@ -35,7 +35,7 @@ from gateway.domain.errors import SyncError, SyncFailure
 from gateway.domain.freshness import parse_timestamp
 from gateway.domain.mapping import MappedRecord, map_record_to_contact, record_skip_reason, salesforce_datetime
 from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
-from gateway.domain.opt_status import status_label
+from gateway.domain.opt_status import Side, resolve_sms_status, status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
@@ -167,6 +167,7 @@ def sync_record(
         else:
             if write.is_create and view.platform_id:
                 plan = plan.with_created_platform_id(view.platform_id)
+            plan = _refused_subscription(plan, write, view)
 
     failed = plan.status is SyncStatus.FAILURE
     if failed:
@@ -188,6 +189,16 @@ def sync_record(
             endpoint=endpoint,
         )
     )
+
+
+def _refused_subscription(plan: SyncPlan, write: PlatformWrite, view: Contact) -> SyncPlan:
+    """The plan, told when the platform kept unsubscribed a person Salesforce asked to subscribe. A platform that
+    cannot be looked up by phone shows an earlier opt-out only in its answer to the write (matching could not see
+    it): the refusal is then logged as the domain's own sticky-opt-out error, as if matching had found it."""
+    if not write.subscribe or view.sms_status is not SmsStatus.UNSUBSCRIBED:
+        return plan
+    refused = resolve_sms_status(SmsStatus.SUBSCRIBED, SmsStatus.UNSUBSCRIBED, requested_by=Side.SALESFORCE).error
+    return plan.failed(refused) if refused is not None else plan
 
 
 def ledger_view(mapped: MappedRecord) -> Contact:

@@ -99,6 +99,9 @@ class MessagesSchema(Schema):
     contact = fields.Nested(ContactRefSchema, required=True)
     supported = fields.Boolean(required=True, metadata={"description": "false: the platform keeps no history"})
     platform = fields.String(required=True)
+    platformTitle = fields.String(  # noqa: N815 - the JSON field's name
+        required=True, metadata={"description": "how people call the platform, for the record page to name it"}
+    )
     messages = fields.List(fields.Nested(MessageSchema), required=True, metadata={"description": "oldest first"})
     counts = fields.Nested(CountsSchema, required=True, metadata={"description": "over the whole conversation"})
     nextBefore = fields.String(allow_none=True, required=True)  # noqa: N815

@@ -2,7 +2,9 @@
 Salesforce, through the real stack (`gateway.demo.start_stack`: emulators, gunicorn, two workers, scheduler,
 embedded Redis). Prints p50/p99 hop latency and records/s for each direction next to the webhook-ingest rate of the
 same gateway in the same run, then one JSON line. A last stack on Twilio (which pushes STOP through a signed
-webhook) measures STOP -> Salesforce on the push path, for comparison with the poll.
+webhook) measures STOP -> Salesforce on the push path, for comparison with the poll; one on Action Network (a
+request limit every worker shares, 4/s by default, and STOPs found by polling) measures both directions beside what
+its limit and its poll interval alone predict (`--only actionnetwork` runs that stack alone).
 
 Latency of a record = when its effect was first seen (polling every 100 ms) minus when its change was sent.
 
@@ -32,9 +34,10 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -95,7 +98,9 @@ def single_edits(scenario: Scenario, n: int) -> dict[str, float]:
     return calls_since(scenario, before, len(rows), own={"sobject": len(rows)})
 
 
-def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
+def to_platform(scenario: Scenario, n: int, arrived: Callable[[dict[str, Any]], bool] = bool) -> dict[str, float]:
+    """`n` Contacts get a mobile phone and opt in at once; each one's latency until the platform holds it as
+    `arrived` says (Action Network creates a person at the adapter's phone-only probe: only "subscribed" counts)."""
     stack = scenario.stack
     rows = scenario.query(f"SELECT Id FROM Contact ORDER BY CreatedDate LIMIT {n}")
     phones = {row["Id"]: f"+1415{2000000 + i:07d}" for i, row in enumerate(rows)}
@@ -123,7 +128,7 @@ def to_platform(scenario: Scenario, n: int) -> dict[str, float]:
         now = time.monotonic()
         for contact in contacts:
             phone = contact["phone"]
-            if phone in wanted and phone not in seen:
+            if phone in wanted and phone not in seen and arrived(contact):
                 seen[phone] = now
         time.sleep(POLL)
     latencies = [seen[p] - sent[p] for p in seen]
@@ -200,9 +205,12 @@ def to_salesforce(scenario: Scenario, n: int, interval: int, cycles: int, rng: r
 
 
 def _profile_calls(stack: Stack) -> int:
-    """Mobile Commons `profiles` calls so far: during the STOP phase, only polls make them."""
-    stats = stack.platform_control("GET", "stats").json()
-    return int(stats["api_calls"]["by_method"].get("profiles", 0))
+    """The platform's listing calls so far (Mobile Commons `profiles`, Action Network `GET people`): during the STOP
+    phase, only polls make them."""
+    calls = stack.platform_control("GET", "stats").json()["api_calls"]
+    if "by_method" in calls:
+        return int(calls["by_method"].get("profiles", 0))
+    return int(calls["by_class"].get("GET people", 0))
 
 
 def stops_to_salesforce(scenario: Scenario, phones: dict[str, str]) -> dict[str, float]:
@@ -231,6 +239,28 @@ def stops_to_salesforce(scenario: Scenario, phones: dict[str, str]) -> dict[str,
         time.sleep(POLL)
     latencies = [seen[i] - sent[i] for i in seen]
     return _figures(latencies, len(phones), max(seen.values(), default=started) - started)
+
+
+def actionnetwork_leg(
+    var: Path, n: int, stops: int, interval: int, cycles: int, workers: int, rng: random.Random
+) -> dict[str, Any]:
+    """An Action Network stack at its default shared limit (4 requests/s, spaced 10 % under) polling every
+    `interval` s: `n` Contacts opted in at once reach it (each costs 2 signup calls: the sticky-STOP probe and the
+    write), beside what the shared limit alone predicts; then `stops` of them text STOP through the poll."""
+    from gateway.platforms.actionnetwork.adapter import CALLS_PER_WRITE
+    from gateway.ratelimit import effective_rate
+
+    stack = start_stack(var, contacts=n, workers=workers, platform="actionnetwork", poll_seconds=interval)
+    try:
+        scenario = Scenario(stack)
+        rate = effective_rate(4.0)
+        out = to_platform(scenario, n, arrived=lambda c: c.get("sms_status") == "subscribed")
+        last = n * CALLS_PER_WRITE / rate  # the limit alone: every call spaced at the shared rate, nothing else
+        out |= {"predicted_last_s": round(last, 1), "predicted_p50_s": round(last / 2, 1), "rate_per_s": rate}
+        back = to_salesforce(scenario, min(stops, n), interval, cycles, rng)
+    finally:
+        stack.stop()
+    return {"to_platform": out, "stop_to_salesforce": back}
 
 
 # How the Twilio run's records hold their phones: a mix of the forms people type (the sync's matching finds each).
@@ -359,6 +389,21 @@ def code_of(ref: str) -> Iterator[None]:
         shutil.rmtree(export, ignore_errors=True)
 
 
+def _print_actionnetwork(an: dict[str, Any]) -> None:
+    out, back = an["to_platform"], an["stop_to_salesforce"]
+    print(
+        f"{'Salesforce -> Action Network':<32}{out['records']:>8}{out['arrived']:>9}{out['p50_s']:>8}{out['p99_s']:>8}"
+        f"{out['records_per_s']:>11}  the shared limit alone ({out['rate_per_s']:g} requests/s, 2 a record):"
+        f" p50 {out['predicted_p50_s']} s, last {out['predicted_last_s']} s"
+    )
+    label = f"AN STOP -> SF (poll {back['poll_seconds']} s)"
+    print(
+        f"{label:<32}{back['records']:>8}{back['arrived']:>9}{back['p50_s']:>8}{back['p99_s']:>8}{'':>11}"
+        f"  the wait for the poll alone: p50 {back['predicted_p50_s']} s, p99 {back['predicted_p99_s']} s;"
+        f" {back['platform_calls_per_hour']} Action Network list calls/h"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=1000, help="Salesforce changes to push to the platform")
@@ -376,7 +421,25 @@ def main() -> None:
         default="",
         help="also run the burst on this git revision's gateway (e.g. main), before the working tree's, in this run",
     )
+    parser.add_argument("--an-records", type=int, default=40, help="Contacts sent to Action Network (4 requests/s)")
+    parser.add_argument("--an-poll", type=int, default=15, help="Action Network's poll interval (seconds)")
+    parser.add_argument(
+        "--only", choices=("all", "actionnetwork"), default="all", help="actionnetwork: only its leg (faster)"
+    )
     args = parser.parse_args()
+    an = actionnetwork_leg(
+        Path(tempfile.mkdtemp(prefix="bench-e2e-an-")),
+        args.an_records,
+        args.stops,
+        args.an_poll,
+        args.cycles,
+        args.workers,
+        random.Random(args.seed),
+    )
+    if args.only == "actionnetwork":
+        _print_actionnetwork(an)
+        print(json.dumps({"bench": "e2e", "workers": args.workers, "actionnetwork": an}))
+        return
     intervals = [int(i) for i in args.intervals.split(",") if i]
     rng = random.Random(args.seed)
     baseline = None
@@ -438,6 +501,7 @@ def main() -> None:
             f"{'Twilio STOP -> Salesforce':<32}{twilio['records']:>8}{twilio['arrived']:>9}{twilio['p50_s']:>8}"
             f"{twilio['p99_s']:>8}{twilio['records_per_s']:>11}  signed webhook (Twilio pushes STOP), target < 2 s"
         )
+    _print_actionnetwork(an)
     print(f"{'webhook ingest (same gateway)':<32}{'':>8}{'':>9}{'':>8}{'':>8}{ingest:>11.0f}  events/s accepted")
     print(f"\nSalesforce API calls{'':<12}{'records':>8}{'calls':>9}{'queries':>9}{'per record':>12}")
     for label, figures, records in (
@@ -478,6 +542,7 @@ def main() -> None:
                 "single_edit_salesforce_calls": single,
                 "stop_to_salesforce": backs,
                 "twilio_stop_to_salesforce": twilio,
+                "actionnetwork": an,
                 "webhook_ingest_events_per_s": round(ingest),
                 "targets": {"to_platform_p99_s": 2, "records_per_s": 500},
             }

@@ -14,7 +14,7 @@ from tests.support import ROOT, processes_mentioning
 
 def _demo(var: Path, *args: str) -> str:
     """`gateway demo --exit-when-done …` as a newcomer runs it, with none of this machine's gateway variables."""
-    prefixes = ("REDIS_URL", "SALESFORCE_", "MOBILECOMMONS_", "TWILIO_")
+    prefixes = ("REDIS_URL", "SALESFORCE_", "MOBILECOMMONS_", "TWILIO_", "ACTIONNETWORK_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "demo", "--exit-when-done", *args],
@@ -29,24 +29,28 @@ def _demo(var: Path, *args: str) -> str:
     return result.stdout
 
 
+def _people_steps(title: str) -> list[str]:
+    """The scenario of a platform that keeps people, as the demo prints it."""
+    return [
+        f"✓ all 5 are on {title}",
+        f"✓ Salesforce holds their {title} ids",
+        f"✓ Ada is subscribed on {title}",
+        "✓ Salesforce shows Ada unsubscribed (found by the poll)",
+        "✓ the gateway refuses to re-subscribe her",
+        "✓ a readable Sync_Result__c explains it",
+        "invalid-messaging-status",
+        f"{title} still has her as: unsubscribed",
+    ]
+
+
 def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> None:
     var = tmp_path / "var"
     out = _demo(var, "--contacts", "200")
-    for step in (
-        "all 5 are on Mobile Commons",
-        "Salesforce holds their Mobile Commons ids",
-        "Ada is a Mobile Commons subscriber",
-        "Salesforce shows Ada unsubscribed",
-        "the gateway refuses to re-subscribe her",
-        "a readable Sync_Result__c explains it",
-    ):
-        assert f"✓ {step}" in out, out
-    assert "invalid-messaging-status" in out
+    for step in _people_steps("Mobile Commons"):
+        assert step in out, out
     assert "Failure / invalid-phone" in out
-    assert "Mobile Commons still has her as: unsubscribed" in out
     # the STOP took the real path, and the demo says which and what it costs in production
     assert "Mobile Commons pushes no STOP: the gateway finds it by polling, every 10 s in this demo" in out
-    assert "✓ Salesforce shows Ada unsubscribed (found by the poll)" in out
     assert "a real STOP reaches Salesforce at the next poll: up to 60 s with the default interval" in out
 
     stack = json.loads((var / "stack.json").read_text())
@@ -59,6 +63,21 @@ def test_the_demo_plays_every_step_and_stops_every_process(tmp_path: Path) -> No
         assert name in stack["env"]
     for pid in stack["pids"].values():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"
+
+
+def test_the_demo_plays_every_step_on_action_network(tmp_path: Path) -> None:
+    """The same scenario on the second platform: Action Network pushes no opt-out, so the STOP step is found by the
+    poll (2 s in the demo), and the demo says how long a real one takes."""
+    var = tmp_path / "var"
+    out = _demo(var, "--platform", "actionnetwork", "--contacts", "9")
+    for step in _people_steps("Action Network"):
+        assert step in out, out
+    assert "Action Network pushes no STOP: the gateway finds it by polling, every 2 s in this demo" in out
+    assert "a real STOP reaches Salesforce at the next poll: up to 60 s with the default interval" in out
+    stack = json.loads((var / "stack.json").read_text())
+    assert list(stack["platforms"]) == ["actionnetwork"]
+    assert stack["env"]["MESSAGING_PLATFORM"] == "actionnetwork" and "ACTIONNETWORK_API_TOKEN" in stack["env"]
     assert processes_mentioning(str(var)) == [], "a process of the demo outlived it"
 
 

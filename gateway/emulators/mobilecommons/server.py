@@ -1,5 +1,5 @@
 """Run the Mobile Commons emulator: a threaded werkzeug server in a background thread, started and stopped
-from Python (tests, demo) or from the CLI.
+from Python (tests, demo) or from the CLI (`gateway.emulators.serving`).
 
 Guarantees: `start()` returns once the socket is listening (port 0 picks a free port); `stop()` closes
 the socket and joins the thread; the server speaks HTTP/1.1 keep-alive, one thread per connection.
@@ -8,20 +8,20 @@ the socket and joins the thread; the server speaks HTTP/1.1 keep-alive, one thre
 from __future__ import annotations
 
 import secrets
-from typing import Any, Self
-
-import requests
+from typing import Any
 
 from gateway.emulators.mobilecommons.app import EmulatorApp
 from gateway.emulators.mobilecommons.state import MobileCommonsState
-from gateway.emulators.serving import BackgroundServer
+from gateway.emulators.serving import ServedEmulator
 
 DEFAULT_CAMPAIGN_ID = 189358
 DEFAULT_OPT_IN_PATH_ID = 279022
 
 
-class MobileCommonsEmulator:
+class MobileCommonsEmulator(ServedEmulator):
     """One emulated Mobile Commons company on `url`; its API base is `api_url`."""
+
+    app: EmulatorApp
 
     def __init__(
         self,
@@ -46,7 +46,7 @@ class MobileCommonsEmulator:
         self.campaign_id = campaign_id
         self.opt_in_path_id = opt_in_path_id
         self.state = MobileCommonsState(campaign_id=campaign_id, opt_in_path_id=opt_in_path_id)
-        self.app = EmulatorApp(
+        app = EmulatorApp(
             self.state,
             username=username,
             password=self.password,
@@ -57,37 +57,11 @@ class MobileCommonsEmulator:
             mdata_keywords=mdata_keywords,
             mdata_method=mdata_method,
         )
-        self._server = BackgroundServer(self.app, host=host, port=port, name="mobilecommons-emulator")
-
-    @property
-    def control_token(self) -> str:
-        return self.app.control_token
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        self._serve(app, host=host, port=port, name="mobilecommons-emulator")
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/api/"
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-        self.app.close()
-
-    def __enter__(self) -> Self:
-        return self if self._server.running else self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def ready_line(self) -> dict[str, Any]:
         """What the CLI prints when ready (DESIGN §6), plus `api_url` for the adapter."""
@@ -100,9 +74,3 @@ class MobileCommonsEmulator:
             "opt_in_path_id": str(self.opt_in_path_id),
             "api_url": self.api_url,
         }
-
-    def control(self) -> requests.Session:
-        """A session that carries the control token, for tests and scripts (`s.post(url + "/__emulator__/…")`)."""
-        session = requests.Session()
-        session.headers["X-Emulator-Token"] = self.control_token
-        return session

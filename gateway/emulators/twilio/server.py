@@ -8,11 +8,9 @@ the status worker and joins the threads; credentials are generated per instance 
 from __future__ import annotations
 
 import secrets
-from typing import Any, Self
+from typing import Any
 
-import requests
-
-from gateway.emulators.serving import BackgroundServer
+from gateway.emulators.serving import ServedEmulator
 from gateway.emulators.twilio.app import EmulatorApp
 from gateway.emulators.twilio.state import TwilioState, new_sid
 
@@ -20,8 +18,10 @@ DEFAULT_NUMBER = "+12025550100"  # a standalone number (its own opt-out scope)
 DEFAULT_SERVICE_NUMBERS = ("+12025550101", "+12025550102")  # the Messaging Service pool (one shared scope)
 
 
-class TwilioEmulator:
+class TwilioEmulator(ServedEmulator):
     """One emulated Twilio account on `url` (its REST base URL, as `TWILIO_BASE_URL`)."""
+
+    app: EmulatorApp
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class TwilioEmulator:
             service_numbers=service_numbers,
             advanced_opt_out=advanced_opt_out,
         )
-        self.app = EmulatorApp(
+        app = EmulatorApp(
             self.state,
             auth_token=self.auth_token,
             api_key_sid=self.api_key_sid,
@@ -66,33 +66,7 @@ class TwilioEmulator:
             status_delay_ms=status_delay_ms,
             public_base_url=public_base_url,
         )
-        self._server = BackgroundServer(self.app, host=host, port=port, name="twilio-emulator")
-
-    @property
-    def control_token(self) -> str:
-        return self.app.control_token
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-        self.app.close()
-
-    def __enter__(self) -> Self:
-        return self if self._server.running else self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._serve(app, host=host, port=port, name="twilio-emulator")
 
     def ready_line(self) -> dict[str, Any]:
         """What the CLI prints when ready (DESIGN §6), plus the account's credentials and senders."""
@@ -108,9 +82,3 @@ class TwilioEmulator:
             "service_numbers": list(self.state.service_numbers),
             "webhook_url": self.app.webhook_url,
         }
-
-    def control(self) -> requests.Session:
-        """A session carrying the control token (`s.post(url + "/__emulator__/…")`)."""
-        session = requests.Session()
-        session.headers["X-Emulator-Token"] = self.control_token
-        return session

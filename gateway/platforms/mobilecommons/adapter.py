@@ -61,6 +61,7 @@ class MobileCommonsAdapter:
         inbound_webhooks=True,
         opt_out_webhooks=False,  # mData is keyword-scoped; STOP must be polled (research §1)
         change_feed=True,
+        ordered_change_feed=True,  # `profiles?from=&to=` in a stable order (an assumption, see the package docstring)
         lookup_by_phone=True,
         lookup_by_crm_id=False,
         lookup_by_platform_id=False,

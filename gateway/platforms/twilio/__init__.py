@@ -9,7 +9,7 @@ Modules: `settings` (the `TWILIO_*` variables), `signature` (X-Twilio-Signature)
 
 from __future__ import annotations
 
-from gateway.platforms.base import PlatformEntry
+from gateway.platforms.base import Pace, PlatformEntry
 from gateway.platforms.twilio.adapter import TwilioAdapter
 from gateway.platforms.twilio.settings import TwilioSettings, Variables
 
@@ -22,6 +22,9 @@ ENTRY = PlatformEntry(
     capabilities=TwilioAdapter.capabilities,
     emulator="gateway.emulators.twilio.cli:command",
     demo="gateway.emulators.twilio.demo",
+    # Salesforce → Twilio writes only the ledger in Salesforce; TWILIO_REQUESTS_PER_SECOND is per process, not a pace
+    # every worker shares, so none is declared.
+    pace=lambda settings: Pace(calls_per_write=0),
     limits=(
         "recognise custom Advanced Opt-Out keywords in the backstop poll (they reach Salesforce by webhook only: "
         "message history does not keep OptOutType)",

@@ -139,7 +139,10 @@ def _plan_to_salesforce(
         set_meta(redis, run_id, index_done="1")
     since = parse_timestamp(meta["since"]) if meta.get("since") else EPOCH
     until = datetime.now(UTC)
-    skip = int(meta.get("planned") or 0)  # people already in enqueued chunks (the platform lists in a stable order)
+    # People already in enqueued chunks. Skipping them on a repeated pass is right only if the feed lists people in
+    # the same order each time; otherwise they are listed and queued again (their sync is skipped by version).
+    planned = int(meta.get("planned") or 0)
+    skip = planned if context.platform.capabilities.ordered_change_feed else 0
     n = int(meta.get("chunks_total") or 0)
     batch: list[dict[str, Any]] = []
     seen = 0
@@ -154,7 +157,7 @@ def _plan_to_salesforce(
             n, batch = n + 1, []
     if batch:
         _enqueue_chunk(redis, jobs, run_id, n, {"contacts": batch, "index": use_index}, {"planned": seen})
-    set_meta(redis, run_id, total=max(seen, skip), platform_until=until.isoformat())
+    set_meta(redis, run_id, total=max(seen, planned), platform_until=until.isoformat())
 
 
 def object_config(context: SyncContext, object_name: str) -> SyncObjectConfig:

@@ -223,13 +223,18 @@ def chain_runs(redis: Any, run_ids: Sequence[str]) -> None:
 
 
 def start_incremental(redis: Any, jobs: BulkJobs, settings: Settings) -> list[str]:
-    """Queue an incremental run per configured object and direction (from each high-water mark minus the overlap)."""
+    """Queue an incremental run per configured object and direction (from each high-water mark minus the overlap;
+    the platform's people from at least as far back as its registry entry asks: `incremental_lookback_seconds`)."""
     overlap = timedelta(seconds=settings.bulk.overlap_seconds)
+    entry = settings.platform_entry
+    # A platform whose changes reach its change feed late declares how far back its nightly pull must look.
+    platform_overlap = max(overlap, timedelta(seconds=entry.incremental_lookback_seconds if entry else 0))
     objects = settings.schedule.incremental_objects
     runs = []
     for direction in settings.schedule.incremental_directions:
         for object_name in objects if direction == TO_PLATFORM else objects[:1]:
-            since = incremental_since(redis, direction, object_name, overlap)
+            lookback = overlap if direction == TO_PLATFORM else platform_overlap
+            since = incremental_since(redis, direction, object_name, lookback)
             run_id = create_run(redis, direction=direction, object_name=object_name, kind="incremental", since=since)
             jobs.now("bulk_plan", run_id)
             runs.append(run_id)

@@ -63,6 +63,7 @@ def test_a_person_without_messages_gets_an_empty_conversation(histories: Histori
         "contact": {"platformId": histories.silent.platform_id, "phone": histories.silent.phone},
         "supported": True,
         "platform": "mobilecommons",
+        "platformTitle": "Mobile Commons",
         "messages": [],
         "counts": {"incoming": 0, "outgoing": 0},
         "nextBefore": None,

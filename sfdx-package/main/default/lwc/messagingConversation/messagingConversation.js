@@ -81,7 +81,7 @@ export default class MessagingConversation extends LightningElement {
     }
 
     get platformLabel() {
-        return this.conversation?.platform || 'The messaging platform';
+        return this.conversation?.platformTitle || this.conversation?.platform || 'The messaging platform';
     }
 
     get incomingCount() {

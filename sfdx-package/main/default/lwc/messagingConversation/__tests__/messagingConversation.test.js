@@ -151,6 +151,19 @@ describe('c-messaging-conversation', () => {
         expect(element.shadowRoot.querySelector('li')).toBeNull();
     });
 
+    it('names the platform the way people call it when the gateway gives its title', async () => {
+        const element = render();
+        getConversation.emit({
+            ...CONVERSATION,
+            supported: false,
+            platform: 'textplatform',
+            platformTitle: 'Text Platform',
+            messages: []
+        });
+        await flush();
+        expect(text(element, '.state-unsupported')).toContain('Text Platform does not share conversation history');
+    });
+
     it('explains a person who is not synced yet', async () => {
         const element = render();
         getConversation.emit({ linked: false, onPlatform: true, supported: true, messages: [] });

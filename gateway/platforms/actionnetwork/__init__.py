@@ -1,0 +1,78 @@
+"""Action Network (API v2, OSDI): people, phone opt status and action webhooks, under a rate limit every worker
+shares.
+
+`settings` (the `ACTIONNETWORK_*` variables), `wire` (the JSON/HAL format, OData filters, error mapping),
+`webhooks` (the webhook arrays), `adapter` (the `PlatformAdapter`); the limiter is the shared `gateway.ratelimit`;
+its emulator is `gateway.emulators.actionnetwork`. Every fact with its source, and what stays UNCONFIRMED, is in
+`docs/platforms/actionnetwork.md`; the package's own choices where the contract is unknown:
+- Every unsubscribed number counts as opted out (the phone status does not say why); Salesforce subscribes only
+  numbers Action Network does not hold unsubscribed (sticky STOP), see `adapter`.
+- `changed_since` re-reads `ACTIONNETWORK_LOOKBACK_SECONDS` before each window (writes reach the filter late), and
+  the nightly pull of people looks back at least 48 hours (`INCREMENTAL_LOOKBACK_SECONDS`), as Mobile Commons' own
+  Action Network sync does; no order is assumed (`ordered_change_feed=False`).
+- A webhook element is "look at this person now": the person is re-read by uuid before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from redis import Redis
+
+from gateway.domain.errors import SyncFailure
+from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter, pace
+from gateway.platforms.actionnetwork.settings import ActionNetworkSettings, Variables
+from gateway.platforms.base import PlatformEntry
+
+INCREMENTAL_LOOKBACK_SECONDS = 48 * 3600
+
+
+def doctor(settings: ActionNetworkSettings, redis: Redis) -> Iterator[tuple[str, bool, str]]:
+    """`gateway doctor`'s own Action Network rows: the source tag exists (Action Network ignores unknown tags
+    silently, so a typo would only show as people missing the tag)."""
+    if not settings.source_tag:
+        return
+    adapter = ActionNetworkAdapter.build(settings, redis)
+    name = "actionnetwork source tag"
+    try:
+        found = adapter.has_tag(settings.source_tag)
+    except SyncFailure as failure:
+        yield name, False, f"could not list the tags: {failure.error.detail}"
+        return
+    finally:
+        adapter.close()
+    if found is None:
+        yield name, True, f"{settings.source_tag!r} not among the first tags listed; check it in Action Network"
+    elif found:
+        yield name, True, f"{settings.source_tag!r} exists"
+    else:
+        yield (
+            name,
+            False,
+            f"ACTIONNETWORK_SOURCE_TAG {settings.source_tag!r} is not a tag of this group: create it in Action Network "
+            "first (people are sent with it, and Action Network silently ignores tags that do not exist)",
+        )
+
+
+ENTRY = PlatformEntry(
+    name="actionnetwork",
+    title="Action Network",
+    variables=Variables,
+    settings=ActionNetworkSettings.from_variables,
+    adapter=ActionNetworkAdapter.build,
+    capabilities=ActionNetworkAdapter.capabilities,
+    emulator="gateway.emulators.actionnetwork.cli:command",
+    demo="gateway.emulators.actionnetwork.demo",
+    pace=pace,
+    incremental_lookback_seconds=INCREMENTAL_LOOKBACK_SECONDS,
+    doctor=doctor,
+    limits=(
+        "find a person by phone or by a custom field (the API has no such filter): a person is linked by the uuid "
+        "stored on the Salesforce record, and the signup helper matches new writes by email and phone itself",
+        "say how many people it holds (its lists carry no totals): a run from it shows a read rate, not an ETA",
+        "go faster than ACTIONNETWORK_REQUESTS_PER_SECOND (4 a second by default), shared by every worker: an "
+        "initial sync of 100,000 records takes most of a day (`gateway sync initial` says so before it starts)",
+    ),
+)
+
+__all__ = ["ENTRY", "ActionNetworkAdapter", "ActionNetworkSettings"]

@@ -1,0 +1,452 @@
+"""The Action Network adapter: people, opt status and webhooks over Action Network's API v2 (OSDI, HAL+JSON).
+
+Guarantees:
+- Writes go through the person signup helper (`POST people/`), which finds people by email and phone itself. The
+  phone's `status` is sent only when it must change, and `subscribed` only when Action Network shows the number is
+  not opted out: the person linked by `platform_id` holds it subscribed, or a phone-only probe shows the number is
+  subscribed or was new to Action Network (its holder was created by the probe). A number Action Network holds as
+  unsubscribed is never subscribed from here: sticky STOP. The Salesforce Id goes to the custom field
+  `crm_id_field`; `source_tag` is added as a tag (Action Network ignores tags that do not exist yet).
+- Reads: by platform id (`GET people/{uuid}`) and by email (`find_by_email`, the OData filter); there is no
+  phone or custom-field filter, so those lookups raise `NotSupportedError` rather than guess.
+- `changed_since` filters on `modified_date` from `since - lookback_seconds`, follows `_links.next` until it is
+  absent or a page is empty, never trusts an order or a total, and never sends the token to another host.
+- Every request takes a slot from the limits shared by all processes (`gateway.ratelimit`): at most
+  `requests_per_second` and `max_concurrent` across the deployment. A 429 pushes the shared schedule back by its
+  `Retry-After` (or backoff) for everyone; transient failures retry `max_attempts` times, then raise
+  `SyncFailure` with a transient code so the job is retried later.
+- The token and webhook secret never reach logs, reprs or errors; emails (in filters) are not logged either.
+
+Facts and what stays UNCONFIRMED: `docs/platforms/actionnetwork.md`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from redis import Redis
+from requests.adapters import HTTPAdapter
+
+from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
+from gateway.platforms.actionnetwork import webhooks, wire
+from gateway.platforms.actionnetwork.settings import ActionNetworkSettings
+from gateway.platforms.base import (
+    Campaign,
+    Capabilities,
+    InboundEvent,
+    MessagePage,
+    NotSupportedError,
+    Pace,
+    WebhookReply,
+)
+from gateway.ratelimit import PlatformLimits, Throttled, backoff_delay, effective_rate, platform_limits
+
+log = logging.getLogger(__name__)
+
+NAME = webhooks.NAME
+CAPABILITIES = Capabilities(
+    contact_store=True,
+    custom_fields=True,
+    conversation_history=False,  # no per-person SMS history in the API
+    campaigns=False,
+    inbound_webhooks=True,  # action webhooks: "look at this person now"
+    opt_out_webhooks=False,  # no unsubscribe trigger: opt-outs are found by polling `changed_since`
+    change_feed=True,  # `filter=modified_date gt …`
+    ordered_change_feed=False,  # "people are not ordered" (docs): a bulk planner must not resume by count
+    lookup_by_phone=False,  # no documented phone filter: the signup helper deduplicates by phone itself
+    lookup_by_crm_id=False,  # no documented filter on custom fields
+    lookup_by_platform_id=True,  # GET people/{uuid}
+    lookup_many_by_phone=False,
+)
+# One Salesforce record costs about two requests here: a new record opted in is a phone-only probe (may we
+# subscribe?) and the signup; a linked one is a read by uuid and the signup (three when it also subscribes); a
+# record not opted in is the signup alone. One `changed_since` request reads a page of 25 people.
+CALLS_PER_WRITE = 2.0
+
+
+def pace(settings: ActionNetworkSettings) -> Pace:
+    """How fast the gateway uses Action Network (`PlatformEntry.pace`): the pace the shared limiter keeps."""
+    rate = effective_rate(settings.requests_per_second)
+    return Pace(rate, calls_per_write=CALLS_PER_WRITE, people_per_read=wire.MAX_PER_PAGE)
+
+
+# A person counts as created by our own probe only if created at most this long before we sent it, on Action
+# Network's clock: skew beyond it makes the adapter refuse to subscribe (the safe side), never the reverse.
+CLOCK_TOLERANCE = timedelta(seconds=120)
+# With Action Network's own Date header to compare against, the probe's person must be this fresh (the created
+# date has one-second precision; the probe itself takes well under a second).
+PROBE_WINDOW = timedelta(seconds=2)
+
+
+class Answer(NamedTuple):
+    """One successful API answer: status, parsed JSON body (None if not JSON), the server's Date (if sent)."""
+
+    status: int
+    body: Any
+    date: datetime | None
+
+
+class ActionNetworkAdapter:
+    """One Action Network group (the API key's), through the shared limiters."""
+
+    name = NAME
+    capabilities = CAPABILITIES
+    webhook_reply = WebhookReply()  # Action Network reads only the status code (none documented beyond 2xx)
+
+    def __init__(
+        self,
+        settings: ActionNetworkSettings,
+        *,
+        limits: PlatformLimits,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._base = settings.api_url
+        self._host = urlsplit(self._base).netloc
+        self._limits = limits
+        self._clock = clock
+        self._session = requests.Session()
+        pool = max(4, settings.max_concurrent)
+        self._session.mount("https://", HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
+        self._session.mount("http://", HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
+        self._session.headers.update(
+            {
+                "OSDI-API-Token": settings.token,
+                "Content-Type": "application/json",
+                "Accept": "application/hal+json, application/json",
+            }
+        )
+
+    @classmethod
+    def build(cls, settings: ActionNetworkSettings, redis: Redis) -> ActionNetworkAdapter:
+        """The adapter with its limiters on `redis`, shared by every process that uses the same Redis."""
+        lease = settings.connect_timeout_seconds + settings.read_timeout_seconds + 5
+        limits = platform_limits(
+            redis,
+            NAME,
+            requests_per_second=settings.requests_per_second,
+            max_concurrent=settings.max_concurrent,
+            lease_seconds=lease,
+        )
+        return cls(settings, limits=limits)
+
+    def __repr__(self) -> str:
+        return f"ActionNetworkAdapter(base_url={self._base!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- lookups
+
+    def find_contact(
+        self, *, platform_id: str | None = None, crm_id: str | None = None, phone: str | None = None
+    ) -> Contact | None:
+        """By platform id only: Action Network documents no filter on phone numbers or custom fields."""
+        if sum(key is not None for key in (platform_id, crm_id, phone)) != 1:
+            raise ValueError("find_contact takes exactly one of platform_id, crm_id, phone")
+        if crm_id is not None:
+            raise NotSupportedError(self.name, "looking a person up by the CRM id (no filter on custom fields)")
+        if phone is not None:
+            raise NotSupportedError(self.name, "looking a person up by phone (no phone filter)")
+        person = self._person(str(platform_id))
+        return None if person is None else person.contact
+
+    def find_contacts_by_phone(self, phones: list[str]) -> dict[str, Contact]:
+        """Not offered: Action Network documents no phone filter (`lookup_many_by_phone` is False)."""
+        raise NotSupportedError(self.name, "looking people up by phone (no phone filter)")
+
+    def find_by_email(self, email: str) -> Contact | None:
+        """The person with this email (`filter=email_address eq '…'`), or None. Action Network keeps one person
+        per email, so the first match is the person."""
+        params = {"filter": wire.email_filter(email), "per_page": "1"}
+        body = self._request("GET", "people", params=params, what="the people collection (by email)").body
+        for item in wire.parse_page(body).items:
+            person = wire.parse_person(item, crm_id_field=self._settings.crm_id_field)
+            if person is not None:
+                return person.contact
+        return None
+
+    def changed_since(self, since: datetime, until: datetime) -> Iterator[Contact]:
+        """People whose `modified_date` lies in [since - lookback, until], page by page. May repeat a person (no
+        order is guaranteed, and a person changed while we page can be read twice); a person changed after
+        `until` is left to the next window."""
+        start = since - timedelta(seconds=self._settings.lookback_seconds)
+        params = {"filter": wire.modified_since_filter(start), "per_page": str(wire.MAX_PER_PAGE)}
+        try:
+            body = self._request("GET", "people", params=params, what="the people collection").body
+        except SyncFailure as failure:
+            if failure.error.code is not SyncErrorCode.PLATFORM_REJECTED:
+                raise
+            # The documented examples filter on a date; a timestamp refused with 400 falls back to the day (a
+            # superset: the window check below drops what is too old).
+            params["filter"] = wire.modified_since_filter(start, date_only=True)
+            body = self._request("GET", "people", params=params, what="the people collection").body
+        seen: set[str] = set()
+        while True:
+            page = wire.parse_page(body)
+            for item in page.items:
+                person = wire.parse_person(item, crm_id_field=self._settings.crm_id_field)
+                if person is None:
+                    continue
+                modified = person.modified_at
+                if modified is not None and not start <= modified <= until:
+                    continue
+                yield person.contact
+            if not page.items or page.next_href is None or page.next_href in seen:
+                return
+            seen.add(page.next_href)
+            body = self._request("GET", self._next_url(page.next_href, params), what="the people collection").body
+
+    # -- writes
+
+    def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
+        """Create or update through the signup helper; the phone is subscribed only as the module states. A change
+        that carries neither email nor phone but a platform id is sent with the linked person's own email and
+        phone, the keys the helper finds people by."""
+        contact = self._with_keys(contact)
+        self._check_keys(contact)
+        phone_status = None
+        if subscribe and contact.phone is not None and self._may_subscribe(contact):
+            phone_status = wire.SUBSCRIBED
+        tags = (self._settings.source_tag,) if self._settings.source_tag else ()
+        body = wire.signup_body(contact, crm_id_field=self._settings.crm_id_field, phone_status=phone_status, tags=tags)
+        return self._signup(body).contact
+
+    def opt_out(self, contact: Contact) -> Contact:
+        """Set the number's status to unsubscribed. Only the phone is sent: the helper then finds whoever holds
+        the number (a phone-only request merges into its holder), and no other field can move the number."""
+        if contact.phone is None and contact.platform_id:
+            contact = self._with_keys(contact.with_changes(email=None))
+        if contact.phone is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.MISSING_REQUIRED_FIELD, "Opting out needs the phone number.", ("phone",))
+            )
+        body = {"person": {"phone_numbers": [{"number": self._wire_phone(contact.phone), "status": wire.UNSUBSCRIBED}]}}
+        view = self._signup(body).contact
+        if view.sms_status is not SmsStatus.UNSUBSCRIBED:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.PLATFORM_REJECTED,
+                    "Action Network accepted the opt-out but still shows the number as "
+                    f"{view.sms_status.value}; the opt-out will be retried.",
+                )
+            )
+        return view
+
+    # -- what Action Network does not have
+
+    def messages(self, contact: Contact, *, limit: int = 50, before: str | None = None) -> MessagePage:
+        raise NotSupportedError(self.name, "per-person text message history")
+
+    def campaigns(self, contact: Contact) -> list[Campaign]:
+        raise NotSupportedError(self.name, "per-person campaign history")
+
+    # -- inbound
+
+    def parse_webhook(
+        self,
+        path_secret: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str],
+        body: bytes,
+        *,
+        url: str = "",
+    ) -> list[InboundEvent]:
+        """A webhook POST (a JSON array) as "look at this person now" events (`webhooks.parse_webhook`)."""
+        return webhooks.parse_webhook(self._settings, path_secret, body, self._clock())
+
+    def check(self) -> None:
+        """Readiness: the API answers and accepts the key (one cheap authenticated read)."""
+        self._request("GET", "people", params={"per_page": "1"}, what="the people collection")
+
+    def has_tag(self, name: str, *, max_pages: int = 100) -> bool | None:
+        """Whether the group has a tag called `name` (`GET tags`, paged: no filter on tags is documented); None when
+        it was not among the first `max_pages` pages (the answer is then unknown, not no)."""
+        body = self._request("GET", "tags", params={"per_page": str(wire.MAX_PER_PAGE)}, what="the tags").body
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            page = wire.parse_page(body, collection=wire.TAGS_KEY)
+            if any(item.get("name") == name for item in page.items):
+                return True
+            if not page.items or page.next_href is None or page.next_href in seen:
+                return False
+            seen.add(page.next_href)
+            body = self._request("GET", self._next_url(page.next_href, {}), what="the tags").body
+        return None
+
+    # -- plumbing
+
+    def _may_subscribe(self, contact: Contact) -> bool:
+        """Whether Action Network shows `contact.phone` as not opted out (see the module docstring)."""
+        assert contact.phone is not None
+        if contact.platform_id:
+            linked = self._person(contact.platform_id)
+            if linked is not None and linked.contact.phone == contact.phone:
+                return linked.phone_status == wire.SUBSCRIBED
+        sent_at = self._clock()
+        answer = self._request(
+            "POST",
+            "people/",
+            json={"person": {"phone_numbers": [{"number": self._wire_phone(contact.phone)}]}},
+            what="the person signup helper",
+        )
+        holder = self._person_in(answer.body)
+        if holder.phone_status == wire.SUBSCRIBED:
+            return True
+        # New to Action Network: its holder was created by this probe and never changed since. "Now" is Action
+        # Network's own clock (the answer's Date) when it sent one, so our clock's skew does not widen the window.
+        created_after = answer.date - PROBE_WINDOW if answer.date else sent_at - CLOCK_TOLERANCE
+        if holder.created_after(created_after):
+            return True
+        log.info("actionnetwork: not subscribing %s: the number is unsubscribed there", holder.contact.platform_id)
+        return False
+
+    def _with_keys(self, contact: Contact) -> Contact:
+        if contact.email or contact.phone or not contact.platform_id:
+            return contact
+        linked = self._person(contact.platform_id)
+        if linked is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.NOT_FOUND, f"Action Network has no person {contact.platform_id} any more.")
+            )
+        return contact.with_changes(email=linked.contact.email, phone=linked.contact.phone)
+
+    def _check_keys(self, contact: Contact) -> None:
+        if not contact.email and not contact.phone:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.MISSING_REQUIRED_FIELD,
+                    "Action Network finds people by email or phone; this record has neither.",
+                    ("email", "phone"),
+                )
+            )
+        if contact.phone is not None:
+            self._wire_phone(contact.phone)
+
+    @staticmethod
+    def _wire_phone(phone: str) -> str:
+        try:
+            return wire.phone_to_wire(phone)
+        except ValueError as exc:
+            raise SyncFailure(SyncError(SyncErrorCode.INVALID_PHONE, f"{exc}.", ("phone",))) from exc
+
+    def _person(self, uuid: str) -> wire.Person | None:
+        if not uuid or "/" in uuid or "?" in uuid:
+            raise SyncFailure(SyncError(SyncErrorCode.NOT_FOUND, "The linked Action Network id is malformed."))
+        try:
+            body = self._request("GET", f"people/{uuid}", what="the linked person").body
+        except SyncFailure as failure:
+            if failure.error.code is SyncErrorCode.NOT_FOUND:
+                return None
+            raise
+        return wire.parse_person(body, crm_id_field=self._settings.crm_id_field)
+
+    def _signup(self, body: dict[str, Any]) -> wire.Person:
+        return self._person_in(self._request("POST", "people/", json=body, what="the person signup helper").body)
+
+    def _person_in(self, answer: Any) -> wire.Person:
+        person = wire.parse_person(answer, crm_id_field=self._settings.crm_id_field)
+        if person is None or person.contact.platform_id is None:
+            raise SyncFailure(
+                SyncError(SyncErrorCode.PLATFORM_UNAVAILABLE, "The person signup helper answered without a person.")
+            )
+        return person
+
+    def _next_url(self, href: str, params: Mapping[str, str]) -> str:
+        """`_links.next` as an absolute URL on our API host, keeping our filter and page size if the link dropped
+        them (whether it keeps them is UNCONFIRMED)."""
+        parts = urlsplit(href if "://" in href else self._base + href.lstrip("/"))
+        if parts.netloc != self._host:
+            raise SyncFailure(
+                SyncError(
+                    SyncErrorCode.PLATFORM_REJECTED,
+                    "Action Network's next-page link points to another host; the API key is not sent there.",
+                )
+            )
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        for name, value in params.items():
+            query.setdefault(name, value)
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        what: str,
+    ) -> Answer:
+        """One API call through the shared limiters, with bounded retries of transient failures."""
+        url = path if "://" in path else self._base + path
+        timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                with self._limits.request():
+                    response = self._session.request(method, url, params=params, json=json, timeout=timeout)
+            except Throttled as exc:
+                raise SyncFailure(
+                    SyncError(
+                        SyncErrorCode.RATE_LIMITED,
+                        f"The shared Action Network request budget is booked {exc.wait:.0f} s ahead; {what} waits "
+                        "for a later retry.",
+                    )
+                ) from exc
+            except requests.RequestException as exc:
+                error = SyncError(
+                    SyncErrorCode.PLATFORM_UNAVAILABLE, f"Action Network could not be reached ({type(exc).__name__})."
+                )
+            else:
+                body = _json_or_none(response)
+                found = wire.error_for_status(response.status_code, body, what=what)
+                if found is None:
+                    return Answer(response.status_code, body, _http_date(response.headers.get("Date")))
+                error = found
+                if response.status_code == 429:
+                    retry_after = wire.retry_after_seconds(response.headers.get("Retry-After"))
+            if not error.transient or attempt >= self._settings.max_attempts:
+                if error.transient:
+                    log.warning("actionnetwork %s failed after %d attempts: %s", what, attempt, error.code)
+                raise SyncFailure(error)
+            delay = backoff_delay(
+                attempt,
+                retry_after=retry_after,
+                base=self._settings.backoff_seconds,
+                cap=self._settings.max_backoff_seconds,
+            )
+            log.info("actionnetwork %s: %s, retrying in %.2f s", what, error.code, delay)
+            if error.code is SyncErrorCode.RATE_LIMITED:
+                self._limits.penalize(delay)  # every process waits, not only this one; acquire() sleeps it out
+            else:
+                time.sleep(delay)
+
+
+def _http_date(header: str | None) -> datetime | None:
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+__all__ = ["CAPABILITIES", "NAME", "ActionNetworkAdapter", "pace"]

@@ -1,0 +1,268 @@
+"""Limits on how hard the gateway uses an outside API (a messaging platform), shared by every process on every
+machine through Redis. (Not the web tier's limits on failed sign-ins: those are `gateway.web.ratelimit`.)
+
+`platform_limits()` is the one way to get them for a platform: both limiters on the keys this module owns
+(`gateway:platform:<name>:rate|concurrency`), so every platform's `<NAME>_REQUESTS_PER_SECOND` and
+`<NAME>_MAX_CONCURRENT` mean the same thing and no other module formats these keys. `PlatformLimits.request()`
+holds a concurrency slot and takes a rate slot around one request. Requests are spaced for `HEADROOM` below the
+platform's limit (`effective_rate()`): we space departures, the platform counts arrivals, and network and scheduling
+jitter bunch them — measured at the Action Network emulator (`scripts/bench/platform_rate`, 2 workers, 4/s limit
+counted over any one second), exact spacing at 4/s drew 17 429s in 101 requests, spacing at 3.6/s none, and the
+run finished sooner.
+
+- `RateLimiter`: at most `per_second` requests per second across all processes — GCRA (the token bucket stated as
+  a "theoretical arrival time"), one atomic Lua script per request, timed by Redis' own clock so machines with
+  skewed clocks still share one schedule. A caller that must wait reserves its slot and sleeps, so waiting callers
+  are served in order instead of stampeding. `penalize()` pushes the schedule back for everyone (a 429).
+- `ConcurrencyLimiter`: at most `limit` requests in flight across all processes — a Redis semaphore whose leases
+  expire, so a process that dies mid-request holds its slot for at most `lease_seconds`.
+- `backoff_delay()`: how long to wait before retrying a throttled or failed request: `Retry-After` when the
+  platform sent one (capped), else capped exponential backoff with full jitter.
+
+Guarantees: with `burst=1`, no two requests granted by one `RateLimiter` key are less than `1/per_second` apart
+on Redis' clock; every key expires once idle (nothing is left behind by a dead process); a wait longer than
+`max_wait` is never taken on: `Throttled` is raised instead, holding no reservation, so the job can be retried
+later rather than stall a worker.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from redis import Redis
+
+HEADROOM = 0.1  # share of a platform's published limit left unused, for jitter (see the module docstring)
+
+_RATE_KEY = "gateway:platform:{}:rate"  # platform -> GCRA theoretical arrival time (µs, Redis clock)
+_CONCURRENCY_KEY = "gateway:platform:{}:concurrency"  # platform -> sorted set of leases by expiry
+
+# KEYS[1]: the theoretical arrival time (µs, Redis clock). ARGV: interval µs, burst tolerance µs, max wait µs.
+# Returns {granted (1|0), wait µs}. Granting reserves the slot: the caller sleeps `wait` and then goes.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - tonumber(ARGV[2]) - now
+if wait < 0 then wait = 0 end
+if wait > tonumber(ARGV[3]) then return {0, wait} end
+local new_tat = tat + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return {1, wait}
+"""
+
+# KEYS[1]: as above. ARGV[1]: µs from now before which nobody may start.
+_PENALIZE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local until_ = now + tonumber(ARGV[1])
+if until_ > tat then
+  redis.call('SET', KEYS[1], string.format('%.0f', until_), 'PX', math.ceil(tonumber(ARGV[1]) / 1000) + 1000)
+end
+return 1
+"""
+
+# KEYS[1]: sorted set lease id → expiry (ms, Redis clock). ARGV: limit, lease id, lease ms.
+# Returns 0 when the lease is held, else the ms until the earliest lease expires (a hint for the next try).
+_TAKE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local lease = tonumber(ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], lease + 1000)
+  return 0
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(first[2]) - now)
+"""
+
+
+class Throttled(Exception):
+    """Waiting for a slot would take longer than allowed; nothing was reserved. `wait` is the estimate (s)."""
+
+    def __init__(self, what: str, wait: float) -> None:
+        super().__init__(f"{what}: the next slot is {wait:.1f} s away")
+        self.wait = wait
+
+
+class RateLimiter:
+    """At most `per_second` requests per second for everyone using `key` (plus `burst - 1` at once after a lull)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        *,
+        per_second: float,
+        burst: int = 1,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.key = key
+        self.per_second = per_second
+        self._interval_us = round(1_000_000 / per_second)
+        self._tolerance_us = (burst - 1) * self._interval_us
+        self._max_wait_us = round(max_wait * 1_000_000)
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._penalize = redis.register_script(_PENALIZE)
+        self._sleep = sleep
+
+    def acquire(self) -> float:
+        """Take the next slot, sleeping until it comes; returns the seconds slept. Raises `Throttled` (without
+        reserving) when the slot is more than `max_wait` away."""
+        args = [self._interval_us, self._tolerance_us, self._max_wait_us]
+        granted, wait_us = self._acquire(keys=[self.key], args=args)
+        wait = int(wait_us) / 1_000_000
+        if not int(granted):
+            raise Throttled(f"rate limit {self.per_second:g}/s on {self.key}", wait)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def penalize(self, seconds: float) -> None:
+        """Nobody using this key starts a request for `seconds` from now (the platform said slow down)."""
+        if seconds > 0:
+            self._penalize(keys=[self.key], args=[round(seconds * 1_000_000)])
+
+
+class ConcurrencyLimiter:
+    """At most `limit` requests in flight for everyone using `key`; a lease not released expires after
+    `lease_seconds` (set it above the longest request, e.g. its read timeout)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        *,
+        limit: int,
+        lease_seconds: float = 60.0,
+        max_wait: float = 60.0,
+        poll_seconds: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.key = key
+        self.limit = limit
+        self._redis = redis
+        self._lease_ms = round(lease_seconds * 1000)
+        self._max_wait = max_wait
+        self._poll = poll_seconds
+        self._take = redis.register_script(_TAKE_SLOT)
+        self._sleep = sleep
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the `limit` slots for the body of the `with`; raises `Throttled` after `max_wait`."""
+        lease = secrets.token_hex(8)
+        deadline = time.monotonic() + self._max_wait
+        while True:
+            hint_ms = int(self._take(keys=[self.key], args=[self.limit, lease, self._lease_ms]))
+            if hint_ms == 0:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Throttled(f"{self.limit} concurrent requests on {self.key}", hint_ms / 1000)
+            # Slots free up when a request ends, not only when a lease expires: look again soon, with jitter.
+            self._sleep(min(left, self._poll * (0.5 + random.random()), hint_ms / 1000))  # noqa: S311
+        try:
+            yield
+        finally:
+            self._redis.zrem(self.key, lease)
+
+
+@dataclass(frozen=True)
+class PlatformLimits:
+    """One platform's shared limits: `rate` always, `concurrency` when the platform caps requests in flight."""
+
+    rate: RateLimiter
+    concurrency: ConcurrencyLimiter | None = None
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Around one request: a concurrency slot (if capped), then the next rate slot. Raises `Throttled` (nothing
+        held) when either is further away than its `max_wait`."""
+        if self.concurrency is None:
+            self.rate.acquire()
+            yield
+            return
+        with self.concurrency.slot():
+            self.rate.acquire()
+            yield
+
+    def penalize(self, seconds: float) -> None:
+        """Nobody starts a request to this platform for `seconds` (it answered 429)."""
+        self.rate.penalize(seconds)
+
+
+def effective_rate(requests_per_second: float) -> float:
+    """The pace `platform_limits` keeps for a platform limited to `requests_per_second`."""
+    return requests_per_second * (1 - HEADROOM)
+
+
+def platform_limits(
+    redis: Redis,
+    platform: str,
+    *,
+    requests_per_second: float,
+    max_concurrent: int | None = None,
+    lease_seconds: float = 60.0,
+    max_wait: float = 60.0,
+) -> PlatformLimits:
+    """The limits every process using `redis` shares for `platform` (its registry name): requests spaced for
+    `effective_rate(requests_per_second)` (never more than `requests_per_second`), and at most `max_concurrent` in
+    flight (None: no cap). `lease_seconds` must exceed the longest request (connect + read timeouts)."""
+    rate = RateLimiter(
+        redis, _RATE_KEY.format(platform), per_second=effective_rate(requests_per_second), max_wait=max_wait
+    )
+    concurrency = None
+    if max_concurrent is not None:
+        concurrency = ConcurrencyLimiter(
+            redis,
+            _CONCURRENCY_KEY.format(platform),
+            limit=max_concurrent,
+            lease_seconds=lease_seconds,
+            max_wait=max_wait,
+        )
+    return PlatformLimits(rate, concurrency)
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    retry_after: float | None = None,
+    base: float = 0.5,
+    cap: float = 30.0,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait before retry number `attempt` (1 = the first retry): the platform's `Retry-After` when it
+    gave one (capped at `cap`), else full-jitter exponential backoff `uniform(0, min(cap, base * 2**(attempt-1)))`
+    — jitter keeps many workers from retrying in lockstep."""
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), cap)
+    return float(rng() * min(cap, base * 2 ** (attempt - 1)))
+
+
+__all__ = [
+    "ConcurrencyLimiter",
+    "PlatformLimits",
+    "RateLimiter",
+    "Throttled",
+    "backoff_delay",
+    "effective_rate",
+    "platform_limits",
+]

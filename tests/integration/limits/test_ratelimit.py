@@ -1,0 +1,131 @@
+"""The shared limiters against a real Redis: spacing, penalties, refusals that reserve nothing, expiring leases."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from gateway.ratelimit import ConcurrencyLimiter, RateLimiter, Throttled, platform_limits
+
+
+@pytest.fixture
+def conn(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+def test_grants_from_many_threads_are_spaced_by_the_rate(conn: redis.Redis) -> None:
+    limiter = RateLimiter(conn, "t:rate", per_second=20)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(5):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    stamps.sort()
+    assert len(stamps) == 20
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    # 20 grants at 20/s take at least 19 intervals; thread wake-up jitter may shrink a single gap, not the sum.
+    assert stamps[-1] - stamps[0] >= 19 / 20 - 0.03
+    assert sum(gaps) / len(gaps) >= 0.05 * 0.97
+
+
+def test_a_slot_too_far_away_is_refused_without_being_reserved(conn: redis.Redis) -> None:
+    slept: list[float] = []
+    limiter = RateLimiter(conn, "t:rate", per_second=1, max_wait=0.5, sleep=slept.append)
+    assert limiter.acquire() == 0.0
+    with pytest.raises(Throttled) as caught:
+        limiter.acquire()  # the next slot is ~1 s away, more than max_wait
+    assert 0.5 < caught.value.wait <= 1.0
+    before = int(conn.get("t:rate") or 0)
+    with pytest.raises(Throttled):
+        limiter.acquire()
+    assert int(conn.get("t:rate") or 0) == before  # refusals moved nothing
+    assert slept == []
+
+
+def test_a_penalty_holds_back_every_user_of_the_key(conn: redis.Redis) -> None:
+    slept: list[float] = []
+    one = RateLimiter(conn, "t:rate", per_second=100, sleep=slept.append)
+    other = RateLimiter(conn, "t:rate", per_second=100, sleep=slept.append)
+    one.penalize(2.0)
+    waited = other.acquire()
+    assert 1.9 <= waited <= 2.0
+    assert slept == [waited]
+
+
+def test_an_idle_key_expires_so_a_dead_process_leaves_nothing(conn: redis.Redis) -> None:
+    RateLimiter(conn, "t:rate", per_second=50).acquire()
+    ttl = conn.pttl("t:rate")
+    assert 0 < ttl <= 1100
+
+
+def test_no_more_than_the_limit_are_in_flight_across_threads(conn: redis.Redis) -> None:
+    limiter = ConcurrencyLimiter(conn, "t:conc", limit=2, lease_seconds=10, poll_seconds=0.01)
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal in_flight, peak
+        for _ in range(3):
+            with limiter.slot():
+                with lock:
+                    in_flight += 1
+                    peak = max(peak, in_flight)
+                time.sleep(0.02)
+                with lock:
+                    in_flight -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert peak == 2
+    assert conn.zcard("t:conc") == 0  # every lease released
+
+
+def test_a_lease_its_holder_never_released_expires(conn: redis.Redis) -> None:
+    dead = ConcurrencyLimiter(conn, "t:conc", limit=1, lease_seconds=0.3)
+    holder = dead.slot()
+    holder.__enter__()  # a process that took the slot and died: it never exits the `with`
+    alive = ConcurrencyLimiter(conn, "t:conc", limit=1, lease_seconds=5, max_wait=2, poll_seconds=0.02)
+    started = time.monotonic()
+    with alive.slot():
+        waited = time.monotonic() - started
+    assert 0.15 <= waited < 1.5
+
+
+def test_waiting_longer_than_allowed_for_a_slot_raises(conn: redis.Redis) -> None:
+    held = ConcurrencyLimiter(conn, "t:conc", limit=1, lease_seconds=30).slot()
+    held.__enter__()  # kept referenced: a collected generator would release its lease
+    with pytest.raises(Throttled), ConcurrencyLimiter(conn, "t:conc", limit=1, max_wait=0.1).slot():
+        pass
+
+
+def test_each_platform_has_its_own_budget_and_every_user_of_one_shares_it(conn: redis.Redis) -> None:
+    first = platform_limits(conn, "t-one", requests_per_second=1, max_concurrent=1, max_wait=0.1)
+    same = platform_limits(conn, "t-one", requests_per_second=1, max_concurrent=1, max_wait=0.1)
+    other = platform_limits(conn, "t-two", requests_per_second=1, max_wait=0.1)
+    with first.request():
+        pass
+    with pytest.raises(Throttled), same.request():  # another process of the same platform: the slot is taken
+        pass
+    with other.request():  # another platform: its own budget
+        pass
+    assert other.concurrency is None
