@@ -47,7 +47,7 @@ from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
-PLATFORM_CONCURRENCY = 16  # platform calls in flight per real-time job (platforms cap concurrency far above this)
+PLATFORM_CONCURRENCY = 16  # platform calls in flight per job, for a platform that declares no cap of its own
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -269,6 +269,18 @@ def parallel(threads: int, fn: Callable[[T], R], items: Iterable[T], *, name: st
         return list(pool.map(fn, work))
 
 
+def job_concurrency(context: SyncContext, configured: int | None = None) -> int:
+    """How many platform calls one job keeps in flight: `configured` when given (`GATEWAY_BULK_THREADS`), else the
+    platform's `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares (`gateway.ratelimit`), so one
+    job alone can use all of it, and several jobs together wait their turn for slots instead of exceeding it —
+    else `PLATFORM_CONCURRENCY`."""
+    if configured is not None:
+        return configured
+    platform = context.settings.platform
+    cap = platform.max_concurrent if platform is not None else None
+    return cap or PLATFORM_CONCURRENCY
+
+
 def prefetch_by_phone(
     context: SyncContext, phones: Sequence[str], *, threads: int = 1
 ) -> Mapping[str, Contact | None] | None:
@@ -462,7 +474,8 @@ def sync_events(
 
     region = context.settings.phone_default_region
     phones = [p for item in checked if item.record and (p := record_phone(item.record, item.obj, region))]
-    known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
+    threads = job_concurrency(context)
+    known = prefetch_by_phone(context, phones, threads=threads) if len(phones) > 1 else None
 
     def one(item: readback.ReadBack) -> SyncError | None:
         obj, event = item.obj, item.event
@@ -495,7 +508,7 @@ def sync_events(
         return None
 
     # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
-    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, checked) if error is not None]
+    transient = [error for error in parallel(threads, one, checked) if error is not None]
     try:
         writeback.flush(context.redis, context.salesforce)
     except Exception:

@@ -242,7 +242,8 @@ def _chunk_to_platform(
         for phone, group in groups.items()
         if not phone.startswith("id:") and _may_reach_matching(context, obj, group[0], states[str(group[0]["Id"])])
     ]
-    known = to_platform.prefetch_by_phone(context, to_look_up, threads=settings.threads)
+    threads = to_platform.job_concurrency(context, settings.threads)
+    known = to_platform.prefetch_by_phone(context, to_look_up, threads=threads)
     sink = _RecordSink(outcomes)
     run_id = outcomes.run_id
     transient: list[SyncError] = []
@@ -267,7 +268,7 @@ def _chunk_to_platform(
                     raise
                 transient.append(failure.error)
 
-    to_platform.parallel(settings.threads, work, list(groups.values()), name="bulk")
+    to_platform.parallel(threads, work, list(groups.values()), name="bulk")
     if transient:
         raise to_platform.TransientFailures(transient)
     return {"records": len(records)}
@@ -377,6 +378,6 @@ def _link_platform(context: SyncContext, pairs: Sequence[tuple[Contact, str]], s
             return None
         return state.platform_written(view)
 
-    marks = to_platform.parallel(settings.threads, link, pairs, name="bulk")
+    marks = to_platform.parallel(to_platform.job_concurrency(context, settings.threads), link, pairs, name="bulk")
     if any(marks):
         context.commit(lambda pipe: state.mark(pipe, marks))
