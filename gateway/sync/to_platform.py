@@ -48,6 +48,10 @@ from gateway.sync.context import SyncContext
 log = logging.getLogger(__name__)
 
 PLATFORM_CONCURRENCY = 16  # platform calls in flight per job, for a platform that declares no cap of its own
+# Threads per job for each slot of the platform's cap: a record's thread also spends time outside its platform call
+# (Redis marks, matching, mapping), so a job with only as many threads as slots leaves slots idle; measured with
+# `scripts/bench/throughput` (250 ms platform, cap 80): one worker at 1 thread a slot reached well under the cap.
+THREADS_PER_SLOT = 2
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -270,15 +274,16 @@ def parallel(threads: int, fn: Callable[[T], R], items: Iterable[T], *, name: st
 
 
 def job_concurrency(context: SyncContext, configured: int | None = None) -> int:
-    """How many platform calls one job keeps in flight: `configured` when given (`GATEWAY_BULK_THREADS`), else the
-    platform's `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares (`gateway.ratelimit`), so one
-    job alone can use all of it, and several jobs together wait their turn for slots instead of exceeding it —
-    else `PLATFORM_CONCURRENCY`."""
+    """How many records one job syncs at once (threads): `configured` when given (`GATEWAY_BULK_THREADS`), else
+    `THREADS_PER_SLOT` times the platform's `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares
+    (`gateway.ratelimit` holds the calls in flight to it whatever the threads), so one job alone keeps all of it
+    busy, and several jobs together wait their turn for slots instead of exceeding it — else
+    `PLATFORM_CONCURRENCY`."""
     if configured is not None:
         return configured
     platform = context.settings.platform
     cap = platform.max_concurrent if platform is not None else None
-    return cap or PLATFORM_CONCURRENCY
+    return cap * THREADS_PER_SLOT if cap else PLATFORM_CONCURRENCY
 
 
 def prefetch_by_phone(

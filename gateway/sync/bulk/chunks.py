@@ -186,11 +186,13 @@ class _RecordSink:
     def conflict(self, obj: SyncObjectConfig, record_id: str, phone: str | None) -> SyncError | None:
         if not phone or not self.writes:
             return None
-        redis, short = self.outcomes.redis, record_id[:15]
+        short = record_id[:15]
         claim = key(self.outcomes.run_id, "phones")
-        if redis.hsetnx(claim, phone, short):
-            redis.expire(claim, RUN_TTL)
-        owner = text(redis.hget(claim, phone) or b"")
+        pipe = self.outcomes.redis.pipeline(transaction=False)  # one round trip: this runs once per record
+        pipe.hsetnx(claim, phone, short)
+        pipe.expire(claim, RUN_TTL)
+        pipe.hget(claim, phone)
+        owner = text(pipe.execute()[2] or b"")
         if owner and owner != short:
             return SyncError(
                 SyncErrorCode.PHONE_MATCH_CRM_ID_MISMATCH,
