@@ -17,7 +17,9 @@ run finished sooner.
 - `ConcurrencyLimiter`: at most `limit` requests in flight across all processes — a Redis semaphore whose leases
   expire, so a process that dies mid-request holds its slot for at most `lease_seconds`. A caller that finds every
   slot taken blocks on a wake-up list (`BLPOP`) that each release pushes to, instead of polling: a job may keep as
-  many threads waiting as the platform allows in flight without costing Redis a call per thread per poll.
+  many threads waiting as the platform allows in flight without costing Redis a call per thread per poll. Not
+  fair: a thread that has just released a slot may take one again before the waiter it woke (the total is still
+  held to `limit`; a job that waits long enough raises `Throttled` and is retried).
 - `backoff_delay()`: how long to wait before retrying a throttled or failed request: `Retry-After` when the
   platform sent one (capped), else capped exponential backoff with full jitter.
 
@@ -35,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis import Redis
 
@@ -266,6 +269,34 @@ def platform_limits(
     return PlatformLimits(rate, concurrency)
 
 
+class LimitedSettings(Protocol):
+    """What `limits_for` reads from a platform's settings fragment."""
+
+    @property
+    def requests_per_second(self) -> float | None: ...
+
+    @property
+    def max_concurrent(self) -> int | None: ...
+
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+
+    @property
+    def read_timeout_seconds(self) -> float: ...
+
+
+def limits_for(redis: Redis, platform: str, settings: LimitedSettings) -> PlatformLimits:
+    """`platform_limits` from a platform's settings (`<NAME>_REQUESTS_PER_SECOND`, `<NAME>_MAX_CONCURRENT`), with
+    leases that outlive its longest request (connect + read timeouts) by 5 s."""
+    return platform_limits(
+        redis,
+        platform,
+        requests_per_second=settings.requests_per_second,
+        max_concurrent=settings.max_concurrent,
+        lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
+    )
+
+
 def backoff_delay(
     attempt: int,
     *,
@@ -291,5 +322,6 @@ __all__ = [
     "Throttled",
     "backoff_delay",
     "effective_rate",
+    "limits_for",
     "platform_limits",
 ]

@@ -49,7 +49,7 @@ from gateway.platforms.mobilecommons.wire import (
     subscription_status,
     time_to_wire,
 )
-from gateway.ratelimit import PlatformLimits, Throttled, platform_limits
+from gateway.ratelimit import PlatformLimits, Throttled, limits_for
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +100,7 @@ class MobileCommonsAdapter:
     @classmethod
     def build(cls, settings: MobileCommonsSettings, redis: Redis) -> MobileCommonsAdapter:
         """The adapter with its limits on `redis`, shared by every process that uses the same Redis."""
-        limits = platform_limits(
-            redis,
-            cls.name,
-            requests_per_second=settings.requests_per_second,
-            max_concurrent=settings.max_concurrent,
-            lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
-        )
-        return cls(settings, limits=limits)
+        return cls(settings, limits=limits_for(redis, cls.name, settings))
 
     def __repr__(self) -> str:
         return f"MobileCommonsAdapter(base_url={self._base_url!r}, username={self._settings.username!r})"

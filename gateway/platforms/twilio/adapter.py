@@ -51,7 +51,7 @@ from gateway.platforms.base import (
 from gateway.platforms.twilio import webhooks
 from gateway.platforms.twilio.errors import error_for, read_error, unreachable
 from gateway.platforms.twilio.settings import WEBHOOK_PATH, TwilioSettings
-from gateway.ratelimit import PlatformLimits, Throttled, platform_limits
+from gateway.ratelimit import PlatformLimits, Throttled, limits_for
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +151,7 @@ class TwilioAdapter:
     @classmethod
     def build(cls, settings: TwilioSettings, redis: Redis) -> TwilioAdapter:
         """The adapter with its limits on `redis`, shared by every process that uses the same Redis."""
-        limits = platform_limits(
-            redis,
-            cls.name,
-            requests_per_second=settings.requests_per_second,
-            max_concurrent=settings.max_concurrent,
-            lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
-        )
-        return cls(settings, limits=limits)
+        return cls(settings, limits=limits_for(redis, cls.name, settings))
 
     def __repr__(self) -> str:
         return f"TwilioAdapter(base_url={self._base!r}, account_sid={self._settings.account_sid!r})"
