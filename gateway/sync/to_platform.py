@@ -49,8 +49,9 @@ log = logging.getLogger(__name__)
 
 PLATFORM_CONCURRENCY = 16  # platform calls in flight per job, for a platform that declares no cap of its own
 # Threads per job for each slot of the platform's cap: a record's thread also spends time outside its platform call
-# (Redis marks, matching, mapping), so a job with only as many threads as slots leaves slots idle; measured with
-# `scripts/bench/throughput` (250 ms platform, cap 80): one worker at 1 thread a slot reached well under the cap.
+# (Redis marks, matching, mapping), so a job with only as many threads as slots leaves slots idle: a profile of a
+# chunk job at one thread a slot (`scripts/bench/throughput`'s 250 ms platform, cap 80) found its threads waiting on
+# Redis about as long as on the platform.
 THREADS_PER_SLOT = 2
 
 T = TypeVar("T")
