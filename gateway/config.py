@@ -77,7 +77,9 @@ class BulkConfig:
 
     read_chunk: int = 2000  # records per Salesforce → platform chunk (one REST page)
     write_chunk: int = 10_000  # people per platform → Salesforce chunk
-    threads: int = 8  # concurrent platform calls inside one chunk job
+    # records one chunk job syncs at once (threads); None: `to_platform.job_concurrency` (twice the platform's shared
+    # `<NAME>_MAX_CONCURRENT`, so one job alone keeps all of it busy; every job together is held to it), else 16
+    threads: int | None = None
     link_batch: int = 50_000  # Salesforce link/status updates written together
     overlap_seconds: int = 600  # incremental pulls re-read this much before the high-water mark
     budget_reserve: float = 0.1  # share of the API budget bulk work leaves to real time

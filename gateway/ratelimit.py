@@ -15,7 +15,11 @@ run finished sooner.
   skewed clocks still share one schedule. A caller that must wait reserves its slot and sleeps, so waiting callers
   are served in order instead of stampeding. `penalize()` pushes the schedule back for everyone (a 429).
 - `ConcurrencyLimiter`: at most `limit` requests in flight across all processes — a Redis semaphore whose leases
-  expire, so a process that dies mid-request holds its slot for at most `lease_seconds`.
+  expire, so a process that dies mid-request holds its slot for at most `lease_seconds`. A caller that finds every
+  slot taken blocks on a wake-up list (`BLPOP`) that each release pushes to, instead of polling: a job may keep as
+  many threads waiting as the platform allows in flight without costing Redis a call per thread per poll. Not
+  fair: a thread that has just released a slot may take one again before the waiter it woke (the total is still
+  held to `limit`; a job that waits long enough raises `Throttled` and is retried).
 - `backoff_delay()`: how long to wait before retrying a throttled or failed request: `Retry-After` when the
   platform sent one (capped), else capped exponential backoff with full jitter.
 
@@ -33,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis import Redis
 
@@ -40,6 +45,7 @@ HEADROOM = 0.1  # share of a platform's published limit left unused, for jitter 
 
 _RATE_KEY = "gateway:platform:{}:rate"  # platform -> GCRA theoretical arrival time (µs, Redis clock)
 _CONCURRENCY_KEY = "gateway:platform:{}:concurrency"  # platform -> sorted set of leases by expiry
+_WAKE_SUFFIX = ":wake"  # <concurrency key>:wake -> list with one item per recent release (wakes one waiter)
 
 # KEYS[1]: the theoretical arrival time (µs, Redis clock). ARGV: interval µs, burst tolerance µs, max wait µs.
 # Returns {granted (1|0), wait µs}. Granting reserves the slot: the caller sleeps `wait` and then goes.
@@ -149,8 +155,7 @@ class ConcurrencyLimiter:
         limit: int,
         lease_seconds: float = 60.0,
         max_wait: float = 60.0,
-        poll_seconds: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
+        poll_seconds: float = 1.0,
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -161,11 +166,16 @@ class ConcurrencyLimiter:
         self._max_wait = max_wait
         self._poll = poll_seconds
         self._take = redis.register_script(_TAKE_SLOT)
-        self._sleep = sleep
+        self._wake = key + _WAKE_SUFFIX
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of the `limit` slots for the body of the `with`; raises `Throttled` after `max_wait`."""
+        """Hold one of the `limit` slots for the body of the `with`; raises `Throttled` after `max_wait`.
+
+        While every slot is taken the caller blocks on the wake-up list, which each release pushes one item to
+        (Redis serves blocked callers in arrival order, so the longest waiter is woken first); it also looks
+        again when the earliest lease expires, and at least every `poll_seconds` (a dead holder's lease expires
+        unannounced)."""
         lease = secrets.token_hex(8)
         deadline = time.monotonic() + self._max_wait
         while True:
@@ -175,36 +185,53 @@ class ConcurrencyLimiter:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise Throttled(f"{self.limit} concurrent requests on {self.key}", hint_ms / 1000)
-            # Slots free up when a request ends, not only when a lease expires: look again soon, with jitter.
-            self._sleep(min(left, self._poll * (0.5 + random.random()), hint_ms / 1000))  # noqa: S311
+            self._wait(min(left, hint_ms / 1000, self._poll))
         try:
             yield
         finally:
-            self._redis.zrem(self.key, lease)
+            self._release(lease)
+
+    def _wait(self, seconds: float) -> None:
+        # BLPOP takes a timeout in seconds with millisecond precision (Redis >= 6; 0 would block for ever)
+        if seconds >= 0.001:
+            self._redis.blpop([self._wake], timeout=round(seconds, 3))
+
+    def _release(self, lease: str) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrem(self.key, lease)
+        pipe.lpush(self._wake, 1)
+        pipe.ltrim(self._wake, 0, self.limit - 1)  # wake-ups nobody took are bounded by the slots they stand for
+        pipe.pexpire(self._wake, self._lease_ms + 1000)
+        pipe.execute()
 
 
 @dataclass(frozen=True)
 class PlatformLimits:
-    """One platform's shared limits: `rate` always, `concurrency` when the platform caps requests in flight."""
+    """One platform's shared limits: `rate` when the platform limits requests per second, `concurrency` when it
+    caps requests in flight (either may be None: that limit is not kept)."""
 
-    rate: RateLimiter
+    rate: RateLimiter | None
     concurrency: ConcurrencyLimiter | None = None
 
     @contextmanager
     def request(self) -> Iterator[None]:
-        """Around one request: a concurrency slot (if capped), then the next rate slot. Raises `Throttled` (nothing
-        held) when either is further away than its `max_wait`."""
+        """Around one request: a concurrency slot (if capped), then the next rate slot (if paced). Raises
+        `Throttled` (nothing held) when either is further away than its `max_wait`."""
         if self.concurrency is None:
-            self.rate.acquire()
+            if self.rate is not None:
+                self.rate.acquire()
             yield
             return
         with self.concurrency.slot():
-            self.rate.acquire()
+            if self.rate is not None:
+                self.rate.acquire()
             yield
 
     def penalize(self, seconds: float) -> None:
-        """Nobody starts a request to this platform for `seconds` (it answered 429)."""
-        self.rate.penalize(seconds)
+        """Nobody starts a request to this platform for `seconds` (it answered 429); a platform without a rate
+        limit has no shared schedule to push back, and the caller waits on its own."""
+        if self.rate is not None:
+            self.rate.penalize(seconds)
 
 
 def effective_rate(requests_per_second: float) -> float:
@@ -216,17 +243,20 @@ def platform_limits(
     redis: Redis,
     platform: str,
     *,
-    requests_per_second: float,
+    requests_per_second: float | None,
     max_concurrent: int | None = None,
     lease_seconds: float = 60.0,
     max_wait: float = 60.0,
 ) -> PlatformLimits:
     """The limits every process using `redis` shares for `platform` (its registry name): requests spaced for
-    `effective_rate(requests_per_second)` (never more than `requests_per_second`), and at most `max_concurrent` in
-    flight (None: no cap). `lease_seconds` must exceed the longest request (connect + read timeouts)."""
-    rate = RateLimiter(
-        redis, _RATE_KEY.format(platform), per_second=effective_rate(requests_per_second), max_wait=max_wait
-    )
+    `effective_rate(requests_per_second)` (never more than `requests_per_second`; None: not paced), and at most
+    `max_concurrent` in flight (None: no cap). `lease_seconds` must exceed the longest request (connect + read
+    timeouts)."""
+    rate = None
+    if requests_per_second is not None:
+        rate = RateLimiter(
+            redis, _RATE_KEY.format(platform), per_second=effective_rate(requests_per_second), max_wait=max_wait
+        )
     concurrency = None
     if max_concurrent is not None:
         concurrency = ConcurrencyLimiter(
@@ -237,6 +267,34 @@ def platform_limits(
             max_wait=max_wait,
         )
     return PlatformLimits(rate, concurrency)
+
+
+class LimitedSettings(Protocol):
+    """What `limits_for` reads from a platform's settings fragment."""
+
+    @property
+    def requests_per_second(self) -> float | None: ...
+
+    @property
+    def max_concurrent(self) -> int | None: ...
+
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+
+    @property
+    def read_timeout_seconds(self) -> float: ...
+
+
+def limits_for(redis: Redis, platform: str, settings: LimitedSettings) -> PlatformLimits:
+    """`platform_limits` from a platform's settings (`<NAME>_REQUESTS_PER_SECOND`, `<NAME>_MAX_CONCURRENT`), with
+    leases that outlive its longest request (connect + read timeouts) by 5 s."""
+    return platform_limits(
+        redis,
+        platform,
+        requests_per_second=settings.requests_per_second,
+        max_concurrent=settings.max_concurrent,
+        lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
+    )
 
 
 def backoff_delay(
@@ -264,5 +322,6 @@ __all__ = [
     "Throttled",
     "backoff_delay",
     "effective_rate",
+    "limits_for",
     "platform_limits",
 ]

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import redis
 
+# Connections one client may open: a sync job's threads (up to twice the platform's cap, `to_platform.job_concurrency`)
+# each hold one at a time, and a thread waiting for a platform slot holds one while it blocks; redis-py's default pool
+# (100) would refuse the 101st with MaxConnectionsError.
+MAX_CONNECTIONS = 1024
+
 
 def connect(url: str, **kwargs: object) -> redis.Redis:
     """A client for `url` (bytes mode: RQ requires it). Health-checked and with sane timeouts."""
-    return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5, **kwargs)
+    options: dict[str, object] = {"max_connections": MAX_CONNECTIONS, **kwargs}
+    return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5, **options)
 
 
 def text(value: bytes | str) -> str:

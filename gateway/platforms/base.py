@@ -276,6 +276,13 @@ class PlatformSettings(Protocol):
         """How often `gateway cron` polls `changed_since` (platforms with a change feed)."""
         ...
 
+    @property
+    def max_concurrent(self) -> int | None:
+        """`<NAME>_MAX_CONCURRENT`: requests in flight to the platform from the whole deployment (every worker on
+        every machine, held together by `gateway.ratelimit`); None: the platform declares no cap. A sync job keeps
+        up to this many in flight, so that one job alone can use all of it."""
+        ...
+
 
 @dataclass(frozen=True)
 class PlatformEntry:

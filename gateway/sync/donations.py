@@ -28,7 +28,7 @@ from gateway.domain.sync_config import DEFAULT_PLATFORM_ID_FIELD
 from gateway.redis_client import text
 from gateway.salesforce import queries
 from gateway.sync.context import SyncContext
-from gateway.sync.to_platform import parallel
+from gateway.sync.to_platform import job_concurrency, parallel
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def roll_up(context: SyncContext, *, overlap: timedelta | None = None) -> dict[s
                 phone_fields = list(mapping.salesforce_fields)
     region = context.settings.phone_default_region
     transient: list[Exception] = []
-    threads = context.settings.bulk.threads
+    threads = job_concurrency(context, context.settings.bulk.threads)
     for ids in _donor_ids(context, since):
         counts["donors"] += len(ids)
         marked = context.redis.smismember(MARKED_KEY, ids)

@@ -48,7 +48,12 @@ from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
-PLATFORM_CONCURRENCY = 16  # platform calls in flight per real-time job (platforms cap concurrency far above this)
+PLATFORM_CONCURRENCY = 16  # platform calls in flight per job, for a platform that declares no cap of its own
+# Threads per job for each slot of the platform's cap: a record's thread also spends time outside its platform call
+# (Redis marks, matching, mapping), so a job with only as many threads as slots leaves slots idle: a profile of a
+# chunk job at one thread a slot (`scripts/bench/throughput`'s 250 ms platform, cap 80) found its threads waiting on
+# Redis about as long as on the platform.
+THREADS_PER_SLOT = 2
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -333,6 +338,19 @@ def parallel(threads: int, fn: Callable[[T], R], items: Iterable[T], *, name: st
         return list(pool.map(fn, work))
 
 
+def job_concurrency(context: SyncContext, configured: int | None = None) -> int:
+    """How many records one job syncs at once (threads): `configured` when given (`GATEWAY_BULK_THREADS`), else
+    `THREADS_PER_SLOT` times the platform's `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares
+    (`gateway.ratelimit` holds the calls in flight to it whatever the threads), so one job alone keeps all of it
+    busy, and several jobs together wait their turn for slots instead of exceeding it — else
+    `PLATFORM_CONCURRENCY`."""
+    if configured is not None:
+        return configured
+    platform = context.settings.platform
+    cap = platform.max_concurrent if platform is not None else None
+    return cap * THREADS_PER_SLOT if cap else PLATFORM_CONCURRENCY
+
+
 def prefetch_by_phone(
     context: SyncContext, phones: Sequence[str], *, threads: int = 1
 ) -> Mapping[str, Contact | None] | None:
@@ -526,7 +544,8 @@ def sync_events(
 
     region = context.settings.phone_default_region
     phones = [p for item in checked if item.record and (p := record_phone(item.record, item.obj, region))]
-    known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
+    threads = job_concurrency(context)
+    known = prefetch_by_phone(context, phones, threads=threads) if len(phones) > 1 else None
 
     def one(item: readback.ReadBack) -> SyncError | None:
         obj, event = item.obj, item.event
@@ -559,7 +578,7 @@ def sync_events(
         return None
 
     # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
-    transient = [error for error in parallel(PLATFORM_CONCURRENCY, one, checked) if error is not None]
+    transient = [error for error in parallel(threads, one, checked) if error is not None]
     try:
         writeback.flush(context.redis, context.salesforce)
     except Exception:

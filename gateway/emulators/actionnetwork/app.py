@@ -361,6 +361,7 @@ class EmulatorApp:
                 "unauthorized": self._stats.unauthorized,
                 "faults_injected": self._stats.faults,
                 "max_in_flight": self._stats.max_in_flight,
+                "peak_in_flight": self._stats.max_in_flight,  # the name every platform emulator's stats use
                 "rate": {
                     "peak_in_any_second": peak,
                     "span_seconds": round(span, 4),

@@ -368,7 +368,11 @@ class EmulatorApp:
             if key == ("POST", "seed"):
                 return self._json(self._seed(body or {}), 201)
             if key == ("GET", "contacts"):
-                return self._json({"contacts": self.state.snapshot(request.args.get("phone"))})
+                since = request.args.get("updated_since")
+                updated_since = datetime.fromisoformat(since) if since else None
+                return self._json(
+                    {"contacts": self.state.snapshot(request.args.get("phone"), updated_since=updated_since)}
+                )
             if key == ("POST", "inbound"):
                 return self._json(self.deliver_inbound(str((body or {})["phone"]), str((body or {})["body"])))
             if key == ("POST", "faults"):

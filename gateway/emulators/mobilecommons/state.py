@@ -384,12 +384,18 @@ class MobileCommonsState:
 
     # -- control
 
-    def snapshot(self, phone: str | None = None) -> list[dict[str, Any]]:
+    def snapshot(self, phone: str | None = None, *, updated_since: datetime | None = None) -> list[dict[str, Any]]:
+        """Every profile (or the one holding `phone`); with `updated_since`, only those updated at or after it (a
+        benchmark watching a few among thousands)."""
         with self._lock:
             if phone:
                 found = self._by_phone.get(wire_phone(phone))
-                return [found.to_json(self.campaigns)] if found else []
-            return [p.to_json(self.campaigns) for p in self._by_id.values()]
+                profiles = [found] if found else []
+            else:
+                profiles = list(self._by_id.values())
+            if updated_since is not None:
+                profiles = [p for p in profiles if p.updated_at >= updated_since]
+            return [p.to_json(self.campaigns) for p in profiles]
 
     def phones(self) -> set[str]:
         """Every profile's phone, E.164."""

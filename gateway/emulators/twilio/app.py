@@ -417,6 +417,7 @@ class EmulatorApp:
             "unauthorized": self._unauthorized,
             "faults_injected": self.faults.injected,
             "throttled": self.faults.throttled,
+            "peak_in_flight": self.faults.peak_in_flight,
             "faults": self.faults.describe(),
             "messages": len(self.state.messages),
             "webhooks": {

@@ -4,6 +4,8 @@ Guarantees: a plan applies to REST calls only (never to control calls); `count` 
 calls, `ratio` ones by that share of calls, a plan with neither by every call; `latency_ms` (± `jitter_ms`) delays
 each call; more than `max_concurrent` calls in flight, or more than `max_per_second` started within one second, are
 answered with Twilio's own throttling error (HTTP 429, code 20429), which Twilio documents as never processed.
+`peak_in_flight` is the most REST calls ever in flight at once (with or without a plan), as a benchmark checks a
+client's concurrency against a cap.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Faults:
         self._rng = random.Random()
         self.injected = 0
         self.throttled = 0
+        self.peak_in_flight = 0
 
     def set(self, spec: Any) -> dict[str, Any]:
         if not isinstance(spec, dict):
@@ -110,7 +113,7 @@ class Faults:
         with self._lock:
             self._plan = None
             self._starts.clear()
-            self.injected = self.throttled = 0
+            self.injected = self.throttled = self.peak_in_flight = 0
 
     def describe(self) -> dict[str, Any] | None:
         with self._lock:
@@ -120,6 +123,7 @@ class Faults:
         """Start one REST call: (seconds to wait first, the error to answer or None). Call `leave` afterwards."""
         with self._lock:
             self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             plan = self._plan
             if plan is None:
                 return 0.0, None

@@ -3,7 +3,9 @@
 Guarantees: phones are E.164 in and out (`1XXXXXXXXXX` only on the wire); the CRM id lives in one custom
 column (`crm_id_column`, default `sf_id`); every failure is a `SyncFailure` with a dictionary code, the
 transient ones (`platform-unavailable`, `rate-limited`) retried `max_attempts` times with backoff first;
-the password, bearer token and webhook secret never appear in logs, reprs or error messages.
+the password, bearer token and webhook secret never appear in logs, reprs or error messages. Built by the registry
+(`build`), every call holds one of `MOBILECOMMONS_MAX_CONCURRENT` slots shared by every worker on every machine
+(and keeps `MOBILECOMMONS_REQUESTS_PER_SECOND` when one is set): `gateway.ratelimit`.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import logging
 import time
 import xml.etree.ElementTree as ET  # only for the Element type; parsing goes through defusedxml
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 import requests
 from defusedxml import ElementTree as SafeET
+from redis import Redis
 from requests.adapters import HTTPAdapter
 
 from gateway.domain.contact import Contact, SmsStatus
@@ -45,6 +49,7 @@ from gateway.platforms.mobilecommons.wire import (
     subscription_status,
     time_to_wire,
 )
+from gateway.ratelimit import PlatformLimits, Throttled, limits_for
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +74,20 @@ class MobileCommonsAdapter:
     )
     webhook_reply = WebhookReply()  # an empty answer: the platform texts nothing back
 
-    def __init__(self, settings: MobileCommonsSettings, *, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: MobileCommonsSettings,
+        *,
+        session: requests.Session | None = None,
+        limits: PlatformLimits | None = None,
+    ) -> None:
+        """`limits`: the deployment's shared limits (`build` passes them; None: this adapter keeps none)."""
         self._settings = settings
+        self._limits = limits
         self._base_url = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
         self._session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=settings.pool_size, max_retries=0)
+        # one pooled connection per request the shared limit lets this process have in flight
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=settings.max_concurrent, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["Accept"] = "application/xml"
@@ -82,6 +96,11 @@ class MobileCommonsAdapter:
         else:
             password = settings.password.reveal() if settings.password else ""
             self._session.auth = (settings.username or "", password)
+
+    @classmethod
+    def build(cls, settings: MobileCommonsSettings, redis: Redis) -> MobileCommonsAdapter:
+        """The adapter with its limits on `redis`, shared by every process that uses the same Redis."""
+        return cls(settings, limits=limits_for(redis, cls.name, settings))
 
     def __repr__(self) -> str:
         return f"MobileCommonsAdapter(base_url={self._base_url!r}, username={self._settings.username!r})"
@@ -328,10 +347,14 @@ class MobileCommonsAdapter:
         url = self._base_url + endpoint
         timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
         try:
-            if method == "GET":
-                response = self._session.get(url, params=params, timeout=timeout)
-            else:
-                response = self._session.post(url, data=params, timeout=timeout)
+            with self._slot():
+                if method == "GET":
+                    response = self._session.get(url, params=params, timeout=timeout)
+                else:
+                    response = self._session.post(url, data=params, timeout=timeout)
+        except Throttled as exc:
+            detail = f"Every one of the deployment's Mobile Commons request slots stayed busy ({exc})."
+            return SyncError(SyncErrorCode.RATE_LIMITED, detail), None
         except requests.RequestException as exc:
             return (
                 SyncError(
@@ -355,6 +378,9 @@ class MobileCommonsAdapter:
         if failure is not None:
             return error_for_id(*failure, not_found_on_5=not_found_on_5), None
         return root, None
+
+    def _slot(self) -> AbstractContextManager[None]:
+        return self._limits.request() if self._limits is not None else nullcontext()
 
 
 def _retry_after(header: str | None, backoff: float) -> float | None:

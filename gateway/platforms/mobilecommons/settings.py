@@ -25,6 +25,11 @@ DEFAULT_POLL_SECONDS = 60
 # documents no hourly or daily quota). 10 s = 360 calls an hour when quiet; a shorter interval would start a poll
 # before a slow one (a 1,000-profile page) has ended, for a STOP delay the rest of the path already exceeds.
 MIN_POLL_SECONDS = 10
+# Requests in flight to MC from the whole deployment (every worker on every machine, `gateway.ratelimit`). Upland
+# documents "a rate limit for individual companies of 160 concurrent API calls" (docs/platforms/mobilecommons.md,
+# S5) and asked one client to stay at 80: 80 by default leaves the other half to the company's other API users.
+DEFAULT_MAX_CONCURRENT = 80
+MAX_CONCURRENT_CAP = 160  # the company's documented limit: more can only draw error 27
 
 
 class Variables(Schema):
@@ -42,6 +47,12 @@ class Variables(Schema):
     MOBILECOMMONS_CAMPAIGN_ID = mf.String()
     MOBILECOMMONS_CRM_ID_COLUMN = mf.String(validate=validate.Length(min=1, max=64))
     MOBILECOMMONS_WEBHOOK_SECRET = SecretString(validate=validate.Length(min=16))
+    MOBILECOMMONS_MAX_CONCURRENT = mf.Integer(
+        validate=validate.Range(
+            min=1, max=MAX_CONCURRENT_CAP, error=f"must be 1 to {MAX_CONCURRENT_CAP} (Mobile Commons' company limit)"
+        )
+    )
+    MOBILECOMMONS_REQUESTS_PER_SECOND = mf.Float(validate=validate.Range(min=0.1, max=10_000))
     MOBILECOMMONS_POLL_SECONDS = mf.Integer(
         strict=False,
         validate=validate.Range(
@@ -67,12 +78,15 @@ class MobileCommonsSettings:
     crm_id_column: str = "sf_id"
     webhook_secret: Secret | None = None
     poll_seconds: int = DEFAULT_POLL_SECONDS  # how often `gateway cron` asks for changed profiles (MC pushes no STOP)
+    # Shared by every process of the deployment (`gateway.ratelimit`); MC documents no request rate, so none is kept
+    # unless one is set.
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    requests_per_second: float | None = None
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
     max_attempts: int = 3
     backoff_seconds: float = 0.5
     page_size: int = MAX_PAGE_SIZE
-    pool_size: int = 10
 
     def __post_init__(self) -> None:
         for name in ("password", "bearer_token", "webhook_secret"):
@@ -101,6 +115,12 @@ class MobileCommonsSettings:
             problems.append(f"page_size: must be between 1 and {MAX_PAGE_SIZE}")
         if self.max_attempts < 1:
             problems.append("max_attempts: must be at least 1")
+        if not 1 <= self.max_concurrent <= MAX_CONCURRENT_CAP:
+            problems.append(
+                f"MOBILECOMMONS_MAX_CONCURRENT: must be 1 to {MAX_CONCURRENT_CAP} (Mobile Commons' company limit)"
+            )
+        if self.requests_per_second is not None and self.requests_per_second <= 0:
+            problems.append("MOBILECOMMONS_REQUESTS_PER_SECOND: must be positive")
         return problems
 
     @classmethod

@@ -24,6 +24,7 @@ class RecordingSettings:
 
     delay_ms: int = 0
     poll_seconds: int = 60
+    max_concurrent: int | None = None  # records in memory: no cap
 
     @classmethod
     def from_variables(cls, data: Mapping[str, Any]) -> RecordingSettings:

@@ -18,12 +18,12 @@ ENTRY = PlatformEntry(
     title="Twilio",
     variables=Variables,
     settings=TwilioSettings.from_variables,
-    adapter=lambda settings, redis: TwilioAdapter(settings),
+    adapter=TwilioAdapter.build,
     capabilities=TwilioAdapter.capabilities,
     emulator="gateway.emulators.twilio.cli:command",
     demo="gateway.emulators.twilio.demo",
-    # Salesforce → Twilio writes only the ledger in Salesforce; TWILIO_REQUESTS_PER_SECOND is per process, not a pace
-    # every worker shares, so none is declared.
+    # Salesforce → Twilio writes only the ledger in Salesforce: a run makes no Twilio request, whatever the shared
+    # TWILIO_REQUESTS_PER_SECOND.
     pace=lambda settings: Pace(calls_per_write=0),
     limits=(
         "recognise custom Advanced Opt-Out keywords in the backstop poll (they reach Salesforce by webhook only: "

@@ -12,7 +12,8 @@ Guarantees:
 - `changed_since` is a backstop for missed webhooks: the opt-out and opt-in keywords people texted the configured
   senders in the window, read back from the Messages API (`OptOutType` is not stored there, so only the default
   keywords are recognised).
-- Every REST call holds one of `TWILIO_MAX_CONCURRENT` slots and is paced to `TWILIO_REQUESTS_PER_SECOND`; 429/20429,
+- Every REST call holds one of `TWILIO_MAX_CONCURRENT` slots and is paced to `TWILIO_REQUESTS_PER_SECOND`, both
+  shared by every worker on every machine (`gateway.ratelimit`, when built by the registry: `build`); 429/20429,
   5xx and transport failures are retried `max_attempts` times with backoff (Retry-After honoured, capped), then
   raised as `SyncFailure` with the dictionary code from `errors.error_for`. Credentials never reach logs, reprs or
   errors.
@@ -22,14 +23,15 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from redis import Redis
 from requests.adapters import HTTPAdapter
 
 from gateway.domain.contact import Contact, SmsStatus
@@ -49,6 +51,7 @@ from gateway.platforms.base import (
 from gateway.platforms.twilio import webhooks
 from gateway.platforms.twilio.errors import error_for, read_error, unreachable
 from gateway.platforms.twilio.settings import WEBHOOK_PATH, TwilioSettings
+from gateway.ratelimit import PlatformLimits, Throttled, limits_for
 
 log = logging.getLogger(__name__)
 
@@ -107,28 +110,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return (at if at.tzinfo else at.replace(tzinfo=UTC), sid)
 
 
-class _Gate:
-    """At most `slots` calls at once, started no faster than `per_second` (shared by every thread of a process)."""
-
-    def __init__(self, slots: int, per_second: float) -> None:
-        self._slots = threading.BoundedSemaphore(slots)
-        self._interval = 1.0 / per_second
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def __enter__(self) -> None:
-        self._slots.acquire()
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            time.sleep(start - now)
-
-    def __exit__(self, *exc: object) -> None:
-        self._slots.release()
-
-
 class TwilioAdapter:
     """The `PlatformAdapter` for Twilio Programmable Messaging. Thread-safe (one pooled `requests.Session`)."""
 
@@ -148,8 +129,16 @@ class TwilioAdapter:
     )
     webhook_reply = WebhookReply(webhooks.EMPTY_TWIML, "text/xml")  # TwiML that sends nothing back
 
-    def __init__(self, settings: TwilioSettings, *, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: TwilioSettings,
+        *,
+        session: requests.Session | None = None,
+        limits: PlatformLimits | None = None,
+    ) -> None:
+        """`limits`: the deployment's shared limits (`build` passes them; None: this adapter keeps none)."""
         self._settings = settings
+        self._limits = limits
         self._base = settings.base_url.rstrip("/")
         self._account_path = f"/{API_VERSION}/Accounts/{settings.account_sid}"
         self._session = session or requests.Session()
@@ -158,7 +147,11 @@ class TwilioAdapter:
         self._session.mount("http://", pool)
         self._session.auth = settings.rest_credentials
         self._session.headers["Accept"] = "application/json"
-        self._gate = _Gate(settings.max_concurrent, settings.requests_per_second)
+
+    @classmethod
+    def build(cls, settings: TwilioSettings, redis: Redis) -> TwilioAdapter:
+        """The adapter with its limits on `redis`, shared by every process that uses the same Redis."""
+        return cls(settings, limits=limits_for(redis, cls.name, settings))
 
     def __repr__(self) -> str:
         return f"TwilioAdapter(base_url={self._base!r}, account_sid={self._settings.account_sid!r})"
@@ -336,11 +329,14 @@ class TwilioAdapter:
     ) -> tuple[dict[str, Any] | SyncError, float | None]:
         timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
         try:
-            with self._gate:
+            with self._limits.request() if self._limits is not None else nullcontext():
                 if method == "GET":
                     response = self._session.get(url, params=params, timeout=timeout)
                 else:
                     response = self._session.request(method, url, data=params, timeout=timeout)
+        except Throttled as exc:
+            detail = f"The deployment's shared Twilio request budget stayed spent ({exc})."
+            return SyncError(SyncErrorCode.RATE_LIMITED, detail), None
         except requests.RequestException as exc:
             return unreachable(type(exc).__name__), None
         if response.status_code >= 400:

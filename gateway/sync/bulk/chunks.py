@@ -186,11 +186,13 @@ class _RecordSink:
     def conflict(self, obj: SyncObjectConfig, record_id: str, phone: str | None) -> SyncError | None:
         if not phone or not self.writes:
             return None
-        redis, short = self.outcomes.redis, record_id[:15]
+        short = record_id[:15]
         claim = key(self.outcomes.run_id, "phones")
-        if redis.hsetnx(claim, phone, short):
-            redis.expire(claim, RUN_TTL)
-        owner = text(redis.hget(claim, phone) or b"")
+        pipe = self.outcomes.redis.pipeline(transaction=False)  # one round trip: this runs once per record
+        pipe.hsetnx(claim, phone, short)
+        pipe.expire(claim, RUN_TTL)
+        pipe.hget(claim, phone)
+        owner = text(pipe.execute()[2] or b"")
         if owner and owner != short:
             return SyncError(
                 SyncErrorCode.PHONE_MATCH_CRM_ID_MISMATCH,
@@ -246,7 +248,8 @@ def _chunk_to_platform(
         for phone, group in groups.items()
         if not phone.startswith("id:") and _may_reach_matching(context, obj, group[0], states[str(group[0]["Id"])])
     ]
-    known = to_platform.prefetch_by_phone(context, to_look_up, threads=settings.threads)
+    threads = to_platform.job_concurrency(context, settings.threads)
+    known = to_platform.prefetch_by_phone(context, to_look_up, threads=threads)
     sink = _RecordSink(outcomes)
     run_id = outcomes.run_id
     transient: list[SyncError] = []
@@ -270,7 +273,7 @@ def _chunk_to_platform(
                     raise
                 transient.append(failure.error)
 
-    to_platform.parallel(settings.threads, work, list(groups.values()), name="bulk")
+    to_platform.parallel(threads, work, list(groups.values()), name="bulk")
     if transient:
         raise to_platform.TransientFailures(transient)
     return {"records": len(records)}
@@ -380,6 +383,6 @@ def _link_platform(context: SyncContext, pairs: Sequence[tuple[Contact, str]], s
             return None
         return state.platform_written(view)
 
-    marks = to_platform.parallel(settings.threads, link, pairs, name="bulk")
+    marks = to_platform.parallel(to_platform.job_concurrency(context, settings.threads), link, pairs, name="bulk")
     if any(marks):
         context.commit(lambda pipe: state.mark(pipe, marks))

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from gateway.config import Secret
 from gateway.domain.contact import Contact, SmsStatus
@@ -122,22 +123,32 @@ def test_rate_limiting_is_retried_and_then_reported_as_transient(
     [(8, 8, True), (2, 1, False)],  # beyond the platform's limit: 20429s, retried; within it: none
 )
 def test_concurrency_beyond_the_platforms_limit_gets_20429_and_the_adapter_recovers(
-    emulator: TwilioEmulator, control: Control, receiver: Receiver, client_slots: int, attempts: int, throttled: bool
+    emulator: TwilioEmulator,
+    control: Control,
+    receiver: Receiver,
+    redis_url: str,
+    client_slots: int,
+    attempts: int,
+    throttled: bool,
 ) -> None:
     control.post("seed", {"phone": PERSON, "count": 2})
     control.post("faults", {"max_concurrent": 2, "latency_ms": 40})
-    adapter = TwilioAdapter(
-        settings_for(
-            emulator, receiver.url, max_attempts=attempts, max_concurrent=client_slots, requests_per_second=1000
-        )
+    settings = settings_for(
+        emulator, receiver.url, max_attempts=attempts, max_concurrent=client_slots, requests_per_second=1000
     )
+    # two adapters on one Redis, as two worker processes are: TWILIO_MAX_CONCURRENT holds for both together
+    adapters = [TwilioAdapter.build(settings, redis.Redis.from_url(redis_url)) for _ in range(2)]
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            pages = list(pool.map(lambda _: adapter.messages(Contact(phone=PERSON)), range(8)))
+            pages = list(pool.map(lambda i: adapters[i % 2].messages(Contact(phone=PERSON)), range(8)))
         assert all(len(p.messages) == 2 for p in pages)
-        assert (control.get("stats")["throttled"] > 0) is throttled
+        stats = control.get("stats")
+        assert (stats["throttled"] > 0) is throttled
+        if not throttled:
+            assert stats["peak_in_flight"] == client_slots  # the shared cap, used fully, never exceeded
     finally:
-        adapter.close()
+        for adapter in adapters:
+            adapter.close()
 
 
 def test_check_passes_and_names_what_is_wrong(emulator: TwilioEmulator, receiver: Receiver) -> None:

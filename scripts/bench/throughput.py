@@ -1,0 +1,302 @@
+"""Throughput against a platform that answers like a real one: slow, and capped in concurrency.
+
+The local stack (`gateway.demo.start_stack`: both emulators, gunicorn, `--workers` `gateway worker`s, cron, embedded
+Redis) with the Mobile Commons emulator answering every API call in `--latency-ms` (250) and at most `--cap` (80)
+calls in flight (beyond them: error 27, MC's throttling answer), and the gateway told the same cap
+(`MOBILECOMMONS_MAX_CONCURRENT`). For 1, 2 and 4 workers, on a fresh stack each:
+
+- an initial sync (`gateway sync initial --to platform`) of `--records` (5,000) Contacts with valid mobile phones,
+  opted in: records/s from the command to the run's end (links written back), and the ratio to what the platform
+  allows — cap / latency = 80 / 0.25 s = 320 calls/s, about one call a record;
+- a real-time burst: `--burst` (1,000) of those Contacts edited at once (sObject Collections, 200 a call) and relayed
+  as platform events: records/s and the p50/p99 latency from the edit to the platform holding it (polled every
+  100 ms through the emulator's control API, `contacts?updated_since=`);
+
+The cron polls Mobile Commons every `--poll-seconds` (3600): a poll right after the initial sync reads back every
+profile it wrote (each an echo, skipped) — real work, but the poll's, not the sync's, and with one worker it runs
+between the sync's jobs (the `realtime` queue first), so a short interval mixes it into the figures by chance.
+
+Each leg shows the throttling answers the platform gave (target 0), the peak of calls in flight it saw, the Salesforce
+API calls (token requests apart; the bench's own calls are taken off), and the gateway's CPU milliseconds per
+record: user + system time of the worker processes, with the work horses they forked and reaped (RQ forks one per
+job), from /proc. The same legs run on the code of `--baseline-ref` for `--baseline-workers` (default 4) first, in
+the same run (`e2e.code_of`): its figures sit beside each leg's. The machine is shared (2 cores, other engineers'
+work), and everything — emulators, Redis, web, workers — runs on it: read CPU per record beside its baseline, not
+alone.
+
+Prints a table, then one JSON line `{"bench": "throughput", …}`. Target: ratio ≥ 0.8 with 4 workers, 0 throttling.
+
+Usage: scripts/bench/throughput [--workers 1,2,4] [--records 5000] [--burst 1000] [--latency-ms 250] [--cap 80]
+       [--baseline-ref main] [--baseline-workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e import api_calls, code_of, percentile
+
+from gateway.demo import GATEWAY, Scenario, Stack, start_stack
+from gateway.sync.bulk.runs import progress
+
+POLL = 0.1
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of `pids` and of the children each has reaped (RQ's work horses), from /proc."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / TICKS
+
+
+def phone(n: int) -> str:
+    return f"+1212555{n:04d}" if n < 10_000 else f"+1646555{n - 10_000:04d}"
+
+
+class Leg:
+    """One stack: the gateway (of the current working directory's code) with `workers` workers."""
+
+    def __init__(self, workers: int, records: int, latency_ms: int, cap: int, poll_seconds: int) -> None:
+        self.workers = workers
+        self.records = records
+        var = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
+        self.stack: Stack = start_stack(var, contacts=0, workers=workers, poll_seconds=poll_seconds)
+        self.scenario = Scenario(self.stack)
+        self.redis = redis.Redis.from_url(self.stack.env["REDIS_URL"])
+        self.pids = [p.pid for name, p in self.stack.processes.items() if name.startswith("worker")]
+        self.emulator_pid = self.stack.processes[self.stack.platform_entry.name].pid
+        people = [
+            {"FirstName": f"Person{n}", "LastName": "Throughput", "MobilePhone": phone(n), "Mobile_Subscriber__c": True}
+            for n in range(records)
+        ]
+        seeded = self.stack.sf_control("POST", "seed?as=integration", json={"object": "Contact", "records": people})
+        seeded.raise_for_status()  # a data load by the integration user: nothing is relayed
+        faults = self.stack.platform_control("POST", "faults", json={"latency_ms": latency_ms, "max_concurrent": cap})
+        faults.raise_for_status()
+
+    def close(self) -> None:
+        self.redis.close()
+        self.stack.stop()
+
+    def _platform(self) -> dict[str, Any]:
+        return dict(self.stack.platform_control("GET", "stats").json())
+
+    def _measure(self, before: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(1.0)  # the last work horses reaped, their CPU added to their worker's
+        stats = self._platform()
+        return {
+            "cpu_s": cpu_seconds(self.pids) - before["cpu"],
+            "emulator_cpu_s": round(cpu_seconds([self.emulator_pid]) - before["emulator_cpu"], 2),
+            "throttled": int(stats["throttled"]) - before["throttled"],
+            "platform_calls": int(stats["api_calls"]["total"]) - before["platform_calls"],
+            "peak_in_flight": int(stats["peak_in_flight"]),
+        }
+
+    def _before(self) -> dict[str, Any]:
+        stats = self._platform()
+        return {
+            "cpu": cpu_seconds(self.pids),
+            "emulator_cpu": cpu_seconds([self.emulator_pid]),
+            "throttled": int(stats["throttled"]),
+            "platform_calls": int(stats["api_calls"]["total"]),
+            "salesforce": api_calls(self.scenario),
+        }
+
+    def _salesforce_calls(self, before: dict[str, int], own: dict[str, int]) -> int:
+        spent = {k: v - before.get(k, 0) - own.get(k, 0) for k, v in api_calls(self.scenario).items()}
+        return sum(spent.values())
+
+    def initial(self) -> dict[str, Any]:
+        before = self._before()
+        started = time.monotonic()
+        done = subprocess.run(
+            [*GATEWAY, "sync", "initial", "--to", "platform", "--detach"],
+            env={**os.environ, **self.stack.env},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        (run_id,) = json.loads(done.stdout.strip().splitlines()[-1])["runs"]
+        deadline = started + 900
+        calls, first, last = before["platform_calls"], 0.0, 0.0  # when the platform's call count first/last moved
+        while (run := progress(self.redis, run_id))["status"] != "done":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the initial sync did not end within 900 s: {run}")
+            time.sleep(0.2)
+            now, count = time.monotonic(), int(self._platform()["api_calls"]["total"])
+            if count != calls:
+                first, last, calls = first or now, now, count
+        wall = time.monotonic() - started
+        out = self._measure(before)
+        busy = last - first
+        return {
+            "records": run["processed"],
+            "created": run["counts"].get("created", 0),
+            "failed": run["counts"].get("failed", 0),
+            "wall_s": round(wall, 2),
+            "records_per_s": round(run["processed"] / wall, 1),
+            # the platform phase alone (from its first call to its last, at 0.2 s resolution): what the limiter
+            # reaches, without the run's fixed costs (CLI, planning, reading chunks, writing links back)
+            "platform_calls_per_s": round(out["platform_calls"] / busy, 1) if busy > 0 else None,
+            **out,
+            "salesforce_calls": self._salesforce_calls(before["salesforce"], {}),
+        }
+
+    def burst(self, n: int) -> dict[str, Any]:
+        rows = self.scenario.query(f"SELECT Id, MobilePhone FROM Contact ORDER BY CreatedDate LIMIT {n}")
+        wanted = {row["MobilePhone"]: f"Burst{i}" for i, row in enumerate(rows)}
+        names = {row["Id"]: wanted[row["MobilePhone"]] for row in rows}
+        results = self._results()
+        before = self._before()
+        since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        sent: dict[str, float] = {}
+        started = time.monotonic()
+        ids = list(names)
+        by_id = {row["Id"]: row["MobilePhone"] for row in rows}
+        for offset in range(0, len(ids), 200):
+            chunk = ids[offset : offset + 200]
+            records = [{"attributes": {"type": "Contact"}, "id": i, "FirstName": names[i]} for i in chunk]
+            self.scenario.sf("PATCH", "composite/sobjects", json={"allOrNone": False, "records": records})
+            now = time.monotonic()
+            sent.update({by_id[i]: now for i in chunk})
+        seen: dict[str, float] = {}
+        deadline = time.monotonic() + 300
+        while len(seen) < len(wanted) and time.monotonic() < deadline:
+            found = self.stack.platform_control("GET", "contacts", params={"updated_since": since}).json()["contacts"]
+            now = time.monotonic()
+            for contact in found:
+                number = contact["phone"]
+                if number in wanted and number not in seen and contact.get("first_name") == wanted[number]:
+                    seen[number] = now
+            time.sleep(POLL)
+        wall = max(seen.values(), default=started) - started
+        while time.monotonic() < deadline and self._results() < results + len(wanted):
+            time.sleep(0.5)  # every record's Sync_Result__c written back: the burst's Salesforce cost is whole
+        out = self._measure(before)
+        latencies = [seen[p] - sent[p] for p in seen]
+        return {
+            "records": len(wanted),
+            "arrived": len(seen),
+            "records_per_s": round(len(seen) / wall, 1) if wall > 0 else 0,
+            "p50_s": round(percentile(latencies, 50), 3) if latencies else -1,
+            "p99_s": round(percentile(latencies, 99), 3) if latencies else -1,
+            **out,
+            "salesforce_calls": self._salesforce_calls(
+                before["salesforce"], {"query": 1, "collections": -(-len(wanted) // 200)}
+            ),
+        }
+
+    def _results(self) -> int:
+        return int(self.stack.sf_control("GET", "stats").json()["records"].get("Sync_Result__c", 0))
+
+
+def leg(workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    run = Leg(workers, args.records, args.latency_ms, args.cap, args.poll_seconds)
+    try:
+        initial = run.initial()
+        burst = run.burst(args.burst)
+    finally:
+        run.close()
+    limit = args.cap / (args.latency_ms / 1000)
+    for part in (initial, burst):
+        part["ratio"] = round(part["records_per_s"] / limit, 2)
+        if part.get("platform_calls_per_s"):
+            part["platform_phase_ratio"] = round(part["platform_calls_per_s"] / limit, 2)
+        part["cpu_ms_per_record"] = round(1000 * part["cpu_s"] / max(1, part["records"]), 2)
+    return {"workers": workers, "initial": initial, "burst": burst}
+
+
+def _line(label: str, leg: dict[str, Any], part: str) -> str:
+    f = leg[part]
+    latency = f"{f['p50_s']:>6} {f['p99_s']:>6}" if part == "burst" else f"{'':>6} {'':>6}"
+    return (
+        f"{label:<22}{f['records']:>7}{f['records_per_s']:>10}{f['ratio']:>7}  {latency}{f['throttled']:>8}"
+        f"{f['peak_in_flight']:>6}{f['salesforce_calls']:>9}{f['cpu_ms_per_record']:>11}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", default="1,2,4", help="worker counts, one fresh stack each")
+    parser.add_argument("--records", type=int, default=5000, help="Contacts in the initial sync")
+    parser.add_argument("--burst", type=int, default=1000, help="Contacts edited at once after it")
+    parser.add_argument("--latency-ms", type=int, default=250, help="the platform's answer time")
+    parser.add_argument("--cap", type=int, default=80, help="the platform's concurrency cap (and the gateway's)")
+    parser.add_argument(
+        "--poll-seconds",
+        type=int,
+        default=3600,
+        help="MOBILECOMMONS_POLL_SECONDS: long, so the legs measure the sync to the platform alone (see the docstring)",
+    )
+    parser.add_argument("--baseline-ref", default="main", help="git revision measured beside (empty: none)")
+    parser.add_argument("--baseline-workers", default="4", help="worker counts measured on the baseline's code")
+    args = parser.parse_args()
+    os.environ["MOBILECOMMONS_MAX_CONCURRENT"] = str(args.cap)
+    limit = args.cap / (args.latency_ms / 1000)
+    baseline: dict[int, dict[str, Any]] = {}
+    if args.baseline_ref:  # first, so that a warmer machine does not favour the code under test
+        with code_of(args.baseline_ref):
+            for workers in (int(w) for w in args.baseline_workers.split(",") if w):
+                baseline[workers] = leg(workers, args)
+    legs = [leg(int(w), args) for w in args.workers.split(",") if w]
+
+    print(
+        f"\nthroughput — Mobile Commons emulator at {args.latency_ms} ms, {args.cap} calls in flight at most: the "
+        f"platform allows {limit:g} calls/s (~records/s). Everything on this machine: 2 shared cores, other "
+        "engineers' work running\n"
+    )
+    print(
+        f"{'':<22}{'records':>7}{'rec/s':>10}{'ratio':>7}  {'p50 s':>6} {'p99 s':>6}{'throttl':>8}{'peak':>6}"
+        f"{'SF calls':>9}{'CPU ms/rec':>11}"
+    )
+    for figures in legs:
+        workers = figures["workers"]
+        for part, name in (("initial", "initial"), ("burst", "burst")):
+            print(_line(f"{workers} worker(s), {name}", figures, part))
+            if workers in baseline:
+                print(_line(f"  {args.baseline_ref}'s code", baseline[workers], part))
+    print("\nthe initial sync's platform phase alone (first to last platform call; the rest is the run's fixed costs):")
+    for figures in legs:
+        f = figures["initial"]
+        base = baseline.get(figures["workers"], {}).get("initial")
+        beside = f"   {args.baseline_ref}'s code: ratio {base.get('platform_phase_ratio')}" if base else ""
+        print(
+            f"  {figures['workers']} worker(s): {f['platform_calls_per_s']} calls/s in {f['wall_s']} s of run,"
+            f" ratio {f.get('platform_phase_ratio')}{beside}"
+        )
+    four = next((f for f in legs if f["workers"] == 4), None)
+    if four is not None:
+        print(f"\ntarget: ratio ≥ 0.8 with 4 workers (initial {four['initial']['ratio']}), 0 throttling answers")
+    print(
+        json.dumps(
+            {
+                "bench": "throughput",
+                "latency_ms": args.latency_ms,
+                "cap": args.cap,
+                "platform_limit_per_s": limit,
+                "legs": legs,
+                "baseline": {"ref": args.baseline_ref, "legs": list(baseline.values())} if baseline else None,
+                "targets": {"ratio_4_workers": 0.8, "throttled": 0},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
