@@ -109,6 +109,7 @@ class Person:
     subscribed: bool = True
     opt_changed_at: float = -1e9
     stranger: bool = False
+    history: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -336,6 +337,7 @@ class Chaos:
             self.counts.skipped[kind] += 1
             return
         self.counts.changes[kind] += 1
+        person.history.append(f"{now:.0f}s {kind}")
 
     # -- faults
 
@@ -419,7 +421,8 @@ class Chaos:
         rng = self.rng
         per_minute = args.faults_per_minute
         moments = sorted(rng.uniform(2, seconds - 2) for _ in range(max(1, round(per_minute * args.minutes))))
-        schedule = [(t, FAULT_KINDS[i % len(FAULT_KINDS)]) for i, t in enumerate(moments)]
+        kinds_used = [k for k in FAULT_KINDS if k not in args.without.split(",")]
+        schedule = [(t, kinds_used[i % len(kinds_used)]) for i, t in enumerate(moments)]
         kinds = [k for _, k in schedule]
         rng.shuffle(kinds)
         schedule = [(t, k) for (t, _), k in zip(schedule, kinds, strict=True)]
@@ -508,7 +511,7 @@ class Chaos:
                 if record.get("Messaging_Contact_Id__c") != profile.get("id"):
                     problems.append(f"link {record.get('Messaging_Contact_Id__c')} vs {profile.get('id')}")
             if problems:
-                lost.append(f"{person.phone} {person.record_id}: {'; '.join(problems)}")
+                lost.append(f"{person.phone} {person.record_id}: {'; '.join(problems)} [{', '.join(person.history)}]")
                 lost_records[person.record_id or person.phone] = person.phone
         duplicated = [f"{crm}: {n} platform profiles" for crm, n in by_crm.items() if n > 1]
         duplicated += [f"{phone}: {len(rows)} Salesforce records" for phone, rows in by_phone.items() if len(rows) > 1]
@@ -564,6 +567,9 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the relay proxy's access log
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10, help="how long changes and faults go on")
     parser.add_argument("--seed", type=int, default=12)
@@ -577,6 +583,7 @@ def main() -> None:
     parser.add_argument("--late", type=float, default=0.15, help="share of webhook batches held behind later ones")
     parser.add_argument("--opt-gap", type=float, default=40, help="seconds between one person's opt changes")
     parser.add_argument("--settle", type=float, default=420, help="seconds to wait for convergence at most")
+    parser.add_argument("--without", default="", help="fault kinds not to inject, comma-separated")
     parser.add_argument("--platform", default="mobilecommons", help="only mobilecommons is driven today")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs) afterwards")
     parser.add_argument("-v", "--verbose", action="store_true")

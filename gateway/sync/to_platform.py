@@ -18,13 +18,21 @@ Guarantees:
   `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links. Both the
   platform write and that transaction are fenced by the job's lease (`SyncContext.check_fence`, `.commit`).
 - Transient platform failures are retried by re-raising after every other record of the batch is done and marked.
+- One record is synced by one job at a time (`record_turn`): two jobs holding events of one record (two edits a
+  moment apart, a replayed batch, a retry) take turns from the version check to the commit of the marks, so the
+  older version can never reach the platform after the newer one (the later turn finds it stale). A record whose
+  sync state changed while the job waited for its turn is looked up on the platform again, not from the batch's
+  prefetch. A turn lapses after `RECORD_TURN_SECONDS` (its holder stopped or died); the holder's own lease
+  (`gateway.workers`) fences what it would write after that.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -42,12 +50,19 @@ from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import readback, state, writeback
+from gateway.sync import fencing, readback, state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
 PLATFORM_CONCURRENCY = 16  # platform calls in flight per real-time job (platforms cap concurrency far above this)
+RECORD_TURN_SECONDS = 60  # longer than one record's platform calls; a stopped holder's turn lapses after it
+RECORD_TURN_POLL = 0.05
+_RECORD_TURN = "gateway:turn:to-platform:{}:{}"  # object, 15-char record id -> the token of the job syncing it
+
+
+class RecordBusy(Exception):
+    """Another job kept the record's turn for longer than a turn lasts (taken again at each lapse): RQ retries."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -346,6 +361,25 @@ def result_values(
 # -- a batch of Salesforce events (real time) ---------------------------------------------------------------------
 
 
+@contextmanager
+def record_turn(context: SyncContext, object_name: str, record_id: str) -> Iterator[bool]:
+    """This job's turn to sync one record (see the module's guarantees); yields whether it had to wait for another
+    job's turn to end. Raises `RecordBusy` when no turn came in two turns' time."""
+    key = _RECORD_TURN.format(object_name, str(record_id)[:15])
+    deadline = time.monotonic() + 2 * RECORD_TURN_SECONDS
+    waited = False
+    while (turn := fencing.claim(context.redis, key, RECORD_TURN_SECONDS)) is None:
+        if time.monotonic() > deadline:
+            raise RecordBusy(f"{object_name} {record_id} was being synced by another job for {deadline:.0f} s")
+        waited = True
+        time.sleep(RECORD_TURN_POLL)
+    try:
+        yield waited
+    finally:
+        fencing.release(context.redis, turn)
+
+
+
 def _version(event: Mapping[str, Any]) -> datetime:
     stamp = event["record"].get("SystemModstamp") or event["publishedAt"]
     return parse_timestamp(str(stamp))
@@ -450,6 +484,10 @@ def sync_events(
     checked = readback.read_back(context, work)
 
     region = context.settings.phone_default_region
+    before: dict[tuple[str, str], state.RecordState] = {}
+    for name in {item.obj.object_name for item in checked}:
+        ids = [item.event["recordId"] for item in checked if item.obj.object_name == name]
+        before.update(((name, i), s) for i, s in zip(ids, state.record_states(context.redis, name, ids), strict=True))
     phones = [p for item in checked if item.record and (p := record_phone(item.record, item.obj, region))]
     known = prefetch_by_phone(context, phones) if len(phones) > 1 else None
 
@@ -467,16 +505,20 @@ def sync_events(
         version = parse_timestamp(str(item.record["SystemModstamp"]))
         update = event["operation"] not in ("insert", "undelete") and not obj.send_all_fields
         try:
-            sync_record(
-                context,
-                obj,
-                {**item.record, "Id": event["recordId"]},
-                sink,
-                version=version,
-                changed_fields=_changed_fields(event, item.record, version) if update else None,
-                force=force,
-                known=known,
-            )
+            with record_turn(context, obj.object_name, event["recordId"]) as waited:
+                last = state.record_state(context.redis, obj.object_name, event["recordId"])
+                fresh = not waited and last == before.get((obj.object_name, event["recordId"]))
+                sync_record(
+                    context,
+                    obj,
+                    {**item.record, "Id": event["recordId"]},
+                    sink,
+                    version=version,
+                    last=last,
+                    changed_fields=_changed_fields(event, item.record, version) if update else None,
+                    force=force,
+                    known=known if fresh else None,  # another job synced it since the prefetch: look again
+                )
         except SyncFailure as failure:
             if not failure.error.transient:
                 raise
