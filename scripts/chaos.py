@@ -60,10 +60,10 @@ from werkzeug.wrappers import Request, Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.demo import Stack, _restart, start_stack  # noqa: E402
-from gateway.jobs import QUEUES  # noqa: E402
-from gateway.redis_server import EmbeddedRedis  # noqa: E402
-from gateway.stack import Supervisor  # noqa: E402
+from gateway.demo import Stack, _restart, start_stack
+from gateway.jobs import QUEUES
+from gateway.redis_server import EmbeddedRedis
+from gateway.stack import Supervisor
 
 WORKERS = 4
 FAULT_KINDS = (

@@ -64,6 +64,7 @@ _RECORD_TURN = "gateway:turn:to-platform:{}:{}"  # object, 15-char record id -> 
 class RecordBusy(Exception):
     """Another job kept the record's turn for longer than a turn lasts (taken again at each lapse): RQ retries."""
 
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -377,7 +378,6 @@ def record_turn(context: SyncContext, object_name: str, record_id: str) -> Itera
         yield waited
     finally:
         fencing.release(context.redis, turn)
-
 
 
 def _version(event: Mapping[str, Any]) -> datetime:

@@ -5,7 +5,8 @@ Guarantees: every public method is atomic under one lock (thread-safe); phones a
 opt-in through any path of that campaign changes nothing, as Upland documents), and a profile that
 opted out (STOP, or an API opt-out of every campaign) is never re-subscribed through the API — only by
 the person texting START; an API call that tries to subscribe or text a person whose own STOP is in force is
-refused and counted (`after_stop_counts`: what `scripts/chaos` reports as re-texted); timestamps have one-second precision like MC's.
+refused and counted (`after_stop_counts`: what `scripts/chaos` reports as re-texted); timestamps have
+one-second precision like MC's.
 
 What recorded responses show (docs/platforms/mobilecommons.md, "Recorded responses"): subscription `status` is
 "Active" or "Opted-Out"; after an opt-out the profile `<status>` is "Undeliverable" (else "Active Subscriber",
@@ -360,7 +361,8 @@ class MobileCommonsState:
                     "Reply START to resubscribe.", moment, campaign_id,
                 )  # fmt: skip
             elif word in START_WORDS:
-                profile.stopped = profile.texted_stop = False  # `opted_out_at` stays: recorded profiles keep it once active again
+                # `opted_out_at` stays: recorded profiles keep it once active again
+                profile.stopped = profile.texted_stop = False
                 if profile.subscriptions:
                     for sub in profile.subscriptions.values():
                         if sub.status != ACTIVE:
