@@ -333,6 +333,7 @@ class Chaos:
             stranger = Person(phone=f"+1415320{len(self.people):04d}", stranger=True)
             self.mc_control("POST", "inbound", {"phone": stranger.phone, "body": "JOIN me"})
             self.people.append(stranger)
+            person = stranger
         else:
             self.counts.skipped[kind] += 1
             return
