@@ -8,7 +8,8 @@ emulators, `gateway serve`, 4 `gateway worker`s, `gateway cron`), kept up as `ga
 - in Salesforce (as an admin, through the emulator's record API, which fires the package's triggers as an API call
   does — the faults injected into the REST API are the gateway's alone): names and emails edited (sometimes twice
   within a second, so two jobs hold one record), Contacts created, opted out, and ticked subscribed again;
-- on the platform: linked people text the mData keyword, text STOP, text START; strangers text the keyword.
+- on the platform: linked people text the mData keyword, text STOP, text START; strangers text the keyword (each
+  must end as a Contact, or with a `Sync_Result__c` saying why not: Mobile Commons gives a stranger no last name).
 
 Meanwhile, at seeded random moments, faults of each kind are injected:
 
@@ -488,10 +489,13 @@ class Chaos:
         )
         lost: list[str] = []
         lost_records: dict[str, str] = {}
+        logged = {r["Platform_Contact_Id__c"] for r in self.query("SELECT Platform_Contact_Id__c FROM Sync_Result__c")}
         for person in self.people:
-            if person.stranger:
-                if not by_phone.get(_digits(person.phone)):
-                    lost.append(f"{person.phone}: texted in, no Salesforce record")
+            if person.stranger:  # a Contact, or a log row saying why not (one with no last name cannot be created)
+                profile_id = (profile_of.get(person.phone) or {}).get("id")
+                if not by_phone.get(_digits(person.phone)) and profile_id not in logged:
+                    lost.append(f"{person.phone}: texted in, no Salesforce record and no Sync_Result__c")
+                    lost_records[profile_id or person.phone] = person.phone
                 continue
             record = by_id.get(person.record_id or "")
             profile = profile_of.get(person.phone)
