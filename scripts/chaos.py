@@ -110,6 +110,8 @@ class Person:
     subscribed: bool = True
     opt_changed_at: float = -1e9
     stranger: bool = False
+    either: bool = False  # an admin's opt-out then re-tick: either ending is right, if both sides agree
+    last_opt: str = ""
     history: list[str] = field(default_factory=list)
 
 
@@ -318,10 +320,11 @@ class Chaos:
             self.people.append(person)
         elif kind == "sf_opt_out" and person.subscribed and opt_free:
             self.sf_control("PATCH", f"records/Contact/{person.record_id}", {"Mobile_Subscriber__c": False})
-            person.subscribed, person.opt_changed_at = False, now
+            person.subscribed, person.opt_changed_at, person.either = False, now, False
         elif kind == "sf_resubscribe" and not person.subscribed and opt_free:
             self.sf_control("PATCH", f"records/Contact/{person.record_id}", {"Mobile_Subscriber__c": True})
-            person.opt_changed_at = now  # refused: only the person's own START subscribes them again
+            person.opt_changed_at = now  # refused after a STOP; after an admin's opt-out, it depends on whether
+            person.either = person.either or person.last_opt == "sf_opt_out"  # that reached the platform first
         elif kind == "mc_text":
             self.mc_control("POST", "inbound", {"phone": person.phone, "body": f"JOIN {self.rng.randrange(100)}"})
         elif kind == "mc_stop" and person.subscribed and opt_free:
@@ -340,6 +343,9 @@ class Chaos:
             return
         self.counts.changes[kind] += 1
         person.history.append(f"{now:.0f}s {kind}")
+        if kind in ("sf_opt_out", "sf_resubscribe", "mc_stop", "mc_start"):
+            person.last_opt = kind
+            person.either = person.either if kind == "sf_resubscribe" else False
 
     # -- faults
 
@@ -507,6 +513,8 @@ class Chaos:
                     if (record.get(sf_name) or "") != (profile.get(mc_name) or ""):
                         problems.append(f"{sf_name} {record.get(sf_name)!r} vs {profile.get(mc_name)!r}")
                 want = "subscribed" if person.subscribed else "unsubscribed"
+                if person.either and profile.get("sms_status") in ("subscribed", "unsubscribed"):
+                    want = str(profile["sms_status"])  # Mobile Commons opts a number in once per campaign
                 if profile.get("sms_status") != want:
                     problems.append(f"platform {profile.get('sms_status')} (want {want})")
                 if (record.get("Messaging_Status__c") or "").lower() != want:
