@@ -3,7 +3,9 @@ batch of `Messaging_Sync__e` events (`sync_events`) and for every chunk of a bul
 
 Guarantees:
 - Events are grouped by record; only the newest version of each is applied, and a version not newer than the
-  last one synced (`state`) is skipped, so a replayed batch applies nothing twice.
+  last one synced (`state`) is skipped, so a replayed batch applies nothing twice. An event older than the version
+  already synced, which arrives late (a postponed or held batch), is the one exception: the newer sync sent its own
+  changed fields only, so every mapped field is compared with the platform once more and what differs is sent.
 - An event says which record changed, never what it holds: every record is read back from Salesforce first
   (`readback`), and Salesforce's values and `SystemModstamp` are synced. A record Salesforce does not hold is
   skipped (logged); an id of another object is refused (`invalid-record-id`).
@@ -508,6 +510,10 @@ def sync_events(
             with record_turn(context, obj.object_name, event["recordId"]) as waited:
                 last = state.record_state(context.redis, obj.object_name, event["recordId"])
                 fresh = not waited and last == before.get((obj.object_name, event["recordId"]))
+                if last.version == version and _version(event) < version:
+                    # An older event than the version a newer one synced, with its changed fields only: what this
+                    # one changed may never have been sent. Checked against the platform, every field, once more.
+                    last = replace(last, version=None, fingerprint=None)
                 sync_record(
                     context,
                     obj,
