@@ -18,7 +18,7 @@ from gateway.platforms.recording import RecordingAdapter
 from gateway.sync import fencing, from_platform, state, to_platform, writeback
 from gateway.sync.context import SyncContext
 from tests.unit.sync.fakes import FakeSalesforce
-from tests.unit.sync.test_to_platform import ORG, _event
+from tests.unit.sync.test_to_platform import GRACE, ORG, _event
 
 LEASE = "test:lease"
 
@@ -39,12 +39,12 @@ def _leased(context: SyncContext, connection: redis.Redis) -> SyncContext:
 def test_a_sync_whose_lease_passed_to_another_execution_writes_and_stores_nothing(
     context: SyncContext, connection: redis.Redis, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
-    record_id = salesforce.seed("Contact", FirstName="Grace", LastName="Hopper")
+    record_id = salesforce.seed("Contact", **GRACE)
     leased = _leased(context, connection)
     connection.set(LEASE, "the next execution's")
 
     with pytest.raises(fencing.Superseded):
-        to_platform.sync_events(leased, ORG, [_event(record_id)])
+        to_platform.sync_events(leased, ORG, [_event(salesforce, record_id)])
 
     assert recorder.recorded() == []
     assert state.record_state(connection, "Contact", record_id) == state.RecordState()
@@ -54,9 +54,9 @@ def test_a_sync_whose_lease_passed_to_another_execution_writes_and_stores_nothin
 def test_a_sync_that_keeps_its_lease_syncs_as_before(
     context: SyncContext, connection: redis.Redis, recorder: RecordingAdapter, salesforce: FakeSalesforce
 ) -> None:
-    record_id = salesforce.seed("Contact", FirstName="Grace", LastName="Hopper")
+    record_id = salesforce.seed("Contact", **GRACE)
 
-    counts = to_platform.sync_events(_leased(context, connection), ORG, [_event(record_id)])
+    counts = to_platform.sync_events(_leased(context, connection), ORG, [_event(salesforce, record_id)])
 
     assert counts["synced"] == 1
     assert len(recorder.recorded()) == 1
