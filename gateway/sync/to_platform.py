@@ -24,14 +24,16 @@ Guarantees:
   moment apart, a replayed batch, a retry) take turns from the version check to the commit of the marks, so the
   older version can never reach the platform after the newer one (the later turn finds it stale). A record whose
   sync state changed while the job waited for its turn is looked up on the platform again, not from the batch's
-  prefetch. A turn lapses after `RECORD_TURN_SECONDS` (its holder stopped or died); the holder's own lease
-  (`gateway.workers`) fences what it would write after that.
+  prefetch. A turn passes at once when its holder's execution lost its job's lease (`gateway.workers`: the job was
+  taken over from a killed or stopped worker), else after `RECORD_TURN_SECONDS`; the lease fences what a late
+  holder would still write.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -52,19 +54,20 @@ from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH
 from gateway.salesforce.sync_results import Direction
-from gateway.sync import fencing, readback, state, writeback
+from gateway.sync import readback, state, writeback
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
 
 PLATFORM_CONCURRENCY = 16  # platform calls in flight per real-time job (platforms cap concurrency far above this)
 RECORD_TURN_SECONDS = 60  # longer than one record's platform calls; a stopped holder's turn lapses after it
+RECORD_TURN_WAIT = 20  # then the job fails and RQ retries it: a worker never waits long on another's record
 RECORD_TURN_POLL = 0.05
 _RECORD_TURN = "gateway:turn:to-platform:{}:{}"  # object, 15-char record id -> the token of the job syncing it
 
 
 class RecordBusy(Exception):
-    """Another job kept the record's turn for longer than a turn lasts (taken again at each lapse): RQ retries."""
+    """Another job kept the record's turn for `RECORD_TURN_WAIT` s: this job fails and RQ retries it."""
 
 
 T = TypeVar("T")
@@ -364,22 +367,43 @@ def result_values(
 # -- a batch of Salesforce events (real time) ---------------------------------------------------------------------
 
 
+# KEYS: the record's turn. ARGV: this job's claim (`<lease key>|<execution id>`), the turn's seconds. A turn whose
+# holder's execution no longer holds its job's lease (killed or stopped, its job taken over) is taken over at once.
+_TAKE_TURN = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local sep = string.find(held, '|', 1, true)
+  if not sep or redis.call('GET', string.sub(held, 1, sep - 1)) == string.sub(held, sep + 1) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+_GIVE_TURN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 @contextmanager
 def record_turn(context: SyncContext, object_name: str, record_id: str) -> Iterator[bool]:
     """This job's turn to sync one record (see the module's guarantees); yields whether it had to wait for another
-    job's turn to end. Raises `RecordBusy` when no turn came in two turns' time."""
+    job's turn to end. A turn held by an execution that lost its job's lease (a killed or stopped worker whose job
+    was taken over) is taken at once. Raises `RecordBusy` when no turn came within `RECORD_TURN_WAIT` s, so a
+    worker waiting on a turn whose holder's job sits in the queue behind it frees itself for that job."""
     key = _RECORD_TURN.format(object_name, str(record_id)[:15])
-    deadline = time.monotonic() + 2 * RECORD_TURN_SECONDS
+    fence = context.fence
+    claim = f"{fence.key}|{fence.token}" if fence is not None else uuid.uuid4().hex
+    deadline = time.monotonic() + RECORD_TURN_WAIT
     waited = False
-    while (turn := fencing.claim(context.redis, key, RECORD_TURN_SECONDS)) is None:
+    while not context.redis.eval(_TAKE_TURN, 1, key, claim, RECORD_TURN_SECONDS):
         if time.monotonic() > deadline:
-            raise RecordBusy(f"{object_name} {record_id} was being synced by another job for {deadline:.0f} s")
+            raise RecordBusy(f"{object_name} {record_id} was being synced by another job for {RECORD_TURN_WAIT} s")
         waited = True
         time.sleep(RECORD_TURN_POLL)
     try:
         yield waited
     finally:
-        fencing.release(context.redis, turn)
+        context.redis.eval(_GIVE_TURN, 1, key, claim)
 
 
 def _version(event: Mapping[str, Any]) -> datetime:
