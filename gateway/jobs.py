@@ -203,7 +203,8 @@ def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) 
     """Platform contacts (as `to_salesforce.contact_to_json`) → Salesforce. Idempotent by platform version."""
 
     def handle(context: SyncContext, contacts: list[dict[str, Any]]) -> dict[str, int]:
-        return to_salesforce.sync_contacts(context, [to_salesforce.contact_from_json(c) for c in contacts], force=force)
+        polled = [to_salesforce.contact_from_json(c) for c in contacts]
+        return to_salesforce.sync_contacts(context, from_platform.current_views(context, polled), force=force)
 
     return _run("sync_platform_contacts", handle, contacts)  # type: ignore[no-any-return]
 

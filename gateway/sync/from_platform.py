@@ -14,7 +14,10 @@ hold; a person the platform, asked, does not know is dropped (and logged once a 
 opt-outs itself (`opt_out_webhooks`, verified the way it signs) has its pushed STOP kept, even over a view that does
 not show it yet (a read lagging behind the push must never lose a STOP), and one that cannot be asked keeps what the
 event says. Polling covers [cursor - overlap, now] and advances the cursor only after the changes were queued, so a
-crash repeats a window and never skips one; a platform without a change feed is not polled.
+crash repeats a window and never skips one; a platform without a change feed is not polled. A polled person waits in
+a job, which may run late (a retry, a stopped worker's job taken over): where the adapter reads people in batches,
+the job reads them again right before it writes (`current_views`), so a view older than the job (a name Salesforce
+changed and the sync wrote to the platform meanwhile) never overwrites Salesforce.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from redis import Redis
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
-from gateway.platforms.base import Capabilities, InboundEvent, InboundKind
+from gateway.platforms.base import PHONE_BATCH, Capabilities, InboundEvent, InboundKind
 from gateway.redis_client import text
 from gateway.sync import fencing, state, to_salesforce
 from gateway.sync.context import SyncContext
@@ -244,6 +247,18 @@ def _log_unknown(context: SyncContext, people: list[Contact]) -> None:
 
 
 # -- polled changes -----------------------------------------------------------------------------------------------
+
+
+def current_views(context: SyncContext, contacts: list[Contact]) -> list[Contact]:
+    """The polled `contacts` as the platform holds them now, where it reads people in batches (`PHONE_BATCH` a
+    call); each person it no longer finds, and every person on a platform that cannot be read so, as polled."""
+    if not context.platform.capabilities.lookup_many_by_phone:
+        return contacts
+    phones = sorted({c.phone for c in contacts if c.phone})
+    now: dict[str, Contact] = {}
+    for start in range(0, len(phones), PHONE_BATCH):
+        now.update(context.platform.find_contacts_by_phone(phones[start : start + PHONE_BATCH]))
+    return [now.get(c.phone, c) if c.phone else c for c in contacts]
 
 
 def poll(context: SyncContext, follow_up: FollowUp, now: datetime | None = None) -> int:

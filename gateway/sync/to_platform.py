@@ -120,6 +120,7 @@ def sync_record(
     deleted: bool = False,
     force: bool = False,
     known: Mapping[str, Contact | None] | None = None,
+    event_version: datetime | None = None,
 ) -> None:
     """Sync one Salesforce record to the platform and hand its outcome to `sink`.
 
@@ -133,12 +134,18 @@ def sync_record(
 
     `changed_fields` limits the values sent (None: all mapped fields); a `deleted` record is only marked; `force`
     (an admin's resend) bypasses the version and echo checks, never the rules; `known` holds platform contacts
-    already looked up by phone (`prefetch_by_phone`). Raises the adapter's transient `SyncFailure` (nothing is
-    marked for the record).
+    already looked up by phone (`prefetch_by_phone`). `event_version` is the version the event itself carried: an
+    event older than the version already synced, arriving late (a postponed or held batch), is compared with the
+    platform once more on every field, since the newer sync sent its own changed fields only. Raises the adapter's
+    transient `SyncFailure` (nothing is marked for the record).
     """
     record_id = str(record["Id"])
     claim, last = _claim(context, obj.object_name, record_id)
     try:
+        if not force and event_version is not None and event_version < version and last.version == version:
+            last = replace(
+                last, version=None, fingerprint=None
+            )  # what this late event changed may never have been sent
         _sync_claimed(context, obj, record, sink, version, last, changed_fields, deleted, force, known, claim)
     finally:
         fencing.release(context.redis, claim)
@@ -570,6 +577,7 @@ def sync_events(
                 changed_fields=_changed_fields(event, item.record, version) if update else None,
                 force=force,
                 known=known,
+                event_version=_version(event),
             )
         except SyncFailure as failure:
             if not failure.error.transient:

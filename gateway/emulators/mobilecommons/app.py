@@ -453,6 +453,7 @@ class EmulatorApp:
             "unauthorized": unauthorized,
             **self.faults.stats(),
             "profiles": self.state.count(),
+            "after_stop": self.state.after_stop_counts(),
         }
 
     def _mdata_for(self, phone: str, keyword: str, now: datetime) -> tuple[MData, str] | None:

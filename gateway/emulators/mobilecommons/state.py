@@ -4,7 +4,9 @@ Guarantees: every public method is atomic under one lock (thread-safe); phones a
 11-digit `1XXXXXXXXXX`; a number is opted into a campaign through the API once and once only (a later
 opt-in through any path of that campaign changes nothing, as Upland documents), and a profile that
 opted out (STOP, or an API opt-out of every campaign) is never re-subscribed through the API — only by
-the person texting START; timestamps have one-second precision like MC's.
+the person texting START; an API call that tries to subscribe or text a person whose own STOP is in force is
+refused and counted (`after_stop_counts`: what `scripts/chaos` reports as re-texted); timestamps have
+one-second precision like MC's.
 
 What recorded responses show (docs/platforms/mobilecommons.md, "Recorded responses"): subscription `status` is
 "Active" or "Opted-Out"; after an opt-out the profile `<status>` is "Undeliverable" (else "Active Subscriber",
@@ -130,6 +132,7 @@ class Profile:
     opted_out_at: datetime | None = None  # the last opt-out; kept when the person texts START again
     opted_out_source: str = ""
     stopped: bool = False  # opted out of everything now (STOP, or an API opt-out without a campaign)
+    texted_stop: bool = False  # the person's own STOP is in force (no START since): nothing may text or subscribe them
     messages: list[StoredMessage] = field(default_factory=list)
 
     @property
@@ -216,6 +219,7 @@ class MobileCommonsState:
 
     def reset(self) -> None:
         with self._lock:
+            self.after_stop = {"subscribe": 0, "message": 0}  # API calls that would text someone who said STOP
             self.campaigns: dict[int, Campaign] = {
                 self.campaign_id: Campaign(self.campaign_id, "National", {self.opt_in_path_id: "Main opt-in"}),
                 self.campaign_id + 1: Campaign(
@@ -251,6 +255,8 @@ class MobileCommonsState:
                     profile.set_custom(name, value.strip(), moment)
                     self._columns.add(name)
             if campaign_id is not None:
+                if profile.texted_stop:
+                    self.after_stop["subscribe"] += 1  # refused below, as MC does; counted: the caller should know
                 self._api_opt_in(profile, campaign_id, int(path_text), moment)
             profile.updated_at = moment
             return profile
@@ -324,6 +330,8 @@ class MobileCommonsState:
             profile = self._by_phone.get(phone)
             if profile is None:
                 raise EmulatorError(5)
+            if profile.texted_stop:
+                self.after_stop["message"] += 1
             if profile.stopped:
                 raise EmulatorError(14)
             sub = profile.subscriptions.get(int(campaign_text))
@@ -346,14 +354,15 @@ class MobileCommonsState:
             if word in STOP_WORDS:
                 for sub in profile.subscriptions.values():
                     self._opt_out_sub(sub, moment, STOP_SOURCE)
-                profile.stopped = True
+                profile.stopped = profile.texted_stop = True
                 profile.opted_out_at, profile.opted_out_source = moment, STOP_SOURCE
                 self._add_message(
                     profile, "opt_out", "You are unsubscribed and will receive no more messages. "
                     "Reply START to resubscribe.", moment, campaign_id,
                 )  # fmt: skip
             elif word in START_WORDS:
-                profile.stopped = False  # `opted_out_at` stays: recorded profiles keep it once active again
+                # `opted_out_at` stays: recorded profiles keep it once active again
+                profile.stopped = profile.texted_stop = False
                 if profile.subscriptions:
                     for sub in profile.subscriptions.values():
                         if sub.status != ACTIVE:
@@ -411,6 +420,13 @@ class MobileCommonsState:
         with self._lock:
             return len(self._by_id)
 
+    def after_stop_counts(self) -> dict[str, int]:
+        """API calls that tried to subscribe (`profile_update` with an opt-in path) or text (`send_message`) a
+        number whose own STOP is in force: each is refused, as Mobile Commons refuses it, and counted, since a
+        caller that makes one would text that person on a platform that does not refuse."""
+        with self._lock:
+            return dict(self.after_stop)
+
     def seed_profile(self, spec: Mapping[str, Any], rng: random.Random) -> Profile:
         """One profile from a control-API spec (see `seed.py`); its phone must be new."""
         phone = wire_phone(str(spec["phone"]))
@@ -441,6 +457,7 @@ class MobileCommonsState:
                     out_at = created + (now() - created) / 2
                     self._opt_out_sub(sub, out_at, STOP_SOURCE)
                     profile.opted_out_at, profile.opted_out_source, profile.stopped = out_at, STOP_SOURCE, True
+                    profile.texted_stop = True
             elif status != "unknown":
                 raise ValueError("sms_status must be subscribed, unsubscribed or unknown")
             messages = spec.get("messages") or 0

@@ -22,7 +22,9 @@ from gateway.domain.freshness import parse_timestamp
 from gateway.jobs import RETRY, SYNC
 from gateway.platforms.recording import adapter as recording
 from gateway.sync import state
+from gateway.sync.to_platform import PLATFORM_CONCURRENCY
 from gateway.sync.writeback import PENDING_KEY
+from gateway.workers import HEARTBEAT_TTL, GatewayWorker
 from tests.integration.salesforce_emulator.conftest import Emulator
 from tests.support import Process, post_events, salesforce_event, seed_people, wait_for
 
@@ -201,3 +203,42 @@ def test_a_worker_stopped_while_its_work_horse_runs_lets_the_horse_finish_the_jo
     assert set(_results(sf).values()) == {1}
     (job_id,) = FinishedJobRegistry(SYNC, connection=conn).get_job_ids()
     assert Job.fetch(job_id, connection=conn).retries_left == RETRY.max, "the job was taken from its live horse"
+
+
+def test_a_stopped_worker_that_wakes_before_anyone_took_its_job_writes_nothing_more(
+    gateway_url: str, org_token: str, redis_url: str, sync_env: dict[str, str], sf: Emulator, tmp_path: Path
+) -> None:
+    """The sweep finds the job's heartbeat lapsed and puts the job back on its queue, but every other worker is busy:
+    the stopped worker wakes first. It writes nothing more (RQ's worker, waking, stops its work horse; the lease
+    fences what a horse would still try), and the job is done by the next worker free."""
+    conn = redis.Redis.from_url(redis_url)
+    ids = sf.seed("Contact", count=80)
+    stopped = _worker("stopped", {**sync_env, "RECORDING_ADAPTER_DELAY_MS": "3000"}, tmp_path, conn)
+    rescuer: Process | None = None
+    try:
+        post_events(gateway_url, org_token, _events(ids), sf.org_id)
+        wait_for(lambda: conn.llen(recording.LOG_KEY) >= 1, timeout=30, what="the first platform writes")
+        stopped.signal_group(signal.SIGSTOP)
+        time.sleep(HEARTBEAT_TTL + 1)
+        sweeper = GatewayWorker([SYNC], connection=conn, name="sweeper")
+        (job_id,) = [raw.decode().split(":")[0] for raw in conn.zrange(f"rq:wip:{SYNC}", 0, -1)]
+        sweeper.clean_registries()  # what any worker's maintenance does; this one then takes no job
+        assert Queue(SYNC, connection=conn).count == 1, "the sweep did not put the held job back on its queue"
+        written = conn.llen(recording.LOG_KEY)
+
+        stopped.signal_group(signal.SIGCONT)
+        wait_for(lambda: conn.hget("rq:worker:stopped", "state") != b"busy", timeout=60, what="the late execution")
+        time.sleep(2)
+        late = conn.llen(recording.LOG_KEY) - written
+        rescuer = _worker("rescuer", sync_env, tmp_path, conn)
+        _settled(conn, sf, ids)
+    finally:
+        stopped.signal_group(signal.SIGCONT)
+        stopped.stop()
+        if rescuer is not None:
+            rescuer.stop()
+    # At most the requests whose thread had passed its lease check when the process stopped (one per thread, the
+    # documented instant no client can close), not the ~60 people left.
+    assert late <= PLATFORM_CONCURRENCY, f"the woken execution wrote {late} more people after it lost the job"
+    job = Job.fetch(job_id, connection=conn)
+    assert job.get_status() == "finished"  # and `_settled`: every record has its Sync_Result__c

@@ -175,3 +175,18 @@ def test_a_profile_leaving_the_window_while_paging_makes_no_other_one_missed(
     seen.extend(c.phone for c in pages)
 
     assert set(phones[1:]) <= set(seen)
+
+
+def test_a_batch_lookup_holding_a_number_mobile_commons_refuses_still_finds_everyone_else(
+    adapter: MobileCommonsAdapter, control: Control
+) -> None:
+    people = [f"+1510501{6200 + i:04d}" for i in range(6)]
+    for phone in people:
+        adapter.upsert_contact(Contact(phone=phone, first_name="P"), subscribe=True)
+    foreign = "+442079460958"  # a valid UK number: Mobile Commons answers error 5 for it (the emulator: any list)
+    before = control.calls("profiles")
+
+    found = adapter.find_contacts_by_phone([*people[:3], foreign, *people[3:], "+15105019999"])
+
+    assert sorted(found) == people  # the foreign and the unknown number are found by nobody; the batch is not lost
+    assert control.calls("profiles") - before <= 2 * 3 + 1  # split in halves around the one bad number
