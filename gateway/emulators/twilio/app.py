@@ -34,7 +34,7 @@ import requests
 from defusedxml import ElementTree as SafeET
 from werkzeug.wrappers import Request, Response
 
-from gateway.emulators.twilio.faults import Faults, FaultSpecError
+from gateway.emulators.twilio.faults import Faults, FaultSpecError, answer
 from gateway.emulators.twilio.state import E164, StoredMessage, TwilioApiError, TwilioState
 
 log = logging.getLogger(__name__)
@@ -117,18 +117,17 @@ class EmulatorApp:
         name, handler = route
         with self._stats_lock:
             self._calls[name] += 1
-        delay, fault = self.faults.enter()
-        try:
-            if delay:
-                time.sleep(delay)
+        with self.faults.call() as admission:
+            if admission.delay:
+                time.sleep(admission.delay)
+            fault = answer(admission)
             if fault is not None:
                 return self._error(fault)
-            status, payload = handler(request, resource)
+            try:
+                status, payload = handler(request, resource)
+            except TwilioApiError as exc:
+                return self._error(exc)
             return self._json(payload, status)
-        except TwilioApiError as exc:
-            return self._error(exc)
-        finally:
-            self.faults.leave()
 
     def _route(self, method: str, resource: str) -> tuple[str, Callable[[Request, str], tuple[int, Any]]] | None:
         if resource == "" and method == "GET":
