@@ -47,7 +47,7 @@ from gateway.platforms.base import (
     Pace,
     WebhookReply,
 )
-from gateway.ratelimit import PlatformLimits, Throttled, backoff_delay, effective_rate, platform_limits
+from gateway.ratelimit import PlatformLimits, Throttled, backoff_delay, effective_rate, limits_for
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +128,7 @@ class ActionNetworkAdapter:
     @classmethod
     def build(cls, settings: ActionNetworkSettings, redis: Redis) -> ActionNetworkAdapter:
         """The adapter with its limiters on `redis`, shared by every process that uses the same Redis."""
-        lease = settings.connect_timeout_seconds + settings.read_timeout_seconds + 5
-        limits = platform_limits(
-            redis,
-            NAME,
-            requests_per_second=settings.requests_per_second,
-            max_concurrent=settings.max_concurrent,
-            lease_seconds=lease,
-        )
-        return cls(settings, limits=limits)
+        return cls(settings, limits=limits_for(redis, NAME, settings))
 
     def __repr__(self) -> str:
         return f"ActionNetworkAdapter(base_url={self._base!r})"
