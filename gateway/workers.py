@@ -30,8 +30,9 @@ stores nothing for it, and the execution that took over finds the platform alrea
 them no second time. Nor can a fence held in Redis stop a request whose process stopped in the instant between its
 last lease check and its send (the record's claim is renewed right before it, `to_platform.sync_record`): that one
 request per thread is delivered when the process wakes, carrying the values of its own version. A platform that
-checked a fencing token itself would close that gap; none of ours offers one, so it stays, and is said here. A worker killed mid-job (its horse with it) is retried the same way; one whose horse survives
-lets the horse finish. `tests/integration/gateway/test_hung_worker.py` checks each case with real processes.
+checked a fencing token itself would close that gap; none of ours offers one, so it stays, and is said here. A
+worker killed mid-job (its horse with it) is retried the same way; one whose horse survives lets the horse finish.
+`tests/integration/gateway/test_hung_worker.py` checks each case with real processes.
 """
 
 from __future__ import annotations
