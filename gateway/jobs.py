@@ -23,7 +23,17 @@ from gateway import metrics, platforms, queued_jobs
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
 from gateway.salesforce.errors import ApiBudgetExhausted
-from gateway.sync import donations, fencing, from_platform, resend, schedule, to_platform, to_salesforce, writeback
+from gateway.sync import (
+    catch_up,
+    donations,
+    fencing,
+    from_platform,
+    resend,
+    schedule,
+    to_platform,
+    to_salesforce,
+    writeback,
+)
 from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
 
@@ -255,6 +265,19 @@ def enqueue_replay(connection: redis.Redis, replay: resend.Replay) -> Job:
     return _enqueue(connection, REALTIME, "sync_platform_contacts", [replay.payload], force=True)
 
 
+def catch_up_salesforce() -> int:
+    """Cron: queue a sync of each Salesforce record changed with no sync since (its event lost); see
+    `gateway.sync.catch_up` for the guarantee. Idempotent: one version of a record is queued once."""
+
+    def handle(context: SyncContext) -> int:
+        ttl = context.settings.dedup_ttl_seconds
+        return catch_up.catch_up(
+            context, lambda events: accept_salesforce_events(context.redis, catch_up.ORG, events, ttl)
+        )
+
+    return _run("catch_up_salesforce", handle)  # type: ignore[no-any-return]
+
+
 def drain_all_inbound() -> int:
     """Cron backstop: drain pending pushed events left by a crashed drain job."""
     return sum(drain_inbound_events().values())
@@ -267,6 +290,12 @@ def cron_table(settings: Settings) -> list[dict[str, Any]]:
         {"func": poll_platform_changes, "queue_name": REALTIME, "interval": poll_seconds, "job_timeout": JOB_TIMEOUT},
         {"func": drain_all_inbound, "queue_name": REALTIME, "interval": 30, "job_timeout": JOB_TIMEOUT},
         {"func": flush_salesforce_writeback, "queue_name": SYNC, "interval": 30, "job_timeout": JOB_TIMEOUT},
+        {
+            "func": catch_up_salesforce,
+            "queue_name": SYNC,
+            "interval": catch_up.CATCH_UP_SECONDS,
+            "job_timeout": JOB_TIMEOUT,
+        },
         {"func": nightly_incremental, "queue_name": BULK, "interval": 300, "job_timeout": JOB_TIMEOUT},
         {"func": donations_rollup, "queue_name": BULK, "interval": 300, "job_timeout": BULK_JOB_TIMEOUT},
     ]
