@@ -210,13 +210,39 @@ def postpone_salesforce_events(
 
 
 def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) -> dict[str, int]:
-    """Platform contacts (as `to_salesforce.contact_to_json`) → Salesforce. Idempotent by platform version."""
+    """Platform contacts (as `to_salesforce.contact_to_json`) → Salesforce. Idempotent by platform version. When the
+    Salesforce API budget says no, the batch is postponed (`postpone_platform_contacts`), not failed: these people
+    live only in this job (a poll's window moves on), and RQ's six retries last minutes while a
+    `REQUEST_LIMIT_EXCEEDED` pause lasts 5 minutes and a spent budget hours."""
 
     def handle(context: SyncContext, contacts: list[dict[str, Any]]) -> dict[str, int]:
         polled = [to_salesforce.contact_from_json(c) for c in contacts]
-        return to_salesforce.sync_contacts(context, from_platform.current_views(context, polled), force=force)
+        try:
+            return to_salesforce.sync_contacts(context, from_platform.current_views(context, polled), force=force)
+        except ApiBudgetExhausted as exc:  # whatever was written before is marked: the batch's replay skips it
+            delay = min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
+            postpone_platform_contacts(context.redis, contacts, delay, force=force)
+            log.warning("%d platform contact(s) postponed %.0f s: %s", len(contacts), delay, exc)
+            return {"postponed": len(contacts)}
 
     return _run("sync_platform_contacts", handle, contacts)  # type: ignore[no-any-return]
+
+
+def postpone_platform_contacts(
+    connection: redis.Redis, contacts: list[dict[str, Any]], delay: float, *, force: bool = False
+) -> Job:
+    """Schedule the batch of platform contacts again in `delay` seconds (its own job, with the usual retries)."""
+    return Queue(REALTIME, connection=connection).enqueue_in(
+        timedelta(seconds=delay),
+        "gateway.jobs.sync_platform_contacts",
+        contacts,
+        force=force,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
+        description=f"sync {len(contacts)} platform contact(s) (postponed: API budget)",
+    )
 
 
 class _RealtimeJobs:
