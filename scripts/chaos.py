@@ -32,11 +32,15 @@ the time to converge. A table, then one JSON line `{"bench": "chaos", …}`.
 Expected opt status follows the platform's rules: a STOP or a Salesforce opt-out unsubscribes; only the person's
 own START subscribes again (a Salesforce re-tick after an opt-out changes nothing). A Contact created and opted out
 in Salesforce before its first sync is created on the platform without a subscription (Mobile Commons "unknown",
-Salesforce "Not Synced"): not subscribed, which is what the opt-out asked. A process fault (`worker_kill`,
-`worker_stop`, `horse_kill`) that finds nothing to hit at its moment is tried again a second later until it fires,
-so each requested kind is injected. Opt-status changes of one
-person are spaced `--opt-gap` s apart, so that their order is the order they were made in; names and emails change
-at any moment. Loopback only; every process it starts is stopped at the end.
+Salesforce "Not Synced"): not subscribed, which is what the opt-out asked. An opt change that is a no-op where it is
+made, because the other side's earlier one had not arrived yet (a START texted while the platform still has the
+person subscribed: the admin's opt-out was held by a `REQUEST_LIMIT_EXCEEDED` pause; an admin unticking a box the
+person's STOP already unticked, whose START has not reached Salesforce yet), may end either way, as long as both
+sides agree: neither side can see it (the run checks, when it makes the change, whether it is such a no-op).
+Opt-status changes of one person are spaced `--opt-gap` s apart, so that their order is the order they were made
+in; names and emails change at any moment. A process fault (`worker_kill`, `worker_stop`, `horse_kill`) that finds
+nothing to hit at its moment is tried again a second later until it fires, so each requested kind is injected.
+Loopback only; every process it starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -117,7 +121,7 @@ class Person:
     subscribed: bool = True
     opt_changed_at: float = -1e9
     stranger: bool = False
-    either: bool = False  # an admin's opt-out then re-tick: either ending is right, if both sides agree
+    either: bool = False  # an opt change whose order of arrival is not known: either ending, if both sides agree
     last_opt: str = ""
     created: bool = False  # created in Salesforce during the run (else linked before it)
     history: list[str] = field(default_factory=list)
@@ -314,8 +318,17 @@ class Chaos:
 
     # -- changes
 
+    def sf_ticked(self, person: Person) -> bool:
+        rows = self.query(f"SELECT Mobile_Subscriber__c FROM Contact WHERE Id = '{person.record_id}'")
+        return bool(rows and rows[0].get("Mobile_Subscriber__c"))
+
+    def platform_status(self, person: Person) -> str | None:
+        found = self.mc_control("GET", "contacts", phone=person.phone)["contacts"]
+        return str(found[0].get("sms_status")) if found else None
+
     def change(self, now: float) -> None:
         kind = self.rng.choices(list(CHANGE_WEIGHTS), list(CHANGE_WEIGHTS.values()))[0]
+        ambiguous = False  # an opt change whose order against the other side's is not the order it was made in
         members = [p for p in self.people if not p.stranger]
         person = self.rng.choice(members)
         opt_free = now - person.opt_changed_at >= self.args.opt_gap
@@ -334,6 +347,9 @@ class Chaos:
             person.opt_changed_at = now
             self.people.append(person)
         elif kind == "sf_opt_out" and person.subscribed and opt_free:
+            # The person's START may not have reached Salesforce yet (its sync paused): unticking a box that is
+            # still unticked changes nothing (Salesforce publishes no event), and the START lands after it.
+            ambiguous = not self.sf_ticked(person)
             self.sf_control("PATCH", f"records/Contact/{person.record_id}", {"Mobile_Subscriber__c": False})
             person.subscribed, person.opt_changed_at, person.either = False, now, False
         elif kind == "sf_resubscribe" and not person.subscribed and opt_free:
@@ -346,6 +362,9 @@ class Chaos:
             self.mc_control("POST", "inbound", {"phone": person.phone, "body": "STOP"})
             person.subscribed, person.opt_changed_at = False, now
         elif kind == "mc_start" and not person.subscribed and opt_free:
+            # The admin's opt-out may not have reached the platform yet (its sync paused): START to a subscribed
+            # number changes nothing there, and the opt-out, arriving later, is applied after it.
+            ambiguous = self.platform_status(person) == "subscribed"
             self.mc_control("POST", "inbound", {"phone": person.phone, "body": "START"})
             person.subscribed, person.opt_changed_at = True, now
         elif kind == "mc_stranger":
@@ -360,7 +379,7 @@ class Chaos:
         person.history.append(f"{now:.0f}s {kind}")
         if kind in ("sf_opt_out", "sf_resubscribe", "mc_stop", "mc_start"):
             person.last_opt = kind
-            person.either = person.either if kind == "sf_resubscribe" else False
+            person.either = (person.either if kind == "sf_resubscribe" else False) or ambiguous
 
     # -- faults
 
@@ -557,7 +576,7 @@ class Chaos:
                     problems.append(f"platform {profile.get('sms_status')} (want {want})")
                 if (record.get("Messaging_Status__c") or "not synced").lower() != labels.get(want, want):
                     problems.append(f"Salesforce {record.get('Messaging_Status__c')} (want {want})")
-                if bool(record.get("Mobile_Subscriber__c")) != person.subscribed and person.subscribed:
+                if want == "subscribed" and not record.get("Mobile_Subscriber__c"):
                     problems.append("Mobile_Subscriber__c unticked (want ticked)")
                 if record.get("Messaging_Contact_Id__c") != profile.get("id"):
                     problems.append(f"link {record.get('Messaging_Contact_Id__c')} vs {profile.get('id')}")
