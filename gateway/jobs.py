@@ -162,7 +162,7 @@ def sync_salesforce_events(org_id: str, events: list[dict[str, Any]], force: boo
         except ApiBudgetExhausted as exc:
             # Raised only before anything was synced (the records are read back first; the write-back defers
             # itself): a budget window lasts hours, the job's retries minutes, so the batch waits instead.
-            delay = min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
+            delay = postpone_delay(exc)
             ttl = context.settings.dedup_ttl_seconds
             postpone_salesforce_events(context.redis, org_id, events, delay, dedup_ttl=ttl, force=force)
             log.warning("%d Salesforce event(s) postponed %.0f s: %s", len(events), delay, exc)
@@ -172,6 +172,12 @@ def sync_salesforce_events(org_id: str, events: list[dict[str, Any]], force: boo
 
 
 POSTPONE_MIN, POSTPONE_MAX = 5.0, 900.0  # a postponed batch looks again at least every 15 minutes
+
+
+def postpone_delay(exc: ApiBudgetExhausted) -> float:
+    """How long a batch the budget held back waits: until the budget frees, as far as the gateway knows, within
+    `POSTPONE_MIN` and `POSTPONE_MAX`."""
+    return min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
 
 
 def postpone_salesforce_events(
@@ -220,7 +226,7 @@ def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) 
         try:
             return to_salesforce.sync_contacts(context, from_platform.current_views(context, polled), force=force)
         except ApiBudgetExhausted as exc:  # whatever was written before is marked: the batch's replay skips it
-            delay = min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
+            delay = postpone_delay(exc)
             postpone_platform_contacts(context.redis, contacts, delay, force=force)
             log.warning("%d platform contact(s) postponed %.0f s: %s", len(contacts), delay, exc)
             return {"postponed": len(contacts)}
