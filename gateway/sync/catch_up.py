@@ -82,8 +82,8 @@ def catch_up(context: SyncContext, accept: Accept, now: datetime | None = None) 
             context.redis.set(CURSOR_KEY.format(obj.object_name), end.isoformat())
     except ApiBudgetExhausted as exc:
         log.warning("catch-up waits for the Salesforce budget: %s", exc)
-    if queued:
-        log.warning("catch-up: %d record(s) changed in Salesforce with no sync since; queued", queued)
+    if queued:  # mostly records whose own write-back moved their version (skipped as echoes), or events lost
+        log.info("catch-up: %d record(s) newer in Salesforce than their last sync; queued", queued)
     return queued
 
 
