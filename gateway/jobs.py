@@ -23,7 +23,17 @@ from gateway import metrics, platforms, queued_jobs
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
 from gateway.salesforce.errors import ApiBudgetExhausted
-from gateway.sync import donations, fencing, from_platform, resend, schedule, to_platform, to_salesforce, writeback
+from gateway.sync import (
+    catch_up,
+    donations,
+    fencing,
+    from_platform,
+    resend,
+    schedule,
+    to_platform,
+    to_salesforce,
+    writeback,
+)
 from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
 
@@ -152,7 +162,7 @@ def sync_salesforce_events(org_id: str, events: list[dict[str, Any]], force: boo
         except ApiBudgetExhausted as exc:
             # Raised only before anything was synced (the records are read back first; the write-back defers
             # itself): a budget window lasts hours, the job's retries minutes, so the batch waits instead.
-            delay = min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
+            delay = postpone_delay(exc)
             ttl = context.settings.dedup_ttl_seconds
             postpone_salesforce_events(context.redis, org_id, events, delay, dedup_ttl=ttl, force=force)
             log.warning("%d Salesforce event(s) postponed %.0f s: %s", len(events), delay, exc)
@@ -162,6 +172,12 @@ def sync_salesforce_events(org_id: str, events: list[dict[str, Any]], force: boo
 
 
 POSTPONE_MIN, POSTPONE_MAX = 5.0, 900.0  # a postponed batch looks again at least every 15 minutes
+
+
+def postpone_delay(exc: ApiBudgetExhausted) -> float:
+    """How long a batch the budget held back waits: until the budget frees, as far as the gateway knows, within
+    `POSTPONE_MIN` and `POSTPONE_MAX`."""
+    return min(max(exc.retry_after or POSTPONE_MIN, POSTPONE_MIN), POSTPONE_MAX)
 
 
 def postpone_salesforce_events(
@@ -200,13 +216,39 @@ def postpone_salesforce_events(
 
 
 def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) -> dict[str, int]:
-    """Platform contacts (as `to_salesforce.contact_to_json`) → Salesforce. Idempotent by platform version."""
+    """Platform contacts (as `to_salesforce.contact_to_json`) → Salesforce. Idempotent by platform version. When the
+    Salesforce API budget says no, the batch is postponed (`postpone_platform_contacts`), not failed: these people
+    live only in this job (a poll's window moves on), and RQ's six retries last minutes while a
+    `REQUEST_LIMIT_EXCEEDED` pause lasts 5 minutes and a spent budget hours."""
 
     def handle(context: SyncContext, contacts: list[dict[str, Any]]) -> dict[str, int]:
         polled = [to_salesforce.contact_from_json(c) for c in contacts]
-        return to_salesforce.sync_contacts(context, from_platform.current_views(context, polled), force=force)
+        try:
+            return to_salesforce.sync_contacts(context, from_platform.current_views(context, polled), force=force)
+        except ApiBudgetExhausted as exc:  # whatever was written before is marked: the batch's replay skips it
+            delay = postpone_delay(exc)
+            postpone_platform_contacts(context.redis, contacts, delay, force=force)
+            log.warning("%d platform contact(s) postponed %.0f s: %s", len(contacts), delay, exc)
+            return {"postponed": len(contacts)}
 
     return _run("sync_platform_contacts", handle, contacts)  # type: ignore[no-any-return]
+
+
+def postpone_platform_contacts(
+    connection: redis.Redis, contacts: list[dict[str, Any]], delay: float, *, force: bool = False
+) -> Job:
+    """Schedule the batch of platform contacts again in `delay` seconds (its own job, with the usual retries)."""
+    return Queue(REALTIME, connection=connection).enqueue_in(
+        timedelta(seconds=delay),
+        "gateway.jobs.sync_platform_contacts",
+        contacts,
+        force=force,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
+        description=f"sync {len(contacts)} platform contact(s) (postponed: API budget)",
+    )
 
 
 class _RealtimeJobs:
@@ -255,6 +297,19 @@ def enqueue_replay(connection: redis.Redis, replay: resend.Replay) -> Job:
     return _enqueue(connection, REALTIME, "sync_platform_contacts", [replay.payload], force=True)
 
 
+def catch_up_salesforce() -> int:
+    """Cron: queue a sync of each Salesforce record changed with no sync since (its event lost); see
+    `gateway.sync.catch_up` for the guarantee. Idempotent: one version of a record is queued once."""
+
+    def handle(context: SyncContext) -> int:
+        ttl = context.settings.dedup_ttl_seconds
+        return catch_up.catch_up(
+            context, lambda events: accept_salesforce_events(context.redis, catch_up.ORG, events, ttl)
+        )
+
+    return _run("catch_up_salesforce", handle)  # type: ignore[no-any-return]
+
+
 def drain_all_inbound() -> int:
     """Cron backstop: drain pending pushed events left by a crashed drain job."""
     return sum(drain_inbound_events().values())
@@ -267,6 +322,12 @@ def cron_table(settings: Settings) -> list[dict[str, Any]]:
         {"func": poll_platform_changes, "queue_name": REALTIME, "interval": poll_seconds, "job_timeout": JOB_TIMEOUT},
         {"func": drain_all_inbound, "queue_name": REALTIME, "interval": 30, "job_timeout": JOB_TIMEOUT},
         {"func": flush_salesforce_writeback, "queue_name": SYNC, "interval": 30, "job_timeout": JOB_TIMEOUT},
+        {
+            "func": catch_up_salesforce,
+            "queue_name": SYNC,
+            "interval": catch_up.CATCH_UP_SECONDS,
+            "job_timeout": JOB_TIMEOUT,
+        },
         {"func": nightly_incremental, "queue_name": BULK, "interval": 300, "job_timeout": JOB_TIMEOUT},
         {"func": donations_rollup, "queue_name": BULK, "interval": 300, "job_timeout": BULK_JOB_TIMEOUT},
     ]

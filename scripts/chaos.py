@@ -30,9 +30,17 @@ emulator), **invisible** (a lost change with no `Sync_Result__c` failure and no 
 the time to converge. A table, then one JSON line `{"bench": "chaos", …}`.
 
 Expected opt status follows the platform's rules: a STOP or a Salesforce opt-out unsubscribes; only the person's
-own START subscribes again (a Salesforce re-tick after an opt-out changes nothing). Opt-status changes of one
-person are spaced `--opt-gap` s apart, so that their order is the order they were made in; names and emails change
-at any moment. Loopback only; every process it starts is stopped at the end.
+own START subscribes again (a Salesforce re-tick after an opt-out changes nothing). A Contact created and opted out
+in Salesforce before its first sync is created on the platform without a subscription (Mobile Commons "unknown",
+Salesforce "Not Synced"): not subscribed, which is what the opt-out asked. An opt change that is a no-op where it is
+made, because the other side's earlier one had not arrived yet (a START texted while the platform still has the
+person subscribed: the admin's opt-out was held by a `REQUEST_LIMIT_EXCEEDED` pause; an admin unticking a box the
+person's STOP already unticked, whose START has not reached Salesforce yet), may end either way, as long as both
+sides agree: neither side can see it (the run checks, when it makes the change, whether it is such a no-op).
+Opt-status changes of one person are spaced `--opt-gap` s apart, so that their order is the order they were made
+in; names and emails change at any moment. A process fault (`worker_kill`, `worker_stop`, `horse_kill`) that finds
+nothing to hit at its moment is tried again a second later until it fires, so each requested kind is injected.
+Loopback only; every process it starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -67,6 +75,9 @@ from gateway.redis_server import EmbeddedRedis
 from gateway.stack import Supervisor
 
 WORKERS = 4
+HARD_FAULTS = ("worker_kill", "worker_stop", "horse_kill")
+RETRY_HARD_FAULT_S = 1.0  # a process fault with nothing to hit is tried again this much later
+HARD_FAULT_GRACE_S = 60.0  # how long after the changes stop a process fault still due may be injected
 FAULT_KINDS = (
     "worker_kill",
     "worker_stop",
@@ -110,9 +121,16 @@ class Person:
     subscribed: bool = True
     opt_changed_at: float = -1e9
     stranger: bool = False
-    either: bool = False  # an admin's opt-out then re-tick: either ending is right, if both sides agree
+    either: bool = False  # an opt change whose order of arrival is not known: either ending, if both sides agree
     last_opt: str = ""
+    created: bool = False  # created in Salesforce during the run (else linked before it)
     history: list[str] = field(default_factory=list)
+
+    @property
+    def never_subscribed(self) -> bool:
+        """Created during the run and opted out by an admin, with no START since: their first sync may have come
+        after the opt-out, creating them on the platform without a subscription."""
+        return self.created and self.last_opt == "sf_opt_out"
 
 
 @dataclass
@@ -120,6 +138,7 @@ class Counts:
     changes: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    deferred: Counter[str] = field(default_factory=Counter)  # process faults tried again later (nothing to hit)
 
 
 # ------------------------------------------------------------------------------------------- the replaying proxy
@@ -299,8 +318,17 @@ class Chaos:
 
     # -- changes
 
+    def sf_ticked(self, person: Person) -> bool:
+        rows = self.query(f"SELECT Mobile_Subscriber__c FROM Contact WHERE Id = '{person.record_id}'")
+        return bool(rows and rows[0].get("Mobile_Subscriber__c"))
+
+    def platform_status(self, person: Person) -> str | None:
+        found = self.mc_control("GET", "contacts", phone=person.phone)["contacts"]
+        return str(found[0].get("sms_status")) if found else None
+
     def change(self, now: float) -> None:
         kind = self.rng.choices(list(CHANGE_WEIGHTS), list(CHANGE_WEIGHTS.values()))[0]
+        ambiguous = False  # an opt change whose order against the other side's is not the order it was made in
         members = [p for p in self.people if not p.stranger]
         person = self.rng.choice(members)
         opt_free = now - person.opt_changed_at >= self.args.opt_gap
@@ -314,11 +342,14 @@ class Chaos:
                 )
                 self.sf_control("PATCH", f"records/Contact/{person.record_id}", {field_name: value})
         elif kind == "sf_create":
-            person = Person(phone=f"+1415310{len(self.people):04d}")
+            person = Person(phone=f"+1415310{len(self.people):04d}", created=True)
             person.record_id = self.sf_control("POST", "records/Contact", self._new_contact(person))["id"]
             person.opt_changed_at = now
             self.people.append(person)
         elif kind == "sf_opt_out" and person.subscribed and opt_free:
+            # The person's START may not have reached Salesforce yet (its sync paused): unticking a box that is
+            # still unticked changes nothing (Salesforce publishes no event), and the START lands after it.
+            ambiguous = not self.sf_ticked(person)
             self.sf_control("PATCH", f"records/Contact/{person.record_id}", {"Mobile_Subscriber__c": False})
             person.subscribed, person.opt_changed_at, person.either = False, now, False
         elif kind == "sf_resubscribe" and not person.subscribed and opt_free:
@@ -331,6 +362,9 @@ class Chaos:
             self.mc_control("POST", "inbound", {"phone": person.phone, "body": "STOP"})
             person.subscribed, person.opt_changed_at = False, now
         elif kind == "mc_start" and not person.subscribed and opt_free:
+            # The admin's opt-out may not have reached the platform yet (its sync paused): START to a subscribed
+            # number changes nothing there, and the opt-out, arriving later, is applied after it.
+            ambiguous = self.platform_status(person) == "subscribed"
             self.mc_control("POST", "inbound", {"phone": person.phone, "body": "START"})
             person.subscribed, person.opt_changed_at = True, now
         elif kind == "mc_stranger":
@@ -345,7 +379,7 @@ class Chaos:
         person.history.append(f"{now:.0f}s {kind}")
         if kind in ("sf_opt_out", "sf_resubscribe", "mc_stop", "mc_start"):
             person.last_opt = kind
-            person.either = person.either if kind == "sf_resubscribe" else False
+            person.either = (person.either if kind == "sf_resubscribe" else False) or ambiguous
 
     # -- faults
 
@@ -357,9 +391,11 @@ class Chaos:
         ]
         return [n for n in names if _children(self.stack.processes[n].pid)] if busy else names
 
-    def inject(self, kind: str, now: float, end: float) -> None:
+    def inject(self, kind: str, now: float, end: float) -> bool:
+        """Inject one fault; False when a process fault finds no process to hit now (no job running for a
+        `horse_kill`, a single worker left): the run tries it again a little later (`RETRY_HARD_FAULT_S`)."""
         rng = self.rng
-        if kind in ("worker_kill", "worker_stop", "horse_kill"):
+        if kind in HARD_FAULTS:
             busy = self.workers(busy=True)
             for _ in range(40):  # mid-job when a job runs within 2 s
                 if busy:
@@ -368,8 +404,8 @@ class Chaos:
                 busy = self.workers(busy=True)
             candidates = busy or ([] if kind == "horse_kill" else self.workers())
             if len(self.workers()) <= 1 or not candidates:
-                self.counts.skipped[kind] += 1
-                return
+                self.counts.deferred[kind] += 1
+                return False
             name = rng.choice(sorted(candidates))
             pid = self.stack.processes[name].pid
             if kind == "worker_kill":
@@ -409,6 +445,7 @@ class Chaos:
             self.mc_control("POST", "faults", {**spec, "seed": rng.randrange(10**6)})
         self.counts.faults[kind] += 1
         self.note(f"fault {kind}")
+        return True
 
     def resume_due(self, now: float, *, everyone: bool = False) -> None:
         for name, until in list(self.stopped.items()):
@@ -445,7 +482,10 @@ class Chaos:
             self.resume_due(now - started)
             while schedule and now - started >= schedule[0][0]:
                 _, kind = schedule.pop(0)
-                self.inject(kind, now - started, end)
+                if not self.inject(kind, now - started, end):  # each scheduled process fault fires, a little later
+                    schedule.append((time.monotonic() - started + RETRY_HARD_FAULT_S, kind))
+                    schedule.sort()
+                    break
             if now >= next_change and made < args.max_changes and self.redis_alive():
                 try:
                     self.change(now - started)
@@ -459,6 +499,18 @@ class Chaos:
         self.mc_control("DELETE", "faults")
         self.proxy.enabled = False
         quiet_from = time.monotonic()
+        # A process fault that found nothing to hit before the end fires now (within `HARD_FAULT_GRACE_S`): each
+        # requested kind is injected, never silently skipped.
+        late = [kind for _, kind in schedule if kind in HARD_FAULTS]
+        give_up = time.monotonic() + HARD_FAULT_GRACE_S
+        while late and time.monotonic() < give_up:
+            self.supervisor.check()
+            self.resume_due(time.monotonic() - started)
+            if self.inject(late[0], time.monotonic() - started, end):
+                late.pop(0)
+            else:
+                time.sleep(RETRY_HARD_FAULT_S)
+        self.counts.skipped.update(late)
         while self.stopped:
             self.supervisor.check()
             self.resume_due(time.monotonic() - started)
@@ -515,11 +567,16 @@ class Chaos:
                 want = "subscribed" if person.subscribed else "unsubscribed"
                 if person.either and profile.get("sms_status") in ("subscribed", "unsubscribed"):
                     want = str(profile["sms_status"])  # Mobile Commons opts a number in once per campaign
+                labels = {"subscribed": "subscribed", "unsubscribed": "unsubscribed", "unknown": "not synced"}
+                if want == "unsubscribed" and profile.get("sms_status") == "unknown" and person.never_subscribed:
+                    # Opted out in Salesforce before its first sync: created on the platform without a subscription
+                    # (nothing to opt out of: `to_platform.apply_platform_write`), and Salesforce says so.
+                    want = "unknown"
                 if profile.get("sms_status") != want:
                     problems.append(f"platform {profile.get('sms_status')} (want {want})")
-                if (record.get("Messaging_Status__c") or "").lower() != want:
+                if (record.get("Messaging_Status__c") or "not synced").lower() != labels.get(want, want):
                     problems.append(f"Salesforce {record.get('Messaging_Status__c')} (want {want})")
-                if bool(record.get("Mobile_Subscriber__c")) != person.subscribed and person.subscribed:
+                if want == "subscribed" and not record.get("Mobile_Subscriber__c"):
                     problems.append("Mobile_Subscriber__c unticked (want ticked)")
                 if record.get("Messaging_Contact_Id__c") != profile.get("id"):
                     problems.append(f"link {record.get('Messaging_Contact_Id__c')} vs {profile.get('id')}")
@@ -622,7 +679,9 @@ def main() -> None:
     say(f"  changes   {sum(counts.changes.values()):>6}  {dict(sorted(counts.changes.items()))}")
     say(f"  faults    {sum(counts.faults.values()):>6}  {dict(sorted(counts.faults.items()))}")
     if counts.skipped:
-        say(f"  skipped          {dict(sorted(counts.skipped.items()))}  (no fitting person or busy worker)")
+        say(f"  skipped          {dict(sorted(counts.skipped.items()))}  (no fitting person, or no worker to hit)")
+    if counts.deferred:
+        say(f"  deferred         {dict(sorted(counts.deferred.items()))}  (process faults tried again later)")
     say(f"\n{'count':<16}{'result':>8}{'target':>8}")
     for name in ("lost", "duplicated", "re_texted", "invisible"):
         say(f"{name:<16}{report[name]:>8}{0:>8}")

@@ -20,7 +20,7 @@ Guarantees, platform -> Salesforce (`map_contact_to_salesforce`):
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +86,30 @@ class MappedRecord:
     def fingerprint(self) -> str:
         """Fingerprint of the mapped values and requested status: equal means nothing to send."""
         return fingerprint(dict(self.values()))
+
+    def field_digests(self) -> dict[str, str]:
+        """Platform field -> a short digest of its mapped value (`sms_status` included): what the sync remembers of
+        the values it reconciled with the platform, to tell later which fields changed since (`since_sent`)."""
+        return {name: fingerprint({name: value})[:16] for name, value in self.values().items()}
+
+    def since_sent(self, sent: Mapping[str, str]) -> frozenset[str]:
+        """The mapped fields whose value differs from `sent` (`field_digests` of the values last reconciled with
+        the platform), or that `sent` does not hold: what changed in Salesforce since, whichever event said so or
+        not (two edits within one event batch, an event lost or held back: each event names its own change only)."""
+        return frozenset(name for name, digest in self.field_digests().items() if sent.get(name) != digest)
+
+    def with_changed(self, fields: Collection[str]) -> MappedRecord:
+        """This record with `fields` counted as changed too."""
+        return replace(self, changed=self.changed | frozenset(fields))
+
+    @property
+    def repeats_platform_status(self) -> bool:
+        """The opt-out field asks for exactly the status Salesforce last recorded from the platform
+        (`reported_status`): the field then carries no request of Salesforce's own but the platform's last word,
+        and a platform that has moved on since (the person's START or STOP, not yet written to Salesforce) must not
+        be sent it back. Such a status is never written to the platform (`plans.plan_to_platform`)."""
+        known = (SmsStatus.SUBSCRIBED, SmsStatus.UNSUBSCRIBED)
+        return self.contact.sms_status in known and self.contact.sms_status is self.reported_status
 
     @property
     def may_be_echo(self) -> bool:

@@ -72,6 +72,16 @@ def record_ids(object_name: str, *, since: datetime | None = None, after: str | 
     return f"SELECT Id FROM {object_name}{_where(clauses)} ORDER BY Id"
 
 
+def changed_between(obj: SyncObjectConfig, since: datetime, until: datetime, *, limit: int) -> str:
+    """The ids and versions of `obj`'s records changed in [`since`, `until`] (those meeting its sync criteria),
+    oldest change first, `limit` at most (the catch-up's window)."""
+    clauses = [f"SystemModstamp >= {salesforce_datetime(since)}", f"SystemModstamp <= {salesforce_datetime(until)}"]
+    if obj.sync_criteria_field:
+        clauses.append(f"{obj.sync_criteria_field} = true")
+    order = f"ORDER BY SystemModstamp, Id LIMIT {limit}"
+    return f"SELECT Id, SystemModstamp FROM {obj.object_name}{_where(clauses)} {order}"
+
+
 def record_window(obj: SyncObjectConfig, *, after: str | None, upto: str | None, since: datetime | None = None) -> str:
     """The records of `obj` with `after < Id <= upto` (either bound open when None), every field the sync reads."""
     clauses = []

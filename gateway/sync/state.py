@@ -1,8 +1,10 @@
 """The sync's memory of what it already did: the one owner of versions, echo fingerprints and their Redis keys.
 
 Two directions, four kinds of mark, each kept `STATE_TTL` seconds after it was last written:
-- a Salesforce record's last synced version (`SystemModstamp`) and the fingerprint of the values last sent to the
-  platform for it (`RecordState`): a change not newer than the version, or mapping to the same values, is done;
+- a Salesforce record's last synced version (`SystemModstamp`) and what was last reconciled with the platform for
+  it (`RecordState`): a digest of each mapped field's value, and the fingerprint of them all when every field was
+  reconciled. A change not newer than the version, or mapping to the same values, is done; a field whose value
+  differs from its digest changed since, whether or not an event said so;
 - a platform contact's last synced version, and the fingerprint of what the gateway itself last wrote to that
   contact (`already_synced`): a contact not newer than its version, or equal to our own write, is done (an echo).
 
@@ -28,9 +30,10 @@ phone nobody knows leaves one `Sync_Result__c` or log line a day, not one per we
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +52,9 @@ MAX_FUTURE = timedelta(seconds=300)  # the door's default GATEWAY_MAX_CLOCK_SKEW
 REPORT_TTL = 24 * 3600
 
 _RECORD_VERSION = "gateway:version:{}:{}"  # object, 15-char record id -> last synced SystemModstamp (ISO)
-_RECORD_FINGERPRINT = "gateway:fingerprint:to-platform:{}:{}"  # object, 15-char record id -> fingerprint sent
+# object, 15-char record id -> what was reconciled: JSON {"fp": fingerprint or null, "fields": {field: digest}}
+# (a plain fingerprint from before per-field digests is read as {"fp": it, "fields": unknown})
+_RECORD_FINGERPRINT = "gateway:fingerprint:to-platform:{}:{}"
 _RECORD_CLAIM = "gateway:claim:to-platform:{}:{}"  # object, 15-char record id -> token of the sync writing it now
 _CONTACT_VERSION = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version (ISO)
 _OUR_WRITE = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what the gateway wrote there
@@ -98,10 +103,13 @@ def _short(record_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RecordState:
-    """What was last synced for one Salesforce record: its version and the fingerprint of the values sent."""
+    """What was last synced for one Salesforce record: its version, the fingerprint of the values sent (None unless
+    every mapped field was reconciled with the platform) and each reconciled field's digest (`sent`; None when not
+    known: never synced, or synced by a gateway that kept the fingerprint only)."""
 
     version: datetime | None = None
     fingerprint: str | None = None
+    sent: Mapping[str, str] | None = None
 
     def is_stale(self, version: datetime) -> bool:
         """`version` is not newer than the one already synced."""
@@ -128,16 +136,22 @@ def record_states(redis: Redis, object_name: str, record_ids: Sequence[str]) -> 
         ]
     values = redis.mget(keys)
     now = datetime.now(UTC)
-    states = []
-    for i in range(0, len(values), 2):
-        version, fingerprint = values[i], values[i + 1]
-        states.append(
-            RecordState(
-                version=_believed_version(version, now),
-                fingerprint=text(fingerprint) if fingerprint is not None else None,
-            )
-        )
-    return states
+    return [_record_state(values[i], values[i + 1], now) for i in range(0, len(values), 2)]
+
+
+def _record_state(version: Any, reconciled: Any, now: datetime | None = None) -> RecordState:
+    if reconciled is None:
+        return RecordState(version=_believed_version(version, now))
+    raw = text(reconciled)
+    if not raw.startswith("{"):
+        return RecordState(version=_believed_version(version, now), fingerprint=raw)
+    stored = json.loads(raw)
+    fields = stored.get("fields")
+    return RecordState(
+        version=_believed_version(version, now),
+        fingerprint=stored.get("fp"),
+        sent=dict(fields) if isinstance(fields, dict) else None,
+    )
 
 
 def record_state(redis: Redis, object_name: str, record_id: str) -> RecordState:
@@ -172,11 +186,8 @@ def claim_record(
     lease = f"{owner.key}\n{owner.token}" if owner is not None else "\n"
     claim = Fence(_RECORD_CLAIM.format(object_name, short), f"{lease}\n{uuid.uuid4().hex}")
     keys = [claim.key, _RECORD_VERSION.format(object_name, short), _RECORD_FINGERPRINT.format(object_name, short)]
-    took, version, fingerprint = redis.eval(_CLAIM_RECORD, len(keys), *keys, claim.token, seconds)
-    current = RecordState(
-        version=_believed_version(version), fingerprint=text(fingerprint) if fingerprint is not None else None
-    )
-    return (claim if took else None), current
+    took, version, reconciled = redis.eval(_CLAIM_RECORD, len(keys), *keys, claim.token, seconds)
+    return (claim if took else None), _record_state(version, reconciled)
 
 
 _RENEW_CLAIM = """
@@ -202,9 +213,14 @@ def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:
     return Mark(_RECORD_VERSION.format(object_name, _short(record_id)), stored)
 
 
-def record_sent(object_name: str, record_id: str, fingerprint: str) -> Mark:
-    """These mapped values were sent for the record (the next identical mapping is an echo)."""
-    return Mark(_RECORD_FINGERPRINT.format(object_name, _short(record_id)), fingerprint)
+def record_sent(
+    object_name: str, record_id: str, fingerprint: str | None, fields: Mapping[str, str] | None = None
+) -> Mark:
+    """These mapped values were reconciled with the platform for the record: `fields` (field -> digest) those
+    compared or sent, `fingerprint` all of them when every mapped field was (the next identical mapping is an echo;
+    None: no echo can be told)."""
+    value = json.dumps({"fp": fingerprint, "fields": dict(fields or {})}, sort_keys=True, separators=(",", ":"))
+    return Mark(_RECORD_FINGERPRINT.format(object_name, _short(record_id)), value)
 
 
 def platform_written(view: Contact) -> Mark | None:

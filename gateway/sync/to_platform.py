@@ -218,6 +218,8 @@ def _sync_claimed(
     if not force and mapped.may_be_echo and last.is_echo(mapped.fingerprint):
         sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
         return
+    if last.sent is not None:  # what changed since the last reconciled values, whichever events said so or not
+        mapped = mapped.with_changed(mapped.since_sent(last.sent))
 
     stores_people = context.platform.capabilities.contact_store
     conflict = None if mapped.refusal is not None else sink.conflict(obj, record_id, mapped.contact.phone)
@@ -262,7 +264,9 @@ def _sync_claimed(
         outcome = "skipped"
     else:
         outcome = "created" if plan.platform_write.is_create and stores_people else "updated"
-    marks = () if failed else (synced, state.platform_written(view) if view else None, _sent(obj, record_id, mapped))
+    everything = (view is not None and write is not None and write.is_create) or obj.send_all_fields
+    sent = _sent(obj, record_id, mapped, last, everything=everything)
+    marks = () if failed else (synced, state.platform_written(view) if view else None, sent)
     sink.done(
         RecordOutcome(
             obj,
@@ -271,7 +275,7 @@ def _sync_claimed(
             plan=plan,
             view=view,
             marks=marks,
-            owed=owed_fields(obj, plan, view, mapped.reported_status),
+            owed=owed_fields(obj, plan, view, mapped.reported_status, requested=mapped.contact.sms_status),
             endpoint=endpoint,
             version=version,
         )
@@ -301,17 +305,41 @@ def ledger_view(mapped: MappedRecord) -> Contact:
     return mapped.contact.with_changes(sms_status=mapped.reported_status)
 
 
-def _sent(obj: SyncObjectConfig, record_id: str, mapped: MappedRecord) -> state.Mark:
-    return state.record_sent(obj.object_name, record_id, mapped.fingerprint)
+def _sent(
+    obj: SyncObjectConfig, record_id: str, mapped: MappedRecord, last: state.RecordState, *, everything: bool
+) -> state.Mark:
+    """What the sync reconciled with the platform: the fields it compared or sent (the changed ones, or all of them
+    for a created contact or an object that sends every field) on top of what was reconciled before. A field never
+    reconciled stays out, counts as changed in the next sync (`MappedRecord.since_sent`), and keeps the record from
+    being told an echo until then."""
+    digests = mapped.field_digests()
+    reconciled = set(digests) if everything else mapped.changed & set(digests)
+    fields = {name: digest for name, digest in (last.sent or {}).items() if name in digests}
+    fields.update({name: digests[name] for name in reconciled})
+    whole = fields == digests
+    return state.record_sent(obj.object_name, record_id, mapped.fingerprint if whole else None, fields)
 
 
-def owed_fields(obj: SyncObjectConfig, plan: SyncPlan, view: Contact | None, reported: SmsStatus) -> dict[str, Any]:
+def owed_fields(
+    obj: SyncObjectConfig,
+    plan: SyncPlan,
+    view: Contact | None,
+    reported: SmsStatus,
+    *,
+    requested: SmsStatus = SmsStatus.UNKNOWN,
+) -> dict[str, Any]:
     """What the sync owes the Salesforce record: the planned link, and once the platform answered, the status it
-    actually holds (when it differs from what Salesforce reported) and the last-synced time."""
+    actually holds (when it differs from what Salesforce reported), with the opt-out field saying the same where the
+    record asked for another status (`requested`: the person's START or STOP came since; its own sync from the
+    platform is then skipped as an echo of this write), and the last-synced time."""
     fields: dict[str, Any] = dict(plan.salesforce_write.fields) if plan.salesforce_write else {}
     if view is not None:
         if view.sms_status is not reported:
             fields[obj.status_field] = status_label(view.sms_status)
+            if obj.opt_out is not None and requested is not view.sms_status:
+                writable, value = obj.opt_out.value_for(view.sms_status)
+                if writable:
+                    fields[obj.opt_out.field] = value
         fields[LAST_SYNCED_AT_FIELD] = salesforce_datetime(datetime.now(UTC))
     return fields
 

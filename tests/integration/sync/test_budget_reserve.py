@@ -148,3 +148,41 @@ def test_a_salesforce_batch_the_budget_holds_back_waits_for_it_and_is_then_synce
     eventually(lambda: stack.mc_contact("+14155552685"), "the postponed record on the platform")
     eventually(lambda: stack.sf_record("Contact", record_id).get("Messaging_Contact_Id__c"), "its link")
     assert len(eventually(lambda: stack.sync_results(record_id), "its Sync_Result__c")) == 1
+
+
+def test_a_polled_person_the_budget_holds_back_waits_for_it_and_is_then_synced(stack: Stack) -> None:
+    """A polled person lives only in the job the poll queued (the poll's window moves on): when the budget says no,
+    the job postpones the batch, it does not spend RQ's retries (minutes) on a stop that lasts hours and then fail
+    (found by `scripts/chaos`: people texting in while `REQUEST_LIMIT_EXCEEDED` paused Salesforce calls were still
+    waiting for a retry when the run ended)."""
+    conn = redis.Redis.from_url(stack.env["REDIS_URL"])
+    queue = Queue("realtime", connection=conn)
+    assert stack.sf.control("POST", "limits", json={"max": 1000, "used": 750}).status_code == 200
+    reader = token(stack.gateway_url, "reader", CLIENTS["reader"][0])
+    assert lookup(stack.gateway_url, reader, random_contact_id(random.Random(14))).status_code in (404, 503)
+    seeded = stack.mc.control().post(
+        f"{stack.mc.url}/__emulator__/seed",
+        json={"profiles": [{"phone": "+14155552686", "first_name": "Mary", "last_name": "Jackson"}]},
+    )
+    assert seeded.status_code in (200, 201), seeded.text
+
+    stack.poll()
+
+    scheduled = ScheduledJobRegistry(queue=queue)
+    eventually(lambda: scheduled.count == 1, "the polled person postponed")
+    (job_id,) = scheduled.get_job_ids()
+    postponed = Job.fetch(job_id, connection=conn)
+    assert "postponed" in (postponed.description or "")
+    assert FailedJobRegistry(queue=queue).count == 0
+    assert stack.sf.sf("admin").query("SELECT Id FROM Contact WHERE LastName = 'Jackson'")["totalSize"] == 0
+    # The budget frees; the postponed job comes due (here at once, rather than after its delay).
+    assert stack.sf.control("POST", "limits", json={"max": 1000, "used": 0}).status_code == 200
+    conn.delete("gateway:salesforce:usage")
+    scheduled.remove(job_id)
+    queue.enqueue_job(postponed)
+
+    rows = eventually(
+        lambda: stack.sf.sf("admin").query("SELECT Id, FirstName FROM Contact WHERE LastName = 'Jackson'")["records"],
+        "the postponed person in Salesforce",
+    )
+    assert rows[0]["FirstName"] == "Mary"
