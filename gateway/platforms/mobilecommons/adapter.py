@@ -106,6 +106,8 @@ class MobileCommonsAdapter:
         return f"MobileCommonsAdapter(base_url={self._base_url!r}, username={self._settings.username!r})"
 
     def close(self) -> None:
+        if self._limits is not None:
+            self._limits.close()  # the slots this process holds idle go back to the other workers now
         self._session.close()
 
     # -- lookups
