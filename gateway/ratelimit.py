@@ -195,7 +195,7 @@ class ConcurrencyLimiter:
         self._pid = os.getpid()
         self._lock = threading.Condition()
         self._idle: list[tuple[str, float, float]] = []  # (lease, taken at, idle since), on the monotonic clock
-        self._waiting = 0  # threads of this process waiting for Redis
+        self._waiting = 0  # threads of this process waiting for a slot to free up (every slot taken)
         self._reaper: threading.Thread | None = None
 
     @contextmanager
@@ -236,21 +236,21 @@ class ConcurrencyLimiter:
     def _take_new(self) -> tuple[str, float]:
         lease = secrets.token_hex(8)
         deadline = time.monotonic() + self._max_wait
-        with self._lock:
-            self._waiting += 1
-        try:
-            while True:
-                taken = time.monotonic()  # before Redis starts the lease: the lease outlives `taken + lease_seconds`
-                hint_ms = int(self._take(keys=[self.key], args=[self.limit, lease, self._lease_ms]))
-                if hint_ms == 0:
-                    return lease, taken
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Throttled(f"{self.limit} concurrent requests on {self.key}", hint_ms / 1000)
-                self._wait(min(left, hint_ms / 1000, self._poll))
-        finally:
+        while True:
+            taken = time.monotonic()  # before Redis starts the lease: the lease outlives `taken + lease_seconds`
+            hint_ms = int(self._take(keys=[self.key], args=[self.limit, lease, self._lease_ms]))
+            if hint_ms == 0:
+                return lease, taken
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Throttled(f"{self.limit} concurrent requests on {self.key}", hint_ms / 1000)
             with self._lock:
-                self._waiting -= 1
+                self._waiting += 1  # every slot is taken: a lease this process puts back goes to Redis at once
+            try:
+                self._wait(min(left, hint_ms / 1000, self._poll))
+            finally:
+                with self._lock:
+                    self._waiting -= 1
 
     def _put_back(self, lease: str, taken: float) -> None:
         now = time.monotonic()

@@ -25,14 +25,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+
+from redis import Redis
 
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
@@ -314,11 +317,12 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
 
     Only the changed values are sent, plus the phone (platforms key people by it). An opt-out of an existing contact
     sends its other changes first (an opt-out call carries none), then the opt-out; a new contact who is not opted
-    in is created without a subscription (there is nothing to opt out of).
+    in is created without a subscription (there is nothing to opt out of). Called right after `_renew`, which
+    checks that the job's execution still holds its lease (a job handed to another worker while this one was frozen
+    writes nothing more).
     """
-    context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
     changes = write.changes_only().with_changes(phone=write.contact.phone)
-    with _platform_call():
+    with platform_call():
         if write.opt_out and not write.is_create:
             if write.fields - {platform_fields.SMS_STATUS, platform_fields.CRM_ID} or write.cleared:
                 context.platform.upsert_contact(changes, subscribe=False)
@@ -373,7 +377,7 @@ _platform_time = threading.local()  # .seconds: time the record this thread sync
 
 
 @contextmanager
-def _platform_call() -> Iterator[None]:
+def platform_call() -> Iterator[None]:
     """Count the body's wall time as the current record's time on the platform (for `Pace`)."""
     started = time.perf_counter()
     try:
@@ -419,12 +423,21 @@ def paced(
     fixed: `GATEWAY_BULK_THREADS`). The pace starts where the platform's last job left it (one Redis read) and is
     stored for the next (one write). An exception stops new items from starting; it is raised once the items already
     going are done."""
+    if configured is not None:
+        return parallel(configured, fn, items, name=name)
+    return run_paced(context.redis, context.platform.name, job_concurrency(context), fn, items, name=name)
+
+
+def run_paced(
+    redis: Redis, platform: str, ceiling: int, fn: Callable[[T], R], items: Iterable[T], *, name: str = "sync"
+) -> list[R]:
+    """`paced` for `platform`'s pace in `redis`, at most `ceiling` items going at once."""
     work = list(items)
-    if configured is not None or not work:
-        return parallel(configured or 1, fn, work, name=name)
-    key = _PACE_KEY.format(context.platform.name)
-    pace = Pace(job_concurrency(context))
-    stored = context.redis.get(key)
+    if not work:
+        return []
+    key = _PACE_KEY.format(platform)
+    pace = Pace(ceiling)
+    stored = redis.get(key)
     if stored is not None:
         with_values = json.loads(stored)
         pace.observe(float(with_values["platform_seconds"]), float(with_values["cpu_seconds"]))
@@ -436,6 +449,7 @@ def paced(
         return result, _platform_time.seconds, time.thread_time() - cpu
 
     results: list[R | None] = [None] * len(work)
+    finished: queue.SimpleQueue[Future[tuple[R, float, float]]] = queue.SimpleQueue()
     going: dict[Future[tuple[R, float, float]], int] = {}
     failure: BaseException | None = None
     following = iter(enumerate(work))
@@ -445,22 +459,23 @@ def paced(
                 index, item = next(following, (-1, None))
                 if index < 0:
                     break
-                going[pool.submit(measured, item)] = index  # type: ignore[arg-type]
+                future = pool.submit(measured, item)  # type: ignore[arg-type]
+                going[future] = index
+                future.add_done_callback(finished.put)
             if not going:
                 break
-            done, _ = wait(going, return_when=FIRST_COMPLETED)
-            for future in done:
-                index = going.pop(future)
-                try:
-                    result, platform_seconds, cpu_seconds = future.result()
-                except BaseException as exc:  # noqa: BLE001 - raised below, once the items going are done
-                    failure = failure or exc
-                    continue
-                results[index] = result
-                pace.observe(platform_seconds, cpu_seconds)
+            future = finished.get()
+            index = going.pop(future)
+            try:
+                result, platform_seconds, cpu_seconds = future.result()
+            except BaseException as exc:  # noqa: BLE001 - raised below, once the items going are done
+                failure = failure or exc
+                continue
+            results[index] = result
+            pace.observe(platform_seconds, cpu_seconds)
     if pace.cpu_seconds > 0:
         figures = {"platform_seconds": pace.platform_seconds, "cpu_seconds": pace.cpu_seconds}
-        context.redis.set(key, json.dumps(figures), ex=_PACE_TTL)
+        redis.set(key, json.dumps(figures), ex=_PACE_TTL)
     if failure is not None:
         raise failure
     return results  # type: ignore[return-value]  # every index was filled
@@ -494,7 +509,7 @@ def match_on_platform(
     platform = context.platform
     if known is not None and contact.phone is not None and contact.phone in known:
         return _match(contact, obj, caps, None, None, known[contact.phone])  # known only where ids cannot be looked up
-    with _platform_call():
+    with platform_call():
         by_platform_id = (
             platform.find_contact(platform_id=contact.platform_id)
             if contact.platform_id and caps.lookup_by_platform_id
