@@ -393,7 +393,8 @@ class Pace:
     costs the worker); each record also waits `platform_seconds` on the platform (the wall time of its calls, slot
     waits included). Keeping the CPU busy then takes `platform_seconds / cpu_seconds` records in flight, plus
     `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling` (`job_concurrency`, from the
-    platform's shared cap: the limiter holds the calls in flight to the cap whatever the window).
+    platform's shared cap: the limiter holds the calls in flight to the cap whatever the window). Before anything is
+    measured (a deployment's first job, or an hour after the last), as many as the cap.
 
     A platform answering in 250 ms with 3 ms of CPU a record: 88 records in flight; one answering at once: 5, where
     160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). Both averages are
@@ -404,8 +405,8 @@ class Pace:
     cpu_seconds: float = 0.0
 
     def window(self) -> int:
-        if self.cpu_seconds <= 0:
-            return min(self.ceiling, MIN_WINDOW)
+        if self.cpu_seconds <= 0:  # nothing measured: as many as the platform allows in flight (a slow one is busy
+            return max(MIN_WINDOW, self.ceiling // THREADS_PER_SLOT)  # at once); the first records shrink it
         return max(1, min(self.ceiling, MIN_WINDOW + math.ceil(self.platform_seconds / self.cpu_seconds)))
 
     def observe(self, platform_seconds: float, cpu_seconds: float) -> None:

@@ -31,7 +31,7 @@ def test_a_slow_platform_gets_many_records_in_flight_a_fast_one_few() -> None:
     capped = Pace(ceiling=20)
     capped.observe(platform_seconds=2.0, cpu_seconds=0.003)
     assert capped.window() == 20  # never more than the platform's shared cap allows a job
-    assert Pace(ceiling=160).window() == MIN_WINDOW  # nothing measured yet: start small
+    assert Pace(ceiling=160).window() == 80  # nothing measured yet: what the cap allows (160 = 2 threads a slot)
 
 
 def test_the_window_follows_the_platform_as_it_slows_down() -> None:
@@ -70,19 +70,20 @@ def test_the_next_job_starts_at_the_pace_the_last_one_measured(conn: redis.Redis
         return n
 
     run_paced(conn, "t-pace", 50, slow, range(20))
+    cold = Pace(ceiling=50).window()
     started: list[int] = []
     timed_out: list[int] = []
     more_than_a_cold_start = threading.Event()
 
     def held(n: int) -> int:
         started.append(n)
-        if len(started) > MIN_WINDOW:
+        if len(started) > cold:
             more_than_a_cold_start.set()
         if not more_than_a_cold_start.wait(5):
-            timed_out.append(n)  # only MIN_WINDOW were let start: none of them could finish before this
+            timed_out.append(n)  # only a cold start's window was let start: none of them could finish before this
         return n
 
-    assert run_paced(conn, "t-pace", 50, held, range(20)) == list(range(20))
+    assert run_paced(conn, "t-pace", 50, held, range(40)) == list(range(40))
     assert timed_out == []  # the first records of this job already went beyond a cold start's window
 
 
