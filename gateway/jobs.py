@@ -23,17 +23,7 @@ from gateway import metrics, platforms, queued_jobs
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
 from gateway.salesforce.errors import ApiBudgetExhausted
-from gateway.sync import (
-    donations,
-    fencing,
-    from_platform,
-    readback,
-    resend,
-    schedule,
-    to_platform,
-    to_salesforce,
-    writeback,
-)
+from gateway.sync import donations, fencing, from_platform, resend, schedule, to_platform, to_salesforce, writeback
 from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
 
@@ -49,48 +39,33 @@ RESULT_TTL = 3600
 FAILURE_TTL = 14 * 24 * 3600
 
 SEEN_EVENT_KEY = "gateway:events:seen:{}"
-# Records in one `sync` job: as many as one read-back query reads (200, also a Salesforce trigger chunk and one sObject
-# Collections write), so splitting costs no query, and a relayed batch of 2,000 events is 10 jobs any idle worker
-# takes (`scripts/bench/e2e`: see the README).
-RECORDS_PER_JOB = readback.READ_BACK_IDS
 
 
 def accept_salesforce_events(
     connection: redis.Redis, org_id: str, events: Sequence[dict[str, Any]], dedup_ttl: int
 ) -> tuple[int, int]:
-    """Queue `sync` jobs for the batch and claim its event ids for `dedup_ttl` s; return (accepted, duplicates).
+    """Queue one `sync` job for the batch and claim its event ids for `dedup_ttl` s; return (accepted, duplicates).
 
-    A batch's records are split into jobs of at most `RECORDS_PER_JOB` records (a record's events stay together, in
-    the order sent), so that a large batch — Salesforce relays up to 2,000 events at once — is worked on by every
-    idle worker instead of one. Each job is one Redis script (one round trip, atomic: `queued_jobs.enqueue_claiming`)
-    that claims its events' ids with `SET NX` and stores the job, so a crash never claims an event without its job
-    nor the reverse; a crash between two jobs of a batch leaves the earlier ones queued and the request failed, and
-    the relay's retry of the batch finds their events duplicates and queues the rest. An event already claimed by an
-    earlier job is a duplicate: the job skips it (`owned_events`); a group made only of duplicates queues no job.
+    One Redis script (one round trip, atomic: `queued_jobs.enqueue_claiming`) claims each event id with `SET NX` and
+    stores the job, so a crash never claims an event without its job nor the reverse. An event already claimed by an
+    earlier job is a duplicate: the job skips it (`owned_events`); a batch made only of duplicates queues no job.
     """
     unique: dict[str, dict[str, Any]] = {}
     for event in events:
         unique.setdefault(event["eventUuid"], event)
-    by_record: dict[str, list[dict[str, Any]]] = {}
-    for event in unique.values():
-        by_record.setdefault(event["recordId"], []).append(event)
-    records = list(by_record.values())
-    accepted = 0
-    for start in range(0, len(records), RECORDS_PER_JOB):
-        group = [event for record in records[start : start + RECORDS_PER_JOB] for event in record]
-        job_id = uuid.uuid4().hex
-        fields = queued_jobs.job_fields(
-            SYNC,
-            "gateway.jobs.sync_salesforce_events",
-            (org_id, group),
-            timeout=JOB_TIMEOUT,
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-            retry=RETRY,
-            description=f"sync {len(group)} Salesforce event(s) from {org_id}",
-        )
-        claims = [SEEN_EVENT_KEY.format(e["eventUuid"]) for e in group]
-        accepted += queued_jobs.enqueue_claiming(connection, SYNC, job_id, fields, claims, dedup_ttl)
+    job_id = uuid.uuid4().hex
+    fields = queued_jobs.job_fields(
+        SYNC,
+        "gateway.jobs.sync_salesforce_events",
+        (org_id, list(unique.values())),
+        timeout=JOB_TIMEOUT,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
+        retry=RETRY,
+        description=f"sync {len(unique)} Salesforce event(s) from {org_id}",
+    )
+    claims = [SEEN_EVENT_KEY.format(i) for i in unique]
+    accepted = queued_jobs.enqueue_claiming(connection, SYNC, job_id, fields, claims, dedup_ttl)
     return accepted, len(events) - accepted
 
 

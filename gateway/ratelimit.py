@@ -23,10 +23,12 @@ run finished sooner.
   A lease taken from Redis serves the process's requests for up to `reuse_seconds` (one at a time): a request that
   ends puts it back in the process, where the next request takes it without a round trip, and it goes back to Redis
   once nobody here took it again within `linger_seconds`, once its `reuse_seconds` are over, at once when another
-  thread of the process is waiting for Redis, and at `close()`. Taking and giving back a slot cost two round trips
-  a request; measured with the Mobile Commons emulator answering at once (`scripts/bench/e2e`), they were a sixth of
-  a worker's time. A request that starts on a reused lease ends before `lease_seconds` after the lease was taken as
-  long as `lease_seconds` exceeds the longest request plus `reuse_seconds` (`limits_for` keeps 5 s: 4 s to spare).
+  thread of the process waits for a slot to free up, and at `close()`. Taking and giving back a slot cost two round
+  trips a request; measured with the Mobile Commons emulator answering at once (`scripts/bench/e2e`), they were a
+  sixth of a worker's time. A short `reuse_seconds` keeps a process from holding slots that the waiters of other
+  processes would take: a slow platform's lease serves about one request, a fast one's many. A request that starts on
+  a reused lease ends before `lease_seconds` after the lease was taken as long as `lease_seconds` exceeds the longest
+  request plus `reuse_seconds` (`limits_for` keeps 5 s: 4.8 s to spare).
 - `backoff_delay()`: how long to wait before retrying a throttled or failed request: `Retry-After` when the
   platform sent one (capped), else capped exponential backoff with full jitter.
 
@@ -155,7 +157,11 @@ class RateLimiter:
             self._penalize(keys=[self.key], args=[round(seconds * 1_000_000)])
 
 
-REUSE_SECONDS = 1.0  # how long a lease taken from Redis serves this process's requests before it goes back
+# How long a lease taken from Redis serves this process's requests before it goes back: many requests to a platform
+# answering at once, about one to a slow one (so a process never keeps a slot from other processes' waiters much
+# longer than its own request). Measured (scripts/bench/throughput, 250 ms platform, 4 workers): 0.2 s and 1 s gave
+# the same burst rate within the noise (212-235 against 214-221 records/s).
+REUSE_SECONDS = 0.2
 LINGER_SECONDS = 0.05  # how long an idle lease waits for another request of this process before it goes back
 
 
@@ -304,6 +310,15 @@ class ConcurrencyLimiter:
         pipe.execute()
 
 
+_waited = threading.local()  # .seconds: how long this thread has waited for slots, in all (`waited_seconds`)
+
+
+def waited_seconds() -> float:
+    """How long the calling thread has waited so far, in all, for the slots of `PlatformLimits.request` (a running
+    total: callers take differences), so that a platform's own answer time can be told from the wait for the cap."""
+    return float(getattr(_waited, "seconds", 0.0))
+
+
 @dataclass(frozen=True)
 class PlatformLimits:
     """One platform's shared limits: `rate` when the platform limits requests per second, `concurrency` when it
@@ -316,14 +331,17 @@ class PlatformLimits:
     def request(self) -> Iterator[None]:
         """Around one request: a concurrency slot (if capped), then the next rate slot (if paced). Raises
         `Throttled` (nothing held) when either is further away than its `max_wait`."""
+        started = time.perf_counter()
         if self.concurrency is None:
             if self.rate is not None:
                 self.rate.acquire()
+            _waited.seconds = waited_seconds() + time.perf_counter() - started
             yield
             return
         with self.concurrency.slot():
             if self.rate is not None:
                 self.rate.acquire()
+            _waited.seconds = waited_seconds() + time.perf_counter() - started
             yield
 
     def close(self) -> None:
@@ -428,4 +446,5 @@ __all__ = [
     "effective_rate",
     "limits_for",
     "platform_limits",
+    "waited_seconds",
 ]

@@ -40,7 +40,7 @@ from redis import Redis
 from gateway.domain.contact import Contact
 from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
 from gateway.redis_client import text
-from gateway.sync.fencing import Fence, Superseded
+from gateway.sync.fencing import Fence
 
 log = logging.getLogger(__name__)
 
@@ -179,25 +179,15 @@ def claim_record(
     return (claim if took else None), current
 
 
-# KEYS[1]: the claim. ARGV: its token (the owner's lease key and token, then its own), seconds. 1: renewed; 0: the
-# claim lapsed; -1: the claim holds but the lease of the job execution that took it does not (renewed nothing).
 _RENEW_CLAIM = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local lease, token = string.match(ARGV[1], '^(.-)\\n(.-)\\n')
-if lease and lease ~= '' and redis.call('GET', lease) ~= token then return -1 end
-return redis.call('EXPIRE', KEYS[1], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
 """
 
 
 def renew_claim(redis: Redis, claim: Fence, seconds: int) -> bool:
-    """Extend a record's claim by `seconds` from now; False when it lapsed and another sync may have taken it.
-    Checks in the same round trip that the job execution which took the claim still holds its lease: raises
-    `Superseded` (renewing nothing) when it does not, as `SyncContext.check_fence` would."""
-    renewed = int(redis.eval(_RENEW_CLAIM, 1, claim.key, claim.token, seconds))
-    if renewed < 0:
-        lease, token, _ = claim.token.split("\n", 2)
-        raise Superseded(Fence(lease, token))
-    return bool(renewed)
+    """Extend a record's claim by `seconds` from now; False when it lapsed and another sync may have taken it."""
+    return bool(redis.eval(_RENEW_CLAIM, 1, claim.key, claim.token, seconds))
 
 
 def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:

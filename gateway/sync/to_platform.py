@@ -49,6 +49,7 @@ from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_pl
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH, Capabilities
+from gateway.ratelimit import waited_seconds
 from gateway.salesforce.sync_results import Direction
 from gateway.sync import fencing, readback, state, writeback
 from gateway.sync.context import SyncContext
@@ -317,10 +318,9 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
 
     Only the changed values are sent, plus the phone (platforms key people by it). An opt-out of an existing contact
     sends its other changes first (an opt-out call carries none), then the opt-out; a new contact who is not opted
-    in is created without a subscription (there is nothing to opt out of). Called right after `_renew`, which
-    checks that the job's execution still holds its lease (a job handed to another worker while this one was frozen
-    writes nothing more).
+    in is created without a subscription (there is nothing to opt out of).
     """
+    context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
     changes = write.changes_only().with_changes(phone=write.contact.phone)
     with platform_call():
         if write.opt_out and not write.is_create:
@@ -378,23 +378,26 @@ _platform_time = threading.local()  # .seconds: time the record this thread sync
 
 @contextmanager
 def platform_call() -> Iterator[None]:
-    """Count the body's wall time as the current record's time on the platform (for `Pace`)."""
-    started = time.perf_counter()
+    """Count the body's wall time, less its waits for the platform's shared slots (`ratelimit.waited_seconds`), as
+    the current record's time on the platform (for `Pace`): more records in flight shorten no wait for the cap."""
+    started, waited = time.perf_counter(), waited_seconds()
     try:
         yield
     finally:
-        _platform_time.seconds = getattr(_platform_time, "seconds", 0.0) + time.perf_counter() - started
+        spent = time.perf_counter() - started - (waited_seconds() - waited)
+        _platform_time.seconds = getattr(_platform_time, "seconds", 0.0) + spent
 
 
 @dataclass
 class Pace:
     """How many records one job keeps going at once: Little's law, in flight = rate x time in flight. A worker's
     records share one interpreter lock, so the fastest a job can go is one record per `cpu_seconds` (the CPU a record
-    costs the worker); each record also waits `platform_seconds` on the platform (the wall time of its calls, slot
-    waits included). Keeping the CPU busy then takes `platform_seconds / cpu_seconds` records in flight, plus
-    `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling` (`job_concurrency`, from the
-    platform's shared cap: the limiter holds the calls in flight to the cap whatever the window). Before anything is
-    measured (a deployment's first job, or an hour after the last), as many as the cap.
+    costs the worker); each record also waits `platform_seconds` on the platform (the wall time of its calls, less
+    their waits for the platform's shared slots). Keeping the CPU busy then takes `platform_seconds / cpu_seconds`
+    records in flight, plus `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling`
+    (`job_concurrency`, from the platform's shared cap: the limiter holds the calls in flight to the cap whatever
+    the window). Before anything is measured (a deployment's first job, or an hour after the last), as many as the
+    cap.
 
     A platform answering in 250 ms with 3 ms of CPU a record: 88 records in flight; one answering at once: 5, where
     160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). Both averages are
