@@ -27,8 +27,12 @@ wakes after that writes nothing more to the platform or Salesforce, stores no ma
 queues no second write-back or `Sync_Result__c`, and marks no job failed or finished. What no process can take back
 is a request already on its way when it stopped (a real platform applied it while the process was stopped); it
 stores nothing for it, and the execution that took over finds the platform already holding those values and writes
-them no second time. A worker killed mid-job (its horse with it) is retried the same way; one whose horse survives
-lets the horse finish. `tests/integration/gateway/test_hung_worker.py` checks each case with real processes.
+them no second time. Nor can a fence held in Redis stop a request whose process stopped in the instant between its
+last lease check and its send (made by the adapter once its limiter slot is held, `gateway.sendguard`): that one
+request per thread is delivered when the process wakes, carrying the values of its own version. A platform that
+checked a fencing token itself would close that gap; none of ours offers one, so it stays, and is said here. A
+worker killed mid-job (its horse with it) is retried the same way; one whose horse survives lets the horse finish.
+`tests/integration/gateway/test_hung_worker.py` checks each case with real processes.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ inbound drainer — and:
 - `commit()` stores Redis writes in one transaction only while the fence holds (`WATCH` on its key): a process whose
   claim was taken over stores nothing, however late it wakes up;
 - `Fence.check()` is called right before a write outside Redis (the platform, Salesforce), which cannot check a
-  token itself: a superseded process stops there, with `Superseded`.
+  token itself: a superseded process stops there, with `Superseded`. A platform request is checked by its adapter
+  once its limiter slots are held, on every attempt (`gateway.sendguard`), so no wait sits between check and send.
 
 What no client can prevent is a process that stops in the instant between its check and its request leaving the
 machine: it sends that one request when it wakes. Each such request is an upsert of the values it read, so the

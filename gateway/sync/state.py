@@ -180,14 +180,20 @@ def claim_record(
 
 
 _RENEW_CLAIM = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local lease, token = string.match(ARGV[1], '^(.-)\\n(.-)\\n')
+if lease and lease ~= '' and redis.call('GET', lease) ~= token then return -1 end
+return redis.call('EXPIRE', KEYS[1], ARGV[2])
 """
 
+CLAIM_HELD, CLAIM_LAPSED, OWNER_SUPERSEDED = 1, 0, -1
 
-def renew_claim(redis: Redis, claim: Fence, seconds: int) -> bool:
-    """Extend a record's claim by `seconds` from now; False when it lapsed and another sync may have taken it."""
-    return bool(redis.eval(_RENEW_CLAIM, 1, claim.key, claim.token, seconds))
+
+def renew_claim(redis: Redis, claim: Fence, seconds: int) -> int:
+    """Extend a record's claim by `seconds` from now, in one round trip: `CLAIM_HELD`; `CLAIM_LAPSED` when it lapsed
+    and another sync may have taken the record; `OWNER_SUPERSEDED` when the job execution that took it was handed to
+    another worker (the claim is then no longer this sync's either, whatever its key still says)."""
+    return int(redis.eval(_RENEW_CLAIM, 1, claim.key, claim.token, seconds))
 
 
 def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:

@@ -16,7 +16,9 @@ Guarantees:
 - What a record's sync leaves (its version and echo marks, what it owes Salesforce) is handed to a `RecordSink`,
   which stores it in one Redis transaction after the platform accepted the write: real time queues a
   `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links. Both the
-  platform write and that transaction are fenced by the job's lease (`SyncContext.check_fence`, `.commit`).
+  platform write and that transaction are fenced by the job's lease: each request to the platform is checked right
+  before it leaves, after any wait for a limiter slot or a back-off (`sendguard`, `_renew`: the record's claim and
+  the job's lease in one round trip), and the transaction by `SyncContext.commit`.
 - Transient platform failures are retried by re-raising after every other record of the batch is done and marked.
 """
 
@@ -37,6 +39,7 @@ from typing import Any, Protocol, TypeVar
 
 from redis import Redis
 
+from gateway import sendguard
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
@@ -183,7 +186,12 @@ def _claim(context: SyncContext, object_name: str, record_id: str) -> tuple[fenc
 
 
 def _renew(context: SyncContext, claim: fencing.Fence, object_name: str, record_id: str) -> None:
-    if not state.renew_claim(context.redis, claim, CLAIM_SECONDS):
+    """The record's claim renewed, and the job's lease checked, in one round trip: right before each platform request
+    leaves (`sendguard`), so a sync that waited (for a slot, a back-off, or frozen) past its claim sends nothing."""
+    held = state.renew_claim(context.redis, claim, CLAIM_SECONDS)
+    if held == state.OWNER_SUPERSEDED and context.fence is not None:
+        raise fencing.Superseded(context.fence)
+    if held != state.CLAIM_HELD:
         raise SyncFailure(
             SyncError(
                 SyncErrorCode.RATE_LIMITED,
@@ -240,9 +248,12 @@ def _sync_claimed(
     view: Contact | None = None
     if write is not None and plan.status is not SyncStatus.FAILURE and sink.writes:
         try:
-            # A platform that keeps no people is not called: the resolved status is recorded in Salesforce only.
-            _renew(context, claim, obj.object_name, record_id)
-            view = apply_platform_write(context, write) if stores_people else write.contact
+            if stores_people:  # the claim is renewed right before each request leaves, after any wait for a slot
+                with sendguard.guarded(lambda: _renew(context, claim, obj.object_name, record_id)):
+                    view = apply_platform_write(context, write)
+            else:  # a platform that keeps no people is not called: the status is recorded in Salesforce only
+                _renew(context, claim, obj.object_name, record_id)
+                view = write.contact
         except SyncFailure as failure:
             if failure.error.transient:
                 raise
@@ -318,9 +329,9 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
 
     Only the changed values are sent, plus the phone (platforms key people by it). An opt-out of an existing contact
     sends its other changes first (an opt-out call carries none), then the opt-out; a new contact who is not opted
-    in is created without a subscription (there is nothing to opt out of).
+    in is created without a subscription (there is nothing to opt out of). The caller guards each request
+    (`sendguard.guarded`): a sync whose claim or job was taken over sends nothing more.
     """
-    context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
     changes = write.changes_only().with_changes(phone=write.contact.phone)
     with platform_call():
         if write.opt_out and not write.is_create:

@@ -409,7 +409,8 @@ class EmulatorApp:
         if count < 0 or count > 200_000:
             raise ValueError("count must be between 0 and 200000")
         rng = random.Random(body.get("seed"))
-        for index in range(count):
+        first_index = self.state.count()  # a second seed call numbers on: its phones must be new, as `add` requires
+        for index in range(first_index, first_index + count):
             first, last = rng.choice(_NAMES), rng.choice(_SURNAMES)
             specs.append(
                 {

@@ -34,6 +34,7 @@ import requests
 from redis import Redis
 from requests.adapters import HTTPAdapter
 
+from gateway import sendguard
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.platforms.actionnetwork import webhooks, wire
@@ -388,6 +389,7 @@ class ActionNetworkAdapter:
             retry_after: float | None = None
             try:
                 with self._limits.request():
+                    sendguard.check()  # the sync's claim, checked now that the request is about to leave
                     response = self._session.request(method, url, params=params, json=json, timeout=timeout)
             except Throttled as exc:
                 raise SyncFailure(

@@ -22,6 +22,7 @@ from defusedxml import ElementTree as SafeET
 from redis import Redis
 from requests.adapters import HTTPAdapter
 
+from gateway import sendguard
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.http_session import settle_environment
@@ -367,6 +368,7 @@ class MobileCommonsAdapter:
         timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
         try:
             with self._slot():
+                sendguard.check()  # the sync's claim, checked now that the request is about to leave
                 if method == "GET":
                     response = self._session.get(url, params=params, timeout=timeout)
                 else:

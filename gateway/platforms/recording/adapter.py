@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from gateway import sendguard
 from gateway.domain.contact import Contact, PostalAddress, SmsStatus
 from gateway.platforms.base import (
     Campaign,
@@ -86,6 +87,7 @@ class RecordingAdapter:
             sms_status=SmsStatus.SUBSCRIBED if subscribe else contact.sms_status,
         )
         raw = _to_json(stored)
+        sendguard.check()  # as every adapter does right before a request leaves
         pipe = self.redis.pipeline()
         pipe.rpush(LOG_KEY, raw)
         pipe.hset(CONTACTS_KEY, f"crm:{stored.crm_id}", raw)

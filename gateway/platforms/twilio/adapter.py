@@ -34,6 +34,7 @@ import requests
 from redis import Redis
 from requests.adapters import HTTPAdapter
 
+from gateway import sendguard
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.platforms.base import (
@@ -332,6 +333,7 @@ class TwilioAdapter:
         timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
         try:
             with self._limits.request() if self._limits is not None else nullcontext():
+                sendguard.check()  # the sync's claim, checked now that the request is about to leave
                 if method == "GET":
                     response = self._session.get(url, params=params, timeout=timeout)
                 else:

@@ -130,7 +130,12 @@ def test_a_job_held_by_a_stopped_worker_is_done_by_another_and_its_late_completi
     rescuer: Process | None = None
     try:
         post_events(gateway_url, org_token, _events(ids), sf.org_id)
-        wait_for(lambda: conn.llen(recording.LOG_KEY) >= 1, timeout=30, what="the first platform writes")
+        # Frozen once its first wave of writes is on the wire (each thread then waits 3 s for the platform's answer):
+        # a thread frozen between its last claim check and its send would deliver that one request when it wakes,
+        # which no fence can stop (see `gateway/workers.py`); the guarantee is about everything after it.
+        wait_for(
+            lambda: conn.llen(recording.LOG_KEY) >= PLATFORM_CONCURRENCY, timeout=30, what="the first platform writes"
+        )
         stopped.signal_group(signal.SIGSTOP)
         frozen_at = time.monotonic()
         in_flight = conn.llen(recording.LOG_KEY)
@@ -160,7 +165,9 @@ def test_a_job_held_by_a_stopped_worker_is_done_by_another_and_its_late_completi
         if rescuer is not None:
             rescuer.stop()
     assert taken_over_after < TAKEN_OVER_WITHIN
-    assert after == before, "the late execution wrote to the platform, Salesforce's log or the version marks"
+    assert after[0] == before[0], "the late execution wrote to the platform"
+    assert after[1] == before[1], "the late execution wrote to Salesforce's log"
+    assert after[2] == before[2], "the late execution changed the version marks"
     writes, results, marks = after
     assert [writes[i] for i in ids[updated:]] == [1] * (len(ids) - updated), "a person was written twice"
     assert [results[i] for i in ids[updated:]] == [1] * (len(ids) - updated), "a record got two Sync_Result__c"
@@ -217,7 +224,12 @@ def test_a_stopped_worker_that_wakes_before_anyone_took_its_job_writes_nothing_m
     rescuer: Process | None = None
     try:
         post_events(gateway_url, org_token, _events(ids), sf.org_id)
-        wait_for(lambda: conn.llen(recording.LOG_KEY) >= 1, timeout=30, what="the first platform writes")
+        # Frozen once its first wave of writes is on the wire (each thread then waits 3 s for the platform's answer):
+        # a thread frozen between its last claim check and its send would deliver that one request when it wakes,
+        # which no fence can stop (see `gateway/workers.py`); the guarantee is about everything after it.
+        wait_for(
+            lambda: conn.llen(recording.LOG_KEY) >= PLATFORM_CONCURRENCY, timeout=30, what="the first platform writes"
+        )
         stopped.signal_group(signal.SIGSTOP)
         time.sleep(HEARTBEAT_TTL + 1)
         sweeper = GatewayWorker([SYNC], connection=conn, name="sweeper")
