@@ -366,11 +366,11 @@ def parallel(threads: int, fn: Callable[[T], R], items: Iterable[T], *, name: st
 
 
 def job_concurrency(context: SyncContext, configured: int | None = None) -> int:
-    """How many records one job syncs at once (threads): `configured` when given (`GATEWAY_BULK_THREADS`), else
-    `THREADS_PER_SLOT` times the platform's `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares
-    (`gateway.ratelimit` holds the calls in flight to it whatever the threads), so one job alone keeps all of it
-    busy, and several jobs together wait their turn for slots instead of exceeding it — else
-    `PLATFORM_CONCURRENCY`."""
+    """At most how many records one job syncs at once (threads; `paced` keeps fewer going when the platform answers
+    fast): `configured` when given (`GATEWAY_BULK_THREADS`), else `THREADS_PER_SLOT` times the platform's
+    `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares (`gateway.ratelimit` holds the calls in
+    flight to it whatever the threads), so one job alone can keep all of it busy, and several jobs together wait
+    their turn for slots instead of exceeding it — else `PLATFORM_CONCURRENCY`."""
     if configured is not None:
         return configured
     platform = context.settings.platform

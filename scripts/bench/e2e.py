@@ -433,28 +433,36 @@ def _print_actionnetwork(an: dict[str, Any]) -> None:
     )
 
 
-def _burst_pair(args: argparse.Namespace) -> tuple[tuple[dict[str, Any], dict[str, float]] | None, tuple[Any, Any]]:
-    """The burst on `--baseline-ref`'s code (first, so that a warmer machine does not favour the code under test),
-    then on the working tree's, each on a fresh stack."""
-    baseline = None
-    if args.baseline_ref:
-        with code_of(args.baseline_ref):
-            stack = start_stack(
-                Path(tempfile.mkdtemp(prefix="bench-e2e-base-")), contacts=args.records, workers=args.workers
-            )
-            try:
-                baseline = burst(Scenario(stack), args.records)
-            finally:
-                stack.stop()
-    stack = start_stack(Path(tempfile.mkdtemp(prefix="bench-e2e-")), contacts=args.records, workers=args.workers)
-    try:
-        return baseline, burst(Scenario(stack), args.records)
-    finally:
-        stack.stop()
+def _baseline_burst(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]] | None:
+    """The burst on `--baseline-ref`'s code, on a fresh stack (None without one). Run first, so that a warmer machine
+    does not favour the code under test."""
+    if not args.baseline_ref:
+        return None
+    with code_of(args.baseline_ref):
+        stack = start_stack(
+            Path(tempfile.mkdtemp(prefix="bench-e2e-base-")), contacts=args.records, workers=args.workers
+        )
+        try:
+            return burst(Scenario(stack), args.records)
+        finally:
+            stack.stop()
+
+
+def _baseline_json(
+    args: argparse.Namespace, baseline: tuple[dict[str, float], dict[str, float]] | None
+) -> dict[str, Any] | None:
+    if baseline is None:
+        return None
+    return {"ref": args.baseline_ref, "to_platform": baseline[0], "to_platform_salesforce_calls": baseline[1]}
 
 
 def _burst_only(args: argparse.Namespace) -> None:
-    baseline, (out, calls) = _burst_pair(args)
+    baseline = _baseline_burst(args)
+    stack = start_stack(Path(tempfile.mkdtemp(prefix="bench-e2e-")), contacts=args.records, workers=args.workers)
+    try:
+        out, calls = burst(Scenario(stack), args.records)
+    finally:
+        stack.stop()
     print(f"\nSalesforce -> Mobile Commons burst — {args.workers} workers, polled every {POLL * 1000:.0f} ms\n")
     print(f"{'code':<32}{'records':>8}{'arrived':>9}{'p50 s':>8}{'p99 s':>8}{'records/s':>11}{'SF calls':>10}")
     rows = [("this tree", out, calls)]
@@ -474,11 +482,7 @@ def _burst_only(args: argparse.Namespace) -> None:
                 "workers": args.workers,
                 "to_platform": out,
                 "to_platform_salesforce_calls": calls,
-                "baseline": (
-                    {"ref": args.baseline_ref, "to_platform": baseline[0], "to_platform_salesforce_calls": baseline[1]}
-                    if baseline is not None
-                    else None
-                ),
+                "baseline": _baseline_json(args, baseline),
                 "targets": {"to_platform_p99_s": 2},
             }
         )
@@ -530,16 +534,7 @@ def main() -> None:
         return
     intervals = [int(i) for i in args.intervals.split(",") if i]
     rng = random.Random(args.seed)
-    baseline = None
-    if args.baseline_ref:  # first, so that a warmer machine does not favour the code under test
-        with code_of(args.baseline_ref):
-            stack = start_stack(
-                Path(tempfile.mkdtemp(prefix="bench-e2e-base-")), contacts=args.records, workers=args.workers
-            )
-            try:
-                baseline = burst(Scenario(stack), args.records)
-            finally:
-                stack.stop()
+    baseline = _baseline_burst(args)
     var = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     stack = start_stack(var, contacts=args.records, workers=args.workers)
     try:
@@ -622,11 +617,7 @@ def main() -> None:
                 "workers": args.workers,
                 "to_platform": out,
                 "to_platform_salesforce_calls": out_calls,
-                "baseline": (
-                    {"ref": args.baseline_ref, "to_platform": baseline[0], "to_platform_salesforce_calls": baseline[1]}
-                    if baseline is not None
-                    else None
-                ),
+                "baseline": _baseline_json(args, baseline),
                 "single_edit_salesforce_calls": single,
                 "stop_to_salesforce": backs,
                 "twilio_stop_to_salesforce": twilio,
