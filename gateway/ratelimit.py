@@ -20,6 +20,15 @@ run finished sooner.
   many threads waiting as the platform allows in flight without costing Redis a call per thread per poll. Not
   fair: a thread that has just released a slot may take one again before the waiter it woke (the total is still
   held to `limit`; a job that waits long enough raises `Throttled` and is retried).
+  A lease taken from Redis serves the process's requests for up to `reuse_seconds` (one at a time): a request that
+  ends puts it back in the process, where the next request takes it without a round trip, and it goes back to Redis
+  once nobody here took it again within `linger_seconds`, once its `reuse_seconds` are over, at once when another
+  thread of the process waits for a slot to free up, and at `close()`. Taking and giving back a slot cost two round
+  trips a request; measured with the Mobile Commons emulator answering at once (`scripts/bench/e2e`), they were a
+  sixth of a worker's time. A short `reuse_seconds` keeps a process from holding slots that the waiters of other
+  processes would take: a slow platform's lease serves about one request, a fast one's many. A request that starts on
+  a reused lease ends before `lease_seconds` after the lease was taken as long as `lease_seconds` exceeds the longest
+  request plus `reuse_seconds` (`limits_for` keeps 5 s: 4.8 s to spare).
 - `backoff_delay()`: how long to wait before retrying a throttled or failed request: `Retry-After` when the
   platform sent one (capped), else capped exponential backoff with full jitter.
 
@@ -31,8 +40,11 @@ later rather than stall a worker.
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +52,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis import Redis
+
+log = logging.getLogger(__name__)
 
 HEADROOM = 0.1  # share of a platform's published limit left unused, for jitter (see the module docstring)
 
@@ -143,9 +157,17 @@ class RateLimiter:
             self._penalize(keys=[self.key], args=[round(seconds * 1_000_000)])
 
 
+# How long a lease taken from Redis serves this process's requests before it goes back: many requests to a platform
+# answering at once, about one to a slow one (so a process never keeps a slot from other processes' waiters much
+# longer than its own request). Measured (scripts/bench/throughput, 250 ms platform, 4 workers): 0.2 s and 1 s gave
+# the same burst rate within the noise (212-235 against 214-221 records/s).
+REUSE_SECONDS = 0.2
+LINGER_SECONDS = 0.05  # how long an idle lease waits for another request of this process before it goes back
+
+
 class ConcurrencyLimiter:
     """At most `limit` requests in flight for everyone using `key`; a lease not released expires after
-    `lease_seconds` (set it above the longest request, e.g. its read timeout)."""
+    `lease_seconds` (set it above the longest request plus `reuse_seconds`, e.g. its read timeout + 5 s)."""
 
     def __init__(
         self,
@@ -156,6 +178,8 @@ class ConcurrencyLimiter:
         lease_seconds: float = 60.0,
         max_wait: float = 60.0,
         poll_seconds: float = 1.0,
+        reuse_seconds: float = REUSE_SECONDS,
+        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -165,44 +189,134 @@ class ConcurrencyLimiter:
         self._lease_ms = round(lease_seconds * 1000)
         self._max_wait = max_wait
         self._poll = poll_seconds
+        self._reuse = min(reuse_seconds, lease_seconds / 2)  # a short lease (tests) is reused for half its life
+        self._linger = linger_seconds
         self._take = redis.register_script(_TAKE_SLOT)
         self._wake = key + _WAKE_SUFFIX
+        self._local()
+
+    def _local(self) -> None:
+        """This process's own state: the leases it holds idle and the thread that gives them back. A forked child
+        starts empty (its parent's leases are the parent's)."""
+        self._pid = os.getpid()
+        self._lock = threading.Condition()
+        self._idle: list[tuple[str, float, float]] = []  # (lease, taken at, idle since), on the monotonic clock
+        self._waiting = 0  # threads of this process waiting for a slot to free up (every slot taken)
+        self._reaper: threading.Thread | None = None
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one of the `limit` slots for the body of the `with`; raises `Throttled` after `max_wait`.
 
-        While every slot is taken the caller blocks on the wake-up list, which each release pushes one item to
-        (Redis serves blocked callers in arrival order, so the longest waiter is woken first); it also looks
-        again when the earliest lease expires, and at least every `poll_seconds` (a dead holder's lease expires
-        unannounced)."""
-        lease = secrets.token_hex(8)
-        deadline = time.monotonic() + self._max_wait
-        while True:
-            hint_ms = int(self._take(keys=[self.key], args=[self.limit, lease, self._lease_ms]))
-            if hint_ms == 0:
-                break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Throttled(f"{self.limit} concurrent requests on {self.key}", hint_ms / 1000)
-            self._wait(min(left, hint_ms / 1000, self._poll))
+        A lease this process holds idle is taken first (no round trip). Otherwise, while every slot is taken the
+        caller blocks on the wake-up list, which each release pushes one item to (Redis serves blocked callers in
+        arrival order, so the longest waiter is woken first); it also looks again when the earliest lease expires,
+        and at least every `poll_seconds` (a dead holder's lease expires unannounced)."""
+        if self._pid != os.getpid():
+            self._local()
+        held = self._reuse_idle() or self._take_new()
         try:
             yield
         finally:
-            self._release(lease)
+            self._put_back(*held)
+
+    def close(self) -> None:
+        """Give every idle lease back to Redis now (the process is done with the platform)."""
+        with self._lock:
+            leases = [lease for lease, _, _ in self._idle]
+            self._idle.clear()
+        self._release(leases)
+
+    def _reuse_idle(self) -> tuple[str, float] | None:
+        now = time.monotonic()
+        with self._lock:
+            while self._idle:
+                lease, taken, _ = self._idle.pop()
+                if now - taken < self._reuse:
+                    return lease, taken
+                self._idle.append((lease, taken, now))  # too old to start a request on: the reaper gives it back
+                self._lock.notify()
+                return None
+        return None
+
+    def _take_new(self) -> tuple[str, float]:
+        lease = secrets.token_hex(8)
+        deadline = time.monotonic() + self._max_wait
+        while True:
+            taken = time.monotonic()  # before Redis starts the lease: the lease outlives `taken + lease_seconds`
+            hint_ms = int(self._take(keys=[self.key], args=[self.limit, lease, self._lease_ms]))
+            if hint_ms == 0:
+                return lease, taken
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Throttled(f"{self.limit} concurrent requests on {self.key}", hint_ms / 1000)
+            with self._lock:
+                self._waiting += 1  # every slot is taken: a lease this process puts back goes to Redis at once
+            try:
+                self._wait(min(left, hint_ms / 1000, self._poll))
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+
+    def _put_back(self, lease: str, taken: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            keep = self._waiting == 0 and now - taken < self._reuse and self._pid == os.getpid()
+            if keep:
+                self._idle.append((lease, taken, now))
+                if self._reaper is None or not self._reaper.is_alive():
+                    self._reaper = threading.Thread(target=self._reap, name=f"lease-reaper {self.key}", daemon=True)
+                    self._reaper.start()
+                self._lock.notify()
+        if not keep:
+            self._release([lease])
+
+    def _reap(self) -> None:
+        """Give back idle leases as they reach their linger or reuse limit (runs while any are idle)."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    self._reaper = None
+                    return
+                now = time.monotonic()
+                due = [item for item in self._idle if self._due(item) <= now]
+                for item in due:
+                    self._idle.remove(item)
+                if not due:
+                    self._lock.wait(min(self._due(item) for item in self._idle) - now)
+            if due:
+                try:
+                    self._release([lease for lease, _, _ in due])
+                except Exception:  # Redis away, or the process exiting: the leases expire instead
+                    log.debug("idle leases on %s left to expire", self.key, exc_info=True)
+
+    def _due(self, item: tuple[str, float, float]) -> float:
+        _, taken, idle_since = item
+        return min(idle_since + self._linger, taken + self._reuse)
 
     def _wait(self, seconds: float) -> None:
         # BLPOP takes a timeout in seconds with millisecond precision (Redis >= 6; 0 would block for ever)
         if seconds >= 0.001:
             self._redis.blpop([self._wake], timeout=round(seconds, 3))
 
-    def _release(self, lease: str) -> None:
+    def _release(self, leases: list[str]) -> None:
+        if not leases:
+            return
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zrem(self.key, lease)
-        pipe.lpush(self._wake, 1)
+        pipe.zrem(self.key, *leases)
+        pipe.lpush(self._wake, *([1] * len(leases)))
         pipe.ltrim(self._wake, 0, self.limit - 1)  # wake-ups nobody took are bounded by the slots they stand for
         pipe.pexpire(self._wake, self._lease_ms + 1000)
         pipe.execute()
+
+
+_waited = threading.local()  # .seconds: how long this thread has waited for slots, in all (`waited_seconds`)
+
+
+def waited_seconds() -> float:
+    """How long the calling thread has waited so far, in all, for the slots of `PlatformLimits.request` (a running
+    total: callers take differences), so that a platform's own answer time can be told from the wait for the cap."""
+    return float(getattr(_waited, "seconds", 0.0))
 
 
 @dataclass(frozen=True)
@@ -217,15 +331,23 @@ class PlatformLimits:
     def request(self) -> Iterator[None]:
         """Around one request: a concurrency slot (if capped), then the next rate slot (if paced). Raises
         `Throttled` (nothing held) when either is further away than its `max_wait`."""
+        started = time.perf_counter()
         if self.concurrency is None:
             if self.rate is not None:
                 self.rate.acquire()
+            _waited.seconds = waited_seconds() + time.perf_counter() - started
             yield
             return
         with self.concurrency.slot():
             if self.rate is not None:
                 self.rate.acquire()
+            _waited.seconds = waited_seconds() + time.perf_counter() - started
             yield
+
+    def close(self) -> None:
+        """Give back the concurrency leases this process holds idle (call it when done with the platform)."""
+        if self.concurrency is not None:
+            self.concurrency.close()
 
     def penalize(self, seconds: float) -> None:
         """Nobody starts a request to this platform for `seconds` (it answered 429); a platform without a rate
@@ -251,7 +373,7 @@ def platform_limits(
     """The limits every process using `redis` shares for `platform` (its registry name): requests spaced for
     `effective_rate(requests_per_second)` (never more than `requests_per_second`; None: not paced), and at most
     `max_concurrent` in flight (None: no cap). `lease_seconds` must exceed the longest request (connect + read
-    timeouts)."""
+    timeouts) plus `REUSE_SECONDS`."""
     rate = None
     if requests_per_second is not None:
         rate = RateLimiter(
@@ -324,4 +446,5 @@ __all__ = [
     "effective_rate",
     "limits_for",
     "platform_limits",
+    "waited_seconds",
 ]

@@ -11,6 +11,7 @@ entry, in order; per-row refusals are results, not exceptions.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -68,10 +69,16 @@ class SyncResultEntry:
     key: str | None = None  # the row's idempotency key (`Sync_Key__c`); None: always a new row
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_secret(key: str) -> bool:
+    """The key names a secret (cached: a log row's body repeats the same few dozen field names)."""
+    return _SECRET_KEY.search(key) is not None
+
+
 def mask_secrets(value: Any) -> Any:
     """A copy of a JSON-like value with the values of secret-looking keys replaced by `********`."""
     if isinstance(value, Mapping):
-        return {k: "********" if _SECRET_KEY.search(str(k)) else mask_secrets(v) for k, v in value.items()}
+        return {k: "********" if _is_secret(str(k)) else mask_secrets(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_secrets(v) for v in value]
     return value

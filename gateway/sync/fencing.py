@@ -17,7 +17,6 @@ outside system gets them once more; the process then stores nothing (its commit 
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,7 +76,14 @@ def claim(redis: Redis, key: str, seconds: int) -> Fence | None:
     return Fence(key, token) if redis.set(key, token, nx=True, ex=seconds) else None
 
 
+# KEYS[1]: the claim's key; ARGV[1]: its holder's token. Deletes the key only while the token is still there.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 def release(redis: Redis, fence: Fence) -> None:
-    """Give the claim up, unless it has already passed to another process (then it is theirs to keep)."""
-    with contextlib.suppress(Superseded):
-        commit(redis, fence, lambda pipe: pipe.delete(fence.key))
+    """Give the claim up, unless it has already passed to another process (then it is theirs to keep): one round
+    trip (a script comparing the token and deleting), where a fenced `commit` takes three."""
+    redis.eval(_RELEASE, 1, fence.key, fence.token)

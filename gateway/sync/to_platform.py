@@ -24,13 +24,20 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+
+from redis import Redis
 
 from gateway import sendguard
 from gateway.domain import platform_fields
@@ -44,7 +51,8 @@ from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
 from gateway.domain.sync_config import Direction as PlanDirection
-from gateway.platforms.base import PHONE_BATCH
+from gateway.platforms.base import PHONE_BATCH, Capabilities
+from gateway.ratelimit import waited_seconds
 from gateway.salesforce.sync_results import Direction
 from gateway.sync import fencing, readback, state, writeback
 from gateway.sync.context import SyncContext
@@ -353,11 +361,12 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
     (`sendguard.guarded`): a sync whose claim or job was taken over sends nothing more.
     """
     changes = write.changes_only().with_changes(phone=write.contact.phone)
-    if write.opt_out and not write.is_create:
-        if write.fields - {platform_fields.SMS_STATUS, platform_fields.CRM_ID} or write.cleared:
-            context.platform.upsert_contact(changes, subscribe=False)
-        return context.platform.opt_out(write.contact)
-    return context.platform.upsert_contact(changes, subscribe=write.subscribe)
+    with platform_call():
+        if write.opt_out and not write.is_create:
+            if write.fields - {platform_fields.SMS_STATUS, platform_fields.CRM_ID} or write.cleared:
+                context.platform.upsert_contact(changes, subscribe=False)
+            return context.platform.opt_out(write.contact)
+        return context.platform.upsert_contact(changes, subscribe=write.subscribe)
 
 
 def record_phone(record: Mapping[str, Any], obj: SyncObjectConfig, region: str) -> str | None:
@@ -385,16 +394,134 @@ def parallel(threads: int, fn: Callable[[T], R], items: Iterable[T], *, name: st
 
 
 def job_concurrency(context: SyncContext, configured: int | None = None) -> int:
-    """How many records one job syncs at once (threads): `configured` when given (`GATEWAY_BULK_THREADS`), else
-    `THREADS_PER_SLOT` times the platform's `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares
-    (`gateway.ratelimit` holds the calls in flight to it whatever the threads), so one job alone keeps all of it
-    busy, and several jobs together wait their turn for slots instead of exceeding it — else
-    `PLATFORM_CONCURRENCY`."""
+    """At most how many records one job syncs at once (threads; `paced` keeps fewer going when the platform answers
+    fast): `configured` when given (`GATEWAY_BULK_THREADS`), else `THREADS_PER_SLOT` times the platform's
+    `<NAME>_MAX_CONCURRENT` — the cap every worker on every machine shares (`gateway.ratelimit` holds the calls in
+    flight to it whatever the threads), so one job alone can keep all of it busy, and several jobs together wait
+    their turn for slots instead of exceeding it — else `PLATFORM_CONCURRENCY`."""
     if configured is not None:
         return configured
     platform = context.settings.platform
     cap = platform.max_concurrent if platform is not None else None
     return cap * THREADS_PER_SLOT if cap else PLATFORM_CONCURRENCY
+
+
+# -- how many records a job keeps going (Little's law) ---------------------------------------------------------------
+
+MIN_WINDOW = 4  # records kept going however fast the platform answers: they overlap their Redis and Salesforce waits
+_PACE_KEY = "gateway:sync:pace:{}"  # platform name -> the last job's pace (JSON), so the next job starts at it
+_PACE_TTL = 3600
+_SMOOTHING = 0.2  # weight of each new record in the moving averages
+_platform_time = threading.local()  # .seconds: time the record this thread syncs has spent in platform calls
+
+
+@contextmanager
+def platform_call() -> Iterator[None]:
+    """Count the body's wall time, less its waits for the platform's shared slots (`ratelimit.waited_seconds`), as
+    the current record's time on the platform (for `Pace`): more records in flight shorten no wait for the cap."""
+    started, waited = time.perf_counter(), waited_seconds()
+    try:
+        yield
+    finally:
+        spent = time.perf_counter() - started - (waited_seconds() - waited)
+        _platform_time.seconds = getattr(_platform_time, "seconds", 0.0) + spent
+
+
+@dataclass
+class Pace:
+    """How many records one job keeps going at once: Little's law, in flight = rate x time in flight. A worker's
+    records share one interpreter lock, so the fastest a job can go is one record per `cpu_seconds` (the CPU a record
+    costs the worker); each record also waits `platform_seconds` on the platform (the wall time of its calls, less
+    their waits for the platform's shared slots). Keeping the CPU busy then takes `platform_seconds / cpu_seconds`
+    records in flight, plus `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling`
+    (`job_concurrency`, from the platform's shared cap: the limiter holds the calls in flight to the cap whatever
+    the window). Before anything is measured (a deployment's first job, or an hour after the last), as many as the
+    cap.
+
+    A platform answering in 250 ms with 3 ms of CPU a record: 88 records in flight; one answering at once: 5, where
+    160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). Both averages are
+    moving (`observe`), so the window follows the platform's latency as it changes during the job."""
+
+    ceiling: int
+    platform_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def window(self) -> int:
+        if self.cpu_seconds <= 0:  # nothing measured: as many as the platform allows in flight (a slow one is busy
+            return max(MIN_WINDOW, self.ceiling // THREADS_PER_SLOT)  # at once); the first records shrink it
+        return max(1, min(self.ceiling, MIN_WINDOW + math.ceil(self.platform_seconds / self.cpu_seconds)))
+
+    def observe(self, platform_seconds: float, cpu_seconds: float) -> None:
+        if self.cpu_seconds <= 0:
+            self.platform_seconds, self.cpu_seconds = platform_seconds, cpu_seconds
+            return
+        self.platform_seconds += _SMOOTHING * (platform_seconds - self.platform_seconds)
+        self.cpu_seconds += _SMOOTHING * (cpu_seconds - self.cpu_seconds)
+
+
+def paced(
+    context: SyncContext, fn: Callable[[T], R], items: Iterable[T], *, configured: int | None = None, name: str = "sync"
+) -> list[R]:
+    """`fn` over `items`, results in order, keeping `Pace.window()` of them going at once (`configured`: that many,
+    fixed: `GATEWAY_BULK_THREADS`). The pace starts where the platform's last job left it (one Redis read) and is
+    stored for the next (one write). An exception stops new items from starting; it is raised once the items already
+    going are done."""
+    if configured is not None:
+        return parallel(configured, fn, items, name=name)
+    return run_paced(context.redis, context.platform.name, job_concurrency(context), fn, items, name=name)
+
+
+def run_paced(
+    redis: Redis, platform: str, ceiling: int, fn: Callable[[T], R], items: Iterable[T], *, name: str = "sync"
+) -> list[R]:
+    """`paced` for `platform`'s pace in `redis`, at most `ceiling` items going at once."""
+    work = list(items)
+    if not work:
+        return []
+    key = _PACE_KEY.format(platform)
+    pace = Pace(ceiling)
+    stored = redis.get(key)
+    if stored is not None:
+        with_values = json.loads(stored)
+        pace.observe(float(with_values["platform_seconds"]), float(with_values["cpu_seconds"]))
+
+    def measured(item: T) -> tuple[R, float, float]:
+        _platform_time.seconds = 0.0
+        cpu = time.thread_time()
+        result = fn(item)
+        return result, _platform_time.seconds, time.thread_time() - cpu
+
+    results: list[R | None] = [None] * len(work)
+    finished: queue.SimpleQueue[Future[tuple[R, float, float]]] = queue.SimpleQueue()
+    going: dict[Future[tuple[R, float, float]], int] = {}
+    failure: BaseException | None = None
+    following = iter(enumerate(work))
+    with ThreadPoolExecutor(max_workers=pace.ceiling, thread_name_prefix=name) as pool:  # threads start as needed
+        while True:
+            while failure is None and len(going) < pace.window():
+                index, item = next(following, (-1, None))
+                if index < 0:
+                    break
+                future = pool.submit(measured, item)  # type: ignore[arg-type]
+                going[future] = index
+                future.add_done_callback(finished.put)
+            if not going:
+                break
+            future = finished.get()
+            index = going.pop(future)
+            try:
+                result, platform_seconds, cpu_seconds = future.result()
+            except BaseException as exc:  # noqa: BLE001 - raised below, once the items going are done
+                failure = failure or exc
+                continue
+            results[index] = result
+            pace.observe(platform_seconds, cpu_seconds)
+    if pace.cpu_seconds > 0:
+        figures = {"platform_seconds": pace.platform_seconds, "cpu_seconds": pace.cpu_seconds}
+        redis.set(key, json.dumps(figures), ex=_PACE_TTL)
+    if failure is not None:
+        raise failure
+    return results  # type: ignore[return-value]  # every index was filled
 
 
 def prefetch_by_phone(
@@ -424,12 +551,8 @@ def match_on_platform(
     caps = context.platform.capabilities
     platform = context.platform
     if known is not None and contact.phone is not None and contact.phone in known:
-        by_platform_id, by_crm_id, by_phone = (
-            None,
-            None,
-            known[contact.phone],
-        )  # known only where ids cannot be looked up
-    else:
+        return _match(contact, obj, caps, None, None, known[contact.phone])  # known only where ids cannot be looked up
+    with platform_call():
         by_platform_id = (
             platform.find_contact(platform_id=contact.platform_id)
             if contact.platform_id and caps.lookup_by_platform_id
@@ -437,6 +560,17 @@ def match_on_platform(
         )
         by_crm_id = platform.find_contact(crm_id=contact.crm_id) if contact.crm_id and caps.lookup_by_crm_id else None
         by_phone = platform.find_contact(phone=contact.phone) if contact.phone and caps.lookup_by_phone else None
+    return _match(contact, obj, caps, by_platform_id, by_crm_id, by_phone)
+
+
+def _match(
+    contact: Contact,
+    obj: SyncObjectConfig,
+    caps: Capabilities,
+    by_platform_id: Contact | None,
+    by_crm_id: Contact | None,
+    by_phone: Contact | None,
+) -> PlatformMatch:
     if (
         contact.platform_id
         and not caps.lookup_by_platform_id
@@ -625,7 +759,7 @@ def sync_events(
         return None
 
     # Records of a batch are distinct, so they go to the platform concurrently (its calls are I/O-bound).
-    transient = [error for error in parallel(threads, one, checked) if error is not None]
+    transient = [error for error in paced(context, one, checked) if error is not None]
     try:
         writeback.flush(context.redis, context.salesforce)
     except Exception:

@@ -135,6 +135,8 @@ class ActionNetworkAdapter:
         return f"ActionNetworkAdapter(base_url={self._base!r})"
 
     def close(self) -> None:
+        if self._limits is not None:
+            self._limits.close()  # the slots this process holds idle go back to the other workers now
         self._session.close()
 
     # -- lookups

@@ -25,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from gateway import sendguard
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
+from gateway.http_session import settle_environment
 from gateway.platforms.base import (
     Campaign,
     Capabilities,
@@ -91,6 +92,7 @@ class MobileCommonsAdapter:
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=settings.max_concurrent, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        settle_environment(self._session, self._base_url)  # proxies and CA bundle read once, not on every call
         self._session.headers["Accept"] = "application/xml"
         if settings.bearer_token:
             self._session.headers["Authorization"] = f"Bearer {settings.bearer_token.reveal()}"
@@ -107,6 +109,8 @@ class MobileCommonsAdapter:
         return f"MobileCommonsAdapter(base_url={self._base_url!r}, username={self._settings.username!r})"
 
     def close(self) -> None:
+        if self._limits is not None:
+            self._limits.close()  # the slots this process holds idle go back to the other workers now
         self._session.close()
 
     # -- lookups

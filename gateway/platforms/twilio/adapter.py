@@ -158,6 +158,8 @@ class TwilioAdapter:
         return f"TwilioAdapter(base_url={self._base!r}, account_sid={self._settings.account_sid!r})"
 
     def close(self) -> None:
+        if self._limits is not None:
+            self._limits.close()  # the slots this process holds idle go back to the other workers now
         self._session.close()
 
     # -- people: there is no contact store (`contact_store`, `lookup_*` are False; the sync never calls these)

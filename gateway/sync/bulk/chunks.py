@@ -273,7 +273,7 @@ def _chunk_to_platform(
                     raise
                 transient.append(failure.error)
 
-    to_platform.parallel(threads, work, list(groups.values()), name="bulk")
+    to_platform.paced(context, work, list(groups.values()), configured=settings.threads, name="bulk")
     if transient:
         raise to_platform.TransientFailures(transient)
     return {"records": len(records)}

@@ -97,7 +97,36 @@ def test_no_more_than_the_limit_are_in_flight_across_threads(conn: redis.Redis) 
     for t in threads:
         t.join(30)
     assert peak == 2
+    deadline = time.monotonic() + 5
+    while conn.zcard("t:conc") and time.monotonic() < deadline:  # idle leases go back after their linger
+        time.sleep(0.01)
     assert conn.zcard("t:conc") == 0  # every lease released
+
+
+def test_requests_one_after_another_reuse_one_lease_without_taking_more(conn: redis.Redis) -> None:
+    limiter = ConcurrencyLimiter(conn, "t:conc", limit=3, lease_seconds=10, linger_seconds=5)
+    leases = set()
+    for _ in range(5):
+        with limiter.slot():
+            leases.update(conn.zrange("t:conc", 0, -1))
+            assert conn.zcard("t:conc") == 1
+    assert len(leases) == 1
+    limiter.close()  # the process is done with the platform: its idle lease goes back at once
+    assert conn.zcard("t:conc") == 0
+
+
+def test_a_lease_idle_in_one_process_goes_to_another_that_waits(conn: redis.Redis) -> None:
+    first = ConcurrencyLimiter(conn, "t:conc", limit=1, lease_seconds=10, linger_seconds=0.05)
+    with first.slot():
+        pass  # its lease now idles in `first`, held for its own next request
+    assert conn.zcard("t:conc") == 1
+    other = ConcurrencyLimiter(conn, "t:conc", limit=1, lease_seconds=10, max_wait=3, poll_seconds=5)
+    started = time.monotonic()
+    with other.slot():
+        waited = time.monotonic() - started
+        with pytest.raises(Throttled), ConcurrencyLimiter(conn, "t:conc", limit=1, max_wait=0.1).slot():
+            pass  # still one in flight at most
+    assert waited < 2  # woken by the idle lease's return, not by its expiry (10 s) nor a poll (5 s)
 
 
 def test_a_lease_its_holder_never_released_expires(conn: redis.Redis) -> None:

@@ -1,0 +1,102 @@
+"""How many records a job keeps going at once (`to_platform.Pace`, `run_paced`): sized by Little's law from the
+platform's latency and the CPU a record costs, never above the ceiling, results in order, a failure stops new work,
+and the next job starts at the pace the last one measured (real Redis)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from gateway.sync.to_platform import MIN_WINDOW, Pace, platform_call, run_paced
+
+
+@pytest.fixture
+def conn(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+def test_a_slow_platform_gets_many_records_in_flight_a_fast_one_few() -> None:
+    slow = Pace(ceiling=160)
+    slow.observe(platform_seconds=0.250, cpu_seconds=0.003)  # 250 ms a call, 3 ms of CPU a record
+    assert slow.window() == MIN_WINDOW + 84
+    fast = Pace(ceiling=160)
+    fast.observe(platform_seconds=0.001, cpu_seconds=0.003)  # answers at once: the CPU is the limit
+    assert fast.window() == MIN_WINDOW + 1
+    capped = Pace(ceiling=20)
+    capped.observe(platform_seconds=2.0, cpu_seconds=0.003)
+    assert capped.window() == 20  # never more than the platform's shared cap allows a job
+    assert Pace(ceiling=160).window() == 80  # nothing measured yet: what the cap allows (160 = 2 threads a slot)
+
+
+def test_the_window_follows_the_platform_as_it_slows_down() -> None:
+    pace = Pace(ceiling=200)
+    pace.observe(0.001, 0.003)
+    before = pace.window()
+    for _ in range(30):
+        pace.observe(0.300, 0.003)
+    assert before < 10
+    assert pace.window() > 90
+
+
+def test_records_in_flight_stay_within_the_ceiling_and_results_keep_their_order(conn: redis.Redis) -> None:
+    going = peak = 0
+    lock = threading.Lock()
+
+    def sync(n: int) -> int:
+        nonlocal going, peak
+        with lock:
+            going += 1
+            peak = max(peak, going)
+        with platform_call():
+            time.sleep(0.02)  # a platform answering in 20 ms
+        with lock:
+            going -= 1
+        return n * n
+
+    assert run_paced(conn, "t-pace", 6, sync, range(40)) == [n * n for n in range(40)]
+    assert 1 < peak <= 6
+
+
+def test_the_next_job_starts_at_the_pace_the_last_one_measured(conn: redis.Redis) -> None:
+    def slow(n: int) -> int:
+        with platform_call():
+            time.sleep(0.05)  # a platform answering in 50 ms, for records costing almost no CPU
+        return n
+
+    run_paced(conn, "t-pace", 50, slow, range(20))
+    cold = Pace(ceiling=50).window()
+    started: list[int] = []
+    timed_out: list[int] = []
+    more_than_a_cold_start = threading.Event()
+
+    def held(n: int) -> int:
+        started.append(n)
+        if len(started) > cold:
+            more_than_a_cold_start.set()
+        if not more_than_a_cold_start.wait(5):
+            timed_out.append(n)  # only a cold start's window was let start: none of them could finish before this
+        return n
+
+    assert run_paced(conn, "t-pace", 50, held, range(40)) == list(range(40))
+    assert timed_out == []  # the first records of this job already went beyond a cold start's window
+
+
+def test_a_failure_stops_new_records_and_is_raised_once_those_going_are_done(conn: redis.Redis) -> None:
+    done: list[int] = []
+
+    def sync(n: int) -> int:
+        if n == 2:
+            raise ValueError("record 2 failed")
+        time.sleep(0.01)
+        done.append(n)
+        return n
+
+    with pytest.raises(ValueError, match="record 2"):
+        run_paced(conn, "t-pace-fail", 4, sync, range(100))
+    assert len(done) < 100  # nothing new started after the failure
