@@ -72,10 +72,18 @@ def record_ids(object_name: str, *, since: datetime | None = None, after: str | 
     return f"SELECT Id FROM {object_name}{_where(clauses)} ORDER BY Id"
 
 
-def changed_between(obj: SyncObjectConfig, since: datetime, until: datetime, *, limit: int) -> str:
+def changed_between(
+    obj: SyncObjectConfig, since: datetime, until: datetime, *, limit: int, after_id: str | None = None
+) -> str:
     """The ids and versions of `obj`'s records changed in [`since`, `until`] (those meeting its sync criteria),
-    oldest change first, `limit` at most (the catch-up's window)."""
-    clauses = [f"SystemModstamp >= {salesforce_datetime(since)}", f"SystemModstamp <= {salesforce_datetime(until)}"]
+    oldest change first (then by Id), `limit` at most (the catch-up's window). With `after_id`, the listing goes on
+    after the row (`since`, `after_id`) — a keyset, so more than `limit` records changed in one instant (a mass
+    update) are listed page by page instead of the same first page for ever."""
+    start = f"SystemModstamp >= {salesforce_datetime(since)}"
+    if after_id is not None:
+        at = salesforce_datetime(since)
+        start = f"(SystemModstamp > {at} OR (SystemModstamp = {at} AND Id > {quote(after_id)}))"
+    clauses = [start, f"SystemModstamp <= {salesforce_datetime(until)}"]
     if obj.sync_criteria_field:
         clauses.append(f"{obj.sync_criteria_field} = true")
     order = f"ORDER BY SystemModstamp, Id LIMIT {limit}"

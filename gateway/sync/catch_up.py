@@ -9,7 +9,9 @@ Guarantee: a record Salesforce changed is synced within `SETTLE + interval` (the
 `CATCH_UP_SECONDS`) of its change, or of the moment Salesforce takes calls again (a budget stop), whatever happened
 to its event. Every run lists, per active object, the records whose `SystemModstamp` lies in the window from the
 last run's end minus `OVERLAP` to now minus `SETTLE` (real time's own turn comes first), one SOQL query an object
-(`LIMIT` rows at most; the window then ends at the last row listed), and compares each with its version mark
+(`LIMIT` rows at most; the window then ends at the last row listed, and the next one goes on right after that row,
+by `SystemModstamp` then Id, so a mass update of more than `LIMIT` records is worked through a page a run), and
+compares each with its version mark
 (`state.record_states`, one MGET). Those Salesforce holds newer than what was synced go through the real-time path
 as one batch of `Messaging_Sync__e`-shaped events (`jobs.accept_salesforce_events`: read back, claimed, version and
 echo checked, logged), each event keyed by record and `SystemModstamp`, so one version is queued once however many
@@ -45,7 +47,7 @@ from gateway.sync.context import SyncContext
 log = logging.getLogger(__name__)
 
 CATCH_UP_SECONDS = 60
-CURSOR_KEY = "gateway:catch-up:cursor:{}"  # object -> end of the last window looked at (ISO)
+CURSOR_KEY = "gateway:catch-up:cursor:{}"  # object -> end of the last window looked at (ISO[ last Id listed])
 OVERLAP = timedelta(minutes=2)
 SETTLE = timedelta(seconds=60)
 FIRST_LOOKBACK = timedelta(minutes=30)
@@ -55,13 +57,20 @@ ORG = "catch-up"  # the org id the queued batches name (for the logs)
 Accept = Callable[[list[dict[str, Any]]], Any]  # queues one batch of events (`jobs.accept_salesforce_events`)
 
 
-def window(context: SyncContext, object_name: str, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The `SystemModstamp` range the next run looks at for `object_name`."""
+def window(
+    context: SyncContext, object_name: str, now: datetime | None = None
+) -> tuple[datetime, datetime, str | None]:
+    """The `SystemModstamp` range the next run looks at for `object_name`, and the Id of the last row already listed
+    at its start when the last run stopped at `LIMIT` (the listing goes on after it, without overlap)."""
     now = now or datetime.now(UTC)
     raw = context.redis.get(CURSOR_KEY.format(object_name))
     until = now - SETTLE
-    since = parse_timestamp(text(raw)) - OVERLAP if raw else now - FIRST_LOOKBACK
-    return min(since, until), until
+    if not raw:
+        return min(now - FIRST_LOOKBACK, until), until, None
+    at, _, after_id = text(raw).partition(" ")
+    if after_id:
+        return min(parse_timestamp(at), until), until, after_id
+    return min(parse_timestamp(at) - OVERLAP, until), until, None
 
 
 def catch_up(context: SyncContext, accept: Accept, now: datetime | None = None) -> int:
@@ -71,15 +80,19 @@ def catch_up(context: SyncContext, accept: Accept, now: datetime | None = None) 
     queued = 0
     try:
         for obj in context.sync_config().active_objects:
-            since, until = window(context, obj.object_name, now)
-            soql = queries.changed_between(obj, since, until, limit=LIMIT)
+            since, until, after_id = window(context, obj.object_name, now)
+            soql = queries.changed_between(obj, since, until, limit=LIMIT, after_id=after_id)
             rows = context.salesforce.query_records(soql)
             behind = _behind(context, obj.object_name, rows)
             if behind:
                 accept([_event(obj.object_name, row) for row in behind])
                 queued += len(behind)
-            end = parse_timestamp(str(rows[-1]["SystemModstamp"])) if len(rows) >= LIMIT else until
-            context.redis.set(CURSOR_KEY.format(obj.object_name), end.isoformat())
+            if len(rows) >= LIMIT:  # more to list: go on after the last row listed
+                last = rows[-1]
+                cursor = f"{parse_timestamp(str(last['SystemModstamp'])).isoformat()} {last['Id']}"
+            else:
+                cursor = until.isoformat()
+            context.redis.set(CURSOR_KEY.format(obj.object_name), cursor)
     except ApiBudgetExhausted as exc:
         log.warning("catch-up waits for the Salesforce budget: %s", exc)
     if queued:  # mostly records whose own write-back moved their version (skipped as echoes), or events lost

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import redis
 from rq import Queue
 
@@ -18,8 +19,9 @@ from gateway.sync.context import SyncContext
 from tests.integration.sync.conftest import Stack, eventually
 
 
-def _catch_up(stack: Stack, now: datetime) -> int:
-    """What `gateway cron` runs every `CATCH_UP_SECONDS`, at `now` (the test does not wait out `SETTLE`)."""
+def _catch_up(stack: Stack, now: datetime, accepted: list[str] | None = None) -> int:
+    """What `gateway cron` runs every `CATCH_UP_SECONDS`, at `now` (the test does not wait out `SETTLE`); with
+    `accepted`, the listed record ids are collected there instead of queued."""
     settings = load_settings(stack.env, roles=("worker",))
     connection = redis.Redis.from_url(stack.env["REDIS_URL"])
     assert settings.salesforce is not None
@@ -29,6 +31,8 @@ def _catch_up(stack: Stack, now: datetime) -> int:
         ttl = settings.dedup_ttl_seconds
 
         def accept(events: list[dict[str, Any]]) -> Any:
+            if accepted is not None:
+                return accepted.extend(event["recordId"] for event in events)
             return jobs.accept_salesforce_events(connection, catch_up.ORG, events, ttl)
 
         return catch_up.catch_up(context, accept, now=now)
@@ -68,3 +72,18 @@ def test_a_contact_whose_event_never_came_reaches_the_platform_with_the_next_cat
     assert _catch_up(stack, later + timedelta(seconds=20)) == 0
     assert stack.mc.control().get(control).json()["api_calls"]["total"] == calls
     assert [r["Direction__c"] for r in stack.sync_results(record_id)] == ["To Platform"]
+
+
+def test_more_changes_than_one_listing_holds_are_worked_through_a_page_a_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mass update (a data load, a field backfill) changes more records in a minute than one catch-up lists: each
+    run goes on after the last row the previous one listed, instead of listing the same first page for ever."""
+    stack.sf.control("DELETE", "relay")
+    monkeypatch.setattr(catch_up, "LIMIT", 2)
+    ids = [stack.sf_create("Contact", {"LastName": f"Loaded{n}", "MobilePhone": f"+1415555270{n}"}) for n in range(5)]
+    later = datetime.now(UTC) + catch_up.SETTLE + timedelta(seconds=5)
+    listed: list[str] = []
+    for run in range(3):
+        _catch_up(stack, later + timedelta(seconds=run), listed)
+    assert sorted(listed) == sorted(ids)
