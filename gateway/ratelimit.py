@@ -221,7 +221,11 @@ class ConcurrencyLimiter:
             self._put_back(*held)
 
     def close(self) -> None:
-        """Give every idle lease back to Redis now (the process is done with the platform)."""
+        """Give every idle lease back to Redis now (the process is done with the platform). A forked process holds
+        none of its parent's: it gives nothing back (the parent keeps using them)."""
+        if self._pid != os.getpid():
+            self._local()
+            return
         with self._lock:
             leases = [lease for lease, _, _ in self._idle]
             self._idle.clear()

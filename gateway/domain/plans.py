@@ -173,8 +173,9 @@ def plan_to_platform(mapped: MappedRecord, config: SyncObjectConfig, decision: P
     """The plan for a mapped Salesforce record, once matching has decided where it goes.
 
     The opt status is written only when the record asks for one of its own: a status that repeats what Salesforce
-    last recorded from the platform (`MappedRecord.repeats_platform_status`) is not sent to a contact the platform
-    holds, so a later sync of the record never undoes the person's START or STOP the platform took since."""
+    last recorded from the platform (`MappedRecord.repeats_platform_status`) is not sent back to the contact it came
+    from (the record's linked one), so a later sync of the record never undoes the person's START or STOP the
+    platform took since; a record matched to another contact (a new phone, a re-created profile) still sends it."""
     contact = mapped.contact
     base = SyncPlan(
         Direction.TO_PLATFORM,
@@ -202,8 +203,13 @@ def plan_to_platform(mapped: MappedRecord, config: SyncObjectConfig, decision: P
 
     status = current_status
     send_status = False
-    if existing is not None and mapped.repeats_platform_status:
-        to_send.discard(platform_fields.SMS_STATUS)  # the platform's own last word, not a request: never sent back
+    if (
+        existing is not None
+        and mapped.repeats_platform_status
+        and contact.platform_id is not None
+        and existing.platform_id == contact.platform_id
+    ):  # the linked contact's own last word, not a request: never sent back to it (another contact still gets it)
+        to_send.discard(platform_fields.SMS_STATUS)
     if platform_fields.SMS_STATUS in to_send:
         resolution = resolve_sms_status(contact.sms_status, current_status, requested_by=Side.SALESFORCE)
         status, send_status = resolution.status, resolution.write

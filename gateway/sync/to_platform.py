@@ -49,7 +49,7 @@ from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
 from gateway.domain.opt_status import Side, resolve_sms_status, status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
-from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, SyncObjectConfig
+from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD, OPTED_OUT_AT_FIELD, SyncObjectConfig
 from gateway.domain.sync_config import Direction as PlanDirection
 from gateway.platforms.base import PHONE_BATCH, Capabilities
 from gateway.ratelimit import waited_seconds
@@ -226,8 +226,11 @@ def _sync_claimed(
     if not force and mapped.may_be_echo and last.is_echo(mapped.fingerprint):
         sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
         return
-    if last.sent is not None:  # what changed since the last reconciled values, whichever events said so or not
-        mapped = mapped.with_changed(mapped.since_sent(last.sent))
+    # What changed since the values last reconciled with the platform, whichever events said so or not; when nothing
+    # is known of them (never synced, marks expired, kept by an older gateway), every field: an event that names no
+    # change of its own (the catch-up's) must still carry an opt-out whose event was lost. The merge sends only
+    # values the platform does not hold, and a status repeating the platform's own word is never sent back.
+    mapped = mapped.with_changed(mapped.since_sent(last.sent or {}))
 
     stores_people = context.platform.capabilities.contact_store
     conflict = None if mapped.refusal is not None else sink.conflict(obj, record_id, mapped.contact.phone)
@@ -337,17 +340,26 @@ def owed_fields(
     requested: SmsStatus = SmsStatus.UNKNOWN,
 ) -> dict[str, Any]:
     """What the sync owes the Salesforce record: the planned link, and once the platform answered, the status it
-    actually holds (when it differs from what Salesforce reported), with the opt-out field saying the same where the
-    record asked for another status (`requested`: the person's START or STOP came since; its own sync from the
-    platform is then skipped as an echo of this write), and the last-synced time."""
+    actually holds (when it differs from what Salesforce reported), and the last-synced time. The opt-out field is
+    set to match that status only where it carried no request of its own — it repeated what Salesforce last recorded
+    from the platform (`requested` is `reported`), or said nothing — while the person's START or STOP came since
+    (the platform's own report of it is then skipped as an echo of this write). A field holding an admin's request
+    is never overwritten by the platform's status: an opt-out not yet sent stays an opt-out."""
     fields: dict[str, Any] = dict(plan.salesforce_write.fields) if plan.salesforce_write else {}
     if view is not None:
         if view.sms_status is not reported:
             fields[obj.status_field] = status_label(view.sms_status)
-            if obj.opt_out is not None and requested is not view.sms_status:
+            repeats = requested is reported or requested is SmsStatus.UNKNOWN
+            if obj.opt_out is not None and repeats and requested is not view.sms_status:
                 writable, value = obj.opt_out.value_for(view.sms_status)
                 if writable:
                     fields[obj.opt_out.field] = value
+            # the time of the STOP too, as the platform → Salesforce sync would have written it (this write makes
+            # that sync an echo): it is what keeps an older "subscribed" view from re-subscribing the person later
+            if view.sms_status is SmsStatus.UNSUBSCRIBED and view.opted_out_at is not None:
+                fields[OPTED_OUT_AT_FIELD] = salesforce_datetime(view.opted_out_at)
+            elif view.sms_status is SmsStatus.SUBSCRIBED:
+                fields[OPTED_OUT_AT_FIELD] = None
         fields[LAST_SYNCED_AT_FIELD] = salesforce_datetime(datetime.now(UTC))
     return fields
 
@@ -464,8 +476,8 @@ def paced(
 ) -> list[R]:
     """`fn` over `items`, results in order, keeping `Pace.window()` of them going at once (`configured`: that many,
     fixed: `GATEWAY_BULK_THREADS`). The pace starts where the platform's last job left it (one Redis read) and is
-    stored for the next (one write). An exception stops new items from starting; it is raised once the items already
-    going are done."""
+    stored for the next (one write). An item's exception is raised once every other item is done (as `parallel`
+    does); `fencing.Superseded` (the job was handed to another worker) stops new items from starting instead."""
     if configured is not None:
         return parallel(configured, fn, items, name=name)
     return run_paced(context.redis, context.platform.name, job_concurrency(context), fn, items, name=name)
@@ -495,10 +507,11 @@ def run_paced(
     finished: queue.SimpleQueue[Future[tuple[R, float, float]]] = queue.SimpleQueue()
     going: dict[Future[tuple[R, float, float]], int] = {}
     failure: BaseException | None = None
+    stopped = False  # the job was handed over (or the process is going): start nothing more
     following = iter(enumerate(work))
     with ThreadPoolExecutor(max_workers=pace.ceiling, thread_name_prefix=name) as pool:  # threads start as needed
         while True:
-            while failure is None and len(going) < pace.window():
+            while not stopped and len(going) < pace.window():
                 index, item = next(following, (-1, None))
                 if index < 0:
                     break
@@ -511,8 +524,11 @@ def run_paced(
             index = going.pop(future)
             try:
                 result, platform_seconds, cpu_seconds = future.result()
-            except BaseException as exc:  # noqa: BLE001 - raised below, once the items going are done
+            except BaseException as exc:  # noqa: BLE001 - raised below, once the other items are done
                 failure = failure or exc
+                # One item's error (a bug, a bad value) leaves the others to run, as every item ran before pacing;
+                # a job handed to another worker, or a process told to stop, starts nothing more.
+                stopped = stopped or isinstance(exc, fencing.Superseded) or not isinstance(exc, Exception)
                 continue
             results[index] = result
             pace.observe(platform_seconds, cpu_seconds)

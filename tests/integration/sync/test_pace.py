@@ -1,6 +1,7 @@
 """How many records a job keeps going at once (`to_platform.Pace`, `run_paced`): sized by Little's law from the
-platform's latency and the CPU a record costs, never above the ceiling, results in order, a failure stops new work,
-and the next job starts at the pace the last one measured (real Redis)."""
+platform's latency and the CPU a record costs, never above the ceiling, results in order; one record's error fails
+no other, a job handed over starts nothing new, and the next job starts at the pace the last one measured (real
+Redis)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from gateway.sync import fencing
 from gateway.sync.to_platform import MIN_WINDOW, Pace, platform_call, run_paced
 
 
@@ -87,7 +89,7 @@ def test_the_next_job_starts_at_the_pace_the_last_one_measured(conn: redis.Redis
     assert timed_out == []  # the first records of this job already went beyond a cold start's window
 
 
-def test_a_failure_stops_new_records_and_is_raised_once_those_going_are_done(conn: redis.Redis) -> None:
+def test_one_records_error_leaves_the_others_synced_and_is_raised_at_the_end(conn: redis.Redis) -> None:
     done: list[int] = []
 
     def sync(n: int) -> int:
@@ -99,4 +101,19 @@ def test_a_failure_stops_new_records_and_is_raised_once_those_going_are_done(con
 
     with pytest.raises(ValueError, match="record 2"):
         run_paced(conn, "t-pace-fail", 4, sync, range(100))
-    assert len(done) < 100  # nothing new started after the failure
+    assert sorted(done) == [n for n in range(100) if n != 2]  # as before pacing: one record's bug fails no other
+
+
+def test_a_job_handed_to_another_worker_starts_no_new_record(conn: redis.Redis) -> None:
+    done: list[int] = []
+
+    def sync(n: int) -> int:
+        if n == 2:
+            raise fencing.Superseded(fencing.Fence("test:lease", "mine"))
+        time.sleep(0.01)
+        done.append(n)
+        return n
+
+    with pytest.raises(fencing.Superseded):
+        run_paced(conn, "t-pace-superseded", 4, sync, range(100))
+    assert len(done) < 100  # nothing new started once the job was no longer this worker's

@@ -4,15 +4,18 @@ back to the Salesforce record, and what the sync log says (recording platform, r
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.plans import Direction, SyncPlan
 from gateway.platforms.recording import RecordingAdapter
 from gateway.sync import to_platform
 from gateway.sync.context import SyncContext
 from tests.unit.sync.fakes import FakeSalesforce
 
 ORG = "00D000000000001EAA"
+STOPPED = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
 
 GRACE = {
@@ -244,3 +247,63 @@ def test_an_event_for_a_record_salesforce_does_not_hold_creates_nothing_and_logs
     assert counts == {"synced": 0, "skipped": 1, "failed": 0}
     assert recorder.recorded() == []
     assert _results(salesforce, "003000000000404AAA") == []
+
+
+def _catch_up_event(salesforce: FakeSalesforce, record_id: str) -> dict[str, Any]:
+    """What the catch-up queues for a record whose own event was lost: which record, at which version, no fields."""
+    return _event(salesforce, record_id, changed=()) | {"changedFields": []}
+
+
+def test_an_opt_out_whose_event_was_lost_reaches_the_platform_through_an_event_that_names_no_field(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    """A record the gateway holds no marks for (never synced here, or its marks expired) whose box an admin unticked:
+    the catch-up's event names no changed field, and the opt-out must still be sent, never written back over."""
+    record_id = _contact(salesforce, Mobile_Subscriber__c=False)
+    recorder.upsert_contact(Contact(phone="+14155552671", first_name="Grace", crm_id=record_id), subscribe=True)
+
+    to_platform.sync_events(context, ORG, [_catch_up_event(salesforce, record_id)])
+
+    assert recorder.find_contact(crm_id=record_id).sms_status is SmsStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+    assert salesforce.record("Contact", record_id)["Mobile_Subscriber__c"] is False
+
+
+def test_the_write_back_never_ticks_a_box_that_holds_an_admins_opt_out(context: SyncContext) -> None:
+    """The platform answers "subscribed" to a sync that did not send the record's opt-out (Salesforce had recorded
+    no status yet): the status is written back as the platform holds it, the admin's unticked box is kept."""
+    obj = context.sync_config().active_objects[0]
+    plan = SyncPlan(Direction.TO_PLATFORM, object_name=obj.object_name, record_id="003000000000001AAA")
+    view = Contact(phone="+14155552671", platform_id="p1", sms_status=SmsStatus.SUBSCRIBED)
+
+    owed = to_platform.owed_fields(obj, plan, view, SmsStatus.UNKNOWN, requested=SmsStatus.UNSUBSCRIBED)
+
+    assert owed[obj.status_field] == "Subscribed"
+    assert obj.opt_out is not None and obj.opt_out.field not in owed
+    repeated = to_platform.owed_fields(obj, plan, view, SmsStatus.UNSUBSCRIBED, requested=SmsStatus.UNSUBSCRIBED)
+    assert repeated[obj.opt_out.field] is True  # a box that only repeated the platform's STOP follows its START
+    assert repeated["Messaging_Opted_Out_At__c"] is None
+    stop = Contact(phone="+14155552671", platform_id="p1", sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=STOPPED)
+    stopped = to_platform.owed_fields(obj, plan, stop, SmsStatus.SUBSCRIBED, requested=SmsStatus.SUBSCRIBED)
+    assert (stopped[obj.status_field], stopped[obj.opt_out.field]) == ("Unsubscribed", False)
+    assert stopped["Messaging_Opted_Out_At__c"] == "2026-11-30T10:00:00.000Z"  # when, kept against stale views
+
+
+def test_a_recorded_stop_is_sent_to_a_contact_other_than_the_one_it_came_from(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    """Salesforce recorded the person's STOP from the profile it is linked to; the record now matches another,
+    subscribed profile (the phone moved, the profile was re-created): that profile gets the opt-out."""
+    record_id = _contact(
+        salesforce,
+        Mobile_Subscriber__c=False,
+        Messaging_Status__c="Unsubscribed",
+        Messaging_Contact_Id__c="rec-the-old-profile",
+    )
+    recorder.upsert_contact(
+        Contact(phone="+14155552671", first_name="Grace", crm_id=record_id, platform_id="rec-the-new-profile"),
+        subscribe=True,
+    )
+
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id)])
+
+    assert recorder.find_contact(crm_id=record_id).sms_status is SmsStatus.UNSUBSCRIBED  # type: ignore[union-attr]
