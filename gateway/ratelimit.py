@@ -234,14 +234,14 @@ class ConcurrencyLimiter:
     def _reuse_idle(self) -> tuple[str, float] | None:
         now = time.monotonic()
         with self._lock:
-            while self._idle:
-                lease, taken, _ = self._idle.pop()
-                if now - taken < self._reuse:
-                    return lease, taken
-                self._idle.append((lease, taken, now))  # too old to start a request on: the reaper gives it back
-                self._lock.notify()
+            if not self._idle:
                 return None
-        return None
+            lease, taken, _ = self._idle.pop()
+            if now - taken < self._reuse:
+                return lease, taken
+            self._idle.append((lease, taken, now))  # too old to start a request on: the reaper gives it back
+            self._lock.notify()
+            return None
 
     def _take_new(self) -> tuple[str, float]:
         lease = secrets.token_hex(8)
