@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.serializers import DefaultSerializer
@@ -42,6 +43,8 @@ if claimed > 0 then
 end
 return claimed
 """
+# Built once (its SHA-1 with it) and run on the caller's client: EVALSHA, loading the script on NOSCRIPT.
+_CLAIM_AND_ENQUEUE_SCRIPT = Script(None, _CLAIM_AND_ENQUEUE.encode())  # type: ignore[arg-type]
 
 
 def _compress(data: bytes) -> bytes:
@@ -109,5 +112,4 @@ def enqueue_claiming(
         Queue.redis_queue_namespace_prefix + queue,
         Queue.redis_queues_keys,
     ]
-    script = connection.register_script(_CLAIM_AND_ENQUEUE)
-    return int(script(keys=[*keys, *claims], args=[job_id, claim_ttl, *flat]))
+    return int(_CLAIM_AND_ENQUEUE_SCRIPT(keys=[*keys, *claims], args=[job_id, claim_ttl, *flat], client=connection))

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import redis
@@ -36,6 +37,7 @@ from werkzeug.wrappers import Response
 from gateway.config import EdgeSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "gateway:ratelimit"
@@ -81,10 +83,27 @@ class AuthLimits:
         )
         # flask-limiter also checks every request in a before_request hook, for default and application-wide
         # limits; the gateway has neither (its limits sit on two views, whose decorators check them), so on every
-        # other request (webhooks, health) the hook only costs time (~50 µs).
+        # other request (webhooks, health) the hook only costs time (~50 µs). Its after-request hook (which deducts
+        # the `deduct_when` failures) and teardown hook work on what a guarded view's decorator recorded: they run
+        # for the guarded views only, and cost nothing elsewhere (about 15 µs of every webhook).
         with contextlib.suppress(ValueError):
             app.before_request_funcs[None].remove(self.limiter._check_request_limit)
+        self._guarded: set[Callable[..., Any]] = set()
+        for hooks in (app.after_request_funcs[None], app.teardown_request_funcs[None]):
+            hooks[:] = [self._on_guarded_views(hook) if self._owns(hook) else hook for hook in hooks]
         self.edge = edge
+
+    def _owns(self, hook: Callable[..., Any]) -> bool:
+        owner = hook.args[0] if isinstance(hook, partial) and hook.args else getattr(hook, "__self__", None)
+        return owner is self.limiter
+
+    def _on_guarded_views(self, hook: Callable[[T], T]) -> Callable[[T], T]:
+        def run(value: T) -> T:
+            if current_app.view_functions.get(request.endpoint or "") in self._guarded:
+                return hook(value)
+            return value
+
+        return run
 
     def guard(self, view: F, too_many: Callable[[int], Response]) -> F:
         """`view` with the per-client and per-address failure limits; past one, `too_many(retry_after)` answers
@@ -106,6 +125,7 @@ class AuthLimits:
                 limit, scope=scope, key_func=key, deduct_when=_failed, on_breach=on_breach
             )
             guarded = shared(guarded)
+        self._guarded.add(guarded)
         return cast(F, guarded)
 
 

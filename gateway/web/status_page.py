@@ -26,6 +26,9 @@ from typing import Any
 
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
 from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Request
+from flask.wrappers import Response as FlaskResponse
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from werkzeug.wrappers import Response
 from wtforms.validators import ValidationError
@@ -228,6 +231,24 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, minus their cost on requests that never use one (every webhook, API and probe
+    call): a request carrying no cookie gets its new empty session without building the signing serializer, and a
+    session left empty and untouched saves nothing without reading the seven cookie settings first. Flask does both
+    on every request, about a tenth of a single-event webhook's CPU (`scripts/bench/webhook_ingest --profile`).
+    Everything else, and every request with a cookie, is Flask's own."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: FlaskResponse) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # Flask would add no Vary and set or delete no cookie either
+        super().save_session(app, session, response)
+
+
 def _too_many_sign_ins(retry_after: int) -> Response:
     return _sign_in_form(429, f"Too many failed sign-ins; try again in {retry_after} s.")
 
@@ -243,6 +264,7 @@ def init_status_page(app: Flask, settings: Settings, limits: AuthLimits) -> None
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
     )
+    app.session_interface = _CookieSessions()
     app.register_blueprint(bp)
     app.add_url_rule("/sign-in", "status_page.sign_in", limits.guard(sign_in, _too_many_sign_ins), methods=["POST"])
     app.after_request(_security_headers)

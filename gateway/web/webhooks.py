@@ -13,9 +13,10 @@ merely fetches it: link previews, prefetchers, scanners).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -87,10 +88,11 @@ def salesforce_events() -> Response:
     except ValidationError as exc:  # pragma: no cover - schema above already checked
         return _rejected(400, "invalid-request", "the batch does not match the contract", exc.messages, count)
     metrics.WEBHOOK_EVENTS.labels("accepted").inc(accepted)
-    metrics.WEBHOOK_EVENTS.labels("duplicate").inc(duplicates)
-    response = jsonify({"accepted": accepted, "duplicates": duplicates})
-    response.status_code = 202
-    return response
+    if duplicates:
+        metrics.WEBHOOK_EVENTS.labels("duplicate").inc(duplicates)
+    # jsonify's output, written directly: it would cost a tenth of the request's own time here
+    body = json.dumps({"accepted": accepted, "duplicates": duplicates}, separators=(",", ":"))
+    return Response(body + "\n", status=202, mimetype="application/json")
 
 
 @bp.route("/webhooks/platforms/<name>", methods=["GET", "POST"], defaults={"secret": ""})
