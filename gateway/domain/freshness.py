@@ -59,6 +59,15 @@ def fingerprint(values: Mapping[str, object]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def field_digest(name: str, value: object) -> str:
+    """`fingerprint({name: value})[:16]`, the digest a sync remembers of one field's value; a text or blank value
+    (every mapped value) is serialised directly, with the bytes `fingerprint` would hash."""
+    if value is None or isinstance(value, str):
+        canonical = json.dumps({name: value}, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return fingerprint({name: value})[:16]
+
+
 def contact_values(contact: Contact) -> dict[str, object]:
     """The values of `contact` that a sync writes, by platform field name (ids and versions left out)."""
     values: dict[str, object] = {

@@ -28,7 +28,7 @@ from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.emails import is_valid_email
 from gateway.domain.errors import FailureType, SyncError, SyncErrorCode
-from gateway.domain.freshness import as_utc, fingerprint, is_newer, parse_timestamp
+from gateway.domain.freshness import as_utc, field_digest, fingerprint, is_newer, parse_timestamp
 from gateway.domain.merge import is_empty, merge_fields
 from gateway.domain.opt_status import Side, resolve_sms_status, status_from_label, status_label
 from gateway.domain.phones import InvalidPhoneNumber, normalize_phone, same_phone
@@ -90,7 +90,7 @@ class MappedRecord:
     def field_digests(self) -> dict[str, str]:
         """Platform field -> a short digest of its mapped value (`sms_status` included): what the sync remembers of
         the values it reconciled with the platform, to tell later which fields changed since (`since_sent`)."""
-        return {name: fingerprint({name: value})[:16] for name, value in self.values().items()}
+        return {name: field_digest(name, value) for name, value in self.values().items()}
 
     def since_sent(self, sent: Mapping[str, str]) -> frozenset[str]:
         """The mapped fields whose value differs from `sent` (`field_digests` of the values last reconciled with

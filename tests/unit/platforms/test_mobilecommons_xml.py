@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -133,6 +134,30 @@ def test_xml_with_entity_expansion_is_refused() -> None:
     bomb = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><response>&a;</response>'
     with pytest.raises(EntitiesForbidden):
         parse_response(bomb)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><response>&x;</response>',
+        '<!DOCTYPE r [<!ENTITY a "aaaa">]><response>&a;</response>',
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "utf-32"])
+def test_an_entity_is_refused_in_every_encoding_a_parser_reads(document: str, encoding: str) -> None:
+    # the fast path sees no DTD marker in a UTF-16/32 document's bytes: its zero bytes send it to defusedxml too
+    body = document.replace('version="1.0"', f'version="1.0" encoding="{encoding}"').encode(encoding)
+    with pytest.raises((EntitiesForbidden, ET.ParseError, ValueError)):  # each an error answer to the adapter
+        parse_response(body)
+
+
+def test_an_answer_without_a_dtd_keeps_its_cdata_comments_and_escapes() -> None:
+    root = parse_response(
+        b'<?xml version="1.0" encoding="UTF-8"?><!-- note --><response success="true">'
+        b"<body><![CDATA[a < b & c]]></body><name>Zo&#235; &amp; Al</name></response>"
+    )
+    assert root.findtext("body") == "a < b & c"
+    assert root.findtext("name") == "Zo\u00eb & Al"
 
 
 HISTORY = """<response success="true"><profile id="1"><phone_number>15105016227</phone_number>
