@@ -150,3 +150,36 @@ def test_a_new_contact_not_opted_in_is_created_unsubscribed_and_an_opt_out_edit_
         ),
         "the opt-out together with the rename",
     )
+
+
+def test_a_poll_that_reads_back_only_the_gateways_own_writes_queues_nothing_and_a_stop_still_goes_through(
+    stack: Stack,
+) -> None:
+    import redis
+    from rq import Queue
+    from rq.registry import FinishedJobRegistry
+
+    connection = redis.Redis.from_url(stack.env["REDIS_URL"])
+    realtime = Queue("realtime", connection=connection)
+    record_id = stack.sf_create("Contact", _contact("+14155552676"))
+    eventually(lambda: stack.mc_contact("+14155552676"), "the profile the sync created")
+
+    def polled() -> list[str]:
+        """Poll once, as `gateway cron` does; the functions of the jobs the poll queued."""
+        before = set(FinishedJobRegistry("realtime", connection=connection).get_job_ids())
+        job = realtime.enqueue("gateway.jobs.poll_platform_changes")
+        eventually(lambda: job.get_status(refresh=True) == "finished", "the poll")
+        time.sleep(1.0)  # anything the poll queued has run by now (one worker, realtime first)
+        after = set(FinishedJobRegistry("realtime", connection=connection).get_job_ids()) - before - {job.id}
+        queued = [j.func_name for j in realtime.job_class.fetch_many(list(after), connection=connection) if j]
+        return queued + [j.func_name for j in realtime.get_jobs()]
+
+    # the profile the gateway wrote, read back: an echo, skipped before any job is queued for it
+    assert "gateway.jobs.sync_platform_contacts" not in polled()
+
+    stack.text_in("+14155552676", "STOP")
+    assert "gateway.jobs.sync_platform_contacts" in polled()
+    eventually(
+        lambda: stack.sf_record("Contact", record_id).get("Messaging_Status__c") == "Unsubscribed",
+        "the STOP in Salesforce",
+    )
