@@ -157,8 +157,8 @@ def flush(connection: Redis, client: SalesforceClient, *, lock_seconds: int = LO
     caller that finds the lock taken leaves a request (`WANTED_KEY`), which the holder looks for once it has
     released the lock (a caller that comes later takes the lock itself). Entries queued after the flush began, by
     syncs still running, are written in full batches only: each of those syncs flushes at its end, so the holder
-    does not chase a burst a few records at a time (`scripts/bench/e2e --only burst`: the write-back of a
-    1,000-record burst took 52 Salesforce calls that way, 12 now)."""
+    does not chase a burst a few records at a time (`scripts/bench/e2e --only burst`: a 1,000-record burst cost
+    50 to 76 Salesforce calls in all that way, 14 now)."""
     connection.set(WANTED_KEY, 1, ex=lock_seconds)
     lock = fencing.claim(connection, LOCK_KEY, lock_seconds)
     if lock is None:

@@ -126,7 +126,7 @@ def _links_to_write_now(context: SyncContext, run_id: str, meta: dict[str, str],
     they are written too, while the other chunks still run: the run's last flush, which comes after its last
     platform call with nothing left to overlap it, then holds only what those chunks add, about half as much. It
     costs one Bulk job more per run. Measured with `scripts/bench/throughput` (5,000 records, 4 workers): the run's
-    end (last platform call to done) went from 1.8 to 1.0 s, for 10 Salesforce calls more (16 to 26)."""
+    end (last platform call to done) went from 1.8 to 1.0 s, for 8 to 10 Salesforce calls more (16 to 24 or 26)."""
     owed = links.owed(context.redis, run_id, object_name)
     settings = context.settings.bulk
     if owed >= settings.link_batch:
