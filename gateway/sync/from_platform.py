@@ -287,8 +287,11 @@ def poll(context: SyncContext, follow_up: FollowUp, now: datetime | None = None)
 
 
 def _queue_unsynced(context: SyncContext, follow_up: FollowUp, contacts: list[Contact]) -> int:
-    done = state.already_synced(context.redis, contacts)
-    batch = [to_salesforce.contact_to_json(c) for c, synced in zip(contacts, done, strict=True) if not synced]
+    # the newest view of each person first, as the job would take it: an older view of someone the page also holds
+    # at the gateway's own write must not pass alone where the job would have skipped the person
+    latest = to_salesforce.latest_per_person(contacts)
+    done = state.already_synced(context.redis, latest)
+    batch = [to_salesforce.contact_to_json(c) for c, synced in zip(latest, done, strict=True) if not synced]
     if batch:
         follow_up.sync_contacts(batch)
     return len(batch)

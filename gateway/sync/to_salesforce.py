@@ -77,7 +77,7 @@ def sync_batch(
     planned by the domain's rules, written in bulk when the sink writes, and handed with its marks to `sink`.
     `stop_only` holds the keys (`state.contact_key`) of people all of whose news is a STOP texted in (never created
     in Salesforce unless the deployment says so)."""
-    latest = _latest(contacts)
+    latest = latest_per_person(contacts)
     done = [False] * len(latest) if force else state.already_synced(context.redis, latest)
     fresh = []
     for contact, skip in zip(latest, done, strict=True):
@@ -176,7 +176,7 @@ def sync_contacts(
     Opt-outs go first, on their own, in the budget's opt-out lane (their matching query and their writes may spend
     the share of the API budget nothing else may); the other people follow in the default lane."""
     sink = _WriteBackSink(context)
-    latest = _latest(contacts)
+    latest = latest_per_person(contacts)
     stops = [c for c in latest if c.sms_status is SmsStatus.UNSUBSCRIBED]
     if stops:
         with budget_lane(Lane.OPT_OUT):
@@ -189,7 +189,9 @@ def sync_contacts(
     return sink.counts
 
 
-def _latest(contacts: Sequence[Contact]) -> list[Contact]:
+def latest_per_person(contacts: Sequence[Contact]) -> list[Contact]:
+    """The newest view of each person (`state.contact_key`) among `contacts`, in first-seen order; of two views of
+    one version, the later listed."""
     newest: dict[str, Contact] = {}
     for contact in contacts:
         key = state.contact_key(contact)

@@ -38,6 +38,7 @@ LOCK_KEY = "gateway:salesforce:writeback:lock"
 WANTED_KEY = "gateway:salesforce:writeback:wanted"  # a flush found the lock taken: the holder writes its entries
 LOCK_SECONDS = 60
 BATCH = 2000
+ROUNDS = 5  # rounds a flusher serves in a row for callers that found the lock taken (see `flush`)
 
 
 @dataclass(frozen=True)
@@ -154,42 +155,50 @@ def flush(connection: Redis, client: SalesforceClient, *, lock_seconds: int = LO
     flush).
 
     Every entry pending when a flush is called gets written, by this call or by the flusher holding the lock: a
-    caller that finds the lock taken leaves a request (`WANTED_KEY`), which the holder looks for once it has
-    released the lock (a caller that comes later takes the lock itself). Entries queued after the flush began, by
-    syncs still running, are written in full batches only: each of those syncs flushes at its end, so the holder
-    does not chase a burst a few records at a time (`scripts/bench/e2e --only burst`: a 1,000-record burst cost
-    50 to 76 Salesforce calls in all that way, 14 now)."""
-    connection.set(WANTED_KEY, 1, ex=lock_seconds)
-    lock = fencing.claim(connection, LOCK_KEY, lock_seconds)
-    if lock is None:
-        return 0  # the holder writes this caller's entries: it finds the request when it lets go
+    caller that finds the lock taken leaves a request (`WANTED_KEY`, kept as long as the lock), which the holder
+    looks for once it has released the lock (a caller that comes later takes the lock itself), and serves, up to
+    `ROUNDS` times in a row; past them (a burst that keeps asking) the next flush serves it: the next sync's own, or
+    the cron's within 30 s. Entries queued after a round began, by syncs still running, are written in full batches
+    only: each of those syncs flushes at its end, so the holder does not chase a burst a few records at a time
+    (`scripts/bench/e2e --only burst`: a 1,000-record burst cost 50 to 76 Salesforce calls in all that way, 14
+    now)."""
     written = 0
-    try:
-        connection.delete(WANTED_KEY)  # served now: everything pending is counted next
-        owed = int(connection.llen(PENDING_KEY))
-        while True:
-            raw = connection.lrange(PENDING_KEY, 0, BATCH - 1)
-            if not raw:
-                break
-            if written >= owed and len(raw) < COLLECTION_SIZE:
-                break  # newer entries of syncs still running, which flush at their end
-            lock.check(connection)
-            _write(client, [WriteBack.from_json(r) for r in raw])
-            fencing.commit(connection, lock, partial(_remove_written, count=len(raw), lock_seconds=lock_seconds))
-            written += len(raw)
-    except fencing.Superseded:
-        log.warning("write-back: the flush passed to another process after %d entries", written)
-        return written
-    finally:
-        fencing.release(connection, lock)
-    if connection.exists(WANTED_KEY):  # asked for while this flush was deciding to stop
-        written += flush(connection, client, lock_seconds=lock_seconds)
+    for _ in range(ROUNDS):
+        connection.set(WANTED_KEY, 1, ex=lock_seconds)
+        lock = fencing.claim(connection, LOCK_KEY, lock_seconds)
+        if lock is None:
+            return written  # the holder writes this caller's entries: it finds the request when it lets go
+        try:
+            written += _flush_locked(connection, client, lock, lock_seconds)
+        except fencing.Superseded:
+            log.warning("write-back: the flush passed to another process after %d entries", written)
+            return written
+        finally:
+            fencing.release(connection, lock)
+        if not connection.exists(WANTED_KEY):  # nobody asked while this round was deciding to stop
+            return written
     return written
+
+
+def _flush_locked(connection: Redis, client: SalesforceClient, lock: fencing.Fence, lock_seconds: int) -> int:
+    """One round under the lock: everything pending when it began, then full batches (see `flush`)."""
+    written = 0
+    connection.delete(WANTED_KEY)  # served now: everything pending is counted next
+    owed = int(connection.llen(PENDING_KEY))
+    while True:
+        raw = connection.lrange(PENDING_KEY, 0, BATCH - 1)
+        if not raw or (written >= owed and len(raw) < COLLECTION_SIZE):
+            return written  # nothing, or newer entries of syncs still running, which flush at their end
+        lock.check(connection)
+        _write(client, [WriteBack.from_json(r) for r in raw])
+        fencing.commit(connection, lock, partial(_remove_written, count=len(raw), lock_seconds=lock_seconds))
+        written += len(raw)
 
 
 def _remove_written(pipe: Any, count: int, lock_seconds: int) -> None:
     pipe.ltrim(PENDING_KEY, count, -1)
     pipe.expire(LOCK_KEY, lock_seconds)
+    pipe.expire(WANTED_KEY, lock_seconds)  # a request lives as long as the lock it waits for (no-op without one)
 
 
 def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:

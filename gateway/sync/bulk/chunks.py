@@ -113,6 +113,8 @@ def run_chunk(context: SyncContext, jobs: BulkJobs, run_id: str, chunk_id: str) 
     if owes_links:
         smallest = _links_to_write_now(context, run_id, meta, spec["object"])
         if smallest is not None and links.queue_flush(redis, run_id):
+            if smallest < settings.link_batch:  # the run's one early flush near its end is now spent
+                redis.set(key(run_id, "end_flush"), "1", ex=RUN_TTL)
             jobs.now("bulk_flush_links", run_id, smallest)
     maybe_finish(redis, jobs, run_id)
     return result
@@ -122,25 +124,22 @@ def _links_to_write_now(context: SyncContext, run_id: str, meta: dict[str, str],
     """At a chunk's end: the smallest batch of owed links a flush should write now, or None to leave them.
 
     A full batch (`GATEWAY_BULK_LINK_BATCH`) is always written. Once in a run, near its end — when the records owed
-    are a Bulk-sized batch (`SALESFORCE_BULK_INGEST_THRESHOLD`) and at least as many as the records still to sync —
-    they are written too, while the other chunks still run: the run's last flush, which comes after its last
-    platform call with nothing left to overlap it, then holds only what those chunks add, about half as much. It
-    costs one Bulk job more per run. Measured with `scripts/bench/throughput` (5,000 records, 4 workers): the run's
-    end (last platform call to done) went from 1.8 to 1.0 s, for 8 to 10 Salesforce calls more (16 to 24 or 26)."""
+    are more than a Bulk-sized batch (`SALESFORCE_BULK_INGEST_THRESHOLD`, so they go as one Bulk job) and at least
+    as many as the records still to sync, some of which are — they are written too, while the other chunks still
+    run: the run's last flush, which comes after its last platform call with nothing left to overlap it, then holds
+    only what those chunks add, about half as much. It costs one Bulk job more per run. Measured with
+    `scripts/bench/throughput` (5,000 records, 4 workers): the run's end (last platform call to done) went from 1.8
+    to 1.0 s, for 8 to 10 Salesforce calls more (16 to 24 or 26)."""
     owed = links.owed(context.redis, run_id, object_name)
     settings = context.settings.bulk
     if owed >= settings.link_batch:
         return settings.link_batch
-    threshold = context.salesforce.settings.bulk_ingest_threshold
+    smallest = context.salesforce.settings.bulk_ingest_threshold + 1
     total = int(float(meta.get("total") or 0))
-    if (
-        total
-        and owed >= threshold
-        and owed >= total - processed(context.redis, run_id)
-        and context.redis.set(key(run_id, "end_flush"), "1", nx=True, ex=RUN_TTL)
-    ):
-        return threshold
-    return None
+    if owed < smallest or not total or context.redis.exists(key(run_id, "end_flush")):
+        return None
+    left = total - processed(context.redis, run_id)
+    return smallest if 0 < left <= owed else None  # none left: the run's finish writes them next
 
 
 # -- the run's record of outcomes ---------------------------------------------------------------------------------

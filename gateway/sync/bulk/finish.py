@@ -36,7 +36,9 @@ def finish_run(context: SyncContext, jobs: BulkJobs, run_id: str) -> dict[str, A
                 write_sync_results(context.salesforce, [reports.summary_entry(run, platform=context.platform.name)])
             set_meta(redis, run_id, summary_written="1")
     except links.FlushBusy:  # a mid-run flush is still writing: the run is done only once every link is written
-        jobs.later(5.0, "bulk_finish", run_id)
+        # looked at again each second: a flush near the run's end usually ends within a few (a retry that finds it
+        # still busy costs one job and no Salesforce call)
+        jobs.later(1.0, "bulk_finish", run_id)
         return progress(redis, run_id)
     except ApiBudgetExhausted as exc:
         set_meta(redis, run_id, status="paused")
