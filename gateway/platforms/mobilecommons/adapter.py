@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-import xml.etree.ElementTree as ET  # only for the Element type; parsing goes through defusedxml
+import xml.etree.ElementTree as ET  # only for the Element type; `wire.parse_response` parses (defusedxml for a DTD)
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
