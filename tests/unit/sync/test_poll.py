@@ -4,7 +4,7 @@ writes read back and versions already synced, judged on the newest view of each 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ class _Feed:
 
     people: list[Contact]
     name: str = "feed"
-    capabilities: Capabilities = Capabilities(change_feed=True)
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(change_feed=True))
 
     def changed_since(self, since: datetime, until: datetime) -> Iterator[Contact]:
         return iter(self.people)
