@@ -105,7 +105,7 @@ def _flush_locked(context: SyncContext, run_id: str, smallest: int) -> int:
                 batch[text(field_)] = _entry(value)
                 if len(batch) >= batch_size:
                     break
-            if len(batch) < smallest or not batch:
+            if len(batch) < smallest:  # at least 1: an empty batch always stops
                 break
             stale = _superseded(redis, object_name, batch)
             if stale:

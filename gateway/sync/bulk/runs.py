@@ -112,18 +112,23 @@ def check_running(redis: Any, run_id: str) -> dict[str, str]:
 
 def processed(redis: Any, run_id: str) -> int:
     """How many records the run has finished with, whatever their outcome."""
-    return _processed({text(k): int(v) for k, v in (redis.hgetall(key(run_id, "counts")) or {}).items()})
+    return _processed(_tally(redis, run_id, "counts"))
 
 
 def _processed(counts: dict[str, int]) -> int:
     return sum(counts.get(name, 0) for name in reports.OUTCOMES)
 
 
+def _tally(redis: Any, run_id: str, part: str) -> dict[str, int]:
+    """One of the run's counters (`counts` by outcome, `errors` by code), as text -> int."""
+    return {text(k): int(v) for k, v in (redis.hgetall(key(run_id, part)) or {}).items()}
+
+
 def progress(redis: Any, run_id: str) -> dict[str, Any]:
     """The run as the CLI, the status API and reports show it: counts, errors, rate and ETA."""
     found = meta(redis, run_id)
-    counts = {text(k): int(v) for k, v in (redis.hgetall(key(run_id, "counts")) or {}).items()}
-    errors = {text(k): int(v) for k, v in (redis.hgetall(key(run_id, "errors")) or {}).items()}
+    counts = _tally(redis, run_id, "counts")
+    errors = _tally(redis, run_id, "errors")
     done = _processed(counts)
     total = max(int(float(found.get("total") or 0)), done)
     started = float(found.get("started_at") or 0)
