@@ -22,11 +22,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-from redis.commands.core import Script
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.serializers import DefaultSerializer
 from rq.utils import now, utcformat
+
+from gateway.redis_client import script
 
 # KEYS: the job's hash, its queue, RQ's set of queues, then the claims. ARGV: the job id (each claim's value), the
 # claims' TTL in seconds, then the hash's fields and values. Each claim is SET NX EX; the job is stored and queued
@@ -43,8 +44,7 @@ if claimed > 0 then
 end
 return claimed
 """
-# Built once (its SHA-1 with it) and run on the caller's client: EVALSHA, loading the script on NOSCRIPT.
-_CLAIM_AND_ENQUEUE_SCRIPT = Script(None, _CLAIM_AND_ENQUEUE.encode())  # type: ignore[arg-type]
+_CLAIM_AND_ENQUEUE_SCRIPT = script(_CLAIM_AND_ENQUEUE)
 
 
 def _compress(data: bytes) -> bytes:

@@ -4,8 +4,8 @@ A process can stop at any instant for any length of time (a paused VM, a SIGSTOP
 unaware of it. Meanwhile its claim lapses and another process takes the work over. Every claim the sync makes is
 therefore a `Fence` — a job's execution (its lease, set by `gateway.workers`), the one write-back flusher, the one
 inbound drainer — and:
-- `commit()` stores Redis writes in one transaction only while the fence holds (`WATCH` on its key): a process whose
-  claim was taken over stores nothing, however late it wakes up;
+- `commit()` stores Redis writes only while the fence holds, in one atomic step with the check of its token (a
+  script): a process whose claim was taken over stores nothing, however late it wakes up;
 - `Fence.check()` is called right before a write outside Redis (the platform, Salesforce), which cannot check a
   token itself: a superseded process stops there, with `Superseded`. A platform request is checked by its adapter
   once its limiter slots are held, on every attempt (`gateway.sendguard`), so no wait sits between check and send.
@@ -24,7 +24,7 @@ from typing import Any
 
 from redis import Redis, WatchError
 
-from gateway.redis_client import text
+from gateway.redis_client import script, text
 
 
 class Superseded(Exception):
@@ -52,21 +52,60 @@ class Fence:
             raise Superseded(self)
 
 
-def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) -> list[Any]:
-    """Run the commands `write` queues on a pipeline as one transaction, only while `fence` holds (None: always);
-    returns their replies. Raises `Superseded`, having stored nothing, when the claim was lost before or during it."""
+# KEYS[1]: the fence's key. ARGV[1]: its holder's token, then each command queued by the caller: its number of words,
+# then the words. Runs them only while the token is there; the check and the writes are one atomic step.
+_FENCED = script(
+    """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+)
+# A command longer than this goes the three-round-trip way (WATCH, GET, MULTI/EXEC): Lua's `unpack` stops at about
+# 8,000 values (LUAI_MAXCSTACK), and the writes queued here are a few words each but for a bulk chunk's list pushes.
+_SCRIPT_WORDS = 1000
+
+
+def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) -> None:
+    """Run the commands `write` queues on a pipeline as one transaction, only while `fence` holds (None: always).
+    Raises `Superseded`, having stored nothing, when the claim was lost before or during it.
+
+    With a fence this is one round trip: the commands are collected, then sent with the token to a script that
+    checks it and runs them, atomically (where `WATCH`, `GET` and `MULTI`/`EXEC` took three). The commands' replies
+    are not returned (no caller reads them). A command Redis refuses (none queued here can be) undoes none before
+    it, as with `EXEC`; the script also stops there. `write` is called once."""
+    if fence is None:
+        with redis.pipeline(transaction=True) as pipe:
+            write(pipe)
+            pipe.execute()
+        return
+    collected = redis.pipeline(transaction=False)
+    write(collected)
+    commands = [words for words, _options in collected.command_stack]
+    if all(len(words) <= _SCRIPT_WORDS for words in commands):
+        flat: list[Any] = [fence.token]
+        for words in commands:
+            flat += (len(words), *words)
+        if not _FENCED(keys=[fence.key], args=flat, client=redis):
+            raise Superseded(fence)
+        return
     with redis.pipeline(transaction=True) as pipe:
-        if fence is not None:
-            pipe.watch(fence.key)  # type: ignore[no-untyped-call]
-            held = pipe.get(fence.key)
-            if held is None or text(held) != fence.token:
-                raise Superseded(fence)
-            pipe.multi()
-        write(pipe)
+        pipe.watch(fence.key)  # type: ignore[no-untyped-call]
+        held = pipe.get(fence.key)
+        if held is None or text(held) != fence.token:
+            raise Superseded(fence)
+        pipe.multi()
+        for words in commands:
+            pipe.execute_command(*words)  # type: ignore[no-untyped-call]
         try:
-            return list(pipe.execute())
+            pipe.execute()
         except WatchError:
-            raise Superseded(fence) from None  # type: ignore[arg-type]  # WatchError needs a watched fence
+            raise Superseded(fence) from None
 
 
 def claim(redis: Redis, key: str, seconds: int) -> Fence | None:
@@ -77,13 +116,15 @@ def claim(redis: Redis, key: str, seconds: int) -> Fence | None:
 
 
 # KEYS[1]: the claim's key; ARGV[1]: its holder's token. Deletes the key only while the token is still there.
-_RELEASE = """
+_RELEASE = script(
+    """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+)
 
 
 def release(redis: Redis, fence: Fence) -> None:
     """Give the claim up, unless it has already passed to another process (then it is theirs to keep): one round
-    trip (a script comparing the token and deleting), where a fenced `commit` takes three."""
-    redis.eval(_RELEASE, 1, fence.key, fence.token)
+    trip (a script comparing the token and deleting)."""
+    _RELEASE(keys=[fence.key], args=[fence.token], client=redis)

@@ -42,7 +42,7 @@ from redis import Redis
 
 from gateway.domain.contact import Contact
 from gateway.domain.freshness import contact_fingerprint, is_newer, parse_timestamp
-from gateway.redis_client import text
+from gateway.redis_client import script, text
 from gateway.sync.fencing import Fence
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,8 @@ def record_state(redis: Redis, object_name: str, record_id: str) -> RecordState:
 
 # Take the record's claim when it is free or its holder's job execution lost its lease (a worker that died or froze:
 # the job's next execution, or whoever waits, takes over), and read the record's state in the same step.
-_CLAIM_RECORD = """
+_CLAIM_RECORD = script(
+    """
 local held = redis.call('GET', KEYS[1])
 local took = 0
 if not held then
@@ -172,6 +173,7 @@ end
 if took == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return {took, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
+)
 
 
 def claim_record(
@@ -186,16 +188,18 @@ def claim_record(
     lease = f"{owner.key}\n{owner.token}" if owner is not None else "\n"
     claim = Fence(_RECORD_CLAIM.format(object_name, short), f"{lease}\n{uuid.uuid4().hex}")
     keys = [claim.key, _RECORD_VERSION.format(object_name, short), _RECORD_FINGERPRINT.format(object_name, short)]
-    took, version, reconciled = redis.eval(_CLAIM_RECORD, len(keys), *keys, claim.token, seconds)
+    took, version, reconciled = _CLAIM_RECORD(keys=keys, args=[claim.token, seconds], client=redis)
     return (claim if took else None), _record_state(version, reconciled)
 
 
-_RENEW_CLAIM = """
+_RENEW_CLAIM = script(
+    """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local lease, token = string.match(ARGV[1], '^(.-)\\n(.-)\\n')
 if lease and lease ~= '' and redis.call('GET', lease) ~= token then return -1 end
 return redis.call('EXPIRE', KEYS[1], ARGV[2])
 """
+)
 
 CLAIM_HELD, CLAIM_LAPSED, OWNER_SUPERSEDED = 1, 0, -1
 
@@ -204,7 +208,7 @@ def renew_claim(redis: Redis, claim: Fence, seconds: int) -> int:
     """Extend a record's claim by `seconds` from now, in one round trip: `CLAIM_HELD`; `CLAIM_LAPSED` when it lapsed
     and another sync may have taken the record; `OWNER_SUPERSEDED` when the job execution that took it was handed to
     another worker (the claim is then no longer this sync's either, whatever its key still says)."""
-    return int(redis.eval(_RENEW_CLAIM, 1, claim.key, claim.token, seconds))
+    return int(_RENEW_CLAIM(keys=[claim.key], args=[claim.token, seconds], client=redis))
 
 
 def record_synced(object_name: str, record_id: str, version: datetime) -> Mark:

@@ -18,15 +18,14 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-import requests
+import urllib3
 from defusedxml import ElementTree as SafeET
 from redis import Redis
-from requests.adapters import HTTPAdapter
 
 from gateway import sendguard
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
-from gateway.http_session import settle_environment
+from gateway.http_pool import UNREACHABLE, ApiPool
 from gateway.platforms.base import (
     Campaign,
     Capabilities,
@@ -55,11 +54,10 @@ from gateway.platforms.mobilecommons.wire import (
 from gateway.ratelimit import PlatformLimits, Throttled, limits_for
 
 log = logging.getLogger(__name__)
-_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class MobileCommonsAdapter:
-    """The `PlatformAdapter` for Upland Mobile Commons. Thread-safe (one pooled `requests.Session`)."""
+    """The `PlatformAdapter` for Upland Mobile Commons. Thread-safe (one connection pool, `gateway.http_pool`)."""
 
     name = "mobilecommons"
     capabilities = Capabilities(
@@ -82,25 +80,24 @@ class MobileCommonsAdapter:
         self,
         settings: MobileCommonsSettings,
         *,
-        session: requests.Session | None = None,
         limits: PlatformLimits | None = None,
     ) -> None:
         """`limits`: the deployment's shared limits (`build` passes them; None: this adapter keeps none)."""
         self._settings = settings
         self._limits = limits
         self._base_url = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
-        self._session = session or requests.Session()
-        # one pooled connection per request the shared limit lets this process have in flight
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=settings.max_concurrent, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        settle_environment(self._session, self._base_url)  # proxies and CA bundle read once, not on every call
-        self._session.headers["Accept"] = "application/xml"
         if settings.bearer_token:
-            self._session.headers["Authorization"] = f"Bearer {settings.bearer_token.reveal()}"
+            credentials = {"Authorization": f"Bearer {settings.bearer_token.reveal()}"}
         else:
             password = settings.password.reveal() if settings.password else ""
-            self._session.auth = (settings.username or "", password)
+            credentials = urllib3.make_headers(basic_auth=f"{settings.username or ''}:{password}")
+        # one kept connection per request the shared limit lets this process have in flight
+        self._api = ApiPool(
+            self._base_url,
+            maxsize=settings.max_concurrent,
+            headers={"Accept": "application/xml", **credentials},
+            timeout=(settings.connect_timeout_seconds, settings.read_timeout_seconds),
+        )
 
     @classmethod
     def build(cls, settings: MobileCommonsSettings, redis: Redis) -> MobileCommonsAdapter:
@@ -113,7 +110,7 @@ class MobileCommonsAdapter:
     def close(self) -> None:
         if self._limits is not None:
             self._limits.close()  # the slots this process holds idle go back to the other workers now
-        self._session.close()
+        self._api.close()
 
     # -- lookups
 
@@ -366,21 +363,17 @@ class MobileCommonsAdapter:
     def _attempt(
         self, method: str, endpoint: str, params: dict[str, str], *, not_found_on_5: bool
     ) -> tuple[ET.Element | SyncError, float | None]:
-        url = self._base_url + endpoint
-        timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
         try:
             with self._slot():
                 sendguard.check()  # the sync's claim, checked now that the request is about to leave
                 if method == "GET":
-                    response = self._session.get(url, params=params, timeout=timeout)
+                    response = self._api.get(endpoint, urlencode(params))
                 else:
-                    # the form encoded here as requests would, without its generic encoding of `data` (3 % of a
-                    # syncing worker's CPU)
-                    response = self._session.post(url, data=urlencode(params).encode(), headers=_FORM, timeout=timeout)
+                    response = self._api.post_form(endpoint, urlencode(params))
         except Throttled as exc:
             detail = f"Every one of the deployment's Mobile Commons request slots stayed busy ({exc})."
             return SyncError(SyncErrorCode.RATE_LIMITED, detail), None
-        except requests.RequestException as exc:
+        except UNREACHABLE as exc:
             return (
                 SyncError(
                     SyncErrorCode.PLATFORM_UNAVAILABLE,
@@ -389,11 +382,12 @@ class MobileCommonsAdapter:
                 None,
             )
         retry_after = _retry_after(response.headers.get("Retry-After"), self._settings.backoff_seconds)
-        http_error = error_for_http(response.status_code, response.text if response.status_code >= 500 else "")
+        page = response.data.decode("utf-8", "replace") if response.status >= 500 else ""
+        http_error = error_for_http(response.status, page)
         if http_error is not None:
             return http_error, retry_after
         try:
-            root = parse_response(response.content)
+            root = parse_response(response.data)
         except (ET.ParseError, ValueError, SafeET.DefusedXmlException):
             return (
                 SyncError(SyncErrorCode.PLATFORM_UNAVAILABLE, f"Mobile Commons answered {endpoint} with no XML."),

@@ -164,6 +164,12 @@ def error_for_http(status: int, body: str) -> SyncError | None:
         )
     if status == 429:
         return SyncError(SyncErrorCode.RATE_LIMITED, "Mobile Commons answered HTTP 429 (too many requests).")
+    if 300 <= status < 400:  # not followed (gateway.http_pool): a redirected form would be re-sent without its fields
+        return SyncError(
+            SyncErrorCode.CONFIGURATION,
+            f"Mobile Commons answered HTTP {status}, a redirect the gateway does not follow. Check "
+            "MOBILECOMMONS_BASE_URL: it should be the API's own address, such as https://secure.mcommons.com/api/.",
+        )
     if status >= 500:
         if "heavy load" in body:
             reason = "is under heavy load"

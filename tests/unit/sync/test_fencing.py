@@ -144,3 +144,42 @@ def test_a_drainer_whose_lock_passed_to_another_removes_no_pending_event(
 
     pending = connection.lrange(from_platform.INBOUND_KEY.format(recorder.name), 0, -1)
     assert [json.loads(raw)["idempotency_key"] for raw in pending] == ["stop-1"], "the next drainer's STOP was lost"
+
+
+class _CountedConnection(redis.Connection):
+    """A Redis connection that counts what it sends: one send is one round trip (a pipeline sends all at once)."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_a_fenced_commit_checks_its_claim_and_stores_in_one_round_trip(redis_url: str) -> None:
+    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=_CountedConnection))
+    client.set(LEASE, "mine")
+    fence = fencing.Fence(LEASE, "mine")
+    fencing.commit(client, fence, lambda pipe: pipe.set("test:warm", "1"))  # the server learns the script once
+
+    before = _CountedConnection.sends
+    fencing.commit(client, fence, lambda pipe: (pipe.set("test:mark", "v", ex=60), pipe.rpush("test:list", "a", "b")))
+
+    assert _CountedConnection.sends - before == 1
+    assert client.get("test:mark") == b"v" and client.ttl("test:mark") > 0
+    assert client.lrange("test:list", 0, -1) == [b"a", b"b"]
+    client.close()
+
+
+def test_a_commit_too_long_for_one_script_call_is_fenced_all_the_same(connection: redis.Redis) -> None:
+    members = [str(n) for n in range(10_000)]  # beyond what Lua unpacks into one call (about 8,000)
+    fence = fencing.Fence(LEASE, "mine")
+    connection.set(LEASE, "mine")
+
+    fencing.commit(connection, fence, lambda pipe: (pipe.sadd("test:big", *members), pipe.set("test:small", "1")))
+
+    assert connection.scard("test:big") == 10_000 and connection.get("test:small") == b"1"
+    connection.set(LEASE, "the next execution's")
+    with pytest.raises(fencing.Superseded):
+        fencing.commit(connection, fence, lambda pipe: pipe.sadd("test:late", *members))
+    assert not connection.exists("test:late")
