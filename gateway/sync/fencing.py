@@ -53,7 +53,8 @@ class Fence:
 
 
 # KEYS[1]: the fence's key. ARGV[1]: its holder's token, then each command queued by the caller: its number of words,
-# then the words. Runs them only while the token is there; the check and the writes are one atomic step.
+# then the words. Runs them only while the token is there; the check and the writes are one atomic step. The writes'
+# keys travel in ARGV: one Redis accepts that, Redis Cluster would not (the gateway needs one Redis: docs/deploy.md).
 _FENCED = script(
     """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -66,9 +67,15 @@ end
 return 1
 """
 )
-# A command longer than this goes the three-round-trip way (WATCH, GET, MULTI/EXEC): Lua's `unpack` stops at about
-# 8,000 values (LUAI_MAXCSTACK), and the writes queued here are a few words each but for a bulk chunk's list pushes.
+# A command the script cannot run goes the three-round-trip way (WATCH, GET, MULTI/EXEC): a script (a bulk chunk's
+# outcome claim runs one), since scripts cannot call scripts, and a command longer than `_SCRIPT_WORDS` words, since
+# Lua's `unpack` stops at about 8,000 values (LUAI_MAXCSTACK). The writes queued here are a few words each.
 _SCRIPT_WORDS = 1000
+_SCRIPT_CALLS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+
+
+def _scriptable(words: tuple[Any, ...]) -> bool:
+    return len(words) <= _SCRIPT_WORDS and str(words[0]).upper() not in _SCRIPT_CALLS
 
 
 def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) -> None:
@@ -76,9 +83,10 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) ->
     Raises `Superseded`, having stored nothing, when the claim was lost before or during it.
 
     With a fence this is one round trip: the commands are collected, then sent with the token to a script that
-    checks it and runs them, atomically (where `WATCH`, `GET` and `MULTI`/`EXEC` took three). The commands' replies
-    are not returned (no caller reads them). A command Redis refuses (none queued here can be) undoes none before
-    it, as with `EXEC`; the script also stops there. `write` is called once."""
+    checks it and runs them, atomically (where `WATCH`, `GET` and `MULTI`/`EXEC` took three; they still do for the
+    commands a script cannot run). The commands' replies are not returned (no caller reads them). A command Redis
+    refuses (none queued here can be) undoes none before it, as with `EXEC`; the script also stops there. `write`
+    is called once."""
     if fence is None:
         with redis.pipeline(transaction=True) as pipe:
             write(pipe)
@@ -86,10 +94,9 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) ->
         return
     collected = redis.pipeline(transaction=False)
     write(collected)
-    commands = [words for words, _options in collected.command_stack]
-    if all(len(words) <= _SCRIPT_WORDS for words in commands):
+    if all(_scriptable(words) for words, _options in collected.command_stack):
         flat: list[Any] = [fence.token]
-        for words in commands:
+        for words, _options in collected.command_stack:
             flat += (len(words), *words)
         if not _FENCED(keys=[fence.key], args=flat, client=redis):
             raise Superseded(fence)
@@ -100,8 +107,9 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) ->
         if held is None or text(held) != fence.token:
             raise Superseded(fence)
         pipe.multi()
-        for words in commands:
-            pipe.execute_command(*words)  # type: ignore[no-untyped-call]
+        pipe.scripts.update(collected.scripts)  # the scripts `write` ran: loaded before EXEC, as its own pipe would
+        for words, options in collected.command_stack:
+            pipe.execute_command(*words, **options)  # type: ignore[no-untyped-call]
         try:
             pipe.execute()
         except WatchError:

@@ -183,3 +183,22 @@ def test_a_commit_too_long_for_one_script_call_is_fenced_all_the_same(connection
     with pytest.raises(fencing.Superseded):
         fencing.commit(connection, fence, lambda pipe: pipe.sadd("test:late", *members))
     assert not connection.exists("test:late")
+
+
+def test_a_commit_whose_writes_run_a_script_is_fenced_all_the_same(connection: redis.Redis) -> None:
+    """A bulk chunk claims each record's outcome with a script inside its commit: a script the fenced one cannot
+    call."""
+    count = connection.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    connection.script_flush()  # the server has not seen it: the commit must load it
+    fence = fencing.Fence(LEASE, "mine")
+    connection.set(LEASE, "mine")
+
+    fencing.commit(
+        connection, fence, lambda pipe: (count(keys=["test:count"], args=[2], client=pipe), pipe.set("test:x", 1))
+    )
+
+    assert connection.get("test:count") == b"2" and connection.get("test:x") == b"1"
+    connection.set(LEASE, "the next execution's")
+    with pytest.raises(fencing.Superseded):
+        fencing.commit(connection, fence, lambda pipe: count(keys=["test:count"], args=[5], client=pipe))
+    assert connection.get("test:count") == b"2"
