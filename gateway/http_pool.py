@@ -7,8 +7,9 @@ syncing a burst to Mobile Commons (scripts/bench/e2e, py-spy) the session layer 
 
 What stays requests' own: the pool is the one requests' `HTTPAdapter` picks for the API's URL, so the proxy the
 environment names for it (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, with the proxy's credentials), the CA
-bundle (`REQUESTS_CA_BUNDLE`, else `CURL_CA_BUNDLE`) and certificate verification are chosen by requests' code, once,
-when the pool is made (a process reads its environment at start anyway). The default headers are requests' too.
+bundle (`REQUESTS_CA_BUNDLE`, else `CURL_CA_BUNDLE`, else certifi's, as requests' `HTTPAdapter.send` would set it)
+and certificate verification are chosen by requests' code, once, when the pool is made (a process reads its
+environment at start anyway). The default headers are requests' too.
 
 What differs from a session, on purpose:
 - a redirect is not followed: the 3xx comes back as it is, for the caller to report (a session re-sends a redirected
@@ -16,8 +17,8 @@ What differs from a session, on purpose:
 - cookies are not kept, and `~/.netrc` is not read: the caller sends its own credentials on every request.
 
 A request that does not get an answer raises one of `UNREACHABLE` (urllib3's errors: refused, timed out, TLS, proxy).
-A CA bundle the environment names but that does not exist is refused when the pool is made (`ValueError`), not
-taken for an unreachable API on every request.
+A CA bundle the environment names for an https API but that does not exist is refused when the pool is made
+(`ValueError`), not taken for an unreachable API on every request.
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ class ApiPool:
     ) -> None:
         self.proxies = get_environ_proxies(base_url)
         self.verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        if isinstance(self.verify, str) and not os.path.exists(self.verify):  # as requests refuses it, but now
+        secure = base_url.lower().startswith("https:")
+        if secure and isinstance(self.verify, str) and not os.path.exists(self.verify):  # requests refuses it too
             raise ValueError(f"the CA bundle {self.verify} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not exist")
         self._picker = _Picker(pool_connections=1, pool_maxsize=maxsize, max_retries=0)
         self.pool, self._target = self._picker.pool_for(base_url, self.verify, self.proxies)
+        # the CA bundle requests' `send` gives the pool (certifi's by default, not the system's store)
+        self._picker.cert_verify(self.pool, base_url, self.verify, None)  # type: ignore[no-untyped-call]
         self._headers = {**default_headers(), **headers}
         self._form_headers = {**self._headers, **_FORM}
         self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])

@@ -7,7 +7,9 @@ importing anything that starts processes.
 from __future__ import annotations
 
 import redis
+from redis.backoff import NoBackoff
 from redis.commands.core import Script
+from redis.retry import Retry
 
 # Connections one client may open: a sync job's threads (up to twice the platform's cap, `to_platform.job_concurrency`)
 # each hold one at a time, and a thread waiting for a platform slot holds one while it blocks; redis-py's default pool
@@ -27,8 +29,18 @@ else:
 
 
 def connect(url: str, **kwargs: object) -> redis.Redis:
-    """A client for `url` (bytes mode: RQ requires it). Health-checked and with sane timeouts."""
-    options: dict[str, object] = {"max_connections": MAX_CONNECTIONS, **_IDENTITY, **kwargs}
+    """A client for `url` (bytes mode: RQ requires it). Health-checked and with sane timeouts.
+
+    It never sends a command twice: a connection that breaks after Redis ran a command but before its reply arrived
+    raises `ConnectionError`. A retry would run it again, and not every write is safe to repeat (the fenced commit's
+    script trims a list by a count, `sync.fencing`); the job that made it is retried whole instead, and finds what was
+    stored. (redis-py's `Redis()` retries 3 to 10 times by default; `from_url` clients did not, now it is said here.)"""
+    options: dict[str, object] = {
+        "max_connections": MAX_CONNECTIONS,
+        "retry": Retry(NoBackoff(), 0),
+        **_IDENTITY,
+        **kwargs,
+    }
     return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5, **options)
 
 

@@ -75,7 +75,9 @@ _SCRIPT_CALLS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", 
 
 
 def _scriptable(words: tuple[Any, ...]) -> bool:
-    return len(words) <= _SCRIPT_WORDS and str(words[0]).upper() not in _SCRIPT_CALLS
+    name = words[0]  # redis-py names some commands in two words ("CONFIG SET"): those go the WATCH way too
+    one_word = isinstance(name, str) and " " not in name
+    return one_word and len(words) <= _SCRIPT_WORDS and name.upper() not in _SCRIPT_CALLS
 
 
 def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) -> None:

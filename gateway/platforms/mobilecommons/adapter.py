@@ -383,7 +383,7 @@ class MobileCommonsAdapter:
             )
         retry_after = _retry_after(response.headers.get("Retry-After"), self._settings.backoff_seconds)
         page = response.data.decode("utf-8", "replace") if response.status >= 500 else ""
-        http_error = error_for_http(response.status, page)
+        http_error = error_for_http(response.status, page, response.headers.get("Location"))
         if http_error is not None:
             return http_error, retry_after
         try:

@@ -152,8 +152,8 @@ def error_for_id(error_id: int, message: str, *, not_found_on_5: bool) -> SyncEr
     return SyncError(SyncErrorCode.PLATFORM_REJECTED, detail)
 
 
-def error_for_http(status: int, body: str) -> SyncError | None:
-    """Transport-level failures (the body is MC's HTML page); None for 2xx."""
+def error_for_http(status: int, body: str, location: str | None = None) -> SyncError | None:
+    """Transport-level failures (the body is MC's HTML page; `location`, a redirect's target); None for 2xx."""
     if 200 <= status < 300:
         return None
     if status in (401, 403):
@@ -165,10 +165,16 @@ def error_for_http(status: int, body: str) -> SyncError | None:
     if status == 429:
         return SyncError(SyncErrorCode.RATE_LIMITED, "Mobile Commons answered HTTP 429 (too many requests).")
     if 300 <= status < 400:  # not followed (gateway.http_pool): a redirected form would be re-sent without its fields
-        return SyncError(
-            SyncErrorCode.CONFIGURATION,
-            f"Mobile Commons answered HTTP {status}, a redirect the gateway does not follow. Check "
-            "MOBILECOMMONS_BASE_URL: it should be the API's own address, such as https://secure.mcommons.com/api/.",
+        where = f" to {location}" if location else ""
+        if status in (301, 308):  # moved for good: the base URL is out of date
+            return SyncError(
+                SyncErrorCode.CONFIGURATION,
+                f"Mobile Commons answered HTTP {status}, moved{where}; the gateway does not follow redirects. Check "
+                "MOBILECOMMONS_BASE_URL: it should be the API's own address, such as https://secure.mcommons.com/api/.",
+            )
+        return SyncError(  # 302, 303, 307: a detour for now (a failover, maintenance): retried
+            SyncErrorCode.PLATFORM_UNAVAILABLE,
+            f"Mobile Commons answered HTTP {status}, a temporary redirect{where}, which the gateway does not follow.",
         )
     if status >= 500:
         if "heavy load" in body:
