@@ -18,11 +18,11 @@ MAX_CONNECTIONS = 1024
 
 # What each connection tells the server it is (CLIENT SETINFO: "redis-py" and its version, shown by CLIENT LIST),
 # built once. Without it redis-py 8 builds it for every connection it opens, reading the installed package's metadata
-# from disk each time: 260 µs a connection against 16, and a sync job's work horse opens one per thread. Older
-# redis-py (no `driver_info`) reads its version once, at import.
+# from disk each time: 260 µs a connection against 16, and a sync job's work horse opens one per thread. A redis-py
+# without `driver_info` computes its version once, as a default argument.
 try:
     from redis.driver_info import DriverInfo
-except ImportError:  # redis-py before 7
+except ImportError:  # a redis-py before `driver_info`
     _IDENTITY: dict[str, object] = {}
 else:
     _IDENTITY = {"driver_info": DriverInfo()}
