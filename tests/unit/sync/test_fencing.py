@@ -202,3 +202,34 @@ def test_a_commit_whose_writes_run_a_script_is_fenced_all_the_same(connection: r
     with pytest.raises(fencing.Superseded):
         fencing.commit(connection, fence, lambda pipe: count(keys=["test:count"], args=[5], client=pipe))
     assert connection.get("test:count") == b"2"
+
+
+def test_a_lease_taken_over_between_the_check_and_exec_of_a_watched_commit_stores_nothing(redis_url: str) -> None:
+    """The WATCH way (writes a script cannot run): another process takes the lease after the token was read, right
+    before EXEC. WATCH must make EXEC store nothing."""
+    other = redis.Redis.from_url(redis_url)
+
+    class _LateTakeover(redis.client.Pipeline):
+        def execute(self, raise_on_error: bool = True) -> list[Any]:
+            if self.transaction:
+                other.set(LEASE, "the next execution's")  # after WATCH and the GET, before EXEC
+            return super().execute(raise_on_error)
+
+    class _Client(redis.Redis):
+        def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.client.Pipeline:
+            return _LateTakeover(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+    client = _Client.from_url(redis_url)
+    count = client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    client.set(LEASE, "mine")
+
+    with pytest.raises(fencing.Superseded):
+        fencing.commit(
+            client,
+            fencing.Fence(LEASE, "mine"),
+            lambda pipe: (count(keys=["test:count"], args=[2], client=pipe), pipe.set("test:late", 1)),
+        )
+
+    assert client.get("test:count") is None and client.get("test:late") is None
+    client.close()
+    other.close()
