@@ -54,15 +54,15 @@ class ApiPool:
     def __init__(
         self, base_url: str, *, maxsize: int, headers: Mapping[str, str], timeout: tuple[float, float]
     ) -> None:
-        self.proxies = get_environ_proxies(base_url)
-        self.verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        proxies = get_environ_proxies(base_url)
+        verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         secure = base_url.lower().startswith("https:")
-        if secure and isinstance(self.verify, str) and not os.path.exists(self.verify):  # requests refuses it too
-            raise ValueError(f"the CA bundle {self.verify} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not exist")
+        if secure and isinstance(verify, str) and not os.path.exists(verify):  # requests refuses it too
+            raise ValueError(f"the CA bundle {verify} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not exist")
         self._picker = _Picker(pool_connections=1, pool_maxsize=maxsize, max_retries=0)
-        self.pool, self._target = self._picker.pool_for(base_url, self.verify, self.proxies)
+        self.pool, self._target = self._picker.pool_for(base_url, verify, proxies)
         # the CA bundle requests' `send` gives the pool (certifi's by default, not the system's store)
-        self._picker.cert_verify(self.pool, base_url, self.verify, None)  # type: ignore[no-untyped-call]
+        self._picker.cert_verify(self.pool, base_url, verify, None)  # type: ignore[no-untyped-call]
         self._headers = {**default_headers(), **headers}
         self._form_headers = {**self._headers, **_FORM}
         self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])

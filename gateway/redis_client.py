@@ -1,4 +1,4 @@
-"""How the gateway talks to Redis: one way to connect, one way to run a script, one way to read a reply as text.
+"""How the gateway talks to Redis: one way to connect, a script built once for any client, a reply read as text.
 
 Kept apart from `redis_server` (which starts an embedded server) so that the sync layer can use Redis without
 importing anything that starts processes.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.redis_client import text
 from gateway.salesforce.errors import ApiBudgetExhausted
-from gateway.sync import state
+from gateway.sync import fencing, state
 from gateway.sync.bulk.runs import key
 from gateway.sync.context import SyncContext
 
@@ -80,16 +79,14 @@ def flush(context: SyncContext, run_id: str, *, everything: bool = False, at_lea
     were written."""
     redis = context.redis
     redis.delete(key(run_id, "flush_queued"))
-    lock = key(run_id, "flush_lock")
-    token = uuid.uuid4().hex
-    if not redis.set(lock, token, nx=True, ex=3600):
+    lock = fencing.claim(redis, key(run_id, "flush_lock"), 3600)
+    if lock is None:
         raise FlushBusy(run_id)  # another job is writing this run's links; two would send the same batch twice
     try:
         batch_size = context.settings.bulk.link_batch
         return _flush_locked(context, run_id, 1 if everything else min(batch_size, at_least or batch_size))
     finally:
-        if redis.get(lock) in (token.encode(), token):
-            redis.delete(lock)
+        fencing.release(redis, lock)
 
 
 def _flush_locked(context: SyncContext, run_id: str, smallest: int) -> int:
