@@ -30,6 +30,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -424,6 +425,8 @@ MIN_WINDOW = 4  # records kept going however fast the platform answers: they ove
 _PACE_KEY = "gateway:sync:pace:{}"  # platform name -> the last job's pace (JSON), so the next job starts at it
 _PACE_TTL = 3600
 _SMOOTHING = 0.2  # weight of each new record in the moving averages
+LEAST_SECONDS = 10.0  # how long `Pace` remembers the least wait on the platform it saw
+GAIN = 3  # `Pace` sizes for at most this many times that least wait
 _platform_time = threading.local()  # .seconds: time the record this thread syncs has spent in platform calls
 
 
@@ -443,27 +446,54 @@ def platform_call() -> Iterator[None]:
 class Pace:
     """How many records one job keeps going at once: Little's law, in flight = rate x time in flight. A worker's
     records share one interpreter lock, so the fastest a job can go is one record per `cpu_seconds` (the CPU a record
-    costs the worker); each record also waits `platform_seconds` on the platform (the wall time of its calls, less
-    their waits for the platform's shared slots). Keeping the CPU busy then takes `platform_seconds / cpu_seconds`
-    records in flight, plus `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling`
-    (`job_concurrency`, from the platform's shared cap: the limiter holds the calls in flight to the cap whatever
-    the window). Before anything is measured (a deployment's first job, or an hour after the last), as many as the
-    cap.
+    costs the worker); each record also waits on the platform (the wall time of its calls, less their waits for the
+    platform's shared slots). Keeping the CPU busy then takes `latency() / cpu_seconds` records in flight, plus
+    `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling` (`job_concurrency`, from the
+    platform's shared cap: the limiter holds the calls in flight to the cap whatever the window). Before anything is
+    measured (a deployment's first job, or an hour after the last), as many as the cap.
+
+    The wait measured on the platform grows with what is in flight: past what the CPU can serve, each answer waits
+    for the interpreter lock behind the other records; past what the platform serves at once, each call waits in the
+    platform's queue, filled by the gateway's own calls. A window sized from that wait widens the queue it measured,
+    up to the ceiling: in a burst (`scripts/bench/e2e`) the first records waited 5-13 ms on the platform, the later
+    ones 100-290 ms, with 60-90 records in flight a job. So `latency()` is the mean wait, but never more than `GAIN`
+    times the least wait seen in the last `LEAST_SECONDS`: the least is the platform's own time with the least
+    queueing of ours in it. That is how BBR congestion control sizes what a TCP sender keeps in flight: a gain times
+    the windowed minimum round trip, over 10 s (Linux, net/ipv4/tcp_bbr.c; IETF draft-ietf-ccwg-bbr). `GAIN` leaves
+    room for a platform whose answers vary, or that slowed down since its least.
 
     A platform answering in 250 ms with 3 ms of CPU a record: 88 records in flight; one answering at once: 5, where
-    160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). Both averages are
-    moving (`observe`), so the window follows the platform's latency as it changes during the job."""
+    160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). The figures
+    follow the platform as it changes during the job (`observe`): the mean moves a fifth of the way to each new
+    record; the least forgets a wait `LEAST_SECONDS` after it was seen."""
 
     ceiling: int
-    platform_seconds: float = 0.0
+    platform_seconds: float = 0.0  # the moving mean of the wait on the platform
     cpu_seconds: float = 0.0
+    # (seen at, wait) in rising order of both: each entry is the least wait seen since it (a sliding-window minimum)
+    _least: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def latency(self) -> float:
+        """The platform's time a record that the window is sized for (see the class)."""
+        if not self._least:
+            return self.platform_seconds
+        return min(self.platform_seconds, GAIN * self._least[0][1])
 
     def window(self) -> int:
         if self.cpu_seconds <= 0:  # nothing measured: as many as the platform allows in flight (a slow one is busy
             return max(MIN_WINDOW, self.ceiling // THREADS_PER_SLOT)  # at once); the first records shrink it
-        return max(1, min(self.ceiling, MIN_WINDOW + math.ceil(self.platform_seconds / self.cpu_seconds)))
+        return max(1, min(self.ceiling, MIN_WINDOW + math.ceil(self.latency() / self.cpu_seconds)))
 
-    def observe(self, platform_seconds: float, cpu_seconds: float) -> None:
+    def observe(self, platform_seconds: float, cpu_seconds: float, *, now: float | None = None) -> None:
+        """One more record's wait on the platform and CPU (`now`: when, on the monotonic clock; default: now)."""
+        now = time.monotonic() if now is None else now
+        least = self._least
+        if platform_seconds > 0:  # a record that called nothing (skipped, an echo) says nothing of the platform
+            while least and least[-1][1] >= platform_seconds:
+                least.pop()
+            least.append((now, platform_seconds))
+        while least and least[0][0] < now - LEAST_SECONDS:
+            least.popleft()
         if self.cpu_seconds <= 0:
             self.platform_seconds, self.cpu_seconds = platform_seconds, cpu_seconds
             return
@@ -532,8 +562,8 @@ def run_paced(
                 continue
             results[index] = result
             pace.observe(platform_seconds, cpu_seconds)
-    if pace.cpu_seconds > 0:
-        figures = {"platform_seconds": pace.platform_seconds, "cpu_seconds": pace.cpu_seconds}
+    if pace.cpu_seconds > 0:  # the latency sized for, not the mean: the next job starts without this one's queueing
+        figures = {"platform_seconds": pace.latency(), "cpu_seconds": pace.cpu_seconds}
         redis.set(key, json.dumps(figures), ex=_PACE_TTL)
     if failure is not None:
         raise failure

@@ -5,6 +5,7 @@ Redis)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 import redis
 
 from gateway.sync import fencing
-from gateway.sync.to_platform import MIN_WINDOW, Pace, platform_call, run_paced
+from gateway.sync.to_platform import GAIN, LEAST_SECONDS, MIN_WINDOW, Pace, platform_call, run_paced
 
 
 @pytest.fixture
@@ -36,14 +37,50 @@ def test_a_slow_platform_gets_many_records_in_flight_a_fast_one_few() -> None:
     assert Pace(ceiling=160).window() == 80  # nothing measured yet: what the cap allows (160 = 2 threads a slot)
 
 
-def test_the_window_follows_the_platform_as_it_slows_down() -> None:
+def test_the_window_follows_the_platform_as_it_slows_down_once_its_least_wait_is_forgotten() -> None:
     pace = Pace(ceiling=200)
-    pace.observe(0.001, 0.003)
+    pace.observe(0.010, 0.003, now=100.0)
     before = pace.window()
-    for _ in range(30):
-        pace.observe(0.300, 0.003)
-    assert before < 10
-    assert pace.window() > 90
+    for n in range(30):
+        pace.observe(0.300, 0.003, now=100.0 + n / 10)
+    assert before == MIN_WINDOW + math.ceil(0.010 / 0.003)
+    # for LEAST_SECONDS, sized for no more than GAIN times the least wait: a platform that got 30 times slower in a
+    # moment reads as one the job's own records queue at
+    assert pace.window() == MIN_WINDOW + math.ceil(GAIN * 0.010 / 0.003)
+    pace.observe(0.300, 0.003, now=100.0 + LEAST_SECONDS + 0.5)
+    assert pace.window() > 90  # then it is the platform's own time: 300 ms
+    pace.observe(0.0, 0.003, now=100.0 + LEAST_SECONDS + 0.6)
+    # a record that made no call (skipped) is no least wait: it only lowers the mean (it waited on nothing), where
+    # taken for the least it would have cut the window to MIN_WINDOW
+    assert pace.window() > 60
+
+
+def test_a_job_does_not_widen_its_window_for_the_queue_its_own_records_make(conn: redis.Redis) -> None:
+    """A platform that serves one call at a time (2 ms each): each call waits behind the job's other calls, so the
+    wait measured grows with the records in flight. Sized from that wait, the window grew with it up to the ceiling
+    (160 here); sized from the least wait, it stays near what the platform's own 2 ms take."""
+    platform = threading.Lock()
+    going = 0
+    peaks: list[int] = []
+    lock = threading.Lock()
+
+    def sync(n: int) -> int:
+        nonlocal going
+        with lock:
+            going += 1
+            peaks.append(going)
+        spin_until = time.thread_time() + 0.0005  # half a millisecond of the worker's CPU a record
+        while time.thread_time() < spin_until:
+            pass
+        with platform_call(), platform:
+            time.sleep(0.002)
+        with lock:
+            going -= 1
+        return n
+
+    assert run_paced(conn, "t-pace-queue", 160, sync, range(600)) == list(range(600))
+    after_the_first_measures = peaks[200:]
+    assert max(after_the_first_measures) <= 40, max(after_the_first_measures)
 
 
 def test_records_in_flight_stay_within_the_ceiling_and_results_keep_their_order(conn: redis.Redis) -> None:
