@@ -24,13 +24,13 @@ Guarantees:
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -374,7 +374,7 @@ def apply_platform_write(context: SyncContext, write: PlatformWrite) -> Contact:
     (`sendguard.guarded`): a sync whose claim or job was taken over sends nothing more.
     """
     changes = write.changes_only().with_changes(phone=write.contact.phone)
-    with platform_call():
+    with platform_call(write=True):
         if write.opt_out and not write.is_create:
             if write.fields - {platform_fields.SMS_STATUS, platform_fields.CRM_ID} or write.cleared:
                 context.platform.upsert_contact(changes, subscribe=False)
@@ -425,75 +425,92 @@ MIN_WINDOW = 4  # records kept going however fast the platform answers: they ove
 _PACE_KEY = "gateway:sync:pace:{}"  # platform name -> the last job's pace (JSON), so the next job starts at it
 _PACE_TTL = 3600
 _SMOOTHING = 0.2  # weight of each new record in the moving averages
-LEAST_SECONDS = 10.0  # how long `Pace` remembers the least wait on the platform it saw
-GAIN = 3  # `Pace` sizes for at most this many times that least wait
-_platform_time = threading.local()  # .seconds: time the record this thread syncs has spent in platform calls
+# `Pace`: a job whose platform answers within FAST_RECORDS records' CPU sizes for at most GAIN times its QUICKEST-th
+# quickest write (the QUICKEST-th: a few answers far quicker than the rest, outliers, bound nothing)
+GAIN = 3
+QUICKEST = 4
+FAST_RECORDS = 40
+# .seconds: the time the record this thread syncs has spent in platform calls; .write: its write's, when that succeeded
+_platform_time = threading.local()
 
 
 @contextmanager
-def platform_call() -> Iterator[None]:
+def platform_call(*, write: bool = False) -> Iterator[None]:
     """Count the body's wall time, less its waits for the platform's shared slots (`ratelimit.waited_seconds`), as
-    the current record's time on the platform (for `Pace`): more records in flight shorten no wait for the cap."""
+    the current record's time on the platform (for `Pace`): more records in flight shorten no wait for the cap. A
+    `write` (always one request or two) that returns is also the record's write time, `Pace`'s sample of how fast
+    the platform answers; a lookup may make no request at all, and an error may be answered at once."""
     started, waited = time.perf_counter(), waited_seconds()
+    succeeded = False
     try:
         yield
+        succeeded = True
     finally:
         spent = time.perf_counter() - started - (waited_seconds() - waited)
         _platform_time.seconds = getattr(_platform_time, "seconds", 0.0) + spent
+        if write and succeeded:
+            _platform_time.write = spent
 
 
 @dataclass
 class Pace:
     """How many records one job keeps going at once: Little's law, in flight = rate x time in flight. A worker's
     records share one interpreter lock, so the fastest a job can go is one record per `cpu_seconds` (the CPU a record
-    costs the worker); each record also waits on the platform (the wall time of its calls, less their waits for the
-    platform's shared slots). Keeping the CPU busy then takes `latency() / cpu_seconds` records in flight, plus
-    `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling` (`job_concurrency`, from the
-    platform's shared cap: the limiter holds the calls in flight to the cap whatever the window). Before anything is
-    measured (a deployment's first job, or an hour after the last), as many as the cap.
+    costs the worker); each record also waits `platform_seconds` on the platform (the wall time of its calls, less
+    their waits for the platform's shared slots). Keeping the CPU busy then takes `latency() / cpu_seconds` records
+    in flight, plus `MIN_WINDOW` for the waits on Redis and Salesforce; never more than `ceiling` (`job_concurrency`,
+    from the platform's shared cap: the limiter holds the calls in flight to the cap whatever the window). Before
+    anything is measured (a deployment's first job, or an hour after the last), as many as the cap.
 
-    The wait measured on the platform grows with what is in flight: past what the CPU can serve, each answer waits
-    for the interpreter lock behind the other records; past what the platform serves at once, each call waits in the
-    platform's queue, filled by the gateway's own calls. A window sized from that wait widens the queue it measured,
-    up to the ceiling: in a burst (`scripts/bench/e2e`) the first records waited 5-13 ms on the platform, the later
-    ones 100-290 ms, with 60-90 records in flight a job. So `latency()` is the mean wait, but never more than `GAIN`
-    times the least wait seen in the last `LEAST_SECONDS`: the least is the platform's own time with the least
-    queueing of ours in it. That is how BBR congestion control sizes what a TCP sender keeps in flight: a gain times
-    the windowed minimum round trip, over 10 s (Linux, net/ipv4/tcp_bbr.c; IETF draft-ietf-ccwg-bbr). `GAIN` leaves
-    room for a platform whose answers vary, or that slowed down since its least.
+    The wait measured grows with what the job keeps in flight once the CPU is the limit: each answer then waits for
+    the interpreter lock behind the other records, and a platform on the same machine (the emulators) waits for a
+    core. A window sized from that wait widens the queue it measured, up to the ceiling: in a burst
+    (`scripts/bench/e2e`, an emulator on the gateway's two cores) the first writes waited 5-13 ms, the later ones
+    100-290 ms, with 60-90 records in flight a job where about 10 kept the CPU busy. The least waits are the ones
+    with the least of the job's own queueing in them, so a job whose platform answers fast — `GAIN` times its
+    `QUICKEST`-th quickest successful write is under `FAST_RECORDS` records' CPU: a small window, a CPU-bound job —
+    sizes for at most that. BBR congestion control bounds what a TCP sender keeps in flight the same way, by a gain
+    times the least round trip seen (Linux, net/ipv4/tcp_bbr.c: `cwnd = max(cwnd_gain * bottleneck_bandwidth *
+    min_rtt, 4)`). The `QUICKEST`-th, not the quickest: a few answers far quicker than the rest bound nothing. A
+    platform answering slower is sized from its mean wait alone, as before: its window is wide, one record more in
+    flight costs an idle thread, and its quickest answers can be far below its typical one (answers that vary
+    widely), where sizing from them would cut the job's rate.
+
+    The quickest writes are the job's own: a job starts at the figure the last one stored (`run_paced`: what it
+    sized for), never at the last one's quickest, so no job is bound by writes measured under another job's queue.
+    Within a job they are never forgotten: a fast platform that slows down more than `GAIN` times mid-job keeps the
+    window at that bound until the job ends (a real-time job is one relayed batch, at most 2,000 events; a bulk
+    chunk, `GATEWAY_BULK_READ_CHUNK` records); the next job measures it afresh.
 
     A platform answering in 250 ms with 3 ms of CPU a record: 88 records in flight; one answering at once: 5, where
-    160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). The figures
-    follow the platform as it changes during the job (`observe`): the mean moves a fifth of the way to each new
-    record; the least forgets a wait `LEAST_SECONDS` after it was seen."""
+    160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). The means move a
+    fifth of the way to each new record (`observe`), so the window follows the platform's latency during the job."""
 
     ceiling: int
-    platform_seconds: float = 0.0  # the moving mean of the wait on the platform
+    platform_seconds: float = 0.0
     cpu_seconds: float = 0.0
-    # (seen at, wait) in rising order of both: each entry is the least wait seen since it (a sliding-window minimum)
-    _least: deque[tuple[float, float]] = field(default_factory=deque)
+    quickest: list[float] = field(default_factory=list)  # the job's `QUICKEST` quickest successful writes (s), rising
 
     def latency(self) -> float:
         """The platform's time a record that the window is sized for (see the class)."""
-        if not self._least:
+        if len(self.quickest) < QUICKEST:
             return self.platform_seconds
-        return min(self.platform_seconds, GAIN * self._least[0][1])
+        bound = GAIN * self.quickest[-1]
+        if bound >= FAST_RECORDS * self.cpu_seconds:
+            return self.platform_seconds
+        return min(self.platform_seconds, bound)
 
     def window(self) -> int:
         if self.cpu_seconds <= 0:  # nothing measured: as many as the platform allows in flight (a slow one is busy
             return max(MIN_WINDOW, self.ceiling // THREADS_PER_SLOT)  # at once); the first records shrink it
         return max(1, min(self.ceiling, MIN_WINDOW + math.ceil(self.latency() / self.cpu_seconds)))
 
-    def observe(self, platform_seconds: float, cpu_seconds: float, *, now: float | None = None) -> None:
-        """One more record's wait on the platform and CPU (`now`: when, on the monotonic clock; default: now)."""
-        now = time.monotonic() if now is None else now
-        least = self._least
-        if platform_seconds > 0:  # a record that called nothing (skipped, an echo) says nothing of the platform
-            while least and least[-1][1] >= platform_seconds:
-                least.pop()
-            least.append((now, platform_seconds))
-        while least and least[0][0] < now - LEAST_SECONDS:
-            least.popleft()
+    def observe(self, platform_seconds: float, cpu_seconds: float, write_seconds: float = 0.0) -> None:
+        """One more record: its time on the platform, its CPU, and its write's time when it wrote (0: it did not, or
+        the write failed)."""
+        if write_seconds > 0 and (len(self.quickest) < QUICKEST or write_seconds < self.quickest[-1]):
+            bisect.insort(self.quickest, write_seconds)
+            del self.quickest[QUICKEST:]
         if self.cpu_seconds <= 0:
             self.platform_seconds, self.cpu_seconds = platform_seconds, cpu_seconds
             return
@@ -527,15 +544,15 @@ def run_paced(
         with_values = json.loads(stored)
         pace.observe(float(with_values["platform_seconds"]), float(with_values["cpu_seconds"]))
 
-    def measured(item: T) -> tuple[R, float, float]:
-        _platform_time.seconds = 0.0
+    def measured(item: T) -> tuple[R, float, float, float]:
+        _platform_time.seconds = _platform_time.write = 0.0
         cpu = time.thread_time()
         result = fn(item)
-        return result, _platform_time.seconds, time.thread_time() - cpu
+        return result, _platform_time.seconds, time.thread_time() - cpu, _platform_time.write
 
     results: list[R | None] = [None] * len(work)
-    finished: queue.SimpleQueue[Future[tuple[R, float, float]]] = queue.SimpleQueue()
-    going: dict[Future[tuple[R, float, float]], int] = {}
+    finished: queue.SimpleQueue[Future[tuple[R, float, float, float]]] = queue.SimpleQueue()
+    going: dict[Future[tuple[R, float, float, float]], int] = {}
     failure: BaseException | None = None
     stopped = False  # the job was handed over (or the process is going): start nothing more
     following = iter(enumerate(work))
@@ -553,7 +570,7 @@ def run_paced(
             future = finished.get()
             index = going.pop(future)
             try:
-                result, platform_seconds, cpu_seconds = future.result()
+                result, platform_seconds, cpu_seconds, write_seconds = future.result()
             except BaseException as exc:  # noqa: BLE001 - raised below, once the other items are done
                 failure = failure or exc
                 # One item's error (a bug, a bad value) leaves the others to run, as every item ran before pacing;
@@ -561,8 +578,8 @@ def run_paced(
                 stopped = stopped or isinstance(exc, fencing.Superseded) or not isinstance(exc, Exception)
                 continue
             results[index] = result
-            pace.observe(platform_seconds, cpu_seconds)
-    if pace.cpu_seconds > 0:  # the latency sized for, not the mean: the next job starts without this one's queueing
+            pace.observe(platform_seconds, cpu_seconds, write_seconds)
+    if pace.cpu_seconds > 0:  # what the window was sized for: the next job starts without this one's own queueing
         figures = {"platform_seconds": pace.latency(), "cpu_seconds": pace.cpu_seconds}
         redis.set(key, json.dumps(figures), ex=_PACE_TTL)
     if failure is not None:

@@ -46,22 +46,12 @@ from typing import Any
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e import api_calls, code_of, percentile
+from e2e import api_calls, code_of, cpu_seconds, percentile
 
 from gateway.demo import GATEWAY, Scenario, Stack, start_stack
 from gateway.sync.bulk.runs import progress
 
 POLL = 0.1
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of `pids` and of the children each has reaped (RQ's work horses), from /proc."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return total / TICKS
 
 
 def phone(n: int) -> str:

@@ -5,7 +5,9 @@ Redis)."""
 
 from __future__ import annotations
 
+import json
 import math
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ import pytest
 import redis
 
 from gateway.sync import fencing
-from gateway.sync.to_platform import GAIN, LEAST_SECONDS, MIN_WINDOW, Pace, platform_call, run_paced
+from gateway.sync.to_platform import FAST_RECORDS, GAIN, MIN_WINDOW, QUICKEST, Pace, platform_call, run_paced
 
 
 @pytest.fixture
@@ -37,29 +39,80 @@ def test_a_slow_platform_gets_many_records_in_flight_a_fast_one_few() -> None:
     assert Pace(ceiling=160).window() == 80  # nothing measured yet: what the cap allows (160 = 2 threads a slot)
 
 
-def test_the_window_follows_the_platform_as_it_slows_down_once_its_least_wait_is_forgotten() -> None:
+def test_the_window_follows_the_platform_as_it_slows_down() -> None:
     pace = Pace(ceiling=200)
-    pace.observe(0.010, 0.003, now=100.0)
+    pace.observe(0.001, 0.003)
     before = pace.window()
-    for n in range(30):
-        pace.observe(0.300, 0.003, now=100.0 + n / 10)
-    assert before == MIN_WINDOW + math.ceil(0.010 / 0.003)
-    # for LEAST_SECONDS, sized for no more than GAIN times the least wait: a platform that got 30 times slower in a
-    # moment reads as one the job's own records queue at
-    assert pace.window() == MIN_WINDOW + math.ceil(GAIN * 0.010 / 0.003)
-    pace.observe(0.300, 0.003, now=100.0 + LEAST_SECONDS + 0.5)
-    assert pace.window() > 90  # then it is the platform's own time: 300 ms
-    pace.observe(0.0, 0.003, now=100.0 + LEAST_SECONDS + 0.6)
-    # a record that made no call (skipped) is no least wait: it only lowers the mean (it waited on nothing), where
-    # taken for the least it would have cut the window to MIN_WINDOW
-    assert pace.window() > 60
+    for _ in range(30):
+        pace.observe(0.300, 0.003)
+    assert before < 10
+    assert pace.window() > 90
+
+
+def test_a_fast_platform_is_sized_from_its_quickest_writes_a_slow_one_from_its_mean() -> None:
+    fast = Pace(ceiling=160)
+    for _ in range(QUICKEST):  # writes answered in 2 ms, for 2 ms of CPU a record
+        fast.observe(0.002, 0.002, write_seconds=0.002)
+    for _ in range(30):
+        fast.observe(0.100, 0.002, write_seconds=0.100)  # then 100 ms: the job's own records queued at the platform
+    assert fast.window() == MIN_WINDOW + math.ceil(GAIN * 0.002 / 0.002)  # not the 54 the mean would give
+    slow = Pace(ceiling=160)
+    outliers = {50, 100, 150}
+    for n in range(200):  # 250 ms a write, a few answered in 15 ms: the mean, as if those had not come
+        slow.observe(0.250, 0.003, write_seconds=0.015 if n in outliers else 0.250)
+    assert len(outliers) < QUICKEST and GAIN * 0.015 < FAST_RECORDS * 0.003  # counted, they would have bound it
+    assert slow.window() == MIN_WINDOW + math.ceil(slow.platform_seconds / 0.003) > 80
+    steady = Pace(ceiling=1000)
+    for _ in range(50):  # answered in 60 ms: slower than FAST_RECORDS records' CPU, so never bound, whatever comes
+        steady.observe(0.060, 0.001, write_seconds=0.060)
+    assert GAIN * 0.060 >= FAST_RECORDS * 0.001
+    for _ in range(30):
+        steady.observe(0.400, 0.001, write_seconds=0.400)
+    assert steady.window() == MIN_WINDOW + math.ceil(steady.platform_seconds / 0.001) > 300
+    skipped = Pace(ceiling=160)
+    skipped.observe(0.004, 0.002, write_seconds=0.004)
+    for _ in range(30):
+        skipped.observe(0.0, 0.002)  # records that wrote nothing are no write sample: they only lower the mean
+    assert skipped.quickest == [0.004]
+
+
+class FifoPlatform:
+    """A platform that answers one call at a time, in the order they came, each in `seconds`: a call waits behind
+    every call sent before it, as at a real server's queue (a lock would let late callers jump it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls: queue.SimpleQueue[threading.Event | None] = queue.SimpleQueue()
+        self.server = threading.Thread(target=self._serve, daemon=True)
+        self.server.start()
+
+    def _serve(self) -> None:
+        while (answered := self.calls.get()) is not None:
+            time.sleep(self.seconds)
+            answered.set()
+
+    def call(self) -> None:
+        answered = threading.Event()
+        self.calls.put(answered)
+        answered.wait()
+
+    def close(self) -> None:
+        self.calls.put(None)
+        self.server.join()
+
+
+def _spin(seconds: float) -> None:
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
 
 
 def test_a_job_does_not_widen_its_window_for_the_queue_its_own_records_make(conn: redis.Redis) -> None:
-    """A platform that serves one call at a time (2 ms each): each call waits behind the job's other calls, so the
-    wait measured grows with the records in flight. Sized from that wait, the window grew with it up to the ceiling
-    (160 here); sized from the least wait, it stays near what the platform's own 2 ms take."""
-    platform = threading.Lock()
+    """Each write waits at the platform behind the job's other writes, and for the interpreter lock behind their CPU,
+    so the wait measured grows with the records in flight. Sized from that wait, the window grew with it to the
+    ceiling (160 here, and 0.32 s stored for the next job); sized from the quickest writes it stays bounded (20-30
+    measured, 34 with two busy loops beside it), and so does the pace each job leaves to the next one."""
+    platform = FifoPlatform(0.002)
     going = 0
     peaks: list[int] = []
     lock = threading.Lock()
@@ -69,18 +122,45 @@ def test_a_job_does_not_widen_its_window_for_the_queue_its_own_records_make(conn
         with lock:
             going += 1
             peaks.append(going)
-        spin_until = time.thread_time() + 0.0005  # half a millisecond of the worker's CPU a record
-        while time.thread_time() < spin_until:
-            pass
-        with platform_call(), platform:
-            time.sleep(0.002)
+        _spin(0.002)  # 2 ms of the worker's CPU a record
+        with platform_call(write=True):
+            platform.call()
         with lock:
             going -= 1
         return n
 
-    assert run_paced(conn, "t-pace-queue", 160, sync, range(600)) == list(range(600))
-    after_the_first_measures = peaks[200:]
-    assert max(after_the_first_measures) <= 40, max(after_the_first_measures)
+    try:
+        for job in range(3):  # each job starts where the last one left off: what it stored must not grow
+            peaks.clear()
+            assert run_paced(conn, "t-pace-queue", 160, sync, range(400)) == list(range(400))
+            after_the_first_measures = peaks[200:]
+            assert max(after_the_first_measures) <= 80, (job, max(after_the_first_measures))
+            stored = json.loads(conn.get("gateway:sync:pace:t-pace-queue") or "{}")
+            assert stored["platform_seconds"] < 0.150, (job, stored)
+    finally:
+        platform.close()
+        conn.delete("gateway:sync:pace:t-pace-queue")
+
+
+def test_a_write_that_failed_is_no_sample_of_the_platforms_time(conn: redis.Redis) -> None:
+    def sync(n: int) -> int:
+        _spin(0.002)
+        try:
+            with platform_call(write=True):
+                if n % 2:
+                    raise RuntimeError("refused at once")  # an error answered without the platform's usual work
+                time.sleep(0.005)
+        except RuntimeError:
+            pass
+        return n
+
+    try:
+        run_paced(conn, "t-pace-refused", 8, sync, range(40))
+        stored = json.loads(conn.get("gateway:sync:pace:t-pace-refused") or "{}")
+        # sized from the refusals' microseconds it would be GAIN times those; from the 5 ms writes, the mean of all
+        assert stored["platform_seconds"] > 0.001, stored
+    finally:
+        conn.delete("gateway:sync:pace:t-pace-refused")
 
 
 def test_records_in_flight_stay_within_the_ceiling_and_results_keep_their_order(conn: redis.Redis) -> None:
