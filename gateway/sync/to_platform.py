@@ -425,21 +425,23 @@ MIN_WINDOW = 4  # records kept going however fast the platform answers: they ove
 _PACE_KEY = "gateway:sync:pace:{}"  # platform name -> the last job's pace (JSON), so the next job starts at it
 _PACE_TTL = 3600
 _SMOOTHING = 0.2  # weight of each new record in the moving averages
-# `Pace`: a job whose platform answers within FAST_RECORDS records' CPU sizes for at most GAIN times its QUICKEST-th
-# quickest write (the QUICKEST-th: a few answers far quicker than the rest, outliers, bound nothing)
+# `Pace`: while GAIN times the QUICKEST-th quickest time on the platform of the job's items that wrote is under
+# FAST_RECORDS items' CPU (a platform answering within about 13 items' CPU), the job sizes for at most that
 GAIN = 3
 QUICKEST = 4
 FAST_RECORDS = 40
-# .seconds: the time the record this thread syncs has spent in platform calls; .write: its write's, when that succeeded
+# .seconds: the time the item this thread syncs has spent in platform calls; .wrote: one of its writes succeeded;
+# .refused: one of them failed (`platform_call`, reset for each item by `run_paced`)
 _platform_time = threading.local()
 
 
 @contextmanager
 def platform_call(*, write: bool = False) -> Iterator[None]:
     """Count the body's wall time, less its waits for the platform's shared slots (`ratelimit.waited_seconds`), as
-    the current record's time on the platform (for `Pace`): more records in flight shorten no wait for the cap. A
-    `write` (always one request or two) that returns is also the record's write time, `Pace`'s sample of how fast
-    the platform answers; a lookup may make no request at all, and an error may be answered at once."""
+    the current record's time on the platform (for `Pace`): more records in flight shorten no wait for the cap.
+    `write`: the body writes to the platform (one request or more). An item whose writes all succeeded is a sample
+    of how fast the platform answers (`Pace.observe`); a lookup may make no request at all, and an error may be
+    answered at once."""
     started, waited = time.perf_counter(), waited_seconds()
     succeeded = False
     try:
@@ -449,7 +451,9 @@ def platform_call(*, write: bool = False) -> Iterator[None]:
         spent = time.perf_counter() - started - (waited_seconds() - waited)
         _platform_time.seconds = getattr(_platform_time, "seconds", 0.0) + spent
         if write and succeeded:
-            _platform_time.write = spent
+            _platform_time.wrote = True
+        elif write:
+            _platform_time.refused = True
 
 
 @dataclass
@@ -462,25 +466,32 @@ class Pace:
     from the platform's shared cap: the limiter holds the calls in flight to the cap whatever the window). Before
     anything is measured (a deployment's first job, or an hour after the last), as many as the cap.
 
-    The wait measured grows with what the job keeps in flight once the CPU is the limit: each answer then waits for
-    the interpreter lock behind the other records, and a platform on the same machine (the emulators) waits for a
-    core. A window sized from that wait widens the queue it measured, up to the ceiling: in a burst
-    (`scripts/bench/e2e`, an emulator on the gateway's two cores) the first writes waited 5-13 ms, the later ones
-    100-290 ms, with 60-90 records in flight a job where about 10 kept the CPU busy. The least waits are the ones
-    with the least of the job's own queueing in them, so a job whose platform answers fast — `GAIN` times its
-    `QUICKEST`-th quickest successful write is under `FAST_RECORDS` records' CPU: a small window, a CPU-bound job —
-    sizes for at most that. BBR congestion control bounds what a TCP sender keeps in flight the same way, by a gain
-    times the least round trip seen (Linux, net/ipv4/tcp_bbr.c: `cwnd = max(cwnd_gain * bottleneck_bandwidth *
-    min_rtt, 4)`). The `QUICKEST`-th, not the quickest: a few answers far quicker than the rest bound nothing. A
-    platform answering slower is sized from its mean wait alone, as before: its window is wide, one record more in
-    flight costs an idle thread, and its quickest answers can be far below its typical one (answers that vary
-    widely), where sizing from them would cut the job's rate.
+    The wait measured grows with what the job keeps in flight once the CPU is the limit: each answer then waits for the
+    interpreter lock behind the other records, and a platform on the same machine (the emulators) waits for a core. A
+    window sized from that wait widens the queue it measured, up to the ceiling: in a burst (`scripts/bench/e2e`, an
+    emulator on the gateway's two cores) the first writes waited 5-13 ms, the later ones 100-290 ms, with 60-90 records
+    in flight a job where about 10 kept the CPU busy.
 
-    The quickest writes are the job's own: a job starts at the figure the last one stored (`run_paced`: what it
-    sized for), never at the last one's quickest, so no job is bound by writes measured under another job's queue.
-    Within a job they are never forgotten: a fast platform that slows down more than `GAIN` times mid-job keeps the
-    window at that bound until the job ends (a real-time job is one relayed batch, at most 2,000 events; a bulk
-    chunk, `GATEWAY_BULK_READ_CHUNK` records); the next job measures it afresh.
+    The quickest items are the ones with the least of the job's own queueing in them. So while `GAIN` times the
+    `QUICKEST`-th quickest time on the platform of the job's items that wrote (all their writes succeeded: an error can
+    be answered at once, a lookup may not call at all) is under `FAST_RECORDS` items' CPU — a platform answering within
+    about 13 items' CPU: a small window, a CPU-bound job — the job sizes for at most that: its window stays within
+    `MIN_WINDOW` + `GAIN` times that time over an item's CPU, whatever queue its own records make. BBR congestion
+    control bounds what a TCP sender keeps in flight the same way, by a gain times the least round trip seen (Linux,
+    net/ipv4/tcp_bbr.c: `cwnd = max(cwnd_gain * bottleneck_bandwidth * min_rtt, 4)`). The `QUICKEST`-th, not the
+    quickest: a few answers far quicker than the rest bound nothing.
+
+    Otherwise the job is sized from its mean wait alone, as before: a slow platform's window is wide, one record more in
+    flight costs an idle thread, and its quickest answers can be far below its typical one (answers that vary widely),
+    where sizing from them would cut the job's rate. A platform answering in 100 ms with 3 ms of CPU an item is never
+    bound; with 8 ms an item (a slow machine, heavy records), one whose mean wait exceeds 300 ms can be.
+
+    The quickest items are the job's own: a job starts at the figure the last one stored (`run_paced`: what it sized
+    for), never at the last one's quickest. A job beside it (another worker) still queues at a platform they share, and
+    its queue is in this job's waits too: then the bound may never apply, as before. Within a job the quickest items are
+    never forgotten: a fast platform that slows down more than `GAIN` times mid-job keeps the window at that bound until
+    the job ends (a real-time job is one relayed batch, at most 2,000 events; a bulk chunk, `GATEWAY_BULK_READ_CHUNK`
+    records); the next job measures it afresh.
 
     A platform answering in 250 ms with 3 ms of CPU a record: 88 records in flight; one answering at once: 5, where
     160 threads would only contend for the lock (`scripts/bench/e2e`, `scripts/bench/throughput`). The means move a
@@ -489,7 +500,7 @@ class Pace:
     ceiling: int
     platform_seconds: float = 0.0
     cpu_seconds: float = 0.0
-    quickest: list[float] = field(default_factory=list)  # the job's `QUICKEST` quickest successful writes (s), rising
+    quickest: list[float] = field(default_factory=list)  # the job's `QUICKEST` quickest items that wrote (s), rising
 
     def latency(self) -> float:
         """The platform's time a record that the window is sized for (see the class)."""
@@ -506,8 +517,9 @@ class Pace:
         return max(1, min(self.ceiling, MIN_WINDOW + math.ceil(self.latency() / self.cpu_seconds)))
 
     def observe(self, platform_seconds: float, cpu_seconds: float, write_seconds: float = 0.0) -> None:
-        """One more record: its time on the platform, its CPU, and its write's time when it wrote (0: it did not, or
-        the write failed)."""
+        """One more item: its time on the platform, its CPU, and `write_seconds`, its time on the platform again
+        when it wrote and every write succeeded (0 otherwise: then it is no sample of how fast the platform
+        answers)."""
         if write_seconds > 0 and (len(self.quickest) < QUICKEST or write_seconds < self.quickest[-1]):
             bisect.insort(self.quickest, write_seconds)
             del self.quickest[QUICKEST:]
@@ -545,10 +557,13 @@ def run_paced(
         pace.observe(float(with_values["platform_seconds"]), float(with_values["cpu_seconds"]))
 
     def measured(item: T) -> tuple[R, float, float, float]:
-        _platform_time.seconds = _platform_time.write = 0.0
+        _platform_time.seconds = 0.0
+        _platform_time.wrote = _platform_time.refused = False
         cpu = time.thread_time()
         result = fn(item)
-        return result, _platform_time.seconds, time.thread_time() - cpu, _platform_time.write
+        spent = _platform_time.seconds
+        sample = spent if _platform_time.wrote and not _platform_time.refused else 0.0
+        return result, spent, time.thread_time() - cpu, sample
 
     results: list[R | None] = [None] * len(work)
     finished: queue.SimpleQueue[Future[tuple[R, float, float, float]]] = queue.SimpleQueue()

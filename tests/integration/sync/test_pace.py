@@ -163,6 +163,31 @@ def test_a_write_that_failed_is_no_sample_of_the_platforms_time(conn: redis.Redi
         conn.delete("gateway:sync:pace:t-pace-refused")
 
 
+def test_an_items_sample_is_its_whole_time_on_the_platform_and_only_when_it_wrote(conn: redis.Redis) -> None:
+    """One thread (a ceiling of 1), so every item's figures pass through the same thread: items that look up for
+    30 ms and write in 1 ms are samples of 31 ms, not of their write's 1 ms; items after them that only look up
+    (1 ms) are no samples at all."""
+    writes = set(range(4)) | set(range(14, 24))
+
+    def sync(n: int) -> int:
+        _spin(0.003)
+        with platform_call():
+            time.sleep(0.030 if n in writes else 0.001)  # a lookup
+        if n in writes:
+            with platform_call(write=True):
+                time.sleep(0.001)
+        return n
+
+    try:
+        run_paced(conn, "t-pace-items", 1, sync, range(24))
+        stored = json.loads(conn.get("gateway:sync:pace:t-pace-items") or "{}")
+        # a quickest of 1 ms (the writes alone, or the lookups taken for samples) would bound it to 3 ms; the items
+        # that wrote took 31 ms, under FAST_RECORDS items' CPU (120 ms) times 1/GAIN: bound to 93 ms, above the mean
+        assert stored["platform_seconds"] > 0.010, stored
+    finally:
+        conn.delete("gateway:sync:pace:t-pace-items")
+
+
 def test_records_in_flight_stay_within_the_ceiling_and_results_keep_their_order(conn: redis.Redis) -> None:
     going = peak = 0
     lock = threading.Lock()

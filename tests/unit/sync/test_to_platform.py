@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.plans import Direction, SyncPlan
 from gateway.platforms.recording import RecordingAdapter
@@ -307,3 +309,23 @@ def test_a_recorded_stop_is_sent_to_a_contact_other_than_the_one_it_came_from(
     to_platform.sync_events(context, ORG, [_event(salesforce, record_id)])
 
     assert recorder.find_contact(crm_id=record_id).sms_status is SmsStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+
+
+def test_the_platform_write_is_what_samples_how_fast_the_platform_answers(
+    context: SyncContext, salesforce: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Pace` bounds a job by the items that wrote to the platform (`platform_call(write=True)`, see
+    `test_pace.py`): the create is a write; the lookup before it, which may make no request, is not."""
+    calls: list[bool] = []
+    real = to_platform.platform_call
+
+    def spying(*, write: bool = False) -> Any:
+        calls.append(write)
+        return real(write=write)
+
+    monkeypatch.setattr(to_platform, "platform_call", spying)
+    record_id = _contact(salesforce)
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
+
+    assert counts["synced"] == 1
+    assert sorted(calls) == [False, True]  # one lookup, one write
