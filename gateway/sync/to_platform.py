@@ -516,12 +516,11 @@ class Pace:
             return max(MIN_WINDOW, self.ceiling // THREADS_PER_SLOT)  # at once); the first records shrink it
         return max(1, min(self.ceiling, MIN_WINDOW + math.ceil(self.latency() / self.cpu_seconds)))
 
-    def observe(self, platform_seconds: float, cpu_seconds: float, write_seconds: float = 0.0) -> None:
-        """One more item: its time on the platform, its CPU, and `write_seconds`, its time on the platform again
-        when it wrote and every write succeeded (0 otherwise: then it is no sample of how fast the platform
-        answers)."""
-        if write_seconds > 0 and (len(self.quickest) < QUICKEST or write_seconds < self.quickest[-1]):
-            bisect.insort(self.quickest, write_seconds)
+    def observe(self, platform_seconds: float, cpu_seconds: float, sample_seconds: float = 0.0) -> None:
+        """One more item: its time on the platform, its CPU, and `sample_seconds`: its time on the platform again
+        when it wrote and every write succeeded, a sample of how fast the platform answers (0 otherwise: none)."""
+        if sample_seconds > 0 and (len(self.quickest) < QUICKEST or sample_seconds < self.quickest[-1]):
+            bisect.insort(self.quickest, sample_seconds)
             del self.quickest[QUICKEST:]
         if self.cpu_seconds <= 0:
             self.platform_seconds, self.cpu_seconds = platform_seconds, cpu_seconds
@@ -585,7 +584,7 @@ def run_paced(
             future = finished.get()
             index = going.pop(future)
             try:
-                result, platform_seconds, cpu_seconds, write_seconds = future.result()
+                result, platform_seconds, cpu_seconds, sample_seconds = future.result()
             except BaseException as exc:  # noqa: BLE001 - raised below, once the other items are done
                 failure = failure or exc
                 # One item's error (a bug, a bad value) leaves the others to run, as every item ran before pacing;
@@ -593,7 +592,7 @@ def run_paced(
                 stopped = stopped or isinstance(exc, fencing.Superseded) or not isinstance(exc, Exception)
                 continue
             results[index] = result
-            pace.observe(platform_seconds, cpu_seconds, write_seconds)
+            pace.observe(platform_seconds, cpu_seconds, sample_seconds)
     if pace.cpu_seconds > 0:  # what the window was sized for: the next job starts without this one's own queueing
         figures = {"platform_seconds": pace.latency(), "cpu_seconds": pace.cpu_seconds}
         redis.set(key, json.dumps(figures), ex=_PACE_TTL)

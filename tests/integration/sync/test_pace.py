@@ -10,7 +10,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 import redis
@@ -52,25 +52,25 @@ def test_the_window_follows_the_platform_as_it_slows_down() -> None:
 def test_a_fast_platform_is_sized_from_its_quickest_writes_a_slow_one_from_its_mean() -> None:
     fast = Pace(ceiling=160)
     for _ in range(QUICKEST):  # writes answered in 2 ms, for 2 ms of CPU a record
-        fast.observe(0.002, 0.002, write_seconds=0.002)
+        fast.observe(0.002, 0.002, sample_seconds=0.002)
     for _ in range(30):
-        fast.observe(0.100, 0.002, write_seconds=0.100)  # then 100 ms: the job's own records queued at the platform
+        fast.observe(0.100, 0.002, sample_seconds=0.100)  # then 100 ms: the job's own records queued at the platform
     assert fast.window() == MIN_WINDOW + math.ceil(GAIN * 0.002 / 0.002)  # not the 54 the mean would give
     slow = Pace(ceiling=160)
     outliers = {50, 100, 150}
     for n in range(200):  # 250 ms a write, a few answered in 15 ms: the mean, as if those had not come
-        slow.observe(0.250, 0.003, write_seconds=0.015 if n in outliers else 0.250)
+        slow.observe(0.250, 0.003, sample_seconds=0.015 if n in outliers else 0.250)
     assert len(outliers) < QUICKEST and GAIN * 0.015 < FAST_RECORDS * 0.003  # counted, they would have bound it
     assert slow.window() == MIN_WINDOW + math.ceil(slow.platform_seconds / 0.003) > 80
     steady = Pace(ceiling=1000)
     for _ in range(50):  # answered in 60 ms: slower than FAST_RECORDS records' CPU, so never bound, whatever comes
-        steady.observe(0.060, 0.001, write_seconds=0.060)
+        steady.observe(0.060, 0.001, sample_seconds=0.060)
     assert GAIN * 0.060 >= FAST_RECORDS * 0.001
     for _ in range(30):
-        steady.observe(0.400, 0.001, write_seconds=0.400)
+        steady.observe(0.400, 0.001, sample_seconds=0.400)
     assert steady.window() == MIN_WINDOW + math.ceil(steady.platform_seconds / 0.001) > 300
     skipped = Pace(ceiling=160)
-    skipped.observe(0.004, 0.002, write_seconds=0.004)
+    skipped.observe(0.004, 0.002, sample_seconds=0.004)
     for _ in range(30):
         skipped.observe(0.0, 0.002)  # records that wrote nothing are no write sample: they only lower the mean
     assert skipped.quickest == [0.004]
@@ -105,6 +105,18 @@ def _spin(seconds: float) -> None:
     until = time.thread_time() + seconds
     while time.thread_time() < until:
         pass
+
+
+def _stored_pace(
+    conn: redis.Redis, platform: str, ceiling: int, fn: Callable[[int], int], items: Iterable[int]
+) -> dict[str, float]:
+    """What one `run_paced` job stored for the next job of `platform` (the key is removed afterwards)."""
+    key = f"gateway:sync:pace:{platform}"
+    try:
+        run_paced(conn, platform, ceiling, fn, items)
+        return dict(json.loads(conn.get(key) or "{}"))
+    finally:
+        conn.delete(key)
 
 
 def test_a_job_does_not_widen_its_window_for_the_queue_its_own_records_make(conn: redis.Redis) -> None:
@@ -154,13 +166,9 @@ def test_a_write_that_failed_is_no_sample_of_the_platforms_time(conn: redis.Redi
             pass
         return n
 
-    try:
-        run_paced(conn, "t-pace-refused", 8, sync, range(40))
-        stored = json.loads(conn.get("gateway:sync:pace:t-pace-refused") or "{}")
-        # sized from the refusals' microseconds it would be GAIN times those; from the 5 ms writes, the mean of all
-        assert stored["platform_seconds"] > 0.001, stored
-    finally:
-        conn.delete("gateway:sync:pace:t-pace-refused")
+    stored = _stored_pace(conn, "t-pace-refused", 8, sync, range(40))
+    # sized from the refusals' microseconds it would be GAIN times those; from the 5 ms writes, the mean of all
+    assert stored["platform_seconds"] > 0.001, stored
 
 
 def test_an_items_sample_is_its_whole_time_on_the_platform_and_only_when_it_wrote(conn: redis.Redis) -> None:
@@ -178,14 +186,11 @@ def test_an_items_sample_is_its_whole_time_on_the_platform_and_only_when_it_wrot
                 time.sleep(0.001)
         return n
 
-    try:
-        run_paced(conn, "t-pace-items", 1, sync, range(24))
-        stored = json.loads(conn.get("gateway:sync:pace:t-pace-items") or "{}")
-        # a quickest of 1 ms (the writes alone, or the lookups taken for samples) would bound it to 3 ms; the items
-        # that wrote took 31 ms, under FAST_RECORDS items' CPU (120 ms) times 1/GAIN: bound to 93 ms, above the mean
-        assert stored["platform_seconds"] > 0.010, stored
-    finally:
-        conn.delete("gateway:sync:pace:t-pace-items")
+    stored = _stored_pace(conn, "t-pace-items", 1, sync, range(24))
+    # a quickest of 1 ms (the writes alone, or the lookups taken for samples) would bound it to 3 ms; the items that
+    # wrote took 31 ms: GAIN times that, 93 ms, is under FAST_RECORDS items' CPU (120 ms), so the bound is 93 ms,
+    # above the mean
+    assert stored["platform_seconds"] > 0.010, stored
 
 
 def test_records_in_flight_stay_within_the_ceiling_and_results_keep_their_order(conn: redis.Redis) -> None:
