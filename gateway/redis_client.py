@@ -1,4 +1,5 @@
-"""How the gateway talks to Redis: one way to connect, a script built once for any client, a reply read as text.
+"""How the gateway talks to Redis: one way to connect, a script built once for any client, a lock given up only by
+its holder, a reply read as text.
 
 Kept apart from `redis_server` (which starts an embedded server) so that the sync layer can use Redis without
 importing anything that starts processes.
@@ -49,6 +50,21 @@ def script(source: str) -> Script:
     EVALSHA (not the source, as EVAL would on every call) and loads the script once when the server answers NOSCRIPT
     (a restarted or another Redis)."""
     return Script(None, source.encode())  # type: ignore[arg-type]  # a client is given at each call
+
+
+# KEYS[1]: a lock; ARGV[1]: its holder's token. Deletes the key only while the token is still there.
+_RELEASE = script(
+    """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+)
+
+
+def release(client: redis.Redis, key: str, token: str) -> bool:
+    """Give up the lock at `key` that `token` holds, unless it has already passed to another holder (then it is
+    theirs to keep): one round trip (a script comparing the token and deleting). True when it was deleted."""
+    return bool(_RELEASE(keys=[key], args=[token], client=client))
 
 
 def text(value: bytes | str) -> str:

@@ -38,6 +38,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway import redis_client
 from gateway.salesforce.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,6 @@ POLL_SECONDS = 0.05
 # KEYS[1]: the token hash. ARGV[1]: the fingerprint of the token found invalid. Deletes only that token.
 _DISCARD = """
 if redis.call('HGET', KEYS[1], 'fp') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# KEYS[1]: the lock. ARGV[1]: the holder's id. Releases only the holder's own lock.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -84,7 +80,6 @@ class SharedTokens:
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
         self._fernet = Fernet(base64.urlsafe_b64encode(derived.derive(material or b"-")))
         self._discard = connection.register_script(_DISCARD)
-        self._release = connection.register_script(_RELEASE)
 
     def read(self) -> dict[str, Any] | None:
         """The stored token's fields, or None (none stored, or unreadable: another credential, a corrupt value)."""
@@ -136,7 +131,7 @@ class SharedTokens:
                     self.keep(token, ttl)
                     return token, True
                 finally:
-                    self._quietly(partial(self._release, keys=[self.lock_key], args=[holder]))
+                    self._quietly(partial(redis_client.release, self.redis, self.lock_key, holder))
             if time.monotonic() >= deadline:  # the holder died or hangs: do not wait for it any longer
                 token, ttl = request()
                 self.keep(token, ttl)

@@ -24,6 +24,7 @@ from typing import Any
 
 from redis import Redis, WatchError
 
+from gateway import redis_client
 from gateway.redis_client import script, text
 
 
@@ -125,16 +126,7 @@ def claim(redis: Redis, key: str, seconds: int) -> Fence | None:
     return Fence(key, token) if redis.set(key, token, nx=True, ex=seconds) else None
 
 
-# KEYS[1]: the claim's key; ARGV[1]: its holder's token. Deletes the key only while the token is still there.
-_RELEASE = script(
-    """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-)
-
-
 def release(redis: Redis, fence: Fence) -> None:
     """Give the claim up, unless it has already passed to another process (then it is theirs to keep): one round
-    trip (a script comparing the token and deleting)."""
-    _RELEASE(keys=[fence.key], args=[fence.token], client=redis)
+    trip (`redis_client.release`)."""
+    redis_client.release(redis, fence.key, fence.token)

@@ -81,3 +81,15 @@ def test_a_token_stored_with_another_credential_is_not_used(emulator: Emulator, 
     issued = emulator.stats()["tokens_issued"]
     assert TokenSource(settings, shared=SharedTokens(conn, settings)).get().access_token
     assert emulator.stats()["tokens_issued"] == issued + 1
+
+
+def test_the_login_lock_is_given_up_once_a_new_token_is_stored(emulator: Emulator, redis_url: str) -> None:
+    """The next process whose token is refused logs in at once: it does not wait out the lock of a login done."""
+    conn = redis.Redis.from_url(redis_url)
+    settings = settings_for(emulator)
+    shared = SharedTokens(conn, settings)
+    source = TokenSource(settings, shared=shared)
+    issued = emulator.stats()["tokens_issued"]
+    source.refresh(stale=source.get())  # a new login, under the lock
+    assert emulator.stats()["tokens_issued"] > issued
+    assert not conn.exists(shared.lock_key)

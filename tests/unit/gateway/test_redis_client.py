@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gateway.redis_client import connect
+from gateway.redis_client import connect, release
 
 
 @pytest.fixture
@@ -45,3 +45,17 @@ def test_a_command_whose_connection_breaks_is_not_sent_again(dropping_server: tu
         client.ping()
 
     assert len(received) == 1, f"the client tried {len(received)} times"
+
+
+def test_a_lock_is_given_up_by_its_holder_and_never_taken_from_another(redis_url: str) -> None:
+    client = connect(redis_url)
+    try:
+        client.set("test:redis-client:lock", "mine")
+        assert release(client, "test:redis-client:lock", "mine")
+        assert not client.exists("test:redis-client:lock")
+        client.set("test:redis-client:lock", "theirs")  # the lock lapsed and another holder took it
+        assert not release(client, "test:redis-client:lock", "mine")
+        assert client.get("test:redis-client:lock") == b"theirs"
+    finally:
+        client.delete("test:redis-client:lock")
+        client.close()
