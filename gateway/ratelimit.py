@@ -203,6 +203,7 @@ class ConcurrencyLimiter:
         self._idle: list[tuple[str, float, float]] = []  # (lease, taken at, idle since), on the monotonic clock
         self._waiting = 0  # threads of this process waiting for a slot to free up (every slot taken)
         self._reaper: threading.Thread | None = None
+        self._reaper_sleeps_until = 0.0  # when the reaper, asleep, looks again (0: it is awake, and will look)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -239,8 +240,7 @@ class ConcurrencyLimiter:
             lease, taken, _ = self._idle.pop()
             if now - taken < self._reuse:
                 return lease, taken
-            self._idle.append((lease, taken, now))  # too old to start a request on: the reaper gives it back
-            self._lock.notify()
+            self._to_reaper((lease, taken, now))  # too old to start a request on: the reaper gives it back
             return None
 
     def _take_new(self) -> tuple[str, float]:
@@ -267,13 +267,20 @@ class ConcurrencyLimiter:
         with self._lock:
             keep = self._waiting == 0 and now - taken < self._reuse and self._pid == os.getpid()
             if keep:
-                self._idle.append((lease, taken, now))
-                if self._reaper is None or not self._reaper.is_alive():
-                    self._reaper = threading.Thread(target=self._reap, name=f"lease-reaper {self.key}", daemon=True)
-                    self._reaper.start()
-                self._lock.notify()
+                self._to_reaper((lease, taken, now))
         if not keep:
             self._release([lease])
+
+    def _to_reaper(self, item: tuple[str, float, float]) -> None:
+        """Hold `item` idle until the reaper gives it back (with the lock held). The reaper is woken only when it
+        would otherwise sleep past the item's due time: a lease put back after each request is due after those
+        before it, and waking the reaper for it would cost a thread switch a request, for nothing."""
+        self._idle.append(item)
+        if self._reaper is None or not self._reaper.is_alive():
+            self._reaper = threading.Thread(target=self._reap, name=f"lease-reaper {self.key}", daemon=True)
+            self._reaper.start()
+        elif self._due(item) < self._reaper_sleeps_until:
+            self._lock.notify()
 
     def _reap(self) -> None:
         """Give back idle leases as they reach their linger or reuse limit (runs while any are idle)."""
@@ -287,7 +294,9 @@ class ConcurrencyLimiter:
                 for item in due:
                     self._idle.remove(item)
                 if not due:
-                    self._lock.wait(min(self._due(item) for item in self._idle) - now)
+                    self._reaper_sleeps_until = min(self._due(item) for item in self._idle)
+                    self._lock.wait(self._reaper_sleeps_until - now)
+                    self._reaper_sleeps_until = 0.0
             if due:
                 try:
                     self._release([lease for lease, _, _ in due])
