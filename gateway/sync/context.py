@@ -93,10 +93,11 @@ class SyncContext:
         if self.fence is not None:
             self.fence.check(self.redis)
 
-    def commit(self, write: Callable[[Any], object]) -> None:
+    def commit(self, write: Callable[[Any], object], *, release: fencing.Fence | None = None) -> bool:
         """Store what `write` queues (marks, what is owed to Salesforce) in one transaction, only while the job's
-        execution holds its lease; raises `fencing.Superseded` otherwise, having stored nothing."""
-        fencing.commit(self.redis, self.fence, write)
+        execution holds its lease; raises `fencing.Superseded` otherwise, having stored nothing. `release` (a
+        record's claim) is given up in the same step where it can be: True when it was (`fencing.commit`)."""
+        return fencing.commit(self.redis, self.fence, write, release=release)
 
     @property
     def rules(self) -> MappingRules:

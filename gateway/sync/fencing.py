@@ -53,18 +53,21 @@ class Fence:
             raise Superseded(self)
 
 
-# KEYS[1]: the fence's key. ARGV[1]: its holder's token, then each command queued by the caller: its number of words,
-# then the words. Runs them only while the token is there; the check and the writes are one atomic step. The writes'
-# keys travel in ARGV: one Redis accepts that, Redis Cluster would not (the gateway needs one Redis: docs/deploy.md).
+# KEYS[1]: the fence's key; KEYS[2], when given, a claim to give up with the writes. ARGV[1]: the fence holder's
+# token, ARGV[2]: the claim's token (or ""), then each command queued by the caller: its number of words, then the
+# words. Runs them only while the fence's token is there, then deletes the claim if its token is still there (as
+# `redis_client.release`); the check, the writes and the release are one atomic step. The writes' keys travel in ARGV:
+# one Redis accepts that, Redis Cluster would not (the gateway needs one Redis: docs/deploy.md).
 _FENCED = script(
     """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local i = 2
+local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
+if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
 )
@@ -81,7 +84,7 @@ def _scriptable(words: tuple[Any, ...]) -> bool:
     return one_word and len(words) <= _SCRIPT_WORDS and name.upper() not in _SCRIPT_CALLS
 
 
-def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) -> None:
+def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *, release: Fence | None = None) -> bool:
     """Run the commands `write` queues on a pipeline as one transaction, only while `fence` holds (None: always).
     Raises `Superseded`, having stored nothing, when the claim was lost before or during it.
 
@@ -89,21 +92,26 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) ->
     checks it and runs them, atomically (where `WATCH`, `GET` and `MULTI`/`EXEC` took three; they still do for the
     commands a script cannot run). The commands' replies are not returned (no caller reads them). A command Redis
     refuses (none queued here can be) undoes none before it, as with `EXEC`; the script also stops there. `write`
-    is called once."""
+    is called once.
+
+    `release` (a record's claim, say) is given up in that same step, as `release()` would, once the writes are
+    stored: returns True when it was (the one-round-trip way); False when the caller still holds it and gives it up
+    itself (no fence, or commands a script cannot run; nothing is released when `Superseded` is raised)."""
     if fence is None:
         with redis.pipeline(transaction=True) as pipe:
             write(pipe)
             pipe.execute()
-        return
+        return False
     collected = redis.pipeline(transaction=False)
     write(collected)
     if all(_scriptable(words) for words, _options in collected.command_stack):
-        flat: list[Any] = [fence.token]
+        flat: list[Any] = [fence.token, release.token if release is not None else ""]
         for words, _options in collected.command_stack:
             flat += (len(words), *words)
-        if not _FENCED(keys=[fence.key], args=flat, client=redis):
+        keys = [fence.key] if release is None else [fence.key, release.key]
+        if not _FENCED(keys=keys, args=flat, client=redis):
             raise Superseded(fence)
-        return
+        return release is not None
     with redis.pipeline(transaction=True) as pipe:
         pipe.watch(fence.key)  # type: ignore[no-untyped-call]
         held = pipe.get(fence.key)
@@ -117,6 +125,7 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object]) ->
             pipe.execute()
         except WatchError:
             raise Superseded(fence) from None
+    return False
 
 
 def claim(redis: Redis, key: str, seconds: int) -> Fence | None:

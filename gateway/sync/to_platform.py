@@ -18,7 +18,8 @@ Guarantees:
   `Sync_Result__c` per record and the write-back (`writeback`); a bulk run counts outcomes and owes links. Both the
   platform write and that transaction are fenced by the job's lease: each request to the platform is checked right
   before it leaves, after any wait for a limiter slot or a back-off (`sendguard`, `_renew`: the record's claim and
-  the job's lease in one round trip), and the transaction by `SyncContext.commit`.
+  the job's lease in one round trip), and the transaction by `SyncContext.commit`. Real time gives the record's
+  claim up in that same transaction; a failure, a refused transaction or a bulk run gives it up on its own.
 - Transient platform failures are retried by re-raising after every other record of the batch is done and marked.
 """
 
@@ -116,8 +117,9 @@ class RecordSink(Protocol):
         """A reason to refuse the record before matching (a bulk run: another record has its phone), or None."""
         ...
 
-    def done(self, outcome: RecordOutcome) -> None:
-        """Store the outcome (atomically with its marks)."""
+    def done(self, outcome: RecordOutcome, release: fencing.Fence | None = None) -> bool:
+        """Store the outcome (atomically with its marks). `release` is the record's claim: a sink that can give it up
+        in the same step does, and returns True; otherwise it returns False and the claim is left to the caller."""
         ...
 
 
@@ -153,14 +155,18 @@ def sync_record(
     """
     record_id = str(record["Id"])
     claim, last = _claim(context, obj.object_name, record_id)
+    released = False
     try:
         if not force and event_version is not None and event_version < version and last.version == version:
             last = replace(
                 last, version=None, fingerprint=None
             )  # what this late event changed may never have been sent
-        _sync_claimed(context, obj, record, sink, version, last, changed_fields, deleted, force, known, claim)
+        released = _sync_claimed(
+            context, obj, record, sink, version, last, changed_fields, deleted, force, known, claim
+        )
     finally:
-        fencing.release(context.redis, claim)
+        if not released:  # the sink gave it up with the record's outcome, or it goes now (a failure, a bulk sink)
+            fencing.release(context.redis, claim)
 
 
 # How long a record's claim lasts unless renewed (before the platform write) and how long another sync waits for
@@ -214,24 +220,23 @@ def _sync_claimed(
     force: bool,
     known: Mapping[str, Contact | None] | None,
     claim: fencing.Fence,
-) -> None:
+) -> bool:
+    """Whether the sink gave up `claim` with the record's outcome."""
     record_id = str(record["Id"])
     if not force and last.is_stale(version):
-        sink.done(RecordOutcome(obj, record_id, "skipped"))
-        return
+        return sink.done(RecordOutcome(obj, record_id, "skipped"), claim)
     synced = state.record_synced(obj.object_name, record_id, version)
     if deleted or record_skip_reason(dict(record), obj) is not None:
-        sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
-        return
+        return sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)), claim)
     mapped = map_record_to_contact(dict(record), obj, changed_fields=changed_fields, rules=context.rules)
     if not force and mapped.may_be_echo and last.is_echo(mapped.fingerprint):
-        sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)))
-        return
+        return sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)), claim)
     # What changed since the values last reconciled with the platform, whichever events said so or not; when nothing
     # is known of them (never synced, marks expired, kept by an older gateway), every field: an event that names no
     # change of its own (the catch-up's) must still carry an opt-out whose event was lost. The merge sends only
     # values the platform does not hold, and a status repeating the platform's own word is never sent back.
-    mapped = mapped.with_changed(mapped.since_sent(last.sent or {}))
+    digests = mapped.field_digests()  # of the values, which `with_changed` keeps: `_sent` stores them
+    mapped = mapped.with_changed(mapped.since_sent(last.sent or {}, digests))
 
     stores_people = context.platform.capabilities.contact_store
     conflict = None if mapped.refusal is not None else sink.conflict(obj, record_id, mapped.contact.phone)
@@ -277,9 +282,9 @@ def _sync_claimed(
     else:
         outcome = "created" if plan.platform_write.is_create and stores_people else "updated"
     everything = (view is not None and write is not None and write.is_create) or obj.send_all_fields
-    sent = _sent(obj, record_id, mapped, last, everything=everything)
+    sent = _sent(obj, record_id, mapped, digests, last, everything=everything)
     marks = () if failed else (synced, state.platform_written(view) if view else None, sent)
-    sink.done(
+    return sink.done(
         RecordOutcome(
             obj,
             record_id,
@@ -290,7 +295,8 @@ def _sync_claimed(
             owed=owed_fields(obj, plan, view, mapped.reported_status, requested=mapped.contact.sms_status),
             endpoint=endpoint,
             version=version,
-        )
+        ),
+        claim,
     )
 
 
@@ -318,13 +324,18 @@ def ledger_view(mapped: MappedRecord) -> Contact:
 
 
 def _sent(
-    obj: SyncObjectConfig, record_id: str, mapped: MappedRecord, last: state.RecordState, *, everything: bool
+    obj: SyncObjectConfig,
+    record_id: str,
+    mapped: MappedRecord,
+    digests: Mapping[str, str],
+    last: state.RecordState,
+    *,
+    everything: bool,
 ) -> state.Mark:
     """What the sync reconciled with the platform: the fields it compared or sent (the changed ones, or all of them
     for a created contact or an object that sends every field) on top of what was reconciled before. A field never
     reconciled stays out, counts as changed in the next sync (`MappedRecord.since_sent`), and keeps the record from
-    being told an echo until then."""
-    digests = mapped.field_digests()
+    being told an echo until then. `digests` are `mapped.field_digests()`."""
     reconciled = set(digests) if everything else mapped.changed & set(digests)
     fields = {name: digest for name, digest in (last.sent or {}).items() if name in digests}
     fields.update({name: digests[name] for name in reconciled})
@@ -757,7 +768,7 @@ class _WriteBackSink:
     def conflict(self, obj: SyncObjectConfig, record_id: str, phone: str | None) -> SyncError | None:
         return None
 
-    def done(self, outcome: RecordOutcome) -> None:
+    def done(self, outcome: RecordOutcome, release: fencing.Fence | None = None) -> bool:
         plan = outcome.plan
         entries = []
         if plan is not None:
@@ -773,11 +784,12 @@ class _WriteBackSink:
             state.mark(pipe, outcome.marks)
             writeback.queue_entries(pipe, entries)
 
-        self.context.commit(store)
+        released = self.context.commit(store, release=release)
         if plan is None or plan.status is SyncStatus.SKIPPED:
             self.counts["skipped"] += 1
         else:
             self.counts["failed" if plan.status is SyncStatus.FAILURE else "synced"] += 1
+        return released
 
 
 def sync_events(

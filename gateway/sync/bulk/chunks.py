@@ -42,7 +42,7 @@ from gateway.domain.sync_config import SyncObjectConfig
 from gateway.redis_client import text
 from gateway.salesforce import queries
 from gateway.salesforce.errors import ApiBudgetExhausted
-from gateway.sync import budget, state, to_platform, to_salesforce, writeback
+from gateway.sync import budget, fencing, state, to_platform, to_salesforce, writeback
 from gateway.sync.bulk import index, links
 from gateway.sync.bulk.planning import object_config
 from gateway.sync.bulk.runs import (
@@ -225,12 +225,13 @@ class _RecordSink:
             )
         return None
 
-    def done(self, outcome: to_platform.RecordOutcome) -> None:
+    def done(self, outcome: to_platform.RecordOutcome, release: fencing.Fence | None = None) -> bool:
+        """Hands the outcome to the run's batched store; the claim is left to the caller (returns False)."""
         obj, plan = outcome.obj, outcome.plan
         record_key = f"{obj.object_name}:{outcome.record_id[:15]}"
         if plan is None:
             self.outcomes.store([_Done(record_key, outcome.outcome, marks=outcome.marks)])
-            return
+            return False
         failure = None
         if plan.errors:
             values = to_platform.result_values(self.outcomes.context, outcome, plan, run_id=self.outcomes.run_id)
@@ -242,6 +243,7 @@ class _RecordSink:
             else None
         )
         self.outcomes.store([_Done(record_key, outcome.outcome, plan.error_code, failure, outcome.marks, link)])
+        return False
 
 
 def _chunk_to_platform(

@@ -61,6 +61,22 @@ def test_a_sync_that_keeps_its_lease_syncs_as_before(
     assert counts["synced"] == 1
     assert len(recorder.recorded()) == 1
     assert state.record_state(connection, "Contact", record_id).version is not None
+    assert connection.keys("gateway:claim:*") == []  # the record's claim went with its marks: the next sync may take it
+
+
+def test_a_superseded_sync_gives_its_record_claim_up_all_the_same(
+    context: SyncContext, connection: redis.Redis, salesforce: FakeSalesforce
+) -> None:
+    # the commit that would have given the claim up with the marks is refused: the claim goes on its own, so the
+    # record is not held up for the claim's whole life
+    record_id = _contact(salesforce)
+    leased = _leased(context, connection)
+    connection.set(LEASE, "the next execution's")
+
+    with pytest.raises(fencing.Superseded):
+        to_platform.sync_events(leased, ORG, [_event(salesforce, record_id)])
+
+    assert connection.keys("gateway:claim:*") == []
 
 
 def test_a_lease_taken_over_while_the_commit_is_being_prepared_stores_nothing(connection: redis.Redis) -> None:
@@ -169,6 +185,44 @@ def test_a_fenced_commit_checks_its_claim_and_stores_in_one_round_trip(redis_url
     assert client.get("test:mark") == b"v" and client.ttl("test:mark") > 0
     assert client.lrange("test:list", 0, -1) == [b"a", b"b"]
     client.close()
+
+
+def test_a_fenced_commit_gives_a_record_claim_up_with_its_writes_in_the_same_round_trip(redis_url: str) -> None:
+    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=_CountedConnection))
+    client.set(LEASE, "mine")
+    fence = fencing.Fence(LEASE, "mine")
+    fencing.commit(client, fence, lambda pipe: pipe.set("test:warm", "1"))  # the server learns the script once
+    claim = fencing.claim(client, "test:claim", 60)
+    assert claim is not None
+
+    before = _CountedConnection.sends
+    released = fencing.commit(client, fence, lambda pipe: pipe.set("test:mark", "v"), release=claim)
+
+    assert released and _CountedConnection.sends - before == 1
+    assert client.get("test:mark") == b"v" and client.get("test:claim") is None
+    client.close()
+
+
+def test_a_commit_keeps_a_claim_that_passed_to_another_process(connection: redis.Redis) -> None:
+    connection.set(LEASE, "mine")
+    claim = fencing.claim(connection, "test:claim", 60)
+    assert claim is not None
+    connection.set("test:claim", "theirs")  # this process froze past the claim's life; another took the record
+
+    assert fencing.commit(
+        connection, fencing.Fence(LEASE, "mine"), lambda pipe: pipe.set("test:mark", "v"), release=claim
+    )
+    assert connection.get("test:claim") == b"theirs" and connection.get("test:mark") == b"v"
+
+
+def test_a_refused_commit_gives_no_claim_up(connection: redis.Redis) -> None:
+    connection.set(LEASE, "the next execution's")
+    claim = fencing.claim(connection, "test:claim", 60)
+    assert claim is not None
+
+    with pytest.raises(fencing.Superseded):
+        fencing.commit(connection, fencing.Fence(LEASE, "mine"), lambda pipe: pipe.set("test:mark", "v"), release=claim)
+    assert connection.get("test:claim") == claim.token.encode() and connection.get("test:mark") is None
 
 
 def test_a_commit_too_long_for_one_script_call_is_fenced_all_the_same(connection: redis.Redis) -> None:
