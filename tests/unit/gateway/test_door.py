@@ -222,3 +222,8 @@ def test_the_door_quick_check_takes_a_valid_batch_and_knows_every_hook_of_the_sc
     hooks = {tag: [h[0] for h in found] for tag, found in SalesforceEventSchema._hooks.items() if found}
     assert hooks == {"validates": ["_record_has_id"]}
     assert not any(SalesforceBatchSchema._hooks.values())
+    # it runs each field's conversion and validators itself (`_accepts`): a field's own pre- or post-load functions
+    # would be skipped, so none may be added unnoticed
+    for schema in (SalesforceEventSchema, SalesforceBatchSchema):
+        for name, field in schema._declared_fields.items():
+            assert not field.pre_load and not field.post_load, name
