@@ -273,8 +273,9 @@ class ConcurrencyLimiter:
 
     def _to_reaper(self, item: tuple[str, float, float]) -> None:
         """Hold `item` idle until the reaper gives it back (with the lock held). The reaper is woken only when it
-        would otherwise sleep past the item's due time: a lease put back after each request is due after those
-        before it, and waking the reaper for it would cost a thread switch a request, for nothing."""
+        would otherwise sleep past the item's due time (`_due`: a lease held long can be due before those idle
+        already); most leases put back are due later, and waking the reaper for each would cost a thread switch a
+        request, for nothing."""
         self._idle.append(item)
         if self._reaper is None or not self._reaper.is_alive():
             self._reaper = threading.Thread(target=self._reap, name=f"lease-reaper {self.key}", daemon=True)

@@ -94,9 +94,10 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *,
     refuses (none queued here can be) undoes none before it, as with `EXEC`; the script also stops there. `write`
     is called once.
 
-    `release` (a record's claim, say) is given up in that same step, as `release()` would, once the writes are
-    stored: returns True when it was (the one-round-trip way); False when the caller still holds it and gives it up
-    itself (no fence, or commands a script cannot run; nothing is released when `Superseded` is raised)."""
+    `release` (a record's claim, say) is given up in that same step, as `release()` would (kept if it has passed to
+    another process), once the writes are stored: returns True when that was done (the one-round-trip way); False
+    when the caller still holds it and gives it up itself (no fence, or commands a script cannot run; nothing is
+    released when `Superseded` is raised)."""
     if fence is None:
         with redis.pipeline(transaction=True) as pipe:
             write(pipe)

@@ -119,26 +119,28 @@ def test_an_idle_lease_goes_back_at_its_reuse_limit_though_the_reaper_slept_for_
     conn: redis.Redis,
 ) -> None:
     # a lease is given back at the earlier of its linger (idle since) and its reuse limit (taken at). `old` is taken
-    # first and held long; `new` is taken meanwhile and put back at once, so the reaper sleeps until new's linger
-    # ends. `old`, put back after, is due sooner (its reuse limit): the reaper must wake for it, not sleep on.
-    limiter = ConcurrencyLimiter(conn, "t:conc", limit=2, lease_seconds=10, reuse_seconds=2.0, linger_seconds=1.5)
-    held = limiter.slot()
-    old_taken = time.monotonic()  # the limiter reads its clock after this: its reuse limit is no earlier
-    held.__enter__()
-    (old,) = conn.zrange("t:conc", 0, -1)
-    time.sleep(1.0)
-    with limiter.slot():
-        (new,) = set(conn.zrange("t:conc", 0, -1)) - {old}
-    new_due = time.monotonic() + 1.5  # its linger ends then; its reuse limit later
-    time.sleep(0.2)
-    held.__exit__(None, None, None)  # `old` idles now, due at its reuse limit: old_taken + 2.0, before new_due
-    while conn.zscore("t:conc", old) is not None and time.monotonic() < new_due + 2:
-        time.sleep(0.01)
-    given_back = time.monotonic()
-    assert given_back < new_due - 0.1  # not left until the reaper woke for `new`
-    assert given_back >= old_taken + 2.0  # nor given back before its reuse limit
-    assert conn.zscore("t:conc", new) is not None  # `new` still lingers, held for the next request
-    limiter.close()
+    # first and held; `new` is taken meanwhile and put back at once, so the reaper sleeps until new's reuse limit.
+    # `old`, put back after, is due sooner (its own reuse limit): the reaper must wake for it, not sleep on.
+    limiter = ConcurrencyLimiter(conn, "t:conc", limit=2, lease_seconds=10, reuse_seconds=3.0, linger_seconds=3.5)
+    try:
+        held = limiter.slot()
+        old_taken = time.monotonic()  # the limiter reads its clock after this: its reuse limit is no earlier
+        held.__enter__()
+        (old,) = conn.zrange("t:conc", 0, -1)
+        time.sleep(1.0)
+        with limiter.slot():
+            (new,) = set(conn.zrange("t:conc", 0, -1)) - {old}
+        new_due = time.monotonic() + 3.0  # its reuse limit, before its linger ends
+        time.sleep(0.2)
+        held.__exit__(None, None, None)  # `old` idles now, due at old_taken + 3.0: about a second before `new`
+        while conn.zscore("t:conc", old) is not None and time.monotonic() < new_due + 2:
+            time.sleep(0.01)
+        given_back = time.monotonic()
+        assert given_back < new_due - 0.1  # not left until the reaper woke for `new`
+        assert given_back >= old_taken + 3.0  # nor given back before its reuse limit
+        assert conn.zscore("t:conc", new) is not None  # `new` still lingers, held for the next request
+    finally:
+        limiter.close()
 
 
 def test_a_lease_idle_in_one_process_goes_to_another_that_waits(conn: redis.Redis) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from marshmallow import fields
 
 from gateway.domain.freshness import contact_fingerprint
 from gateway.domain.mapping import map_record_to_contact
@@ -227,3 +228,6 @@ def test_the_door_quick_check_takes_a_valid_batch_and_knows_every_hook_of_the_sc
     for schema in (SalesforceEventSchema, SalesforceBatchSchema):
         for name, field in schema._declared_fields.items():
             assert not field.pre_load and not field.post_load, name
+            # nor may a field class add steps of its own around the conversion and the validators
+            assert type(field).deserialize is fields.Field.deserialize, name
+            assert type(field)._validate is fields.Field._validate, name

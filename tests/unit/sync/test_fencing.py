@@ -64,18 +64,31 @@ def test_a_sync_that_keeps_its_lease_syncs_as_before(
     assert connection.keys("gateway:claim:*") == []  # the record's claim went with its marks: the next sync may take it
 
 
-def test_a_superseded_sync_gives_its_record_claim_up_all_the_same(
-    context: SyncContext, connection: redis.Redis, salesforce: FakeSalesforce
+def test_a_sync_superseded_after_its_platform_write_gives_its_record_claim_up_all_the_same(
+    context: SyncContext,
+    connection: redis.Redis,
+    recorder: RecordingAdapter,
+    salesforce: FakeSalesforce,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # the commit that would have given the claim up with the marks is refused: the claim goes on its own, so the
-    # record is not held up for the claim's whole life
+    # the lease passes to another execution once the platform holds the write: the commit that would have given the
+    # record's claim up with its marks is refused, and the claim goes on its own, so the record is not held up for
+    # the claim's whole life
     record_id = _contact(salesforce)
-    leased = _leased(context, connection)
-    connection.set(LEASE, "the next execution's")
+    write = to_platform.apply_platform_write
+
+    def write_then_lose_the_lease(*args: Any, **kwargs: Any) -> Any:
+        view = write(*args, **kwargs)
+        connection.set(LEASE, "the next execution's")
+        return view
+
+    monkeypatch.setattr(to_platform, "apply_platform_write", write_then_lose_the_lease)
 
     with pytest.raises(fencing.Superseded):
-        to_platform.sync_events(leased, ORG, [_event(salesforce, record_id)])
+        to_platform.sync_events(_leased(context, connection), ORG, [_event(salesforce, record_id)])
 
+    assert len(recorder.recorded()) == 1  # the platform got the write; Redis got nothing of it
+    assert state.record_state(connection, "Contact", record_id) == state.RecordState()
     assert connection.keys("gateway:claim:*") == []
 
 
