@@ -454,8 +454,11 @@ def _print_actionnetwork(an: dict[str, Any]) -> None:
 def _baseline_burst(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]] | None:
     """The burst on `--baseline-ref`'s code, on a fresh stack (None without one). Run first, so that a warmer machine
     does not favour the code under test (for a comparison that no order biases, `--pairs`)."""
-    if not args.baseline_ref:
-        return None
+    return _ref_burst(args) if args.baseline_ref else None
+
+
+def _ref_burst(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
+    """The burst on a fresh stack of `--baseline-ref`'s code."""
     with code_of(args.baseline_ref):
         return _tree_burst(args, prefix="bench-e2e-base-")
 
@@ -479,7 +482,7 @@ def _burst_pairs(args: argparse.Namespace) -> None:
     print(f"{'pair':>4}  {'code':<10}{'p50 s':>8}{'p99 s':>8}{'records/s':>11}{'SF calls':>10}{'CPU ms/rec':>12}")
     for pair in range(args.pairs):
         for side in ("baseline", "tree") if pair % 2 == 0 else ("tree", "baseline"):
-            figures, calls = _baseline_burst(args) if side == "baseline" else _tree_burst(args)  # type: ignore[misc]
+            figures, calls = _ref_burst(args) if side == "baseline" else _tree_burst(args)
             runs[side].append({**figures, "salesforce_calls": calls["api_calls"]})
             print(
                 f"{pair + 1:>4}  {side:<10}{figures['p50_s']:>8}{figures['p99_s']:>8}{figures['records_per_s']:>11}"
@@ -501,18 +504,18 @@ def _burst_pairs(args: argparse.Namespace) -> None:
             f"{label:<32} p99 median {figures['p99_s_median']} s, under 2 s in {figures['runs_under_target']} of "
             f"{args.pairs}, worker CPU {figures['worker_cpu_ms_per_record_mean']} ms a record (mean)"
         )
+    _print_burst_json(
+        args,
+        {"pairs": args.pairs, "tree": summary["tree"], "baseline": {"ref": args.baseline_ref, **summary["baseline"]}},
+    )
+
+
+def _print_burst_json(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """`--only burst`'s last lines: the target, then the JSON line of `figures` with the bench's name and target."""
     print("target p99 < 2 s")
     print(
         json.dumps(
-            {
-                "bench": "e2e",
-                "only": "burst",
-                "workers": args.workers,
-                "pairs": args.pairs,
-                "tree": summary["tree"],
-                "baseline": {"ref": args.baseline_ref, **summary["baseline"]},
-                "targets": {"to_platform_p99_s": 2},
-            }
+            {"bench": "e2e", "only": "burst", "workers": args.workers, **figures, "targets": {"to_platform_p99_s": 2}}
         )
     )
 
@@ -546,19 +549,9 @@ def _burst_only(args: argparse.Namespace) -> None:
             f"{label:<32}{figures['records']:>8}{figures['arrived']:>9}{figures['p50_s']:>8}{figures['p99_s']:>8}"
             f"{figures['records_per_s']:>11}{spent['api_calls']:>10}{figures['worker_cpu_ms_per_record']:>19}"
         )
-    print("target p99 < 2 s")
-    print(
-        json.dumps(
-            {
-                "bench": "e2e",
-                "only": "burst",
-                "workers": args.workers,
-                "to_platform": out,
-                "to_platform_salesforce_calls": calls,
-                "baseline": _baseline_json(args, baseline),
-                "targets": {"to_platform_p99_s": 2},
-            }
-        )
+    _print_burst_json(
+        args,
+        {"to_platform": out, "to_platform_salesforce_calls": calls, "baseline": _baseline_json(args, baseline)},
     )
 
 
