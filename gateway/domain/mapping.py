@@ -89,16 +89,8 @@ class MappedRecord:
 
     def field_digests(self) -> dict[str, str]:
         """Platform field -> a short digest of its mapped value (`sms_status` included): what the sync remembers of
-        the values it reconciled with the platform, to tell later which fields changed since (`since_sent`)."""
+        the values it reconciled with the platform, to tell later which fields changed since (`changed_since`)."""
         return {name: field_digest(name, value) for name, value in self.values().items()}
-
-    def since_sent(self, sent: Mapping[str, str], digests: Mapping[str, str] | None = None) -> frozenset[str]:
-        """The mapped fields whose value differs from `sent` (`field_digests` of the values last reconciled with
-        the platform), or that `sent` does not hold: what changed in Salesforce since, whichever event said so or
-        not (two edits within one event batch, an event lost or held back: each event names its own change only).
-        `digests`: this record's own `field_digests()`, when the caller holds them already."""
-        mine = self.field_digests() if digests is None else digests
-        return frozenset(name for name, digest in mine.items() if sent.get(name) != digest)
 
     def with_changed(self, fields: Collection[str]) -> MappedRecord:
         """This record with `fields` counted as changed too."""
@@ -129,6 +121,14 @@ class MappedRecord:
             and self.reported_status in known
             and requested is not self.reported_status
         )
+
+
+def changed_since(digests: Mapping[str, str], sent: Mapping[str, str]) -> frozenset[str]:
+    """The fields of `digests` (a record's `field_digests()`) whose value differs from `sent` (the digests of the
+    values last reconciled with the platform), or that `sent` does not hold: what changed in Salesforce since,
+    whichever event said so or not (two edits within one event batch, an event lost or held back: each event names
+    its own change only)."""
+    return frozenset(name for name, digest in digests.items() if sent.get(name) != digest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,13 @@ from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.domain.freshness import parse_timestamp
-from gateway.domain.mapping import MappedRecord, map_record_to_contact, record_skip_reason, salesforce_datetime
+from gateway.domain.mapping import (
+    MappedRecord,
+    changed_since,
+    map_record_to_contact,
+    record_skip_reason,
+    salesforce_datetime,
+)
 from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
 from gateway.domain.opt_status import Side, resolve_sms_status, status_label
 from gateway.domain.phones import normalize_phone
@@ -236,7 +242,7 @@ def _sync_claimed(
     # change of its own (the catch-up's) must still carry an opt-out whose event was lost. The merge sends only
     # values the platform does not hold, and a status repeating the platform's own word is never sent back.
     digests = mapped.field_digests()  # of the values, which `with_changed` keeps: `_sent` stores them
-    mapped = mapped.with_changed(mapped.since_sent(last.sent or {}, digests))
+    mapped = mapped.with_changed(changed_since(digests, last.sent or {}))
 
     stores_people = context.platform.capabilities.contact_store
     conflict = None if mapped.refusal is not None else sink.conflict(obj, record_id, mapped.contact.phone)
@@ -334,7 +340,7 @@ def _sent(
 ) -> state.Mark:
     """What the sync reconciled with the platform: the fields it compared or sent (the changed ones, or all of them
     for a created contact or an object that sends every field) on top of what was reconciled before. A field never
-    reconciled stays out, counts as changed in the next sync (`MappedRecord.since_sent`), and keeps the record from
+    reconciled stays out, counts as changed in the next sync (`mapping.changed_since`), and keeps the record from
     being told an echo until then. `digests` are `mapped.field_digests()`."""
     reconciled = set(digests) if everything else mapped.changed & set(digests)
     fields = {name: digest for name, digest in (last.sent or {}).items() if name in digests}
