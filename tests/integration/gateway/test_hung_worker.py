@@ -61,6 +61,18 @@ def _worker(name: str, env: dict[str, str], tmp_path: Path, conn: redis.Redis) -
     return worker
 
 
+def _wave_on_the_wire(conn: redis.Redis) -> None:
+    """Wait until at least `PLATFORM_CONCURRENCY` writes were sent and no thread of the job is about to send one.
+    A job's window starts below its ceiling and widens once the first answers are in (`to_platform.Pace`), so the
+    count can reach `PLATFORM_CONCURRENCY` while the widened wave is still starting: its threads between their claim
+    check and their send. Each write's answer takes 3 s, so a count that stays put for half a second is a wave that
+    has all gone out."""
+    wait_for(lambda: conn.llen(recording.LOG_KEY) >= PLATFORM_CONCURRENCY, timeout=30, what="the first platform writes")
+    sent = -1
+    while sent != (sent := conn.llen(recording.LOG_KEY)):
+        time.sleep(0.5)
+
+
 def _settled(conn: redis.Redis, sf: Emulator, ids: list[str]) -> None:
     """Every job done and every `Sync_Result__c` written."""
     wait_for(
@@ -133,9 +145,7 @@ def test_a_job_held_by_a_stopped_worker_is_done_by_another_and_its_late_completi
         # Frozen once its first wave of writes is on the wire (each thread then waits 3 s for the platform's answer):
         # a thread frozen between its last claim check and its send would deliver that one request when it wakes,
         # which no fence can stop (see `gateway/workers.py`); the guarantee is about everything after it.
-        wait_for(
-            lambda: conn.llen(recording.LOG_KEY) >= PLATFORM_CONCURRENCY, timeout=30, what="the first platform writes"
-        )
+        _wave_on_the_wire(conn)
         stopped.signal_group(signal.SIGSTOP)
         frozen_at = time.monotonic()
         in_flight = conn.llen(recording.LOG_KEY)
@@ -227,9 +237,7 @@ def test_a_stopped_worker_that_wakes_before_anyone_took_its_job_writes_nothing_m
         # Frozen once its first wave of writes is on the wire (each thread then waits 3 s for the platform's answer):
         # a thread frozen between its last claim check and its send would deliver that one request when it wakes,
         # which no fence can stop (see `gateway/workers.py`); the guarantee is about everything after it.
-        wait_for(
-            lambda: conn.llen(recording.LOG_KEY) >= PLATFORM_CONCURRENCY, timeout=30, what="the first platform writes"
-        )
+        _wave_on_the_wire(conn)
         stopped.signal_group(signal.SIGSTOP)
         time.sleep(HEARTBEAT_TTL + 1)
         sweeper = GatewayWorker([SYNC], connection=conn, name="sweeper")
