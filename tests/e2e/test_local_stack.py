@@ -131,11 +131,44 @@ def test_the_stack_outlives_a_killed_worker_and_the_readme_join_commands_work_as
         if stack_worker:
             _signal_group(stack_worker, signal.SIGCONT)
         if joined is not None:
-            _signal_group(joined.pid, signal.SIGTERM)
-            joined.wait(30)
+            _stop_joined(joined, tmp_path / "joined.log")
         demo.send_signal(signal.SIGINT)
         demo.wait(60)
     assert demo.returncode == 0, demo_log.read_text()
+
+
+def _stop_joined(joined: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGTERM the joined worker and its processes (a warm shutdown); one still running 30 s later fails the test
+    with what each of its processes was doing (state and kernel wait channel from /proc) and its log, then is
+    killed. CI saw this once, with nothing to go on."""
+    tree = [joined.pid, *descendants(joined.pid)]
+    _signal_group(joined.pid, signal.SIGTERM)
+    try:
+        joined.wait(30)
+    except subprocess.TimeoutExpired:
+        seen = "\n".join(_process_line(pid) for pid in [joined.pid, *descendants(joined.pid)])
+        _signal_group(joined.pid, signal.SIGKILL)
+        joined.wait(10)
+        raise AssertionError(
+            f"the joined worker did not exit within 30 s of SIGTERM (sent to {tree});\n{seen}\nits log:\n"
+            + log.read_text(errors="replace")[-4000:]
+        ) from None
+
+
+def _process_line(pid: int) -> str:
+    """`pid`'s command line, state, and for each thread its wait channel and system call number (what it is blocked
+    in: `futex` 202, `wait4` 61, `recvfrom` 45, `poll` 7 on x86-64), as /proc shows them."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = {
+            task.name: f"{(task / 'wchan').read_text()} (syscall {(task / 'syscall').read_text().split(' ')[0]})"
+            for task in (proc / "task").iterdir()
+        }
+    except OSError as exc:
+        return f"{pid}: gone ({exc})"
+    return f"{pid}: state {state}, threads {threads}: {cmdline}"
 
 
 def _sf_control(stack: dict[str, Any], method: str, path: str, body: dict[str, Any]) -> requests.Response:
