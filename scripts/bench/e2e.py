@@ -6,7 +6,10 @@ webhook) measures STOP -> Salesforce on the push path, for comparison with the p
 request limit every worker shares, 4/s by default, and STOPs found by polling) measures both directions beside what
 its limit and its poll interval alone predict (`--only actionnetwork` runs that stack alone).
 
-Latency of a record = when its effect was first seen (polling every 100 ms) minus when its change was sent.
+Latency of a record = when its effect landed on the platform minus when its change was sent. The Mobile Commons
+emulator stamps when each change landed and serves only what changed since the last look (its change feed); where
+an emulator does not (the others, or a baseline's code from before the feed), when the bench first saw it, polling
+every 100 ms (up to 100 ms more: the burst's rows show that figure too, `seen p99`).
 
 STOPs take the real path: Mobile Commons pushes none, so the gateway finds them by polling `profiles` every
 `MOBILECOMMONS_POLL_SECONDS`. For each interval measured (60 s and 15 s), a fresh stack polls at that interval and
@@ -115,15 +118,22 @@ def single_edits(scenario: Scenario, n: int) -> dict[str, float]:
 
 def to_platform(scenario: Scenario, n: int, arrived: Callable[[dict[str, Any]], bool] = bool) -> dict[str, float]:
     """`n` Contacts get a mobile phone and opt in at once; each one's latency until the platform holds it as
-    `arrived` says (Action Network creates a person at the adapter's phone-only probe: only "subscribed" counts)."""
+    `arrived` says (Action Network creates a person at the adapter's phone-only probe: only "subscribed" counts).
+
+    The latency ends when the change landed on the platform, where the emulator says when (Mobile Commons': each
+    profile's `changed_at`, read through its change feed, `changed_after`, so each look costs the emulator only
+    what changed since the last one), else when this bench saw it (polling every `POLL` s, which adds up to that
+    much). `p99_seen_s` is always the latter: the figure to compare with an emulator that has no stamps (a
+    baseline's code from before them)."""
     stack = scenario.stack
     rows = scenario.query(f"SELECT Id FROM Contact ORDER BY CreatedDate LIMIT {n}")
     phones = {row["Id"]: f"+1415{2000000 + i:07d}" for i, row in enumerate(rows)}
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
+    landed: dict[str, float] = {}
     ids = list(phones)
-    since = datetime.now(UTC) - timedelta(seconds=1)
-    started = time.monotonic()
+    feed = PlatformFeed(stack)
+    started = time.time()
     for offset in range(0, len(ids), 200):  # sObject Collections, 200 a call, as an admin's data load would
         chunk = ids[offset : offset + 200]
         body = {
@@ -134,29 +144,52 @@ def to_platform(scenario: Scenario, n: int, arrived: Callable[[dict[str, Any]], 
             ],
         }
         scenario.sf("PATCH", "composite/sobjects", json=body)
-        now = time.monotonic()
+        now = time.time()
         for rid in chunk:
             sent[phones[rid]] = now
     wanted = set(phones.values())
     deadline = time.monotonic() + 300
     while len(seen) < len(wanted) and time.monotonic() < deadline:
-        # only what changed since the last look (a second's overlap): listing every profile 10 times a second cost
-        # the emulator, on the cores the gateway runs on, more CPU than the writes it serves
-        polled = datetime.now(UTC) - timedelta(seconds=1)
-        contacts = stack.platform_control("GET", "contacts", params={"updated_since": since.isoformat()}).json()[
-            "contacts"
-        ]
-        since = polled
-        now = time.monotonic()
+        contacts = feed.changed()
+        now = time.time()
         for contact in contacts:
             phone = contact["phone"]
             if phone in wanted and phone not in seen and arrived(contact):
                 seen[phone] = now
+                landed[phone] = min(now, contact.get("changed_at") or now)
         time.sleep(POLL)
-    latencies = [seen[p] - sent[p] for p in seen]
-    return _figures(
-        latencies, len(wanted), time.monotonic() - started if len(seen) < len(wanted) else max(seen.values()) - started
+    figures = _figures(
+        [landed[p] - sent[p] for p in landed],
+        len(wanted),
+        time.time() - started if len(seen) < len(wanted) else max(landed.values()) - started,
     )
+    seen_latencies = [seen[p] - sent[p] for p in seen]
+    figures["p99_seen_s"] = round(percentile(seen_latencies, 99), 3) if seen_latencies else -1
+    return figures
+
+
+class PlatformFeed:
+    """The platform emulator's profiles that changed since the last look: through its change feed
+    (`changed_after`: each change once) where it has one, else those updated within the last look's second and
+    this one (`updated_since`: MC's one-second `updated_at`, so the same profiles come back for a second)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self._count: int | None = None
+        first = stack.platform_control("GET", "contacts", params={"changed_after": "0", "phone": "+10000000000"})
+        if first.ok and "changes" in first.json():
+            self._count = int(first.json()["changes"])
+        self._since = datetime.now(UTC) - timedelta(seconds=1)
+
+    def changed(self) -> list[dict[str, Any]]:
+        if self._count is not None:
+            answer = self._stack.platform_control("GET", "contacts", params={"changed_after": str(self._count)})
+            self._count = int(answer.json()["changes"])
+            return list(answer.json()["contacts"])
+        polled = datetime.now(UTC) - timedelta(seconds=1)
+        contacts = self._stack.platform_control("GET", "contacts", params={"updated_since": self._since.isoformat()})
+        self._since = polled
+        return list(contacts.json()["contacts"])
 
 
 def burst_calls(scenario: Scenario, before: dict[str, int], n: int) -> dict[str, float]:
@@ -476,23 +509,30 @@ def _burst_pairs(args: argparse.Namespace) -> None:
     """`--only burst --baseline-ref REF --pairs N`: N bursts of each code in ABBA order (the baseline first in the
     odd pairs, the tree first in the even ones): runs of the same code on a shared machine differ by 10-20 %, and in
     a fixed order a drift of the machine (or an order effect) counts as the code's; ABBA cancels a steady drift.
-    Prints every run, then each side's median p99, runs under the 2 s target and mean worker CPU a record."""
+    Prints every run, then each side's median p99, runs under the 2 s target and mean worker CPU a record; the
+    latency's `seen` figures are the ones to compare when the baseline's emulator has no arrival stamps
+    (`to_platform`)."""
     runs: dict[str, list[dict[str, Any]]] = {"tree": [], "baseline": []}
     print(f"\nSalesforce -> Mobile Commons burst, {args.pairs} pairs (ABBA) — {args.workers} workers\n")
-    print(f"{'pair':>4}  {'code':<10}{'p50 s':>8}{'p99 s':>8}{'records/s':>11}{'SF calls':>10}{'CPU ms/rec':>12}")
+    print(
+        f"{'pair':>4}  {'code':<10}{'p50 s':>8}{'p99 s':>8}{'seen p99':>10}{'records/s':>11}{'SF calls':>10}"
+        f"{'CPU ms/rec':>12}"
+    )
     for pair in range(args.pairs):
         for side in ("baseline", "tree") if pair % 2 == 0 else ("tree", "baseline"):
             figures, calls = _ref_burst(args) if side == "baseline" else _tree_burst(args)
             runs[side].append({**figures, "salesforce_calls": calls["api_calls"]})
             print(
-                f"{pair + 1:>4}  {side:<10}{figures['p50_s']:>8}{figures['p99_s']:>8}{figures['records_per_s']:>11}"
-                f"{calls['api_calls']:>10}{figures['worker_cpu_ms_per_record']:>12}"
+                f"{pair + 1:>4}  {side:<10}{figures['p50_s']:>8}{figures['p99_s']:>8}{figures['p99_seen_s']:>10}"
+                f"{figures['records_per_s']:>11}{calls['api_calls']:>10}{figures['worker_cpu_ms_per_record']:>12}"
             )
     summary = {
         side: {
             "runs": found,
             "p99_s_median": round(statistics.median(r["p99_s"] for r in found), 3),
+            "p99_seen_s_median": round(statistics.median(r["p99_seen_s"] for r in found), 3),
             "runs_under_target": sum(r["p99_s"] < 2 for r in found),
+            "runs_seen_under_target": sum(r["p99_seen_s"] < 2 for r in found),
             "worker_cpu_ms_per_record_mean": round(statistics.fmean(r["worker_cpu_ms_per_record"] for r in found), 3),
         }
         for side, found in runs.items()
@@ -501,8 +541,9 @@ def _burst_pairs(args: argparse.Namespace) -> None:
     for side, label in (("tree", "this tree"), ("baseline", f"{args.baseline_ref} (baseline)")):
         figures = summary[side]
         print(
-            f"{label:<32} p99 median {figures['p99_s_median']} s, under 2 s in {figures['runs_under_target']} of "
-            f"{args.pairs}, worker CPU {figures['worker_cpu_ms_per_record_mean']} ms a record (mean)"
+            f"{label:<32} p99 median {figures['p99_s_median']} s (seen: {figures['p99_seen_s_median']} s), under 2 s "
+            f"in {figures['runs_under_target']} of {args.pairs} (seen: {figures['runs_seen_under_target']}), worker "
+            f"CPU {figures['worker_cpu_ms_per_record_mean']} ms a record (mean)"
         )
     _print_burst_json(
         args,
@@ -538,8 +579,8 @@ def _burst_only(args: argparse.Namespace) -> None:
     out, calls = _tree_burst(args)
     print(f"\nSalesforce -> Mobile Commons burst — {args.workers} workers, polled every {POLL * 1000:.0f} ms\n")
     print(
-        f"{'code':<32}{'records':>8}{'arrived':>9}{'p50 s':>8}{'p99 s':>8}{'records/s':>11}{'SF calls':>10}"
-        f"{'worker CPU ms/rec':>19}"
+        f"{'code':<32}{'records':>8}{'arrived':>9}{'p50 s':>8}{'p99 s':>8}{'seen p99':>10}{'records/s':>11}"
+        f"{'SF calls':>10}{'worker CPU ms/rec':>19}"
     )
     rows = [("this tree", out, calls)]
     if baseline is not None:
@@ -547,7 +588,8 @@ def _burst_only(args: argparse.Namespace) -> None:
     for label, figures, spent in rows:
         print(
             f"{label:<32}{figures['records']:>8}{figures['arrived']:>9}{figures['p50_s']:>8}{figures['p99_s']:>8}"
-            f"{figures['records_per_s']:>11}{spent['api_calls']:>10}{figures['worker_cpu_ms_per_record']:>19}"
+            f"{figures['p99_seen_s']:>10}{figures['records_per_s']:>11}{spent['api_calls']:>10}"
+            f"{figures['worker_cpu_ms_per_record']:>19}"
         )
     _print_burst_json(
         args,

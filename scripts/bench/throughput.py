@@ -9,8 +9,8 @@ calls in flight (beyond them: error 27, MC's throttling answer), and the gateway
   opted in: records/s from the command to the run's end (links written back), and the ratio to what the platform
   allows — cap / latency = 80 / 0.25 s = 320 calls/s, about one call a record;
 - a real-time burst: `--burst` (1,000) of those Contacts edited at once (sObject Collections, 200 a call) and relayed
-  as platform events: records/s and the p50/p99 latency from the edit to the platform holding it (polled every
-  100 ms through the emulator's control API, `contacts?updated_since=`);
+  as platform events: records/s and the p50/p99 latency from the edit to the platform holding it (the emulator's
+  change feed, read every 100 ms, stamps when each change landed: `e2e.PlatformFeed`);
 
 The cron polls Mobile Commons every `--poll-seconds` (3600): a poll right after the initial sync reads back every
 profile it wrote (each an echo, skipped) — real work, but the poll's, not the sync's, and with one worker it runs
@@ -39,14 +39,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e import api_calls, code_of, cpu_seconds, percentile
+from e2e import PlatformFeed, api_calls, code_of, cpu_seconds, percentile
 
 from gateway.demo import GATEWAY, Scenario, Stack, start_stack
 from gateway.sync.bulk.runs import progress
@@ -154,26 +153,26 @@ class Leg:
         names = {row["Id"]: wanted[row["MobilePhone"]] for row in rows}
         results = self._results()
         before = self._before()
-        since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        feed = PlatformFeed(self.stack)
         sent: dict[str, float] = {}
-        started = time.monotonic()
+        started = time.time()
         ids = list(names)
         by_id = {row["Id"]: row["MobilePhone"] for row in rows}
         for offset in range(0, len(ids), 200):
             chunk = ids[offset : offset + 200]
             records = [{"attributes": {"type": "Contact"}, "id": i, "FirstName": names[i]} for i in chunk]
             self.scenario.sf("PATCH", "composite/sobjects", json={"allOrNone": False, "records": records})
-            now = time.monotonic()
+            now = time.time()
             sent.update({by_id[i]: now for i in chunk})
         seen: dict[str, float] = {}
         deadline = time.monotonic() + 300
         while len(seen) < len(wanted) and time.monotonic() < deadline:
-            found = self.stack.platform_control("GET", "contacts", params={"updated_since": since}).json()["contacts"]
-            now = time.monotonic()
+            found = feed.changed()
+            now = time.time()
             for contact in found:
                 number = contact["phone"]
                 if number in wanted and number not in seen and contact.get("first_name") == wanted[number]:
-                    seen[number] = now
+                    seen[number] = min(now, contact.get("changed_at") or now)  # when it landed, where stamped
             time.sleep(POLL)
         wall = max(seen.values(), default=started) - started
         while time.monotonic() < deadline and self._results() < results + len(wanted):

@@ -368,11 +368,21 @@ class EmulatorApp:
             if key == ("POST", "seed"):
                 return self._json(self._seed(body or {}), 201)
             if key == ("GET", "contacts"):
-                since = request.args.get("updated_since")
-                updated_since = datetime.fromisoformat(since) if since else None
-                return self._json(
-                    {"contacts": self.state.snapshot(request.args.get("phone"), updated_since=updated_since)}
+                since, after = request.args.get("updated_since"), request.args.get("changed_after")
+                try:
+                    updated_since = datetime.fromisoformat(since) if since else None
+                    changed_after = int(after) if after else None
+                    if updated_since is not None and updated_since.tzinfo is None:
+                        raise ValueError("no offset")
+                except ValueError:
+                    return self._json(
+                        {"error": "updated_since must be an ISO time with its offset, changed_after a change count"},
+                        400,
+                    )
+                contacts, count = self.state.snapshot(
+                    request.args.get("phone"), updated_since=updated_since, changed_after=changed_after
                 )
+                return self._json({"contacts": contacts, "changes": count})
             if key == ("POST", "inbound"):
                 return self._json(self.deliver_inbound(str((body or {})["phone"]), str((body or {})["body"])))
             if key == ("POST", "faults"):

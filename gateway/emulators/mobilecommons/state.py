@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -134,6 +135,8 @@ class Profile:
     stopped: bool = False  # opted out of everything now (STOP, or an API opt-out without a campaign)
     texted_stop: bool = False  # the person's own STOP is in force (no START since): nothing may text or subscribe them
     messages: list[StoredMessage] = field(default_factory=list)
+    change: int = 0  # the emulator's bookkeeping, not MC's: the account's change count at this profile's last change,
+    changed_at: float = 0.0  # and when it happened (Unix seconds, in full: `updated_at` has MC's one-second precision)
 
     @property
     def status(self) -> str:
@@ -168,6 +171,8 @@ class Profile:
             "opted_out_source": self.opted_out_source or None,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
+            "change": self.change,
+            "changed_at": self.changed_at,
             "subscriptions": [
                 {
                     "campaign_id": str(s.campaign_id),
@@ -215,6 +220,7 @@ class MobileCommonsState:
         self.campaign_id = campaign_id
         self.opt_in_path_id = opt_in_path_id
         self._lock = threading.RLock()
+        self._changes = 0  # every change to a profile, counted; never reset, so a reader's count stays valid
         self.reset()
 
     def reset(self) -> None:
@@ -258,7 +264,7 @@ class MobileCommonsState:
                 if profile.texted_stop:
                     self.after_stop["subscribe"] += 1  # refused below, as MC does; counted: the caller should know
                 self._api_opt_in(profile, campaign_id, int(path_text), moment)
-            profile.updated_at = moment
+            self._touch(profile, moment)
             return profile
 
     def get_profile(self, phone_number: str | None) -> Profile:
@@ -317,7 +323,7 @@ class MobileCommonsState:
                     self._opt_out_sub(sub, moment, API_SOURCE)
                 profile.stopped = True
                 profile.opted_out_at, profile.opted_out_source = moment, API_SOURCE
-            profile.updated_at = moment
+            self._touch(profile, moment)
             return profile
 
     def send_message(self, campaign_text: str | None, phone_number: str | None, body: str | None) -> StoredMessage:
@@ -374,7 +380,7 @@ class MobileCommonsState:
                         self.campaign_id, self.opt_in_path_id, ACTIVE, moment, moment, "Texted START"
                     )
                 self._add_message(profile, "opt_in", "You are resubscribed. Reply STOP to cancel.", moment, campaign_id)
-            profile.updated_at = moment
+            self._touch(profile, moment)
             keyword, _, args = text.partition(" ")
             fields = {
                 "profile_id": str(profile.id),
@@ -393,9 +399,13 @@ class MobileCommonsState:
 
     # -- control
 
-    def snapshot(self, phone: str | None = None, *, updated_since: datetime | None = None) -> list[dict[str, Any]]:
-        """Every profile (or the one holding `phone`); with `updated_since`, only those updated at or after it (a
-        benchmark watching a few among thousands)."""
+    def snapshot(
+        self, phone: str | None = None, *, updated_since: datetime | None = None, changed_after: int | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """(every profile, or the one holding `phone`; the account's change count now). With `updated_since`, only
+        the profiles updated at or after it (MC's one-second precision); with `changed_after` (a count this returned
+        before), only those changed since: a reader that passes back each answer's count sees each change once,
+        however often it looks (a benchmark watching a burst among thousands, ten times a second)."""
         with self._lock:
             if phone:
                 found = self._by_phone.get(wire_phone(phone))
@@ -404,7 +414,9 @@ class MobileCommonsState:
                 profiles = list(self._by_id.values())
             if updated_since is not None:
                 profiles = [p for p in profiles if p.updated_at >= updated_since]
-            return [p.to_json(self.campaigns) for p in profiles]
+            if changed_after is not None:
+                profiles = [p for p in profiles if p.change > changed_after]
+            return [p.to_json(self.campaigns) for p in profiles], self._changes
 
     def phones(self) -> set[str]:
         """Every profile's phone, E.164."""
@@ -473,10 +485,15 @@ class MobileCommonsState:
                         campaign_id,
                     )
                 profile.messages.sort(key=lambda m: (m.at, m.id))
-            profile.updated_at = _parse_iso(spec.get("updated_at")) or now()
+            self._touch(profile, _parse_iso(spec.get("updated_at")) or now())
             return profile
 
     # -- internals (call with the lock held)
+
+    def _touch(self, profile: Profile, moment: datetime) -> None:
+        """`profile` changed, at `moment` in MC's `updated_at`: counted and stamped (`snapshot(changed_after=)`)."""
+        self._changes += 1
+        profile.updated_at, profile.change, profile.changed_at = moment, self._changes, time.time()
 
     def _create(self, phone: str, moment: datetime, *, source_type: str = "API") -> Profile:
         profile = Profile(self._next_profile_id, phone, moment, moment, source_type)

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -102,3 +103,42 @@ def test_concurrent_writers_all_land(emulator: MobileCommonsEmulator, control: C
     assert {c["custom_fields"]["sf_id"] for c in contacts} == {f"003{i:015d}" for i in range(200)}
     assert all(c["sms_status"] == "subscribed" for c in contacts)
     adapter.close()
+
+
+def test_the_change_feed_shows_each_change_once_with_the_moment_it_landed(
+    emulator: MobileCommonsEmulator, control: Control
+) -> None:
+    """A benchmark watching a burst reads only what changed since its last look, and when each change landed to the
+    microsecond (MC's own `updated_at` has whole seconds): polling cannot blur the latency it measures."""
+    adapter = MobileCommonsAdapter(settings_for(emulator))
+    start = control.get("contacts", changed_after="0")["changes"]
+    before = time.time()
+    adapter.upsert_contact(Contact(phone="+14155550101", crm_id="003000000000101"), subscribe=True)
+    adapter.upsert_contact(Contact(phone="+14155550102", crm_id="003000000000102"), subscribe=True)
+    after = time.time()
+
+    first = control.get("contacts", changed_after=str(start))
+    assert sorted(c["phone"] for c in first["contacts"]) == ["+14155550101", "+14155550102"]
+    assert all(before <= c["changed_at"] <= after for c in first["contacts"])
+    assert first["changes"] > start
+    assert control.get("contacts", changed_after=str(first["changes"]))["contacts"] == []
+
+    adapter.upsert_contact(Contact(phone="+14155550101", crm_id="003000000000101", first_name="Ada"), subscribe=True)
+    [again] = control.get("contacts", changed_after=str(first["changes"]))["contacts"]
+    assert (again["phone"], again["first_name"]) == ("+14155550101", "Ada")
+    assert again["changed_at"] >= after
+
+    counted = control.get("contacts", changed_after="0")["changes"]
+    control.post("reset")  # a reader's count stays valid across a reset: counts never go back
+    adapter.upsert_contact(Contact(phone="+14155550103", crm_id="003000000000103"), subscribe=True)
+    assert [c["phone"] for c in control.get("contacts", changed_after=str(counted))["contacts"]] == ["+14155550103"]
+    adapter.close()
+
+
+@pytest.mark.parametrize(
+    "params", [{"changed_after": "soon"}, {"updated_since": "yesterday"}, {"updated_since": "2026-11-30T08:00:00"}]
+)
+def test_a_bad_change_feed_query_is_refused_by_name(control: Control, params: dict[str, str]) -> None:
+    answer = control.session.get(control.base + "contacts", params=params, timeout=5)
+    assert answer.status_code == 400
+    assert "changed_after" in answer.json()["error"] and "updated_since" in answer.json()["error"]
