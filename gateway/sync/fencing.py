@@ -54,28 +54,35 @@ class Fence:
 
 
 # KEYS[1]: the fence's key; KEYS[2], when given, a claim to give up with the writes. ARGV[1]: the fence holder's
-# token, ARGV[2]: the claim's token (or ""), then each command queued by the caller: its number of words, then the
-# words. Runs them only while the fence's token is there, then deletes the claim if its token is still there (as
-# `redis_client.release`); the check, the writes and the release are one atomic step. The writes' keys travel in ARGV:
-# one Redis accepts that, Redis Cluster would not (the gateway needs one Redis: docs/deploy.md).
+# token ("": no fence, nothing checked), ARGV[2]: the claim's token (or ""), then each command queued by the caller:
+# its number of words (or "n?k", a guard: the command's next k commands run only when it answers 1, as HSETNX does
+# when it sets), then the words. Runs them only while the fence's token is there, then deletes the claim if its token
+# is still there (as `redis_client.release`); the check, the writes and the release are one atomic step. The writes'
+# keys travel in ARGV: one Redis accepts that, Redis Cluster would not (the gateway needs one Redis: docs/deploy.md).
 _FENCED = script(
     """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local i = 3
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local i, skip = 3, 0
 while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
+  local n, k = string.match(ARGV[i], '^(%d+)%?(%d+)$')
+  n = tonumber(n or ARGV[i])
+  if skip > 0 then
+    skip = skip - 1
+  elseif redis.call(unpack(ARGV, i + 1, i + n)) ~= 1 and k then
+    skip = tonumber(k)
+  end
   i = i + n + 1
 end
 if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
 )
-# A command the script cannot run goes the three-round-trip way (WATCH, GET, MULTI/EXEC): a script (a bulk chunk's
-# outcome claim runs one), since scripts cannot call scripts, and a command longer than `_SCRIPT_WORDS` words, since
-# Lua's `unpack` stops at about 8,000 values (LUAI_MAXCSTACK). The writes queued here are a few words each.
+# A command the script cannot run goes the three-round-trip way (WATCH, GET, MULTI/EXEC): a script, since scripts
+# cannot call scripts, and a command longer than `_SCRIPT_WORDS` words, since Lua's `unpack` stops at about 8,000
+# values (LUAI_MAXCSTACK). The writes queued here are a few words each.
 _SCRIPT_WORDS = 1000
 _SCRIPT_CALLS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+_GUARD = "fenced_guard"  # a queued command's option: how many of the commands queued after it it guards
 
 
 def _scriptable(words: tuple[Any, ...]) -> bool:
@@ -84,13 +91,20 @@ def _scriptable(words: tuple[Any, ...]) -> bool:
     return one_word and len(words) <= _SCRIPT_WORDS and name.upper() not in _SCRIPT_CALLS
 
 
+def set_if_new(pipe: Any, key: str, field: str, value: str, *, then: int) -> None:
+    """Queue, in a `commit`'s `write`, `HSETNX key field value`; the `then` commands queued right after it run only
+    when it set the field (it was new): what a script would do with its reply, where scripts cannot run."""
+    pipe.execute_command("HSETNX", key, field, value, **{_GUARD: then})
+
+
 def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *, release: Fence | None = None) -> bool:
     """Run the commands `write` queues on a pipeline as one transaction, only while `fence` holds (None: always).
     Raises `Superseded`, having stored nothing, when the claim was lost before or during it.
 
-    With a fence this is one round trip: the commands are collected, then sent with the token to a script that
-    checks it and runs them, atomically (where `WATCH`, `GET` and `MULTI`/`EXEC` took three; they still do for the
-    commands a script cannot run). The commands' replies are not returned (no caller reads them). A command Redis
+    This is one round trip: the commands are collected, then sent with the fence's token to a script that checks it
+    and runs them, atomically (where `WATCH`, `GET` and `MULTI`/`EXEC` took three; they still do for the commands a
+    script cannot run, and without a fence those go in one `MULTI`/`EXEC`). The commands' replies are not returned
+    (no caller reads them); `set_if_new` makes the commands queued after it depend on its own. A command Redis
     refuses (none queued here can be) undoes none before it, as with `EXEC`; the script also stops there. `write`
     is called once.
 
@@ -98,21 +112,44 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *,
     another process), once the writes are stored: returns True when that was done (the one-round-trip way); False
     when the caller still holds it and gives it up itself (no fence, or commands a script cannot run; nothing is
     released when `Superseded` is raised)."""
-    if fence is None:
-        with redis.pipeline(transaction=True) as pipe:
-            write(pipe)
-            pipe.execute()
-        return False
     collected = redis.pipeline(transaction=False)
     write(collected)
-    if all(_scriptable(words) for words, _options in collected.command_stack):
-        flat: list[Any] = [fence.token, release.token if release is not None else ""]
-        for words, _options in collected.command_stack:
-            flat += (len(words), *words)
-        keys = [fence.key] if release is None else [fence.key, release.key]
-        if not _FENCED(keys=keys, args=flat, client=redis):
-            raise Superseded(fence)
-        return release is not None
+    stack = collected.command_stack
+    if not all(_scriptable(words) for words, _options in stack):
+        if any(_GUARD in options for _words, options in stack):
+            raise ValueError("set_if_new guards commands only in a commit whose commands a script can run")
+        if fence is None:
+            with redis.pipeline(transaction=True) as pipe:
+                pipe.scripts.update(collected.scripts)
+                for words, options in stack:
+                    pipe.execute_command(*words, **options)  # type: ignore[no-untyped-call]
+                pipe.execute()
+            return False
+        _commit_watching(redis, fence, collected)
+        return False
+    if fence is None:  # nothing to check: the writes alone, the claim left to the caller
+        _FENCED(keys=[], args=["", "", *_words(stack)], client=redis)
+        return False
+    keys, tokens = (
+        ([fence.key], [fence.token, ""])
+        if release is None
+        else ([fence.key, release.key], [fence.token, release.token])
+    )
+    if not _FENCED(keys=keys, args=[*tokens, *_words(stack)], client=redis):
+        raise Superseded(fence)
+    return release is not None
+
+
+def _words(stack: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
+    """The queued commands as `_FENCED` reads them: each one's number of words (with its guard), then the words."""
+    flat: list[Any] = []
+    for words, options in stack:
+        flat += (f"{len(words)}?{options[_GUARD]}" if _GUARD in options else len(words), *words)
+    return flat
+
+
+def _commit_watching(redis: Redis, fence: Fence, collected: Any) -> None:
+    """`commit`'s commands that a script cannot run: the three-round-trip way (WATCH, GET, MULTI/EXEC)."""
     with redis.pipeline(transaction=True) as pipe:
         pipe.watch(fence.key)  # type: ignore[no-untyped-call]
         held = pipe.get(fence.key)
@@ -126,7 +163,6 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *,
             pipe.execute()
         except WatchError:
             raise Superseded(fence) from None
-    return False
 
 
 def claim(redis: Redis, key: str, seconds: int) -> Fence | None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,17 +62,6 @@ from gateway.sync.bulk.runs import (
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
-
-# Claim a record's outcome for the run once; count it and queue its failure row only the first time.
-_CLAIM_OUTCOME = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-  if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[3], 1) end
-  if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[4]) end
-  return 1
-end
-return 0
-"""
 
 
 def run_chunk(context: SyncContext, jobs: BulkJobs, run_id: str, chunk_id: str) -> dict[str, int]:
@@ -166,25 +156,24 @@ class _Outcomes:
         self.redis = context.redis
         self.run_id = run_id
         self.dry_run = dry_run
-        self.claim = context.redis.register_script(_CLAIM_OUTCOME)
 
-    def store(self, items: Sequence[_Done]) -> None:
+    def store(self, items: Sequence[_Done], release: fencing.Fence | None = None) -> bool:
+        """Store `items` in one fenced step (a chunk job handed to another worker stores nothing when it wakes): each
+        record's outcome is claimed for the run once (`set_if_new`), and only the first time counted and its failure
+        row queued. `release` (a record's claim) is given up in the same step where it can be: True when it was."""
         if not items:
-            return
+            return False
 
         def store(pipe: Any) -> None:
             for item in items:
                 failure = item.failure.to_json() if item.failure is not None and not self.dry_run else ""
-                self.claim(
-                    keys=[
-                        key(self.run_id, "outcomes"),
-                        key(self.run_id, "counts"),
-                        key(self.run_id, "errors"),
-                        writeback.PENDING_KEY,
-                    ],
-                    args=[item.record_key, item.outcome, item.error_code or "", failure],
-                    client=pipe,
-                )
+                then = 1 + bool(item.error_code) + bool(failure)
+                fencing.set_if_new(pipe, key(self.run_id, "outcomes"), item.record_key, item.outcome, then=then)
+                pipe.hincrby(key(self.run_id, "counts"), item.outcome, 1)
+                if item.error_code:
+                    pipe.hincrby(key(self.run_id, "errors"), item.error_code, 1)
+                if failure:
+                    pipe.rpush(writeback.PENDING_KEY, failure)
                 if self.dry_run:
                     continue
                 state.mark(pipe, item.marks)
@@ -193,7 +182,7 @@ class _Outcomes:
             for part in ("outcomes", "counts", "errors"):
                 pipe.expire(key(self.run_id, part), RUN_TTL)
 
-        self.context.commit(store)  # fenced: a chunk job handed to another worker stores nothing when it wakes
+        return self.context.commit(store, release=release)
 
 
 # -- Salesforce → platform ----------------------------------------------------------------------------------------
@@ -226,12 +215,12 @@ class _RecordSink:
         return None
 
     def done(self, outcome: to_platform.RecordOutcome, release: fencing.Fence | None = None) -> bool:
-        """Hands the outcome to the run's batched store; the claim is left to the caller (returns False)."""
+        """Stores the outcome with the run's (`_Outcomes.store`), giving up the record's claim `release` in the same
+        step where it can: True when it did."""
         obj, plan = outcome.obj, outcome.plan
         record_key = f"{obj.object_name}:{outcome.record_id[:15]}"
         if plan is None:
-            self.outcomes.store([_Done(record_key, outcome.outcome, marks=outcome.marks)])
-            return False
+            return self.outcomes.store([_Done(record_key, outcome.outcome, marks=outcome.marks)], release)
         failure = None
         if plan.errors:
             values = to_platform.result_values(self.outcomes.context, outcome, plan, run_id=self.outcomes.run_id)
@@ -242,8 +231,9 @@ class _RecordSink:
             if not failed and outcome.owed
             else None
         )
-        self.outcomes.store([_Done(record_key, outcome.outcome, plan.error_code, failure, outcome.marks, link)])
-        return False
+        return self.outcomes.store(
+            [_Done(record_key, outcome.outcome, plan.error_code, failure, outcome.marks, link)], release
+        )
 
 
 def _chunk_to_platform(
@@ -279,10 +269,11 @@ def _chunk_to_platform(
     run_id = outcomes.run_id
     transient: list[SyncError] = []
 
+    stop = StopWatch(context.redis, run_id)
+
     def work(group: list[dict[str, Any]]) -> None:
         for position, record in enumerate(group):
-            if status_of(context.redis, run_id) == "stopped":
-                raise RunStopped(run_id)
+            stop.check()
             try:
                 to_platform.sync_record(
                     context,
@@ -302,6 +293,33 @@ def _chunk_to_platform(
     if transient:
         raise to_platform.TransientFailures(transient)
     return {"records": len(records)}
+
+
+STOP_CHECK_SECONDS = 0.5
+
+
+class StopWatch:
+    """Whether an operator stopped the run, as a chunk's threads ask before each record: read from Redis at most
+    every `STOP_CHECK_SECONDS` (a read a record was a round trip a record), so a stop is honoured within that, besides
+    the records already under way. Once seen, every later `check` raises."""
+
+    def __init__(self, redis: Any, run_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis, self._run_id, self._clock = redis, run_id, clock
+        self._lock = threading.Lock()
+        self._due = 0.0
+        self._stopped = False
+
+    def check(self) -> None:
+        """Raise `RunStopped` when the run was stopped (as last read)."""
+        now = self._clock()
+        with self._lock:
+            look = not self._stopped and now >= self._due
+            if look:
+                self._due = now + STOP_CHECK_SECONDS
+        if look and status_of(self._redis, self._run_id) == "stopped":
+            self._stopped = True
+        if self._stopped:
+            raise RunStopped(self._run_id)
 
 
 def _version(record: Mapping[str, Any]) -> datetime:

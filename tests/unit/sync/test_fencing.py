@@ -238,6 +238,60 @@ def test_a_refused_commit_gives_no_claim_up(connection: redis.Redis) -> None:
     assert connection.get("test:claim") == claim.token.encode() and connection.get("test:mark") is None
 
 
+def _count_once(pipe: Any, record: str, failure: str = "") -> None:
+    """What a bulk run stores for a record's outcome: claimed once; counted (and its failure row queued) only then;
+    its mark stored every time."""
+    fencing.set_if_new(pipe, "test:outcomes", record, "created", then=2 if failure else 1)
+    pipe.hincrby("test:counts", "created", 1)
+    if failure:
+        pipe.rpush("test:failures", failure)
+    pipe.set(f"test:mark:{record}", "v2")
+
+
+def test_commands_guarded_by_set_if_new_run_only_when_it_set_the_field_in_the_same_round_trip(
+    redis_url: str,
+) -> None:
+    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=_CountedConnection))
+    client.set(LEASE, "mine")
+    fence = fencing.Fence(LEASE, "mine")
+    fencing.commit(client, fence, lambda pipe: pipe.set("test:warm", "1"))  # the server learns the script once
+    claim = fencing.claim(client, "test:claim", 60)
+    assert claim is not None
+
+    before = _CountedConnection.sends
+    released = fencing.commit(
+        client, fence, lambda pipe: (_count_once(pipe, "a", "row-a"), _count_once(pipe, "b")), release=claim
+    )
+    assert released and _CountedConnection.sends - before == 1 and client.get("test:claim") is None
+    client.delete("test:mark:a")
+    fencing.commit(client, fence, lambda pipe: (_count_once(pipe, "a", "row-a"), _count_once(pipe, "c")))
+
+    assert client.hgetall("test:counts") == {b"created": b"3"}  # a, b, c: a's second outcome was not counted
+    assert client.lrange("test:failures", 0, -1) == [b"row-a"]  # nor its failure row queued twice
+    assert client.hgetall("test:outcomes") == {b"a": b"created", b"b": b"created", b"c": b"created"}
+    assert client.get("test:mark:a") == b"v2"  # what follows the guarded commands runs either way
+    client.close()
+
+
+def test_an_unfenced_commit_keeps_the_guards_too(connection: redis.Redis) -> None:
+    for _ in range(2):
+        fencing.commit(connection, None, lambda pipe: _count_once(pipe, "a", "row-a"))
+    assert connection.hgetall("test:counts") == {b"created": b"1"}
+    assert connection.lrange("test:failures", 0, -1) == [b"row-a"]
+
+
+def test_a_guard_in_a_commit_no_script_can_run_is_refused_storing_nothing(connection: redis.Redis) -> None:
+    members = [str(n) for n in range(10_000)]  # the WATCH way: no script runs the guard there
+    connection.set(LEASE, "mine")
+    with pytest.raises(ValueError, match="set_if_new"):
+        fencing.commit(
+            connection,
+            fencing.Fence(LEASE, "mine"),
+            lambda pipe: (_count_once(pipe, "a"), pipe.sadd("test:big", *members)),
+        )
+    assert not connection.exists("test:outcomes") and not connection.exists("test:big")
+
+
 def test_a_commit_too_long_for_one_script_call_is_fenced_all_the_same(connection: redis.Redis) -> None:
     members = [str(n) for n in range(10_000)]  # beyond what Lua unpacks into one call (about 8,000)
     fence = fencing.Fence(LEASE, "mine")
@@ -253,8 +307,8 @@ def test_a_commit_too_long_for_one_script_call_is_fenced_all_the_same(connection
 
 
 def test_a_commit_whose_writes_run_a_script_is_fenced_all_the_same(connection: redis.Redis) -> None:
-    """A bulk chunk claims each record's outcome with a script inside its commit: a script the fenced one cannot
-    call."""
+    """A commit's writes may run a script (a bulk chunk's outcome claim was one, before `set_if_new`): a script the
+    fenced one cannot call."""
     count = connection.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
     connection.script_flush()  # the server has not seen it: the commit must load it
     fence = fencing.Fence(LEASE, "mine")
