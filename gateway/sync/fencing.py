@@ -67,7 +67,7 @@ while i <= #ARGV do
   local n, k = string.match(ARGV[i], '^(%d+)%?(%d+)$')
   n = tonumber(n or ARGV[i])
   if skip > 0 then
-    skip = skip - 1
+    skip = math.max(skip - 1, tonumber(k or 0))  -- a guard not run set nothing: what it guards is skipped too
   elseif redis.call(unpack(ARGV, i + 1, i + n)) ~= 1 and k then
     skip = tonumber(k)
   end
@@ -93,7 +93,10 @@ def _scriptable(words: tuple[Any, ...]) -> bool:
 
 def set_if_new(pipe: Any, key: str, field: str, value: str, *, then: int) -> None:
     """Queue, in a `commit`'s `write`, `HSETNX key field value`; the `then` commands queued right after it run only
-    when it set the field (it was new): what a script would do with its reply, where scripts cannot run."""
+    when it set the field (it was new): what a script would do with its reply, where scripts cannot run. A guard
+    among the commands another skips is skipped, and so are its own."""
+    if type(then) is not int or then < 0:
+        raise ValueError(f"set_if_new: then must be how many commands it guards (0 or more), not {then!r}")
     pipe.execute_command("HSETNX", key, field, value, **{_GUARD: then})
 
 
@@ -127,8 +130,9 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *,
             return False
         _commit_watching(redis, fence, collected)
         return False
-    if fence is None:  # nothing to check: the writes alone, the claim left to the caller
-        _FENCED(keys=[], args=["", "", *_words(stack)], client=redis)
+    if fence is None:  # nothing to check: the writes alone (if any), the claim left to the caller
+        if stack:
+            _FENCED(keys=[], args=["", "", *_words(stack)], client=redis)
         return False
     keys, tokens = (
         ([fence.key], [fence.token, ""])

@@ -185,11 +185,17 @@ class _CountedConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
-def test_a_fenced_commit_checks_its_claim_and_stores_in_one_round_trip(redis_url: str) -> None:
+def _counted_and_leased(redis_url: str) -> tuple[redis.Redis, fencing.Fence]:
+    """A client whose round trips are counted, holding the lease, the fenced script already known to the server."""
     client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=_CountedConnection))
     client.set(LEASE, "mine")
     fence = fencing.Fence(LEASE, "mine")
     fencing.commit(client, fence, lambda pipe: pipe.set("test:warm", "1"))  # the server learns the script once
+    return client, fence
+
+
+def test_a_fenced_commit_checks_its_claim_and_stores_in_one_round_trip(redis_url: str) -> None:
+    client, fence = _counted_and_leased(redis_url)
 
     before = _CountedConnection.sends
     fencing.commit(client, fence, lambda pipe: (pipe.set("test:mark", "v", ex=60), pipe.rpush("test:list", "a", "b")))
@@ -201,10 +207,7 @@ def test_a_fenced_commit_checks_its_claim_and_stores_in_one_round_trip(redis_url
 
 
 def test_a_fenced_commit_gives_a_record_claim_up_with_its_writes_in_the_same_round_trip(redis_url: str) -> None:
-    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=_CountedConnection))
-    client.set(LEASE, "mine")
-    fence = fencing.Fence(LEASE, "mine")
-    fencing.commit(client, fence, lambda pipe: pipe.set("test:warm", "1"))  # the server learns the script once
+    client, fence = _counted_and_leased(redis_url)
     claim = fencing.claim(client, "test:claim", 60)
     assert claim is not None
 
@@ -251,10 +254,7 @@ def _count_once(pipe: Any, record: str, failure: str = "") -> None:
 def test_commands_guarded_by_set_if_new_run_only_when_it_set_the_field_in_the_same_round_trip(
     redis_url: str,
 ) -> None:
-    client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=_CountedConnection))
-    client.set(LEASE, "mine")
-    fence = fencing.Fence(LEASE, "mine")
-    fencing.commit(client, fence, lambda pipe: pipe.set("test:warm", "1"))  # the server learns the script once
+    client, fence = _counted_and_leased(redis_url)
     claim = fencing.claim(client, "test:claim", 60)
     assert claim is not None
 
@@ -278,6 +278,25 @@ def test_an_unfenced_commit_keeps_the_guards_too(connection: redis.Redis) -> Non
         fencing.commit(connection, None, lambda pipe: _count_once(pipe, "a", "row-a"))
     assert connection.hgetall("test:counts") == {b"created": b"1"}
     assert connection.lrange("test:failures", 0, -1) == [b"row-a"]
+
+
+def test_a_guard_skipped_by_another_skips_what_it_guards_and_a_bad_guard_is_refused(connection: redis.Redis) -> None:
+    connection.hset("test:outcomes", "a", "created")  # the outer guard finds it set
+
+    def nested(pipe: Any) -> None:
+        fencing.set_if_new(pipe, "test:outcomes", "a", "created", then=1)
+        fencing.set_if_new(pipe, "test:outcomes", "b", "created", then=2)  # skipped: never run, so set nothing
+        pipe.set("test:b1", "1")
+        pipe.set("test:b2", "1")
+        pipe.set("test:after", "1")
+
+    fencing.commit(connection, None, nested)
+    assert connection.hget("test:outcomes", "b") is None
+    assert connection.get("test:b1") is None and connection.get("test:b2") is None
+    assert connection.get("test:after") == b"1"
+    for then in (-1, True, 1.0):
+        with pytest.raises(ValueError, match="then"):
+            fencing.set_if_new(connection.pipeline(), "test:outcomes", "c", "created", then=then)  # type: ignore[arg-type]
 
 
 def test_a_guard_in_a_commit_no_script_can_run_is_refused_storing_nothing(connection: redis.Redis) -> None:
