@@ -491,7 +491,8 @@ class MobileCommonsState:
     # -- internals (call with the lock held)
 
     def _touch(self, profile: Profile, moment: datetime) -> None:
-        """`profile` changed, at `moment` in MC's `updated_at`: counted and stamped (`snapshot(changed_after=)`)."""
+        """`profile` changed, at `moment` in MC's `updated_at`: counted and stamped (`snapshot(changed_after=)`). Called
+        where `updated_at` moves (fields, subscriptions, opt-outs, STOP/START, a seed), not for messages."""
         self._changes += 1
         profile.updated_at, profile.change, profile.changed_at = moment, self._changes, time.time()
 
