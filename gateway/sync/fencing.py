@@ -18,7 +18,8 @@ outside system gets them once more; the process then stores nothing (its commit 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +57,10 @@ class Fence:
 # KEYS[1]: the fence's key; KEYS[2], when given, a claim to give up with the writes. ARGV[1]: the fence holder's
 # token ("": no fence, nothing checked), ARGV[2]: the claim's token (or ""), then each command queued by the caller:
 # its number of words (or "n?k", a guard: the command's next k commands run only when it answers 1, as HSETNX does
-# when it sets), then the words. Runs them only while the fence's token is there, then deletes the claim if its token
-# is still there (as `redis_client.release`); the check, the writes and the release are one atomic step. The writes'
-# keys travel in ARGV: one Redis accepts that, Redis Cluster would not (the gateway needs one Redis: docs/deploy.md).
+# when it sets; guards nest), then the words. Runs them only while the fence's token is there, then deletes the claim
+# if its token is still there (as `redis_client.release`); the check, the writes and the release are one atomic step.
+# The writes' keys travel in ARGV: one Redis accepts that, Redis Cluster would not (the gateway needs one Redis:
+# docs/deploy.md).
 _FENCED = script(
     """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -67,7 +69,7 @@ while i <= #ARGV do
   local n, k = string.match(ARGV[i], '^(%d+)%?(%d+)$')
   n = tonumber(n or ARGV[i])
   if skip > 0 then
-    skip = math.max(skip - 1, tonumber(k or 0))  -- a guard not run set nothing: what it guards is skipped too
+    skip = skip - 1  -- guards nest (`if_new`): what a skipped guard guards lies within the skipped range
   elseif redis.call(unpack(ARGV, i + 1, i + n)) ~= 1 and k then
     skip = tonumber(k)
   end
@@ -82,7 +84,7 @@ return 1
 # values (LUAI_MAXCSTACK). The writes queued here are a few words each.
 _SCRIPT_WORDS = 1000
 _SCRIPT_CALLS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
-_GUARD = "fenced_guard"  # a queued command's option: how many of the commands queued after it it guards
+_GUARD = "fenced_guard"  # a queued command's option: how many of the commands queued after it it guards (`if_new`)
 
 
 def _scriptable(words: tuple[Any, ...]) -> bool:
@@ -91,13 +93,16 @@ def _scriptable(words: tuple[Any, ...]) -> bool:
     return one_word and len(words) <= _SCRIPT_WORDS and name.upper() not in _SCRIPT_CALLS
 
 
-def set_if_new(pipe: Any, key: str, field: str, value: str, *, then: int) -> None:
-    """Queue, in a `commit`'s `write`, `HSETNX key field value`; the `then` commands queued right after it run only
-    when it set the field (it was new): what a script would do with its reply, where scripts cannot run. A guard
-    among the commands another skips is skipped, and so are its own."""
-    if type(then) is not int or then < 0:
-        raise ValueError(f"set_if_new: then must be how many commands it guards (0 or more), not {then!r}")
-    pipe.execute_command("HSETNX", key, field, value, **{_GUARD: then})
+@contextmanager
+def if_new(pipe: Any, key: str, field: str, value: str) -> Iterator[None]:
+    """Queue, in a `commit`'s `write`, `HSETNX key field value`; the commands queued inside the `with` run only when
+    it set the field (it was new): what a script would do with its reply, where scripts cannot run. Its guard counts
+    those commands itself, so it cannot cover one too few or too many; a guard nested in a skipped one is skipped,
+    and so is what it guards."""
+    pipe.execute_command("HSETNX", key, field, value, **{_GUARD: 0})
+    guard, queued = pipe.command_stack[-1][1], len(pipe.command_stack)
+    yield
+    guard[_GUARD] = len(pipe.command_stack) - queued
 
 
 def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *, release: Fence | None = None) -> bool:
@@ -107,7 +112,7 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *,
     This is one round trip: the commands are collected, then sent with the fence's token to a script that checks it
     and runs them, atomically (where `WATCH`, `GET` and `MULTI`/`EXEC` took three; they still do for the commands a
     script cannot run, and without a fence those go in one `MULTI`/`EXEC`). The commands' replies are not returned
-    (no caller reads them); `set_if_new` makes the commands queued after it depend on its own. A command Redis
+    (no caller reads them); `if_new` makes the commands queued in it depend on its own. A command Redis
     refuses (none queued here can be) undoes none before it, as with `EXEC`; the script also stops there. `write`
     is called once.
 
@@ -120,12 +125,10 @@ def commit(redis: Redis, fence: Fence | None, write: Callable[[Any], object], *,
     stack = collected.command_stack
     if not all(_scriptable(words) for words, _options in stack):
         if any(_GUARD in options for _words, options in stack):
-            raise ValueError("set_if_new guards commands only in a commit whose commands a script can run")
+            raise ValueError("if_new guards commands only in a commit whose commands a script can run")
         if fence is None:
             with redis.pipeline(transaction=True) as pipe:
-                pipe.scripts.update(collected.scripts)
-                for words, options in stack:
-                    pipe.execute_command(*words, **options)  # type: ignore[no-untyped-call]
+                _queue(pipe, collected)
                 pipe.execute()
             return False
         _commit_watching(redis, fence, collected)
@@ -152,6 +155,14 @@ def _words(stack: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
     return flat
 
 
+def _queue(pipe: Any, collected: Any) -> None:
+    """`collected`'s commands queued on the transaction `pipe`, with the scripts `write` ran (loaded before EXEC, as
+    its own pipe would)."""
+    pipe.scripts.update(collected.scripts)
+    for words, options in collected.command_stack:
+        pipe.execute_command(*words, **options)
+
+
 def _commit_watching(redis: Redis, fence: Fence, collected: Any) -> None:
     """`commit`'s commands that a script cannot run: the three-round-trip way (WATCH, GET, MULTI/EXEC)."""
     with redis.pipeline(transaction=True) as pipe:
@@ -160,9 +171,7 @@ def _commit_watching(redis: Redis, fence: Fence, collected: Any) -> None:
         if held is None or text(held) != fence.token:
             raise Superseded(fence)
         pipe.multi()
-        pipe.scripts.update(collected.scripts)  # the scripts `write` ran: loaded before EXEC, as its own pipe would
-        for words, options in collected.command_stack:
-            pipe.execute_command(*words, **options)  # type: ignore[no-untyped-call]
+        _queue(pipe, collected)
         try:
             pipe.execute()
         except WatchError:

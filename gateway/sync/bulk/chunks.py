@@ -159,7 +159,7 @@ class _Outcomes:
 
     def store(self, items: Sequence[_Done], release: fencing.Fence | None = None) -> bool:
         """Store `items` in one fenced step (a chunk job handed to another worker stores nothing when it wakes): each
-        record's outcome is claimed for the run once (`set_if_new`), and only the first time counted and its failure
+        record's outcome is claimed for the run once (`fencing.if_new`), and only the first time counted and its failure
         row queued. `release` (a record's claim) is given up in the same step where it can be: True when it was."""
         if not items:
             return False
@@ -167,13 +167,12 @@ class _Outcomes:
         def store(pipe: Any) -> None:
             for item in items:
                 failure = item.failure.to_json() if item.failure is not None and not self.dry_run else ""
-                then = 1 + bool(item.error_code) + bool(failure)
-                fencing.set_if_new(pipe, key(self.run_id, "outcomes"), item.record_key, item.outcome, then=then)
-                pipe.hincrby(key(self.run_id, "counts"), item.outcome, 1)
-                if item.error_code:
-                    pipe.hincrby(key(self.run_id, "errors"), item.error_code, 1)
-                if failure:
-                    pipe.rpush(writeback.PENDING_KEY, failure)
+                with fencing.if_new(pipe, key(self.run_id, "outcomes"), item.record_key, item.outcome):
+                    pipe.hincrby(key(self.run_id, "counts"), item.outcome, 1)
+                    if item.error_code:
+                        pipe.hincrby(key(self.run_id, "errors"), item.error_code, 1)
+                    if failure:
+                        pipe.rpush(writeback.PENDING_KEY, failure)
                 if self.dry_run:
                     continue
                 state.mark(pipe, item.marks)
