@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -129,8 +129,6 @@ def to_platform(scenario: Scenario, n: int, arrived: Callable[[dict[str, Any]], 
     rows = scenario.query(f"SELECT Id FROM Contact ORDER BY CreatedDate LIMIT {n}")
     phones = {row["Id"]: f"+1415{2000000 + i:07d}" for i, row in enumerate(rows)}
     sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    landed: dict[str, float] = {}
     ids = list(phones)
     feed = PlatformFeed(stack)
     started = time.time()
@@ -148,16 +146,7 @@ def to_platform(scenario: Scenario, n: int, arrived: Callable[[dict[str, Any]], 
         for rid in chunk:
             sent[phones[rid]] = now
     wanted = set(phones.values())
-    deadline = time.monotonic() + 300
-    while len(seen) < len(wanted) and time.monotonic() < deadline:
-        contacts = feed.changed()
-        now = time.time()
-        for contact in contacts:
-            phone = contact["phone"]
-            if phone in wanted and phone not in seen and arrived(contact):
-                seen[phone] = now
-                landed[phone] = min(now, contact.get("changed_at") or now)
-        time.sleep(POLL)
+    seen, landed = feed.watch(wanted, arrived)
     figures = _figures(
         [landed[p] - sent[p] for p in landed],
         len(wanted),
@@ -190,6 +179,26 @@ class PlatformFeed:
         contacts = self._stack.platform_control("GET", "contacts", params={"updated_since": self._since.isoformat()})
         self._since = polled
         return list(contacts.json()["contacts"])
+
+    def watch(
+        self, wanted: Collection[str], arrived: Callable[[dict[str, Any]], bool], timeout: float = 300
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Look every `POLL` s until each phone of `wanted` has arrived (`arrived` says when a profile counts) or
+        `timeout` s pass: (when this bench first saw each, when each landed: the emulator's `changed_at` where it
+        stamps one, else the same), Unix times."""
+        seen: dict[str, float] = {}
+        landed: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        while len(seen) < len(wanted) and time.monotonic() < deadline:
+            contacts = self.changed()
+            now = time.time()
+            for contact in contacts:
+                phone = contact["phone"]
+                if phone in wanted and phone not in seen and arrived(contact):
+                    seen[phone] = now
+                    landed[phone] = min(now, contact.get("changed_at") or now)
+            time.sleep(POLL)
+        return seen, landed
 
 
 def burst_calls(scenario: Scenario, before: dict[str, int], n: int) -> dict[str, float]:
