@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
 from gateway.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 __version__ = "0.1.0"
 
@@ -39,12 +42,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     connection = connect(settings.redis_url)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.redis"] = connection
-    extra = []
+    extra: list[Collector] = []
     if settings.salesforce is not None:
         from gateway.salesforce.usage import SharedUsageCollector
 
         sf = settings.salesforce
         extra.append(SharedUsageCollector(connection, budget_share=sf.budget_share, daily_budget=sf.daily_budget))
+    if settings.messaging_platform is not None and settings.platform is not None:
+        paced = getattr(settings.platform, "requests_per_second", None)  # not every platform is paced
+        extra.append(
+            metrics.PlatformLimitsCollector(
+                connection, settings.messaging_platform, settings.platform.max_concurrent, paced
+            )
+        )
     app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES, extra)
     remote_checks = {}
     if settings.messaging_platform is not None:

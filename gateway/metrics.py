@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.ratelimit import usage
 from gateway.redis_client import text
 
 HTTP_REQUESTS = Counter(
@@ -92,6 +93,57 @@ class RedisCollector(Collector):
             outcomes.add_metric([function, outcome], int(count))
         yield outcomes
         yield _job_histogram(job_durations)
+
+
+class PlatformLimitsCollector(Collector):
+    """Reads, at scrape time, how much of the messaging platform's shared limits the deployment holds
+    (`ratelimit.usage`), beside the limits set (`<NAME>_MAX_CONCURRENT`, `<NAME>_REQUESTS_PER_SECOND`): slots in use
+    at the cap mean the platform bounds the syncs and more workers would only wait; a booked schedule means requests
+    queue for the rate."""
+
+    def __init__(
+        self, connection: redis.Redis, platform: str, max_concurrent: int | None, requests_per_second: float | None
+    ) -> None:
+        self.connection = connection
+        self.platform = platform
+        self.max_concurrent = max_concurrent
+        self.requests_per_second = requests_per_second
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            now = usage(self.connection, self.platform)
+        except redis.RedisError:  # `gateway_redis_up` says so
+            return
+        labels = [self.platform]
+        if self.max_concurrent is not None:
+            limit = GaugeMetricFamily(
+                "gateway_platform_concurrency_limit",
+                "Requests the deployment may have in flight to the platform at once (<NAME>_MAX_CONCURRENT).",
+                labels=["platform"],
+            )
+            limit.add_metric(labels, self.max_concurrent)
+            in_use = GaugeMetricFamily(
+                "gateway_platform_slots_in_use",
+                "The platform's concurrency slots held now by every process: requests in flight, and slots a process "
+                "keeps for its next request (at most 0.2 s).",
+                labels=["platform"],
+            )
+            in_use.add_metric(labels, now.slots_in_use)
+            yield from (limit, in_use)
+        if self.requests_per_second is not None:
+            rate = GaugeMetricFamily(
+                "gateway_platform_rate_limit",
+                "Requests a second the platform allows (<NAME>_REQUESTS_PER_SECOND; the gateway paces 10 % below).",
+                labels=["platform"],
+            )
+            rate.add_metric(labels, self.requests_per_second)
+            booked = GaugeMetricFamily(
+                "gateway_platform_rate_booked_seconds",
+                "How far ahead the shared request schedule is booked: a request asking now waits about that long.",
+                labels=["platform"],
+            )
+            booked.add_metric(labels, now.rate_booked_seconds)
+            yield from (rate, booked)
 
 
 def _job_histogram(raw: dict[str, str]) -> HistogramMetricFamily:

@@ -105,6 +105,18 @@ return math.max(1, tonumber(first[2]) - now)
 """
 
 
+# KEYS[1]: the concurrency key, KEYS[2]: the rate key. Returns {leases not yet expired, µs the rate schedule is booked
+# ahead of now (as text: it may exceed Lua's integer reply)}. Reads only.
+_USAGE = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local held = redis.call('ZCOUNT', KEYS[1], '(' .. now_ms, '+inf')
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+return {held, string.format('%.0f', math.max(0, tat - now_us))}
+"""
+
+
 class Throttled(Exception):
     """Waiting for a slot would take longer than allowed; nothing was reserved. `wait` is the estimate (s)."""
 
@@ -370,6 +382,23 @@ class PlatformLimits:
             self.rate.penalize(seconds)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the deployment holds of one platform's limits now, on Redis' clock (`usage`)."""
+
+    slots_in_use: int  # leases not yet expired: requests in flight, and leases a process keeps for its next request
+    rate_booked_seconds: float  # how far ahead the request schedule is booked: a request asking now waits about that
+
+
+def usage(redis: Redis, platform: str) -> Usage:
+    """How much of `platform`'s shared limits every process holds now (one round trip, reads only): the concurrency
+    slots in use, to read beside `<NAME>_MAX_CONCURRENT` (at it, the cap bounds the syncs and more workers would only
+    wait), and how far ahead the paced schedule is booked (above zero, requests queue for the rate). A platform
+    without one of the limits reads 0 for it."""
+    held, booked_us = redis.eval(_USAGE, 2, _CONCURRENCY_KEY.format(platform), _RATE_KEY.format(platform))
+    return Usage(slots_in_use=int(held), rate_booked_seconds=int(booked_us) / 1_000_000)
+
+
 def effective_rate(requests_per_second: float) -> float:
     """The pace `platform_limits` keeps for a platform limited to `requests_per_second`."""
     return requests_per_second * (1 - HEADROOM)
@@ -456,9 +485,11 @@ __all__ = [
     "PlatformLimits",
     "RateLimiter",
     "Throttled",
+    "Usage",
     "backoff_delay",
     "effective_rate",
     "limits_for",
     "platform_limits",
+    "usage",
     "waited_seconds",
 ]

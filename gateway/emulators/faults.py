@@ -129,6 +129,8 @@ class Faults:
         self.injected = 0
         self.throttled = 0
         self.peak_in_flight = 0
+        self.busy_calls = 0  # calls answered (throttled ones too)
+        self.busy_seconds = 0.0  # the time they spent in flight, summed: calls in flight on average, times seconds
 
     def set(self, spec: Any) -> dict[str, Any]:
         """Replace the plan with the one `spec` describes; its description."""
@@ -148,7 +150,8 @@ class Faults:
         with self._lock:
             self._plan = None
             self._starts.clear()
-            self.injected = self.throttled = self.peak_in_flight = 0
+            self.injected = self.throttled = self.peak_in_flight = self.busy_calls = 0
+            self.busy_seconds = 0.0
 
     def describe(self) -> dict[str, Any] | None:
         with self._lock:
@@ -160,18 +163,25 @@ class Faults:
                 "faults_injected": self.injected,
                 "throttled": self.throttled,
                 "peak_in_flight": self.peak_in_flight,
+                "busy_calls": self.busy_calls,
+                "busy_seconds": round(self.busy_seconds, 6),
                 "max_concurrent": self._cap(),
             }
 
     @contextmanager
     def call(self) -> Iterator[Admission]:
-        """One API call from its start to its answer: counted in flight for the whole block."""
+        """One API call from its start to its answer: counted in flight for the whole block, and its time added to
+        `busy_seconds` (so that calls in flight on average over a span are the growth of `busy_seconds` over it,
+        and a call's mean time in flight that growth over the growth of `busy_calls`)."""
+        started = time.monotonic()
         admission = self._enter()
         try:
             yield admission
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self.busy_calls += 1
+                self.busy_seconds += time.monotonic() - started
 
     def _cap(self) -> int | None:
         plan = self._plan

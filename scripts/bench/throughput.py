@@ -25,6 +25,11 @@ the same run (`e2e.code_of`): its figures sit beside each leg's. The machine is 
 work), and everything — emulators, Redis, web, workers — runs on it: read CPU per record beside its baseline, not
 alone.
 
+The initial sync's platform phase (its first platform call to its last) is shown apart, with where the platform's
+slots went during it: how many the gateway held on average (its leases in Redis, `ratelimit.usage`, read with each
+look at the run) and how many calls the emulator had in flight on average, with its mean time a call (its
+`busy_seconds`); what the gateway holds beyond the calls in flight is its own share of each slot.
+
 Prints a table, then one JSON line `{"bench": "throughput", …}`. Target: ratio ≥ 0.8 with 4 workers, 0 throttling.
 
 Usage: scripts/bench/throughput [--workers 1,2,4] [--records 5000] [--burst 1000] [--latency-ms 250] [--cap 80]
@@ -49,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e import PlatformFeed, api_calls, code_of, cpu_seconds, percentile
 
 from gateway.demo import GATEWAY, Scenario, Stack, start_stack
+from gateway.ratelimit import usage
 from gateway.sync.bulk.runs import progress
 
 
@@ -123,13 +129,17 @@ class Leg:
         (run_id,) = json.loads(done.stdout.strip().splitlines()[-1])["runs"]
         deadline = started + 900
         calls, first, last = before["platform_calls"], 0.0, 0.0  # when the platform's call count first/last moved
+        samples: list[tuple[float, int, dict[str, Any]]] = []  # (when, slots the gateway held, the emulator's stats)
         while (run := progress(self.redis, run_id))["status"] != "done":
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the initial sync did not end within 900 s: {run}")
             time.sleep(0.2)
-            now, count = time.monotonic(), int(self._platform()["api_calls"]["total"])
+            held = usage(self.redis, self.stack.platform_entry.name).slots_in_use
+            now, stats = time.monotonic(), self._platform()
+            count = int(stats["api_calls"]["total"])
             if count != calls:
                 first, last, calls = first or now, now, count
+                samples.append((now, held, stats))
         wall = time.monotonic() - started
         out = self._measure(before)
         busy = last - first
@@ -142,6 +152,7 @@ class Leg:
             # the platform phase alone (from its first call to its last, at 0.2 s resolution): what the limiter
             # reaches, without the run's fixed costs (CLI, planning, reading chunks, writing links back)
             "platform_calls_per_s": round(out["platform_calls"] / busy, 1) if busy > 0 else None,
+            **_slot_time(samples),
             **out,
             "salesforce_calls": self._salesforce_calls(before["salesforce"], {}),
         }
@@ -186,6 +197,23 @@ class Leg:
 
     def _results(self) -> int:
         return int(self.stack.sf_control("GET", "stats").json()["records"].get("Sync_Result__c", 0))
+
+
+def _slot_time(samples: list[tuple[float, int, dict[str, Any]]]) -> dict[str, Any]:
+    """Where the platform's slots went during the platform phase: how many the gateway held on average (its leases
+    in Redis, `ratelimit.usage`) and how many calls the platform had in flight on average, with its mean time a call
+    (the emulator's `busy_seconds`). The difference is the gateway's own share of each slot: the request sent and the
+    answer read on a busy machine, the send guard's check, the slot's release. None where the emulator does not
+    count busy time (an older one)."""
+    if len(samples) < 2 or samples[-1][2].get("busy_seconds") is None:
+        return {"slots_held_mean": None, "platform_in_flight_mean": None, "platform_call_ms": None}
+    (t0, _, a), (t1, _, b) = samples[0], samples[-1]
+    busy, answered = b["busy_seconds"] - a["busy_seconds"], b["busy_calls"] - a["busy_calls"]
+    return {
+        "slots_held_mean": round(sum(held for _, held, _ in samples) / len(samples), 1),
+        "platform_in_flight_mean": round(busy / (t1 - t0), 1),
+        "platform_call_ms": round(1000 * busy / answered, 1) if answered else None,
+    }
 
 
 def leg(workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -262,6 +290,12 @@ def main() -> None:
             f"  {figures['workers']} worker(s): {f['platform_calls_per_s']} calls/s in {f['wall_s']} s of run,"
             f" ratio {f.get('platform_phase_ratio')}{beside}"
         )
+        for label, part in (("", f), (f"{args.baseline_ref}'s code: ", base or {})):
+            if part.get("slots_held_mean") is not None:
+                print(
+                    f"    {label}slots held by the gateway {part['slots_held_mean']} of {args.cap} on average; calls in"
+                    f" flight at the platform {part['platform_in_flight_mean']}, {part['platform_call_ms']} ms each"
+                )
     four = next((f for f in legs if f["workers"] == 4), None)
     if four is not None:
         print(f"\ntarget: ratio ≥ 0.8 with 4 workers (initial {four['initial']['ratio']}), 0 throttling answers")

@@ -417,6 +417,8 @@ class EmulatorApp:
             "faults_injected": self.faults.injected,
             "throttled": self.faults.throttled,
             "peak_in_flight": self.faults.peak_in_flight,
+            "busy_calls": self.faults.busy_calls,
+            "busy_seconds": round(self.faults.busy_seconds, 6),
             "faults": self.faults.describe(),
             "messages": len(self.state.messages),
             "webhooks": {

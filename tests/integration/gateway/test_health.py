@@ -11,6 +11,7 @@ import requests
 
 from gateway import create_app
 from gateway.config import load_settings
+from gateway.ratelimit import platform_limits
 from tests.conftest import CLIENTS, free_port
 from tests.support import batch, salesforce_event, serve_in_thread, token, wait_for
 
@@ -97,3 +98,35 @@ def test_metrics_need_a_metrics_or_admin_token_unless_made_public(
     public = load_settings({**gateway_env, "GATEWAY_METRICS_PUBLIC": "true"}, roles=("web",))
     with serve_in_thread(create_app(public)) as open_url:
         assert requests.get(f"{open_url}/metrics", timeout=10).status_code == 200
+
+
+def test_metrics_show_how_much_of_the_platforms_shared_limits_the_workers_hold(gateway_env: dict[str, str]) -> None:
+    """An operator tells from `/metrics` whether the platform's cap bounds the syncs (slots in use at the limit:
+    more workers would only wait) — the slots any process holds, read from Redis at scrape time."""
+    env = {
+        **gateway_env,
+        "GATEWAY_METRICS_PUBLIC": "true",
+        "MESSAGING_PLATFORM": "mobilecommons",
+        "MOBILECOMMONS_USERNAME": "ops",
+        "MOBILECOMMONS_PASSWORD": "pw",
+        "MOBILECOMMONS_BASE_URL": "http://127.0.0.1:9/api/",
+        "MOBILECOMMONS_MAX_CONCURRENT": "5",
+        "MOBILECOMMONS_REQUESTS_PER_SECOND": "4",
+    }
+    connection = redis.Redis.from_url(env["REDIS_URL"])
+    worker = platform_limits(connection, "mobilecommons", requests_per_second=4, max_concurrent=5)
+    assert worker.concurrency is not None and worker.rate is not None
+    held = [worker.concurrency.slot() for _ in range(3)]
+    for slot in held:
+        slot.__enter__()  # three requests in flight from a worker (kept referenced until the scrape)
+    with serve_in_thread(create_app(load_settings(env, roles=("web",)))) as url:
+        for _ in range(3):  # three requests paced at 3.6/s, the last just let go: the next may start 1 / 3.6 s on
+            worker.rate.acquire()
+        values = _samples(requests.get(f"{url}/metrics", timeout=10).text)
+    for slot in held:
+        slot.__exit__(None, None, None)
+    connection.close()
+    assert values['gateway_platform_concurrency_limit{platform="mobilecommons"}'] == 5
+    assert values['gateway_platform_slots_in_use{platform="mobilecommons"}'] == 3
+    assert values['gateway_platform_rate_limit{platform="mobilecommons"}'] == 4
+    assert 0.1 < values['gateway_platform_rate_booked_seconds{platform="mobilecommons"}'] <= 1 / 3.6

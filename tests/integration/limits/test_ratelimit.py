@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gateway.ratelimit import ConcurrencyLimiter, RateLimiter, Throttled, platform_limits
+from gateway.ratelimit import ConcurrencyLimiter, RateLimiter, Throttled, Usage, platform_limits, usage
 
 
 @pytest.fixture
@@ -186,3 +186,22 @@ def test_each_platform_has_its_own_budget_and_every_user_of_one_shares_it(conn: 
     with other.request():  # another platform: its own budget
         pass
     assert other.concurrency is None
+
+
+def test_usage_counts_the_slots_held_and_the_schedule_booked_ahead(conn: redis.Redis) -> None:
+    """What `/metrics` shows an operator: the slots every process holds now (a lease past its expiry, its holder dead,
+    no longer counts) and how far ahead the paced schedule is booked."""
+    limits = platform_limits(conn, "t-usage", requests_per_second=2, max_concurrent=3, lease_seconds=0.3)
+    assert usage(conn, "t-usage") == Usage(slots_in_use=0, rate_booked_seconds=0.0)
+    assert limits.concurrency is not None and limits.rate is not None
+    held = [limits.concurrency.slot(), limits.concurrency.slot()]
+    for slot in held:
+        slot.__enter__()  # two requests in flight (kept referenced: a collected generator would give its lease back)
+    assert usage(conn, "t-usage").slots_in_use == 2
+    time.sleep(0.4)  # their holders never come back: the leases expire
+    assert usage(conn, "t-usage").slots_in_use == 0
+    booked = RateLimiter(conn, "gateway:platform:t-usage:rate", per_second=2, sleep=lambda seconds: None)
+    for _ in range(3):
+        booked.acquire()  # three requests granted at once at 2/s: the schedule is booked 1.5 s ahead
+    assert 1.0 < usage(conn, "t-usage").rate_booked_seconds <= 1.5
+    assert usage(conn, "t-unused") == Usage(slots_in_use=0, rate_booked_seconds=0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 
 import pytest
@@ -71,3 +72,16 @@ def test_more_calls_a_second_than_allowed_are_throttled() -> None:
 def test_a_plan_that_makes_no_sense_is_refused_naming_the_field(spec: object, field: str) -> None:
     with pytest.raises(FaultSpecError, match=field):
         Faults().set(spec)
+
+
+def test_the_time_calls_spend_in_flight_is_summed_so_a_bench_can_tell_the_platforms_share() -> None:
+    faults = Faults()
+    faults.set({"latency_ms": 30})
+    for _ in range(3):
+        with faults.call() as admission:
+            time.sleep(admission.delay)  # as an emulator serves a delayed call: inside the block
+    stats = faults.stats()
+    assert stats["busy_calls"] == 3
+    assert 0.09 <= stats["busy_seconds"] < 0.5
+    faults.reset()
+    assert (faults.stats()["busy_calls"], faults.stats()["busy_seconds"]) == (0, 0.0)
