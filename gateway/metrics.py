@@ -114,36 +114,34 @@ class PlatformLimitsCollector(Collector):
             now = usage(self.connection, self.platform)
         except redis.RedisError:  # `gateway_redis_up` says so
             return
-        labels = [self.platform]
         if self.max_concurrent is not None:
-            limit = GaugeMetricFamily(
+            yield self._gauge(
                 "gateway_platform_concurrency_limit",
                 "Requests the deployment may have in flight to the platform at once (<NAME>_MAX_CONCURRENT).",
-                labels=["platform"],
+                self.max_concurrent,
             )
-            limit.add_metric(labels, self.max_concurrent)
-            in_use = GaugeMetricFamily(
+            yield self._gauge(
                 "gateway_platform_slots_in_use",
                 "The platform's concurrency slots held now by every process: requests in flight, and slots a process "
                 "keeps for its next request (at most 0.2 s).",
-                labels=["platform"],
+                now.slots_in_use,
             )
-            in_use.add_metric(labels, now.slots_in_use)
-            yield from (limit, in_use)
         if self.requests_per_second is not None:
-            rate = GaugeMetricFamily(
+            yield self._gauge(
                 "gateway_platform_rate_limit",
                 "Requests a second the platform allows (<NAME>_REQUESTS_PER_SECOND; the gateway paces 10 % below).",
-                labels=["platform"],
+                self.requests_per_second,
             )
-            rate.add_metric(labels, self.requests_per_second)
-            booked = GaugeMetricFamily(
+            yield self._gauge(
                 "gateway_platform_rate_booked_seconds",
                 "How far ahead the shared request schedule is booked: a request asking now waits about that long.",
-                labels=["platform"],
+                now.rate_booked_seconds,
             )
-            booked.add_metric(labels, now.rate_booked_seconds)
-            yield from (rate, booked)
+
+    def _gauge(self, name: str, documentation: str, value: float) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, documentation, labels=["platform"])
+        family.add_metric([self.platform], value)
+        return family
 
 
 def _job_histogram(raw: dict[str, str]) -> HistogramMetricFamily:
