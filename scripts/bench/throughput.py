@@ -205,15 +205,16 @@ def _slot_time(samples: list[tuple[float, int, dict[str, Any]]]) -> dict[str, An
     (the emulator's `busy_seconds`). The difference is the gateway's own share of each slot: the request sent and the
     answer read on a busy machine, the send guard's check, the slot's release. None where the emulator does not
     count busy time (an older one)."""
-    if len(samples) < 2 or samples[-1][2].get("busy_seconds") is None:
-        return {"slots_held_mean": None, "platform_in_flight_mean": None, "platform_call_ms": None}
+    figures: dict[str, Any] = {"slots_held_mean": None, "platform_in_flight_mean": None, "platform_call_ms": None}
+    if len(samples) < 2:
+        return figures
+    figures["slots_held_mean"] = round(sum(held for _, held, _ in samples) / len(samples), 1)
     (t0, _, a), (t1, _, b) = samples[0], samples[-1]
-    busy, answered = b["busy_seconds"] - a["busy_seconds"], b["busy_calls"] - a["busy_calls"]
-    return {
-        "slots_held_mean": round(sum(held for _, held, _ in samples) / len(samples), 1),
-        "platform_in_flight_mean": round(busy / (t1 - t0), 1),
-        "platform_call_ms": round(1000 * busy / answered, 1) if answered else None,
-    }
+    if b.get("busy_seconds") is not None:
+        busy, answered = b["busy_seconds"] - a["busy_seconds"], b["busy_calls"] - a["busy_calls"]
+        figures["platform_in_flight_mean"] = round(busy / (t1 - t0), 1)
+        figures["platform_call_ms"] = round(1000 * busy / answered, 1) if answered else None
+    return figures
 
 
 def leg(workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -291,11 +292,15 @@ def main() -> None:
             f" ratio {f.get('platform_phase_ratio')}{beside}"
         )
         for label, part in (("", f), (f"{args.baseline_ref}'s code: ", base or {})):
-            if part.get("slots_held_mean") is not None:
-                print(
-                    f"    {label}slots held by the gateway {part['slots_held_mean']} of {args.cap} on average; calls in"
-                    f" flight at the platform {part['platform_in_flight_mean']}, {part['platform_call_ms']} ms each"
-                )
+            if part.get("slots_held_mean") is None:
+                continue
+            at_platform = (
+                f"calls in flight at the platform {part['platform_in_flight_mean']}, {part['platform_call_ms']} ms each"
+                if part.get("platform_in_flight_mean") is not None
+                else "its emulator does not count the calls in flight"
+            )
+            held = f"slots held by the gateway {part['slots_held_mean']} of {args.cap} on average"
+            print(f"    {label}{held}; {at_platform}")
     four = next((f for f in legs if f["workers"] == 4), None)
     if four is not None:
         print(f"\ntarget: ratio ≥ 0.8 with 4 workers (initial {four['initial']['ratio']}), 0 throttling answers")
