@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from gateway.ratelimit import ConcurrencyLimiter, RateLimiter, Throttled, Usage, platform_limits, usage
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -205,3 +206,34 @@ def test_usage_counts_the_slots_held_and_the_schedule_booked_ahead(conn: redis.R
         booked.acquire()  # three requests granted at once at 2/s: the schedule is booked 1.5 s ahead
     assert 1.0 < usage(conn, "t-usage").rate_booked_seconds <= 1.5
     assert usage(conn, "t-unused") == Usage(slots_in_use=0, rate_booked_seconds=0.0)
+
+
+def test_a_caller_coming_while_others_of_its_process_wait_queues_behind_them_without_asking_redis(
+    conn: redis.Redis,
+) -> None:
+    """Every slot is taken and a thread of this process already waits: a new caller joins the wait without a try of
+    its own (it would find no slot), then gets a slot in turn."""
+    limiter = ConcurrencyLimiter(conn, "t:conc", limit=1, lease_seconds=10, max_wait=10, poll_seconds=5)
+    tries: list[str] = []
+    take = limiter._take
+    limiter._take = lambda keys, args: (tries.append(threading.current_thread().name), take(keys=keys, args=args))[1]
+    served: list[str] = []
+
+    def request() -> None:
+        with limiter.slot():
+            served.append(threading.current_thread().name)
+
+    held = limiter.slot()
+    held.__enter__()  # every slot taken
+    first = threading.Thread(target=request, name="first")
+    first.start()
+    wait_for(lambda: limiter._waiting == 1, what="the first caller to wait")
+    second = threading.Thread(target=request, name="second")
+    second.start()
+    wait_for(lambda: limiter._waiting == 2, what="the second caller to wait")
+    assert tries == ["MainThread", "first"]  # the second asked Redis for nothing: it queued behind the first
+    held.__exit__(None, None, None)
+    first.join(10)
+    second.join(10)
+    assert served == ["first", "second"]
+    assert tries == ["MainThread", "first", "first", "second"]  # each woken waiter takes the slot freed for it
