@@ -18,11 +18,10 @@ run finished sooner.
   expire, so a process that dies mid-request holds its slot for at most `lease_seconds`. A caller that finds every
   slot taken blocks on a wake-up list (`BLPOP`) that each release pushes to, instead of polling: a job may keep as
   many threads waiting as the platform allows in flight without costing Redis a call per thread per poll. A caller
-  that comes while threads of its process already wait joins them on the list without asking Redis first (every
-  slot was taken a moment ago: the try would fail; measured in a bulk run at the cap, one script call a record fewer,
-  a seventh of Redis' commands). Not fair: a thread that has just released a slot may take one again before the
-  waiter it woke (the total is still held to `limit`; a job that waits long enough raises `Throttled` and is
-  retried).
+  that comes while threads of its process already wait joins them on the list before asking Redis (every slot was
+  taken at their last try; measured in a bulk run at the cap: one script call a record fewer, a seventh of Redis'
+  commands). Not fair: a thread that has just released a slot may take one again before the waiter it woke (the
+  total is still held to `limit`; a job that waits long enough raises `Throttled` and is retried).
   A lease taken from Redis serves the process's requests for up to `reuse_seconds` (one at a time): a request that
   ends puts it back in the process, where the next request takes it without a round trip, and it goes back to Redis
   once nobody here took it again within `linger_seconds`, once its `reuse_seconds` are over, at once when another
@@ -219,6 +218,7 @@ class ConcurrencyLimiter:
         self._waiting = 0  # threads of this process waiting for a slot to free up (every slot taken)
         self._reaper: threading.Thread | None = None
         self._reaper_sleeps_until = 0.0  # when the reaper, asleep, looks again (0: it is awake, and will look)
+        self._earliest_expiry = 0.0  # when the earliest lease the last try here found falls due (monotonic clock)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -227,7 +227,8 @@ class ConcurrencyLimiter:
         A lease this process holds idle is taken first (no round trip). Otherwise, while every slot is taken the
         caller blocks on the wake-up list, which each release pushes one item to (Redis serves blocked callers in
         arrival order, so the longest waiter is woken first); it also looks again when the earliest lease expires,
-        and at least every `poll_seconds` (a dead holder's lease expires unannounced)."""
+        and at least every `poll_seconds` (a dead holder's lease expires unannounced). A caller that comes while
+        threads of this process already wait joins their wait before its first look."""
         if self._pid != os.getpid():
             self._local()
         held = self._reuse_idle() or self._take_new()
@@ -261,27 +262,31 @@ class ConcurrencyLimiter:
     def _take_new(self) -> tuple[str, float]:
         lease = secrets.token_hex(8)
         deadline = time.monotonic() + self._max_wait
-        # While threads of this process already wait for a slot, every slot was taken a moment ago: a new caller
-        # queues behind them on the wake-up list instead of asking Redis first (a round trip that would find none).
-        queue_first = self._waiting > 0
+        # While threads of this process already wait, every slot was taken at their last try: a new caller joins
+        # their wait on the wake-up list before asking Redis (a round trip that would find none). It asks when woken,
+        # when the earliest lease their tries saw falls due (a dead holder's lease frees its slot unannounced), or
+        # after `poll_seconds`, whichever comes first.
+        if self._waiting > 0 and self._max_wait > 0:
+            self._wait_turn(min(self._max_wait, self._poll, self._earliest_expiry - time.monotonic()))
         while True:
             taken = time.monotonic()  # before Redis starts the lease: the lease outlives `taken + lease_seconds`
-            if queue_first:
-                hint_ms, queue_first = round(self._poll * 1000), False
-            else:
-                hint_ms = int(self._take(keys=[self.key], args=[self.limit, lease, self._lease_ms]))
+            hint_ms = int(self._take(keys=[self.key], args=[self.limit, lease, self._lease_ms]))
             if hint_ms == 0:
                 return lease, taken
+            self._earliest_expiry = time.monotonic() + hint_ms / 1000
             left = deadline - time.monotonic()
             if left <= 0:
                 raise Throttled(f"{self.limit} concurrent requests on {self.key}", hint_ms / 1000)
+            self._wait_turn(min(left, hint_ms / 1000, self._poll))
+
+    def _wait_turn(self, seconds: float) -> None:
+        with self._lock:
+            self._waiting += 1  # every slot is taken: a lease this process puts back goes to Redis at once
+        try:
+            self._wait(seconds)
+        finally:
             with self._lock:
-                self._waiting += 1  # every slot is taken: a lease this process puts back goes to Redis at once
-            try:
-                self._wait(min(left, hint_ms / 1000, self._poll))
-            finally:
-                with self._lock:
-                    self._waiting -= 1
+                self._waiting -= 1
 
     def _put_back(self, lease: str, taken: float) -> None:
         now = time.monotonic()

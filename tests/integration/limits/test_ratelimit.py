@@ -208,11 +208,17 @@ def test_usage_counts_the_slots_held_and_the_schedule_booked_ahead(conn: redis.R
     assert usage(conn, "t-unused") == Usage(slots_in_use=0, rate_booked_seconds=0.0)
 
 
+def _blocked_on(conn: redis.Redis, limiter: ConcurrencyLimiter) -> int:
+    """How many clients of this test's database block now (BLPOP) on `limiter`'s wake-up list."""
+    db = conn.connection_pool.connection_kwargs.get("db", 0)
+    return sum(1 for c in conn.client_list() if c.get("cmd") == "blpop" and int(c.get("db", -1)) == db)
+
+
 def test_a_caller_coming_while_others_of_its_process_wait_queues_behind_them_without_asking_redis(
     conn: redis.Redis,
 ) -> None:
     """Every slot is taken and a thread of this process already waits: a new caller joins the wait without a try of
-    its own (it would find no slot), then gets a slot in turn."""
+    its own (it would find no slot), then gets a slot in turn, woken as soon as it is freed (not at its poll)."""
     limiter = ConcurrencyLimiter(conn, "t:conc", limit=1, lease_seconds=10, max_wait=10, poll_seconds=5)
     tries: list[str] = []
     take = limiter._take
@@ -227,13 +233,44 @@ def test_a_caller_coming_while_others_of_its_process_wait_queues_behind_them_wit
     held.__enter__()  # every slot taken
     first = threading.Thread(target=request, name="first")
     first.start()
-    wait_for(lambda: limiter._waiting == 1, what="the first caller to wait")
+    wait_for(lambda: _blocked_on(conn, limiter) == 1, what="the first caller to wait")
     second = threading.Thread(target=request, name="second")
     second.start()
-    wait_for(lambda: limiter._waiting == 2, what="the second caller to wait")
+    wait_for(lambda: _blocked_on(conn, limiter) == 2, what="the second caller to wait")
     assert tries == ["MainThread", "first"]  # the second asked Redis for nothing: it queued behind the first
+    freed = time.monotonic()
     held.__exit__(None, None, None)
     first.join(10)
     second.join(10)
     assert served == ["first", "second"]
+    assert time.monotonic() - freed < 2  # each woken by the release before it, well before its 5 s poll
     assert tries == ["MainThread", "first", "first", "second"]  # each woken waiter takes the slot freed for it
+
+
+def test_a_caller_that_queued_behind_others_looks_again_when_a_dead_holders_lease_falls_due(
+    conn: redis.Redis,
+) -> None:
+    """Slots freed by expiry are announced to nobody: the caller that joined the wait without a try of its own still
+    looks when the earliest lease the others found falls due, not only at its poll."""
+    dead = ConcurrencyLimiter(conn, "t:conc", limit=2, lease_seconds=0.6)
+    holders = [dead.slot(), dead.slot()]
+    for holder in holders:
+        holder.__enter__()  # a process that took both slots and died: it never exits the `with`
+    alive = ConcurrencyLimiter(conn, "t:conc", limit=2, lease_seconds=10, max_wait=8, poll_seconds=5)
+    started = time.monotonic()
+    served: dict[str, float] = {}
+
+    def request() -> None:
+        with alive.slot():
+            served[threading.current_thread().name] = time.monotonic() - started
+            time.sleep(1.5)  # holds its slot: the other one is woken by no release
+
+    first = threading.Thread(target=request, name="first")
+    first.start()
+    wait_for(lambda: _blocked_on(conn, alive) == 1, what="the first caller to wait")
+    second = threading.Thread(target=request, name="second")
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert set(served) == {"first", "second"}
+    assert max(served.values()) < 1.5  # both at the leases' expiry (0.6 s), not at a 5 s poll
