@@ -208,8 +208,9 @@ def test_usage_counts_the_slots_held_and_the_schedule_booked_ahead(conn: redis.R
     assert usage(conn, "t-unused") == Usage(slots_in_use=0, rate_booked_seconds=0.0)
 
 
-def _blocked_on(conn: redis.Redis, limiter: ConcurrencyLimiter) -> int:
-    """How many clients of this test's database block now (BLPOP) on `limiter`'s wake-up list."""
+def _blocked(conn: redis.Redis) -> int:
+    """How many clients of this test's database block now in BLPOP (CLIENT LIST names no key: the test's limiter's
+    wake-up list is the only one waited on here)."""
     db = conn.connection_pool.connection_kwargs.get("db", 0)
     return sum(1 for c in conn.client_list() if c.get("cmd") == "blpop" and int(c.get("db", -1)) == db)
 
@@ -233,10 +234,10 @@ def test_a_caller_coming_while_others_of_its_process_wait_queues_behind_them_wit
     held.__enter__()  # every slot taken
     first = threading.Thread(target=request, name="first")
     first.start()
-    wait_for(lambda: _blocked_on(conn, limiter) == 1, what="the first caller to wait")
+    wait_for(lambda: _blocked(conn) == 1, what="the first caller to wait")
     second = threading.Thread(target=request, name="second")
     second.start()
-    wait_for(lambda: _blocked_on(conn, limiter) == 2, what="the second caller to wait")
+    wait_for(lambda: _blocked(conn) == 2, what="the second caller to wait")
     assert tries == ["MainThread", "first"]  # the second asked Redis for nothing: it queued behind the first
     freed = time.monotonic()
     held.__exit__(None, None, None)
@@ -267,7 +268,7 @@ def test_a_caller_that_queued_behind_others_looks_again_when_a_dead_holders_leas
 
     first = threading.Thread(target=request, name="first")
     first.start()
-    wait_for(lambda: _blocked_on(conn, alive) == 1, what="the first caller to wait")
+    wait_for(lambda: _blocked(conn) == 1, what="the first caller to wait")
     second = threading.Thread(target=request, name="second")
     second.start()
     first.join(10)
