@@ -110,6 +110,8 @@ class PlatformLimitsCollector(Collector):
         self.requests_per_second = requests_per_second
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.max_concurrent is None and self.requests_per_second is None:
+            return  # a platform with neither limit: nothing to read, no round trip on every scrape
         try:
             now = usage(self.connection, self.platform)
         except redis.RedisError:  # `gateway_redis_up` says so
