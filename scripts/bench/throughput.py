@@ -28,7 +28,10 @@ alone.
 The initial sync's platform phase (its first platform call to its last) is shown apart, with where the platform's
 slots went during it: how many the gateway held on average (its leases in Redis, `ratelimit.usage`, read with each
 look at the run) and how many calls the emulator had in flight on average, with its mean time a call (its
-`busy_seconds`); what the gateway holds beyond the calls in flight is its own share of each slot.
+`busy_seconds`); what the gateway holds beyond the calls in flight is its own share of each slot. Beside it, the
+run's fixed costs: its start (the command to its first platform call: the CLI, planning, reading the first chunks,
+the first phone lookups) and its end (its last platform call to done: that call's answer, the last chunk's end, the
+links and summary written back), both at 0.1 s resolution.
 
 Prints a table, then one JSON line `{"bench": "throughput", …}`. Target: ratio ≥ 0.8 with 4 workers, 0 throttling.
 
@@ -133,14 +136,15 @@ class Leg:
         while (run := progress(self.redis, run_id))["status"] != "done":
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the initial sync did not end within 900 s: {run}")
-            time.sleep(0.2)
+            time.sleep(0.1)
             held = usage(self.redis, self.stack.platform_entry.name).slots_in_use
             now, stats = time.monotonic(), self._platform()
             count = int(stats["api_calls"]["total"])
             if count != calls:
                 first, last, calls = first or now, now, count
                 samples.append((now, held, stats))
-        wall = time.monotonic() - started
+        ended = time.monotonic()
+        wall = ended - started
         out = self._measure(before)
         busy = last - first
         return {
@@ -149,9 +153,11 @@ class Leg:
             "failed": run["counts"].get("failed", 0),
             "wall_s": round(wall, 2),
             "records_per_s": round(run["processed"] / wall, 1),
-            # the platform phase alone (from its first call to its last, at 0.2 s resolution): what the limiter
+            # the platform phase alone (from its first call to its last, at 0.1 s resolution): what the limiter
             # reaches, without the run's fixed costs (CLI, planning, reading chunks, writing links back)
             "platform_calls_per_s": round(out["platform_calls"] / busy, 1) if busy > 0 else None,
+            "start_s": round(first - started, 2) if first else None,
+            "end_s": round(ended - last, 2) if last else None,
             **_slot_time(samples),
             **out,
             "salesforce_calls": self._salesforce_calls(before["salesforce"], {}),
@@ -301,6 +307,12 @@ def main() -> None:
             )
             held = f"slots held by the gateway {part['slots_held_mean']} of {args.cap} on average"
             print(f"    {label}{held}; {at_platform}")
+        for label, part in (("", f), (f"{args.baseline_ref}'s code: ", base or {})):
+            if part.get("end_s") is not None:
+                print(
+                    f"    {label}the run's start {part['start_s']} s (to its first platform call),"
+                    f" end {part['end_s']} s (from its last)"
+                )
     four = next((f for f in legs if f["workers"] == 4), None)
     if four is not None:
         print(f"\ntarget: ratio ≥ 0.8 with 4 workers (initial {four['initial']['ratio']}), 0 throttling answers")

@@ -87,7 +87,7 @@ def run_chunk(context: SyncContext, jobs: BulkJobs, run_id: str, chunk_id: str) 
     outcomes = _Outcomes(context, run_id, meta.get("dry_run") == "1")
     try:
         if meta["direction"] == TO_PLATFORM:
-            result = _chunk_to_platform(context, meta, spec, outcomes, settings)
+            result = _chunk_to_platform(context, jobs, meta, spec, outcomes, settings)
         else:
             result = _chunk_to_salesforce(context, spec, chunk_id, outcomes, settings)
     except ApiBudgetExhausted as exc:
@@ -99,37 +99,32 @@ def run_chunk(context: SyncContext, jobs: BulkJobs, run_id: str, chunk_id: str) 
     pipe.sadd(key(run_id, "chunks_done"), chunk_id)
     pipe.expire(key(run_id, "chunks_done"), RUN_TTL)
     pipe.execute()
-    owes_links = meta["direction"] == TO_PLATFORM and not outcomes.dry_run
-    if owes_links:
-        smallest = _links_to_write_now(context, run_id, meta, spec["object"])
-        if smallest is not None and links.queue_flush(redis, run_id):
-            if smallest < settings.link_batch:  # the run's one early flush near its end is now spent
-                redis.set(key(run_id, "end_flush"), "1", ex=RUN_TTL)
-            jobs.now("bulk_flush_links", run_id, smallest)
+    if meta["direction"] == TO_PLATFORM and not outcomes.dry_run:
+        _queue_links_flush(context, jobs, run_id, meta, spec["object"])
     maybe_finish(redis, jobs, run_id)
     return result
 
 
-def _links_to_write_now(context: SyncContext, run_id: str, meta: dict[str, str], object_name: str) -> int | None:
-    """At a chunk's end: the smallest batch of owed links a flush should write now, or None to leave them.
-
-    A full batch (`GATEWAY_BULK_LINK_BATCH`) is always written. Once in a run, near its end — when the records owed
-    are more than a Bulk-sized batch (`SALESFORCE_BULK_INGEST_THRESHOLD`, so they go as one Bulk job) and at least
-    as many as the records still to sync, some of which are — they are written too, while the other chunks still
-    run: the run's last flush, which comes after its last platform call with nothing left to overlap it, then holds
-    only what those chunks add, about half as much. It costs one Bulk job more per run. Measured with
-    `scripts/bench/throughput` (5,000 records, 4 workers): the run's end (last platform call to done) went from 1.8
-    to 1.0 s, for 8 to 10 Salesforce calls more (16 to 24 or 26)."""
-    owed = links.owed(context.redis, run_id, object_name)
-    settings = context.settings.bulk
-    if owed >= settings.link_batch:
-        return settings.link_batch
-    smallest = context.salesforce.settings.bulk_ingest_threshold + 1
+def _queue_links_flush(
+    context: SyncContext, jobs: BulkJobs, run_id: str, meta: Mapping[str, str], object_name: str
+) -> None:
+    """Queue a flush of the links the run owes when `links.due` calls for one and none is queued or running: at a
+    chunk's end, and as its records go (each look of its `StopWatch`)."""
+    redis = context.redis
+    if redis.exists(key(run_id, "flush_queued"), key(run_id, "flush_lock")):
+        return  # the flush under way writes what is owed now; the next look queues what comes after
     total = int(float(meta.get("total") or 0))
-    if owed < smallest or not total or context.redis.exists(key(run_id, "end_flush")):
-        return None
-    left = total - processed(context.redis, run_id)
-    return smallest if 0 < left <= owed else None  # none left: the run's finish writes them next
+    due = links.due(
+        owed=links.owed(redis, run_id, object_name),
+        left=total - processed(redis, run_id) if total else 0,
+        link_batch=context.settings.bulk.link_batch,
+        bulk_threshold=context.salesforce.settings.bulk_ingest_threshold,
+        early_spent=bool(redis.exists(key(run_id, "end_flush"))),
+    )
+    if due is not None and links.queue_flush(redis, run_id):
+        if due.early:
+            redis.set(key(run_id, "end_flush"), "1", ex=RUN_TTL)
+        jobs.now("bulk_flush_links", run_id, due.smallest)
 
 
 # -- the run's record of outcomes ---------------------------------------------------------------------------------
@@ -236,7 +231,12 @@ class _RecordSink:
 
 
 def _chunk_to_platform(
-    context: SyncContext, meta: Mapping[str, str], spec: Mapping[str, Any], outcomes: _Outcomes, settings: BulkConfig
+    context: SyncContext,
+    jobs: BulkJobs,
+    meta: Mapping[str, str],
+    spec: Mapping[str, Any],
+    outcomes: _Outcomes,
+    settings: BulkConfig,
 ) -> dict[str, int]:
     obj = object_config(context, spec["object"])
     since = parse_timestamp(meta["since"]) if meta.get("since") else None
@@ -268,7 +268,10 @@ def _chunk_to_platform(
     run_id = outcomes.run_id
     transient: list[SyncError] = []
 
-    stop = StopWatch(context.redis, run_id)
+    def owed_links() -> None:  # each look at the run also queues what its tail owes Salesforce (`links.due`)
+        _queue_links_flush(context, jobs, run_id, meta, obj.object_name)
+
+    stop = StopWatch(context.redis, run_id, on_look=None if outcomes.dry_run else owed_links)
 
     def work(group: list[dict[str, Any]]) -> None:
         for position, record in enumerate(group):
@@ -300,10 +303,17 @@ STOP_CHECK_SECONDS = 0.5
 class StopWatch:
     """Whether an operator stopped the run, as a chunk's threads ask before each record: read from Redis at most
     every `STOP_CHECK_SECONDS` (a read a record was a round trip a record), so a stop is honoured within that, besides
-    the records already under way. Once seen, every later `check` raises."""
+    the records already under way. Once seen, every later `check` raises. `on_look` runs after each read that found
+    the run going, in the thread that read."""
 
-    def __init__(self, redis: Any, run_id: str, clock: Callable[[], float] = time.monotonic) -> None:
-        self._redis, self._run_id, self._clock = redis, run_id, clock
+    def __init__(
+        self,
+        redis: Any,
+        run_id: str,
+        clock: Callable[[], float] = time.monotonic,
+        on_look: Callable[[], None] | None = None,
+    ) -> None:
+        self._redis, self._run_id, self._clock, self._on_look = redis, run_id, clock, on_look
         self._lock = threading.Lock()
         self._due = 0.0
         self._stopped = False
@@ -315,8 +325,11 @@ class StopWatch:
             look = not self._stopped and now >= self._due
             if look:
                 self._due = now + STOP_CHECK_SECONDS
-        if look and status_of(self._redis, self._run_id) == "stopped":
-            self._stopped = True
+        if look:
+            if status_of(self._redis, self._run_id) == "stopped":
+                self._stopped = True
+            elif self._on_look is not None:
+                self._on_look()
         if self._stopped:
             raise RunStopped(self._run_id)
 

@@ -17,6 +17,16 @@ from gateway.sync.bulk import links
 from gateway.sync.bulk.runs import RUN_TTL, BulkJobs, key, meta, pause, progress, set_high_water_mark, set_meta
 from gateway.sync.context import SyncContext
 
+# How long the run's end waits in its job for a mid-run flush to finish before it looks again in a later job: a tail
+# flush (a few Collections calls) or the early Bulk job usually ends within it, and a later job starts a second or
+# more afterwards (RQ's scheduler looks once a second).
+FLUSH_WAIT_SECONDS = 10.0
+
+# How long the run's end waits in its job for a mid-run flush to finish before it looks again in a later job: a tail
+# flush (a few Collections calls) or the early Bulk job usually ends within it, and a later job starts a second or
+# more afterwards (RQ's scheduler looks once a second).
+FLUSH_WAIT_SECONDS = 10.0
+
 
 def finish_run(context: SyncContext, jobs: BulkJobs, run_id: str) -> dict[str, Any]:
     """Write what the run still owes Salesforce (links, failure rows, the summary row), then advance the
@@ -27,7 +37,7 @@ def finish_run(context: SyncContext, jobs: BulkJobs, run_id: str) -> dict[str, A
     dry_run = found.get("dry_run") == "1"
     try:
         if not dry_run:
-            links.flush(context, run_id, everything=True)
+            links.flush(context, run_id, everything=True, wait=FLUSH_WAIT_SECONDS)
             writeback.flush(context.redis, context.salesforce)
         if found.get("summary_written") != "1":
             set_meta(redis, run_id, status="done", finished_at=time.time())
@@ -36,8 +46,7 @@ def finish_run(context: SyncContext, jobs: BulkJobs, run_id: str) -> dict[str, A
                 write_sync_results(context.salesforce, [reports.summary_entry(run, platform=context.platform.name)])
             set_meta(redis, run_id, summary_written="1")
     except links.FlushBusy:  # a mid-run flush is still writing: the run is done only once every link is written
-        # looked at again each second: a flush near the run's end usually ends within a few (a retry that finds it
-        # still busy costs one job and no Salesforce call)
+        # looked at again each second (a retry that finds it still busy costs one job and no Salesforce call)
         jobs.later(1.0, "bulk_finish", run_id)
         return progress(redis, run_id)
     except ApiBudgetExhausted as exc:

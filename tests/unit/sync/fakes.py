@@ -17,6 +17,7 @@ from gateway.salesforce import phone_search
 from gateway.salesforce.phone_search import PhoneLookup
 from gateway.salesforce.results import RecordError as ResultError
 from gateway.salesforce.results import RecordResult
+from gateway.salesforce.settings import SalesforceSettings
 from gateway.salesforce.sosl import search_records
 
 PACKAGE_DIR = Path(__file__).resolve().parents[3] / "sfdx-package"
@@ -28,6 +29,7 @@ class FakeSalesforce:
     what reached Salesforce and what was asked of it."""
 
     def __init__(self) -> None:
+        self.settings = SalesforceSettings(login_url="https://login.salesforce.invalid", client_id="fake")
         self.store = Store(build_schema(PACKAGE_DIR))
         self.queries = QueryRunner(self.store)
         self.searches = SearchRunner(self.queries)

@@ -1,5 +1,5 @@
 """The pure rules of bulk runs: when bulk work steps aside for real-time syncs, when a scheduled run is due in the
-organisation's time zone, how a run's report reads, and how bad tuning is refused."""
+organisation's time zone, how a run's report reads, when a run writes its links back, and how bad tuning is refused."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from gateway.config import ConfigError, load_settings
 from gateway.salesforce.sync_results import Direction, Status
 from gateway.sync.budget import bulk_allowance
+from gateway.sync.bulk.links import Due, due
 from gateway.sync.reports import format_report, status_of, summary_entry, summary_message
 from gateway.sync.schedule import due_slot
 
@@ -128,3 +129,32 @@ def test_a_dry_run_report_says_what_would_happen() -> None:
     text = format_report({**RUN, "dry_run": True})
     assert "dry run: nothing written" in text
     assert "1000 / 1000" in text and "invalid-phone" in text
+
+
+def _due(owed: int, left: int, early_spent: bool = False) -> Due | None:
+    return due(owed=owed, left=left, link_batch=50_000, bulk_threshold=2_000, early_spent=early_spent)
+
+
+def test_a_run_writes_its_links_a_full_batch_at_a_time_and_once_early_near_its_end() -> None:
+    assert _due(50_000, left=900_000) == Due(50_000)
+    assert _due(30_000, left=900_000) is None  # far from the end: more will come
+    assert _due(3_000, left=5_000) is None
+    # near the end (what is owed outnumbers what is left): one Bulk job while the last chunks run, once
+    assert _due(3_300, left=3_000) == Due(2_001, early=True)
+    assert _due(3_300, left=3_000, early_spent=True) is None
+
+
+def test_the_runs_tail_writes_each_whole_collections_call_as_soon_as_it_is_owed() -> None:
+    # no more than a Bulk-sized batch left to sync: their links go 200 a call whenever they go, so they go now
+    assert _due(250, left=1_500) == Due(200)
+    assert _due(250, left=1_500, early_spent=True) == Due(200)
+    assert _due(199, left=1_500) is None  # not one whole call yet
+    assert _due(1_900, left=2_001) is None
+    # the early Bulk job first when it is due: one job instead of a call per 200
+    assert _due(3_300, left=1_500) == Due(2_001, early=True)
+
+
+def test_a_run_with_nothing_left_to_sync_leaves_its_links_to_its_finish() -> None:
+    assert _due(1_500, left=0) is None
+    assert _due(3_300, left=0) is None
+    assert _due(50_000, left=0) == Due(50_000)

@@ -1,5 +1,6 @@
 """A bulk chunk notices an operator's stop before its next record, within `STOP_CHECK_SECONDS`, reading the run's
-status from Redis at most that often (real Redis; the clock is the test's)."""
+status from Redis at most that often, and looks at what the run owes Salesforce as often (real Redis; the clock is
+the test's)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,23 @@ def test_a_stop_is_seen_within_the_check_interval_and_read_once_an_interval(conn
         watch.check()  # and stays stopped, without another read
     assert counted.reads == 2
     connection.delete(key("run-1", "meta"))
+
+
+def test_each_look_at_a_going_run_also_runs_the_chunks_own_look_and_a_stopped_one_does_not(
+    connection: redis.Redis,
+) -> None:
+    set_meta(connection, "run-2", status="running")
+    now, looks = [100.0], []
+    watch = StopWatch(connection, "run-2", clock=lambda: now[0], on_look=lambda: looks.append(now[0]))
+
+    for _ in range(3):
+        for _ in range(50):
+            watch.check()
+        now[0] += STOP_CHECK_SECONDS
+    assert looks == [100.0, 100.5, 101.0]  # once an interval, not once a record
+
+    set_meta(connection, "run-2", status="stopped")
+    with pytest.raises(RunStopped):
+        watch.check()
+    assert len(looks) == 3  # a stopped run queues nothing more
+    connection.delete(key("run-2", "meta"))

@@ -1,0 +1,88 @@
+"""A bulk run's links written back: a flush of the run's tail writes whole sObject Collections calls and leaves the
+rest for the next, the run's end writes everything, and it waits for a flush under way instead of giving up (real
+Redis, in-process Salesforce)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import redis
+
+from gateway.sync import fencing
+from gateway.sync.bulk import links
+from gateway.sync.bulk.runs import key
+from gateway.sync.context import SyncContext
+from tests.unit.sync.fakes import FakeSalesforce
+
+RUN = "run-links"
+
+
+class _CountedSalesforce(FakeSalesforce):
+    """Salesforce that remembers the records of each update (the client sends them 200 a Collections call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def update(self, sobject: str, records: Sequence[dict[str, Any]], **kwargs: Any) -> Any:
+        self.calls.append(len(records))
+        return super().update(sobject, records, **kwargs)
+
+
+@pytest.fixture
+def salesforce() -> _CountedSalesforce:
+    return _CountedSalesforce()
+
+
+def _owe(context: SyncContext, salesforce: FakeSalesforce, count: int) -> list[str]:
+    ids = [salesforce.seed("Contact", LastName=f"Linked{n}") for n in range(count)]
+    pipe = context.redis.pipeline()
+    for n, record_id in enumerate(ids):
+        links.owe(pipe, RUN, links.Owed("Contact", record_id, {"Messaging_Contact_Id__c": f"mc-{n}"}))
+    pipe.execute()
+    return ids
+
+
+def _linked(salesforce: FakeSalesforce) -> int:
+    return len(salesforce.rows("SELECT Id FROM Contact WHERE Messaging_Contact_Id__c != null"))
+
+
+def test_a_tail_flush_writes_whole_collections_calls_and_the_runs_end_the_rest(
+    context: SyncContext, salesforce: _CountedSalesforce
+) -> None:
+    _owe(context, salesforce, 450)
+
+    assert links.flush(context, RUN, at_least=200) == 400
+    assert salesforce.calls == [400], "two whole calls: a call for 50 records costs as much as one for 200"
+    assert links.owed(context.redis, RUN, "Contact") == 50
+    assert links.flush(context, RUN, at_least=200) == 0  # less than a call's worth: left for later
+
+    assert links.flush(context, RUN, everything=True) == 50
+    assert salesforce.calls == [400, 50]
+    assert links.owed(context.redis, RUN, "Contact") == 0
+    assert _linked(salesforce) == 450
+
+
+def test_the_runs_end_waits_for_a_flush_under_way_then_writes_the_rest(
+    context: SyncContext, salesforce: _CountedSalesforce, connection: redis.Redis
+) -> None:
+    _owe(context, salesforce, 30)
+    holder = fencing.claim(connection, key(RUN, "flush_lock"), 60)  # a mid-run flush job writing
+    assert holder is not None
+
+    with pytest.raises(links.FlushBusy):
+        links.flush(context, RUN, everything=True)  # not waiting: two flushers would send the same batch twice
+    assert salesforce.calls == []
+
+    released = threading.Timer(0.3, fencing.release, (connection, holder))
+    released.start()
+    started = time.monotonic()
+    assert links.flush(context, RUN, everything=True, wait=10.0) == 30
+    released.join()
+    assert 0.3 <= time.monotonic() - started < 5.0, "it waited for the holder, and no longer"
+    assert salesforce.calls == [30]
+    assert _linked(salesforce) == 30
