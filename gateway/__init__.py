@@ -1,17 +1,20 @@
-"""The messaging-sync gateway. `create_app()` is the Flask app factory; nothing else lives here."""
+"""The messaging-sync gateway. `create_app()` is the Flask app factory; nothing else lives here.
+
+Flask is imported by `create_app`, not with this package: every `gateway` command and worker imports the package,
+and only the web needs Flask (`tests/unit/gateway/test_cli_imports.py`).
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, g, request
-from werkzeug.wrappers import Response
-
 from gateway.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from flask import Flask
     from prometheus_client.registry import Collector
+    from werkzeug.wrappers import Response
 
 __version__ = "0.1.0"
 
@@ -22,6 +25,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     Every client (Redis, Salesforce, platform) is created here, per app; nothing is module-global, so two apps can
     live in one process (tests build one per test).
     """
+    from flask import Flask, g, request
+
     from gateway import jobs, metrics
     from gateway.platforms import build_adapter
     from gateway.redis_client import connect

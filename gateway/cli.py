@@ -164,6 +164,8 @@ def worker(queues: str, burst: bool, name: str | None, stack_file: Path | None) 
             raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(jobs.QUEUES)}")
         assert settings.redis_url is not None
         os.environ["REDIS_URL"] = settings.redis_url  # job processes read their settings from the environment
+        if settings.platform_entry is not None:
+            settings.platform_entry.preload()  # once here, not in each job's forked process
         connection = connect(settings.redis_url)
         rq_worker = GatewayWorker(names, connection=connection, name=name)
         rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

@@ -104,7 +104,8 @@ def _estimate_and_confirm(
     ask: bool,
 ) -> None:
     """Print how long the runs will take (one COUNT() per Salesforce → platform run); with `ask`, at a terminal,
-    start only if the operator says yes (exit 1 otherwise: nothing was queued)."""
+    start only if the operator says yes (exit 1 otherwise: nothing was queued). Without `ask` the runs are already
+    queued (their workers start while this counts): a failed count is a warning, not the command's failure."""
     from gateway.salesforce.errors import SalesforceError
     from gateway.sync.bulk import estimate
     from gateway.sync.context import SyncContext
@@ -113,7 +114,10 @@ def _estimate_and_confirm(
     try:
         found = estimate.estimate(context, directions, object_name, since)
     except (SalesforceError, RuntimeError) as exc:
-        raise click.ClickException(f"could not count the records to sync: {exc}") from None
+        if ask:
+            raise click.ClickException(f"could not count the records to sync: {exc}") from None
+        click.echo(f"Estimate unavailable (could not count the records to sync: {exc})", err=True)
+        return
     finally:
         context.close()
     click.echo("Estimate (at the platform's declared limit; real-time syncs share it, so expect longer):", err=True)
@@ -231,7 +235,7 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
     """Sync every record between two databases that have never met (resumable; several workers share it).
 
     First it says how long the run will take at the platform's declared request limit, and asks before starting
-    (at a terminal; `--yes` or `--detach` start at once)."""
+    (at a terminal; `--yes` or `--detach` start at once, and say it once the run is queued)."""
     from gateway import jobs
     from gateway.sync import reports
 
@@ -239,7 +243,9 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
     with _connected(queues_work=True) as (settings, connection):
         _check_platform_lists_people(settings, DIRECTIONS[to])
         chosen = _sync_object(settings, connection, object_name)
-        _estimate_and_confirm(settings, connection, DIRECTIONS[to], chosen, moment, ask=not (yes or detach))
+        ask = not (yes or detach)
+        if ask:  # the operator decides on the estimate
+            _estimate_and_confirm(settings, connection, DIRECTIONS[to], chosen, moment, ask=True)
         run_ids = jobs.start_bulk_runs(
             connection,
             directions=DIRECTIONS[to],
@@ -250,6 +256,8 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
         )
         for run_id in run_ids:
             click.echo(f"queued run {run_id}", err=True)
+        if not ask:  # queued first: the count (a Salesforce call) does not hold the workers back
+            _estimate_and_confirm(settings, connection, DIRECTIONS[to], chosen, moment, ask=False)
         if detach:
             _WorkerCheck(connection, jobs.BULK, settings.redis_url)(idle=True, now=True)
             click.echo(json.dumps({"runs": run_ids}))

@@ -16,8 +16,6 @@ import hashlib
 import hmac
 import re
 
-from werkzeug.security import check_password_hash, generate_password_hash
-
 SCRYPT_DEFAULT = "scrypt:32768:8:1"  # N=2^15, r=8, p=1: ~32 MiB and ~75 ms per check on a 2-core machine
 SCRYPT_PATTERN = re.compile(r"\Ascrypt:(\d+):(\d+):(\d+)\$([A-Za-z0-9]{8,64})\$([0-9a-f]{128})\Z")
 SHA256_PATTERN = re.compile(r"\A[0-9a-fA-F]{64}\Z")
@@ -26,6 +24,8 @@ MIN_N, MAX_N = 2**14, 2**20  # below 2^14 the hash is cheap to brute-force; abov
 
 def hash_secret(secret: str, method: str = SCRYPT_DEFAULT) -> str:
     """The `secret_scrypt` value for `secret` (a fresh salt each call)."""
+    from werkzeug.security import generate_password_hash  # werkzeug only where a hash is made or checked
+
     if not secret:
         raise ValueError("an empty secret cannot be hashed")
     return generate_password_hash(secret, method=method, salt_length=16)
@@ -47,6 +47,8 @@ def scrypt_problem(value: str) -> str | None:
 def verify_secret(secret: str, *, scrypt: str | None = None, sha256: str | None = None) -> bool:
     """True when `secret` matches the stored hash (scrypt preferred when both are given)."""
     if scrypt is not None:
+        from werkzeug.security import check_password_hash
+
         return check_password_hash(scrypt, secret)
     if sha256 is not None:
         return hmac.compare_digest(hashlib.sha256(secret.encode()).hexdigest(), sha256.lower())
@@ -61,5 +63,5 @@ def dummy_hash() -> str:
 
 def dummy_verify(secret: str) -> bool:
     """Spend one default-cost check and answer False (for a client id nobody configured)."""
-    check_password_hash(dummy_hash(), secret)
+    verify_secret(secret, scrypt=dummy_hash())
     return False

@@ -12,6 +12,7 @@ between calls except a connection pool (and whatever shared limits they keep in 
 from __future__ import annotations
 
 import enum
+import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -320,6 +321,13 @@ class PlatformEntry:
     doctor: Callable[[Any, Redis], Iterable[tuple[str, bool, str]]] | None = None
     limits: tuple[str, ...] = ()
 
+    def preload(self) -> None:
+        """Import the modules the entry names lazily (`Imported`): a worker does so once, so that the processes it
+        forks for its jobs find them loaded instead of each importing them again."""
+        for part in (self.adapter, self.pace, self.doctor):
+            if isinstance(part, Imported):
+                part.load()
+
     def scope(self) -> dict[str, list[str]]:
         """`{"syncs": […], "cannot": […]}`: what the gateway does with this platform and what it cannot."""
         syncs, cannot = self.capabilities.scope()
@@ -329,3 +337,24 @@ class PlatformEntry:
     def prefix(self) -> str:
         """The prefix of its environment variables (`MOBILECOMMONS_`)."""
         return self.name.upper() + "_"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A callable standing for `"module:attribute"` (dotted after the colon): it imports the module when first called
+    (or `load`ed) and calls what it names. A registry entry names its adapter and pace this way, so that a process
+    that never builds an adapter (a `gateway` command reading settings, the web without a platform) never loads its
+    module and dependencies (`tests/unit/gateway/test_cli_imports.py`); a worker loads them once, before it forks a
+    process per job (`PlatformEntry.preload`)."""
+
+    path: str
+
+    def load(self) -> Any:
+        module, _, name = self.path.partition(":")
+        target: Any = importlib.import_module(module)
+        for part in name.split("."):
+            target = getattr(target, part)
+        return target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
@@ -19,9 +19,10 @@ from gateway.domain.mapping import MappingRules
 from gateway.domain.sync_config import SyncConfig, parse_sync_config
 from gateway.platforms.base import PlatformAdapter
 from gateway.redis_client import connect
-from gateway.salesforce.client import SalesforceClient
-from gateway.salesforce.config_reader import read_sync_configuration
 from gateway.sync import fencing
+
+if TYPE_CHECKING:
+    from gateway.salesforce.client import SalesforceClient
 
 CONFIG_KEY = "gateway:salesforce:sync-config"
 CONFIG_TTL = 300
@@ -84,6 +85,8 @@ class SyncContext:
         if self._salesforce is None:
             if self.settings.salesforce is None:
                 raise RuntimeError("Salesforce is not configured: set SALESFORCE_LOGIN_URL and SALESFORCE_CLIENT_ID")
+            from gateway.salesforce.client import SalesforceClient  # loaded by the first process that calls
+
             self._salesforce = SalesforceClient(self.settings.salesforce, redis=self.redis)
         return self._salesforce
 
@@ -113,6 +116,8 @@ class SyncContext:
             if cached is not None:
                 raw: dict[str, Any] = json.loads(cached)
             else:
+                from gateway.salesforce.config_reader import read_sync_configuration
+
                 read = read_sync_configuration(self.salesforce)
                 raw = {"objects": read.sync_objects, "mappings": read.field_mappings}
                 self.redis.set(CONFIG_KEY, json.dumps(raw), ex=CONFIG_TTL)

@@ -16,13 +16,32 @@ its emulator is `gateway.emulators.actionnetwork`. Every fact with its source, a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
 from gateway.domain.errors import SyncFailure
-from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter, pace
 from gateway.platforms.actionnetwork.settings import ActionNetworkSettings, Variables
-from gateway.platforms.base import PlatformEntry
+from gateway.platforms.base import Capabilities, Imported, PlatformEntry
+
+if TYPE_CHECKING:
+    from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter
+
+CAPABILITIES = Capabilities(
+    contact_store=True,
+    custom_fields=True,
+    conversation_history=False,  # no per-person SMS history in the API
+    campaigns=False,
+    inbound_webhooks=True,  # action webhooks: "look at this person now"
+    opt_out_webhooks=False,  # no unsubscribe trigger: opt-outs are found by polling `changed_since`
+    change_feed=True,  # `filter=modified_date gt …`
+    ordered_change_feed=False,  # "people are not ordered" (docs): a bulk planner must not resume by count
+    lookup_by_phone=False,  # no documented phone filter: the signup helper deduplicates by phone itself
+    lookup_by_crm_id=False,  # no documented filter on custom fields
+    lookup_by_platform_id=True,  # GET people/{uuid}
+    lookup_many_by_phone=False,
+)
+
 
 INCREMENTAL_LOOKBACK_SECONDS = 48 * 3600
 
@@ -32,6 +51,8 @@ def doctor(settings: ActionNetworkSettings, redis: Redis) -> Iterator[tuple[str,
     silently, so a typo would only show as people missing the tag)."""
     if not settings.source_tag:
         return
+    from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter
+
     adapter = ActionNetworkAdapter.build(settings, redis)
     name = "actionnetwork source tag"
     try:
@@ -59,11 +80,11 @@ ENTRY = PlatformEntry(
     title="Action Network",
     variables=Variables,
     settings=ActionNetworkSettings.from_variables,
-    adapter=ActionNetworkAdapter.build,
-    capabilities=ActionNetworkAdapter.capabilities,
+    adapter=Imported("gateway.platforms.actionnetwork.adapter:ActionNetworkAdapter.build"),
+    capabilities=CAPABILITIES,
     emulator="gateway.emulators.actionnetwork.cli:command",
     demo="gateway.emulators.actionnetwork.demo",
-    pace=pace,
+    pace=Imported("gateway.platforms.actionnetwork.adapter:pace"),
     incremental_lookback_seconds=INCREMENTAL_LOOKBACK_SECONDS,
     doctor=doctor,
     limits=(
@@ -75,4 +96,14 @@ ENTRY = PlatformEntry(
     ),
 )
 
-__all__ = ["ENTRY", "ActionNetworkAdapter", "ActionNetworkSettings"]
+
+def __getattr__(name: str) -> Any:
+    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
+    if name == "ActionNetworkAdapter":
+        from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter
+
+        return ActionNetworkAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CAPABILITIES", "ENTRY", "ActionNetworkAdapter", "ActionNetworkSettings"]

@@ -37,11 +37,10 @@ from requests.adapters import HTTPAdapter
 from gateway import sendguard
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
-from gateway.platforms.actionnetwork import webhooks, wire
+from gateway.platforms.actionnetwork import CAPABILITIES, webhooks, wire
 from gateway.platforms.actionnetwork.settings import ActionNetworkSettings
 from gateway.platforms.base import (
     Campaign,
-    Capabilities,
     InboundEvent,
     MessagePage,
     NotSupportedError,
@@ -53,20 +52,6 @@ from gateway.ratelimit import PlatformLimits, Throttled, backoff_delay, effectiv
 log = logging.getLogger(__name__)
 
 NAME = webhooks.NAME
-CAPABILITIES = Capabilities(
-    contact_store=True,
-    custom_fields=True,
-    conversation_history=False,  # no per-person SMS history in the API
-    campaigns=False,
-    inbound_webhooks=True,  # action webhooks: "look at this person now"
-    opt_out_webhooks=False,  # no unsubscribe trigger: opt-outs are found by polling `changed_since`
-    change_feed=True,  # `filter=modified_date gt …`
-    ordered_change_feed=False,  # "people are not ordered" (docs): a bulk planner must not resume by count
-    lookup_by_phone=False,  # no documented phone filter: the signup helper deduplicates by phone itself
-    lookup_by_crm_id=False,  # no documented filter on custom fields
-    lookup_by_platform_id=True,  # GET people/{uuid}
-    lookup_many_by_phone=False,
-)
 # One Salesforce record costs about two requests here: a new record opted in is a phone-only probe (may we
 # subscribe?) and the signup; a linked one is a read by uuid and the signup (three when it also subscribes); a
 # record not opted in is the signup alone. One `changed_since` request reads a page of 25 people.

@@ -33,19 +33,48 @@ nowhere else:
 
 from __future__ import annotations
 
-from gateway.platforms.base import PlatformEntry
-from gateway.platforms.mobilecommons.adapter import MobileCommonsAdapter
+from typing import TYPE_CHECKING, Any
+
+from gateway.platforms.base import Capabilities, Imported, PlatformEntry
 from gateway.platforms.mobilecommons.settings import MobileCommonsSettings, Variables
+
+if TYPE_CHECKING:
+    from gateway.platforms.mobilecommons.adapter import MobileCommonsAdapter
+
+CAPABILITIES = Capabilities(
+    contact_store=True,
+    custom_fields=True,
+    conversation_history=True,
+    campaigns=True,
+    inbound_webhooks=True,
+    opt_out_webhooks=False,  # mData is keyword-scoped; STOP must be polled (research §1)
+    change_feed=True,
+    ordered_change_feed=True,  # `profiles?from=&to=` in a stable order (an assumption, see the package docstring)
+    lookup_by_phone=True,
+    lookup_by_crm_id=False,
+    lookup_by_platform_id=False,
+    lookup_many_by_phone=True,
+)
 
 ENTRY = PlatformEntry(
     name="mobilecommons",
     title="Mobile Commons",
     variables=Variables,
     settings=MobileCommonsSettings.from_variables,
-    adapter=MobileCommonsAdapter.build,
-    capabilities=MobileCommonsAdapter.capabilities,
+    adapter=Imported("gateway.platforms.mobilecommons.adapter:MobileCommonsAdapter.build"),
+    capabilities=CAPABILITIES,
     emulator="gateway.emulators.mobilecommons.cli:command",
     demo="gateway.emulators.mobilecommons.demo",
 )
 
-__all__ = ["ENTRY", "MobileCommonsAdapter", "MobileCommonsSettings"]
+
+def __getattr__(name: str) -> Any:
+    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
+    if name == "MobileCommonsAdapter":
+        from gateway.platforms.mobilecommons.adapter import MobileCommonsAdapter
+
+        return MobileCommonsAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CAPABILITIES", "ENTRY", "MobileCommonsAdapter", "MobileCommonsSettings"]

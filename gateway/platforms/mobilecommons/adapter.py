@@ -28,12 +28,12 @@ from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.http_pool import UNREACHABLE, ApiPool
 from gateway.platforms.base import (
     Campaign,
-    Capabilities,
     InboundEvent,
     MessagePage,
     NotSupportedError,
     WebhookReply,
 )
+from gateway.platforms.mobilecommons import CAPABILITIES
 from gateway.platforms.mobilecommons.settings import MAX_PAGE_SIZE, MobileCommonsSettings
 from gateway.platforms.mobilecommons.webhooks import parse_mdata
 from gateway.platforms.mobilecommons.wire import (
@@ -60,20 +60,7 @@ class MobileCommonsAdapter:
     """The `PlatformAdapter` for Upland Mobile Commons. Thread-safe (one connection pool, `gateway.http_pool`)."""
 
     name = "mobilecommons"
-    capabilities = Capabilities(
-        contact_store=True,
-        custom_fields=True,
-        conversation_history=True,
-        campaigns=True,
-        inbound_webhooks=True,
-        opt_out_webhooks=False,  # mData is keyword-scoped; STOP must be polled (research §1)
-        change_feed=True,
-        ordered_change_feed=True,  # `profiles?from=&to=` in a stable order (an assumption, see the package docstring)
-        lookup_by_phone=True,
-        lookup_by_crm_id=False,
-        lookup_by_platform_id=False,
-        lookup_many_by_phone=True,
-    )
+    capabilities = CAPABILITIES
     webhook_reply = WebhookReply()  # an empty answer: the platform texts nothing back
 
     def __init__(

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from gateway.platforms.base import PlatformEntry
-from gateway.platforms.recording.adapter import RecordingAdapter
+from typing import TYPE_CHECKING, Any
+
+from gateway.platforms.base import Capabilities, Imported, PlatformEntry
 from gateway.platforms.recording.settings import RecordingSettings, Variables
+
+if TYPE_CHECKING:
+    from gateway.platforms.recording.adapter import RecordingAdapter
+
+CAPABILITIES = Capabilities(contact_store=True, lookup_by_phone=True, lookup_by_crm_id=True, lookup_by_platform_id=True)
 
 ENTRY = PlatformEntry(
     name="recording",
     title="Recording (test platform)",
     variables=Variables,
     settings=RecordingSettings.from_variables,
-    adapter=lambda settings, redis: RecordingAdapter(redis, settings),
-    capabilities=RecordingAdapter.capabilities,
+    adapter=Imported("gateway.platforms.recording.adapter:RecordingAdapter.build"),
+    capabilities=CAPABILITIES,
 )
 
-__all__ = ["ENTRY", "RecordingAdapter", "RecordingSettings"]
+
+def __getattr__(name: str) -> Any:
+    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
+    if name == "RecordingAdapter":
+        from gateway.platforms.recording.adapter import RecordingAdapter
+
+        return RecordingAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CAPABILITIES", "ENTRY", "RecordingAdapter", "RecordingSettings"]

@@ -22,12 +22,12 @@ from gateway import sendguard
 from gateway.domain.contact import Contact, PostalAddress, SmsStatus
 from gateway.platforms.base import (
     Campaign,
-    Capabilities,
     InboundEvent,
     MessagePage,
     NotSupportedError,
     WebhookReply,
 )
+from gateway.platforms.recording import CAPABILITIES
 from gateway.platforms.recording.settings import RecordingSettings
 
 LOG_KEY = "gateway:recording:log"
@@ -56,14 +56,17 @@ def _from_json(raw: bytes | str) -> Contact:
 
 class RecordingAdapter:
     name = "recording"
-    capabilities = Capabilities(
-        contact_store=True, lookup_by_phone=True, lookup_by_crm_id=True, lookup_by_platform_id=True
-    )
+    capabilities = CAPABILITIES
     webhook_reply = WebhookReply()
 
     def __init__(self, connection: redis.Redis, settings: RecordingSettings | None = None) -> None:
         self.redis = connection
         self.delay = (settings or RecordingSettings()).delay_ms / 1000
+
+    @classmethod
+    def build(cls, settings: RecordingSettings | None, connection: redis.Redis) -> RecordingAdapter:
+        """The registry's constructor (`PlatformEntry.adapter`: settings, then the deployment's Redis)."""
+        return cls(connection, settings)
 
     def recorded(self) -> list[Contact]:
         """Every upsert received, in order (a test's view of 'what the platform saw')."""

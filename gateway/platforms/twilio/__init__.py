@@ -9,17 +9,35 @@ Modules: `settings` (the `TWILIO_*` variables), `signature` (X-Twilio-Signature)
 
 from __future__ import annotations
 
-from gateway.platforms.base import Pace, PlatformEntry
-from gateway.platforms.twilio.adapter import TwilioAdapter
+from typing import TYPE_CHECKING, Any
+
+from gateway.platforms.base import Capabilities, Imported, Pace, PlatformEntry
 from gateway.platforms.twilio.settings import TwilioSettings, Variables
+
+if TYPE_CHECKING:
+    from gateway.platforms.twilio.adapter import TwilioAdapter
+
+CAPABILITIES = Capabilities(
+    contact_store=False,  # Twilio keeps no people: the sync records opt changes in Salesforce (the ledger)
+    custom_fields=False,
+    conversation_history=True,
+    campaigns=False,
+    inbound_webhooks=True,
+    opt_out_webhooks=True,  # STOP and START are pushed, signed, within seconds; the pushed word itself decides
+    change_feed=True,  # a backstop for missed webhooks: keywords read back from the Messages API, slow interval
+    lookup_by_phone=False,  # nobody to look up: an event's own opt status is the platform's word
+    lookup_by_crm_id=False,
+    lookup_by_platform_id=False,
+    lookup_many_by_phone=False,
+)
 
 ENTRY = PlatformEntry(
     name="twilio",
     title="Twilio",
     variables=Variables,
     settings=TwilioSettings.from_variables,
-    adapter=TwilioAdapter.build,
-    capabilities=TwilioAdapter.capabilities,
+    adapter=Imported("gateway.platforms.twilio.adapter:TwilioAdapter.build"),
+    capabilities=CAPABILITIES,
     emulator="gateway.emulators.twilio.cli:command",
     demo="gateway.emulators.twilio.demo",
     # Salesforce → Twilio writes only the ledger in Salesforce: a run makes no Twilio request, whatever the shared
@@ -34,4 +52,14 @@ ENTRY = PlatformEntry(
     ),
 )
 
-__all__ = ["ENTRY", "TwilioAdapter", "TwilioSettings"]
+
+def __getattr__(name: str) -> Any:
+    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
+    if name == "TwilioAdapter":
+        from gateway.platforms.twilio.adapter import TwilioAdapter
+
+        return TwilioAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CAPABILITIES", "ENTRY", "TwilioAdapter", "TwilioSettings"]

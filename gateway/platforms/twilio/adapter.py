@@ -39,7 +39,6 @@ from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode, SyncFailure
 from gateway.platforms.base import (
     Campaign,
-    Capabilities,
     Direction,
     InboundEvent,
     InboundKind,
@@ -49,7 +48,7 @@ from gateway.platforms.base import (
     NotSupportedError,
     WebhookReply,
 )
-from gateway.platforms.twilio import webhooks
+from gateway.platforms.twilio import CAPABILITIES, webhooks
 from gateway.platforms.twilio.errors import error_for, read_error, unreachable
 from gateway.platforms.twilio.settings import WEBHOOK_PATH, TwilioSettings
 from gateway.ratelimit import PlatformLimits, Throttled, limits_for
@@ -115,19 +114,7 @@ class TwilioAdapter:
     """The `PlatformAdapter` for Twilio Programmable Messaging. Thread-safe (one pooled `requests.Session`)."""
 
     name = "twilio"
-    capabilities = Capabilities(
-        contact_store=False,  # Twilio keeps no people: the sync records opt changes in Salesforce (the ledger)
-        custom_fields=False,
-        conversation_history=True,
-        campaigns=False,
-        inbound_webhooks=True,
-        opt_out_webhooks=True,  # STOP and START are pushed, signed, within seconds; the pushed word itself decides
-        change_feed=True,  # a backstop for missed webhooks: keywords read back from the Messages API, slow interval
-        lookup_by_phone=False,  # nobody to look up: an event's own opt status is the platform's word
-        lookup_by_crm_id=False,
-        lookup_by_platform_id=False,
-        lookup_many_by_phone=False,
-    )
+    capabilities = CAPABILITIES
     webhook_reply = WebhookReply(webhooks.EMPTY_TWIML, "text/xml")  # TwiML that sends nothing back
 
     def __init__(
