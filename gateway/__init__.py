@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     from flask import Flask, g, request
 
-    from gateway import jobs, metrics
+    from gateway import metrics, queues
     from gateway.platforms import build_adapter
     from gateway.redis_client import connect
     from gateway.web import api, auth, errors, health, status_page, webhooks
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                 connection, settings.messaging_platform, settings.platform.max_concurrent, paced
             )
         )
-    app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, jobs.QUEUES, extra)
+    app.extensions["gateway.metrics_registry"] = metrics.build_registry(connection, queues.QUEUES, extra)
     remote_checks = {}
     if settings.messaging_platform is not None:
         platform = build_adapter(settings.messaging_platform, settings.platform, connection)

@@ -154,14 +154,15 @@ def worker(queues: str, burst: bool, name: str | None, stack_file: Path | None) 
     _logging(settings)
     _terminate_on_sigterm()
     with _redis(settings) as settings:
-        from gateway import jobs
+        from gateway import jobs  # noqa: F401 - the job functions, loaded once here: each job's forked process has them
+        from gateway.queues import QUEUES
         from gateway.redis_client import connect
         from gateway.workers import GatewayWorker
 
         names = [q.strip() for q in queues.split(",") if q.strip()]
-        unknown = sorted(set(names) - set(jobs.QUEUES))
+        unknown = sorted(set(names) - set(QUEUES))
         if unknown:
-            raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(jobs.QUEUES)}")
+            raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}")
         assert settings.redis_url is not None
         os.environ["REDIS_URL"] = settings.redis_url  # job processes read their settings from the environment
         if settings.platform_entry is not None:

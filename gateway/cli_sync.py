@@ -168,12 +168,12 @@ class _WorkerCheck:
         self.said = False
 
     def __call__(self, idle: bool, *, now: bool = False) -> None:
-        from gateway import jobs
+        from gateway import queues
 
         if self.said or not idle or (not now and time.monotonic() < self.next_look):
             return
         self.next_look = time.monotonic() + NO_WORKER_GRACE
-        if jobs.listening_workers(self.connection, self.queue):
+        if queues.listening_workers(self.connection, self.queue):
             return
         self.said = True
         click.echo(
@@ -187,12 +187,12 @@ class _WorkerCheck:
 
 
 def _watch(settings: Settings, connection: Any, run_ids: list[str], interval: float = 0.5) -> list[dict[str, Any]]:
-    from gateway import jobs
+    from gateway import queues
     from gateway.sync.bulk import runs as bulk_runs
 
     tty = sys.stderr.isatty()
     last_print = 0.0
-    no_worker = _WorkerCheck(connection, jobs.BULK, settings.redis_url)
+    no_worker = _WorkerCheck(connection, queues.BULK, settings.redis_url)
     while True:
         runs = [bulk_runs.progress(connection, r) for r in run_ids]
         no_worker(idle=not any(int(r["processed"]) for r in runs) and all(r["status"] != "done" for r in runs))
@@ -236,7 +236,7 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
 
     First it says how long the run will take at the platform's declared request limit, and asks before starting
     (at a terminal; `--yes` or `--detach` start at once, and say it once the run is queued)."""
-    from gateway import jobs
+    from gateway import queues
     from gateway.sync import reports
 
     moment = _parse_since(since)
@@ -246,7 +246,7 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
         ask = not (yes or detach)
         if ask:  # the operator decides on the estimate
             _estimate_and_confirm(settings, connection, DIRECTIONS[to], chosen, moment, ask=True)
-        run_ids = jobs.start_bulk_runs(
+        run_ids = queues.start_bulk_runs(
             connection,
             directions=DIRECTIONS[to],
             object_name=chosen,
@@ -259,7 +259,7 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
         if not ask:  # queued first: the count (a Salesforce call) does not hold the workers back
             _estimate_and_confirm(settings, connection, DIRECTIONS[to], chosen, moment, ask=False)
         if detach:
-            _WorkerCheck(connection, jobs.BULK, settings.redis_url)(idle=True, now=True)
+            _WorkerCheck(connection, queues.BULK, settings.redis_url)(idle=True, now=True)
             click.echo(json.dumps({"runs": run_ids}))
             return
         runs = _watch(settings, connection, run_ids)
@@ -273,14 +273,14 @@ def initial(to: str, object_name: str, since: str | None, dry_run: bool, detach:
 @click.option("--detach", is_flag=True, help="Queue the runs and exit.")
 def incremental(detach: bool) -> None:
     """Run the incremental pull now (records changed since the high-water mark minus the overlap window)."""
-    from gateway import jobs
+    from gateway import queues
     from gateway.sync import reports
     from gateway.sync.bulk import runs as bulk_runs
 
     with _connected(queues_work=True) as (settings, connection):
-        run_ids = bulk_runs.start_incremental(connection, jobs.bulk_jobs(connection), settings)
+        run_ids = bulk_runs.start_incremental(connection, queues.bulk_jobs(connection), settings)
         if detach:
-            _WorkerCheck(connection, jobs.BULK, settings.redis_url)(idle=True, now=True)
+            _WorkerCheck(connection, queues.BULK, settings.redis_url)(idle=True, now=True)
             click.echo(json.dumps({"runs": run_ids}))
             return
         for run in _watch(settings, connection, run_ids):
@@ -357,17 +357,17 @@ def stop(run_id: str) -> None:
 @click.option("--detach", is_flag=True)
 def resume(run_id: str, detach: bool) -> None:
     """Go on with a stopped or failed run: chunks not done are queued again; done records are not re-sent."""
-    from gateway import jobs
+    from gateway import queues
     from gateway.sync import reports
     from gateway.sync.bulk import runs as bulk_runs
 
     with _connected(queues_work=True) as (settings, connection):
         try:
-            bulk_runs.resume_run(connection, jobs.bulk_jobs(connection), run_id)
+            bulk_runs.resume_run(connection, queues.bulk_jobs(connection), run_id)
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0])) from None
         if detach:
-            _WorkerCheck(connection, jobs.BULK, settings.redis_url)(idle=True, now=True)
+            _WorkerCheck(connection, queues.BULK, settings.redis_url)(idle=True, now=True)
         else:
             (run,) = _watch(settings, connection, [run_id])
             click.echo(reports.format_report(run))
@@ -379,13 +379,13 @@ def donations(timeout: int) -> None:
     """Roll closed-won Opportunities up to the platform's donation field now (it also runs on its schedule)."""
     from rq import Queue
 
-    from gateway import jobs
+    from gateway import queues
 
     with _connected(queues_work=True) as (settings, connection):
-        job = Queue(jobs.BULK, connection=connection).enqueue_call(
-            "gateway.jobs.donations_rollup", kwargs={"force": True}, timeout=jobs.BULK_JOB_TIMEOUT
+        job = Queue(queues.BULK, connection=connection).enqueue_call(
+            "gateway.jobs.donations_rollup", kwargs={"force": True}, timeout=queues.BULK_JOB_TIMEOUT
         )
-        no_worker = _WorkerCheck(connection, jobs.BULK, settings.redis_url)
+        no_worker = _WorkerCheck(connection, queues.BULK, settings.redis_url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = job.get_status(refresh=True)

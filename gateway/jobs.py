@@ -1,4 +1,5 @@
-"""RQ entry points: queue names, the retry policy, the cron table, and thin job functions that call `gateway.sync`.
+"""RQ entry points: the cron table and thin job functions that call `gateway.sync` (the queues, their retry policy and
+how bulk runs are queued: `gateway.queues`).
 
 Contract of every job here: safe to run twice (idempotent by record version), acknowledged only after its writes
 (RQ marks a job finished only when the function returns), transient failures re-raised for RQ's exponential
@@ -16,12 +17,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from rq import Queue, Retry, get_current_job
+from rq import Queue, get_current_job
 from rq.job import Job, JobStatus
 
 from gateway import metrics, platforms, queued_jobs
 from gateway.config import Settings, load_settings
 from gateway.platforms.base import InboundEvent
+from gateway.queues import (  # the queues, their policy and how bulk runs start: `gateway.queues`
+    BULK,
+    BULK_JOB_TIMEOUT,
+    FAILURE_TTL,
+    JOB_TIMEOUT,
+    REALTIME,
+    RESULT_TTL,
+    RETRY,
+    SYNC,
+    bulk_jobs,
+)
 from gateway.salesforce.errors import ApiBudgetExhausted
 from gateway.sync import (
     catch_up,
@@ -38,15 +50,6 @@ from gateway.sync.bulk import chunks, finish, links, planning, runs
 from gateway.sync.context import SyncContext
 
 log = logging.getLogger(__name__)
-
-REALTIME, SYNC, BULK = "realtime", "sync", "bulk"
-QUEUES: tuple[str, ...] = (REALTIME, SYNC, BULK)  # workers listen in this order: opt-outs first, bulk last
-
-# The first retry is immediate (a crashed worker's job should not wait for a scheduler), then exponential backoff.
-RETRY = Retry(max=6, interval=[0, 10, 30, 120, 600, 1800])
-JOB_TIMEOUT = 300
-RESULT_TTL = 3600
-FAILURE_TTL = 14 * 24 * 3600
 
 SEEN_EVENT_KEY = "gateway:events:seen:{}"
 
@@ -127,14 +130,6 @@ def _run(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         context.close()
     metrics.record_job(context.redis, name, "succeeded", timer.elapsed)
     return result
-
-
-def listening_workers(connection: redis.Redis, queue: str) -> int:
-    """How many live workers listen on `queue` (RQ's worker registry: a killed or stopped worker drops out once its
-    key expires, within `workers.WORKER_TTL` + 60 s)."""
-    from rq import Worker
-
-    return len(Worker.all(connection=connection, queue=Queue(queue, connection=connection)))
 
 
 def _enqueue(connection: redis.Redis, queue: str, function: str, *args: Any, **kwargs: Any) -> Job:
@@ -336,77 +331,6 @@ def cron_table(settings: Settings) -> list[dict[str, Any]]:
 # -- bulk runs: initial sync, nightly incremental, donations (issue 6) ------------------------------------------------
 # Every bulk job is idempotent: a chunk claims each record's outcome once per run (a repeated chunk skips what was
 # done), the planner's cursor advances with each enqueued chunk, and a budget stop re-enqueues the job for later.
-
-BULK_JOB_TIMEOUT = 1800
-
-
-class _BulkJobs:
-    """`runs.BulkJobs` on RQ: chunk jobs on the `bulk` queue with the usual retry policy."""
-
-    def __init__(self, connection: redis.Redis) -> None:
-        self.queue = Queue(BULK, connection=connection)
-
-    def _options(self) -> dict[str, Any]:
-        return {"result_ttl": RESULT_TTL, "failure_ttl": FAILURE_TTL, "retry": RETRY}
-
-    def chunk(self, pipe: Any, run_id: str, chunk_id: str) -> None:
-        self.queue.enqueue_call(
-            "gateway.jobs.bulk_chunk",
-            args=(run_id, chunk_id),
-            job_id=f"bulk-{run_id}-{chunk_id}",
-            timeout=BULK_JOB_TIMEOUT,
-            description=f"bulk run {run_id} chunk {chunk_id}",
-            pipeline=pipe,
-            **self._options(),
-        )
-
-    def later(self, delay: float, function: str, *args: Any) -> None:
-        from datetime import timedelta
-
-        self.queue.enqueue_in(
-            timedelta(seconds=delay), f"gateway.jobs.{function}", *args, job_timeout=BULK_JOB_TIMEOUT, **self._options()
-        )
-
-    def now(self, function: str, *args: Any) -> None:
-        self.queue.enqueue_call(f"gateway.jobs.{function}", args=args, timeout=BULK_JOB_TIMEOUT, **self._options())
-
-
-def bulk_jobs(connection: redis.Redis) -> _BulkJobs:
-    return _BulkJobs(connection)
-
-
-def start_bulk_run(
-    connection: redis.Redis,
-    *,
-    direction: str,
-    object_name: str,
-    kind: str = "initial",
-    since: Any = None,
-    dry_run: bool = False,
-) -> str:
-    """Record a bulk run and queue its planner; returns the run id."""
-    return start_bulk_runs(
-        connection, directions=(direction,), object_name=object_name, kind=kind, since=since, dry_run=dry_run
-    )[0]
-
-
-def start_bulk_runs(
-    connection: redis.Redis,
-    *,
-    directions: Sequence[str],
-    object_name: str,
-    kind: str = "initial",
-    since: Any = None,
-    dry_run: bool = False,
-) -> list[str]:
-    """Record one run per direction, to run one after the other (Salesforce → platform first); queue the first."""
-    run_ids = [
-        runs.create_run(connection, direction=d, object_name=object_name, kind=kind, since=since, dry_run=dry_run)
-        for d in directions
-    ]
-    runs.chain_runs(connection, run_ids)
-    bulk_jobs(connection).now("bulk_plan", run_ids[0])
-    return run_ids
 
 
 def bulk_plan(run_id: str, resume: bool = False) -> dict[str, Any]:

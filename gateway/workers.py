@@ -14,7 +14,7 @@ job was retried elsewhere finishes it a second time. `GatewayWorker` therefore:
    `HEARTBEAT_GRACE` s of grace: a worker stopped while its horse works does not lose the job to a retry;
 3. sweeps the registries every `MAINTENANCE_INTERVAL` s, and a sweeper that dies mid-sweep holds the others off for
    `MAINTENANCE_LOCK_SECONDS` (RQ's own lock: 15 minutes). A job whose heartbeat lapsed (its worker and horse stopped
-   or killed) goes back on its queue through its retry policy (`jobs.RETRY`: the first retry is immediate);
+   or killed) goes back on its queue through its retry policy (`queues.RETRY`: the first retry is immediate);
 4. gives each execution of a job a lease, `jobs.GatewayJob.fence` (the key `gateway:lease:job:<id>` holds the
    execution's id), which the next execution of that job takes over. Every write to the platform or Salesforce checks
    it first, every Redis commit of version marks and write-backs is fenced by it (`gateway.sync.fencing`), and an

@@ -70,7 +70,7 @@ from werkzeug.wrappers import Request, Response
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.demo import Stack, _restart, start_stack
-from gateway.jobs import QUEUES
+from gateway.queues import QUEUES
 from gateway.redis_server import EmbeddedRedis
 from gateway.stack import Supervisor
 

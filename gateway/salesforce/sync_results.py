@@ -16,11 +16,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.domain.errors import SyncError
-from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.results import RecordResult
+
+if TYPE_CHECKING:
+    from gateway.salesforce.client import SalesforceClient
 
 SOBJECT = "Sync_Result__c"
 KEY_FIELD = "Sync_Key__c"

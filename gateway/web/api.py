@@ -29,7 +29,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from gateway import jobs
+from gateway import jobs, queues
 from gateway.sync import conversations, resend, status
 from gateway.sync.context import SyncContext
 from gateway.web import schemas_api as schemas
@@ -224,7 +224,7 @@ def status_summary() -> dict[str, Any]:
     """The summary shared by `GET /api/v1/status` and the operator's page."""
     from gateway import __version__
 
-    summary = status.summary(sync_context(), queue_names=jobs.QUEUES, version=__version__)
+    summary = status.summary(sync_context(), queue_names=queues.QUEUES, version=__version__)
     entry = current_app.extensions["gateway.settings"].platform_entry
     summary["platform"].update(entry.scope() if entry is not None else {"syncs": [], "cannot": []})
     return summary

@@ -54,7 +54,7 @@ import requests
 from rq.registry import FinishedJobRegistry
 
 from gateway.demo import Scenario, Stack, start_stack
-from gateway.jobs import QUEUES
+from gateway.queues import QUEUES
 
 POLL = 0.1
 ROOT = Path(__file__).resolve().parents[2]

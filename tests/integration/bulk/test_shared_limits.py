@@ -6,7 +6,7 @@ from __future__ import annotations
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
-from gateway.jobs import BULK
+from gateway.queues import BULK
 from tests.integration.bulk.conftest import BulkStack, people
 
 CAP = 6

@@ -19,8 +19,8 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from gateway.domain.freshness import parse_timestamp
-from gateway.jobs import RETRY, SYNC
 from gateway.platforms.recording import adapter as recording
+from gateway.queues import RETRY, SYNC
 from gateway.sync import state
 from gateway.sync.to_platform import PLATFORM_CONCURRENCY
 from gateway.sync.writeback import PENDING_KEY

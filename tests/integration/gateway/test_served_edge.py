@@ -15,8 +15,8 @@ import requests
 from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-from gateway.jobs import SYNC
 from gateway.platforms.recording import RecordingAdapter
+from gateway.queues import SYNC
 from gateway.salesforce.ids import checksum_suffix
 from tests.conftest import CLIENTS, free_port
 from tests.integration.salesforce_emulator.conftest import Emulator

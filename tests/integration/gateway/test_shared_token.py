@@ -6,7 +6,7 @@ import redis
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
-from gateway.jobs import SYNC
+from gateway.queues import SYNC
 from tests.integration.salesforce_emulator.conftest import Emulator
 from tests.support import Process, post_events, seeded_events, wait_for
 

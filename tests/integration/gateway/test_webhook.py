@@ -11,7 +11,8 @@ from rq import Queue
 
 from gateway import create_app
 from gateway.config import load_settings
-from gateway.jobs import SYNC, owned_events
+from gateway.jobs import owned_events
+from gateway.queues import SYNC
 from gateway.salesforce.client import SalesforceClient
 from tests.conftest import CLIENTS
 from tests.integration.salesforce_emulator.conftest import Emulator

@@ -10,8 +10,8 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-from gateway.jobs import RETRY, SYNC
 from gateway.platforms.recording import RecordingAdapter
+from gateway.queues import RETRY, SYNC
 from tests.integration.salesforce_emulator.conftest import Emulator
 from tests.support import Process, post_events, salesforce_event, seeded_events, wait_for
 

@@ -20,7 +20,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from gateway import create_app
 from gateway.config import load_settings
-from gateway.jobs import SYNC
+from gateway.queues import SYNC
 from gateway.salesforce.ids import checksum_suffix
 from tests.conftest import CLIENTS
 from tests.integration.sync.conftest import Stack, eventually

@@ -1,7 +1,8 @@
-"""Every `gateway` command starts by importing the CLI and the settings; what only the web, the Salesforce client or
-a platform's adapter needs is imported where it is used, so a command that needs none of them (`gateway sync status`,
-`gateway config`, `--help`) starts in about a quarter of a second instead of half a second or more. A worker imports
-its platform's adapter once, before it forks a process per job."""
+"""Every `gateway` command starts by importing the CLI and the settings, and queues work by the job functions' names
+(`gateway.queues`); what only the web, the jobs, the Salesforce client or a platform's adapter needs is imported
+where it is used, so a command that needs none of them (`gateway sync status`, `gateway config`, `--help`) starts in
+about a quarter of a second instead of half a second or more. A worker imports its platform's adapter once, before
+it forks a process per job."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def _loaded_after(code: str) -> list[str]:
 
 
 def test_the_cli_and_its_settings_load_without_the_web_the_salesforce_client_or_any_adapter() -> None:
-    loaded = _loaded_after("import gateway.cli, gateway.config, gateway.sync.context")
+    loaded = _loaded_after("import gateway.cli, gateway.cli_sync, gateway.config, gateway.queues, gateway.sync.context")
     assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
+    assert "gateway.jobs" not in loaded  # the job functions and the whole sync layer: queued by name
     assert [m for m in loaded if m.startswith("gateway.platforms.") and m.endswith(".adapter")] == []
     assert "gateway.salesforce.client" not in loaded
 
