@@ -3,8 +3,9 @@
 Nothing outside this package imports simple-salesforce or authlib's Salesforce grants; use `SalesforceClient`.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gateway.lazy_imports import exports
 
 if TYPE_CHECKING:
     from gateway.salesforce.client import QueryStream, SalesforceClient
@@ -22,28 +23,23 @@ if TYPE_CHECKING:
 
 # Each name is imported from its module when first asked for, so that a process reading only this package's settings
 # (`gateway.config`, hence every `gateway` command) does not load simple-salesforce, authlib and their dependencies.
-_HOMES = {
-    "QueryStream": "client",
-    "SalesforceClient": "client",
-    "ApiBudgetExhausted": "errors",
-    "BulkJobFailed": "errors",
-    "SalesforceAuthError": "errors",
-    "SalesforceError": "errors",
-    "SalesforceRequestError": "errors",
-    "SalesforceUnavailable": "errors",
-    "PhoneLookup": "phone_search",
-    "RecordError": "results",
-    "RecordResult": "results",
-    "SharedUsageCollector": "usage",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
-
+__getattr__ = exports(
+    __name__,
+    {
+        "QueryStream": "gateway.salesforce.client",
+        "SalesforceClient": "gateway.salesforce.client",
+        "ApiBudgetExhausted": "gateway.salesforce.errors",
+        "BulkJobFailed": "gateway.salesforce.errors",
+        "SalesforceAuthError": "gateway.salesforce.errors",
+        "SalesforceError": "gateway.salesforce.errors",
+        "SalesforceRequestError": "gateway.salesforce.errors",
+        "SalesforceUnavailable": "gateway.salesforce.errors",
+        "PhoneLookup": "gateway.salesforce.phone_search",
+        "RecordError": "gateway.salesforce.results",
+        "RecordResult": "gateway.salesforce.results",
+        "SharedUsageCollector": "gateway.salesforce.usage",
+    },
+)
 
 __all__ = [
     "ApiBudgetExhausted",

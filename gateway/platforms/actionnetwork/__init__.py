@@ -16,11 +16,12 @@ its emulator is `gateway.emulators.actionnetwork`. Every fact with its source, a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from redis import Redis
 
 from gateway.domain.errors import SyncFailure
+from gateway.lazy_imports import exports
 from gateway.platforms.actionnetwork.settings import ActionNetworkSettings, Variables
 from gateway.platforms.base import Capabilities, Imported, PlatformEntry
 
@@ -97,13 +98,8 @@ ENTRY = PlatformEntry(
 )
 
 
-def __getattr__(name: str) -> Any:
-    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
-    if name == "ActionNetworkAdapter":
-        from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter
-
-        return ActionNetworkAdapter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the adapter class, imported when first asked for (the registry does not load it either: `base.Imported`)
+__getattr__ = exports(__name__, {"ActionNetworkAdapter": "gateway.platforms.actionnetwork.adapter"})
 
 
 __all__ = ["CAPABILITIES", "ENTRY", "ActionNetworkAdapter", "ActionNetworkSettings"]

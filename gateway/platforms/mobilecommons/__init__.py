@@ -33,8 +33,9 @@ nowhere else:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gateway.lazy_imports import exports
 from gateway.platforms.base import Capabilities, Imported, PlatformEntry
 from gateway.platforms.mobilecommons.settings import MobileCommonsSettings, Variables
 
@@ -68,13 +69,8 @@ ENTRY = PlatformEntry(
 )
 
 
-def __getattr__(name: str) -> Any:
-    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
-    if name == "MobileCommonsAdapter":
-        from gateway.platforms.mobilecommons.adapter import MobileCommonsAdapter
-
-        return MobileCommonsAdapter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the adapter class, imported when first asked for (the registry does not load it either: `base.Imported`)
+__getattr__ = exports(__name__, {"MobileCommonsAdapter": "gateway.platforms.mobilecommons.adapter"})
 
 
 __all__ = ["CAPABILITIES", "ENTRY", "MobileCommonsAdapter", "MobileCommonsSettings"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gateway.lazy_imports import exports
 from gateway.platforms.base import Capabilities, Imported, PlatformEntry
 from gateway.platforms.recording.settings import RecordingSettings, Variables
 
@@ -22,13 +23,8 @@ ENTRY = PlatformEntry(
 )
 
 
-def __getattr__(name: str) -> Any:
-    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
-    if name == "RecordingAdapter":
-        from gateway.platforms.recording.adapter import RecordingAdapter
-
-        return RecordingAdapter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the adapter class, imported when first asked for (the registry does not load it either: `base.Imported`)
+__getattr__ = exports(__name__, {"RecordingAdapter": "gateway.platforms.recording.adapter"})
 
 
 __all__ = ["CAPABILITIES", "ENTRY", "RecordingAdapter", "RecordingSettings"]

@@ -9,8 +9,9 @@ Modules: `settings` (the `TWILIO_*` variables), `signature` (X-Twilio-Signature)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gateway.lazy_imports import exports
 from gateway.platforms.base import Capabilities, Imported, Pace, PlatformEntry
 from gateway.platforms.twilio.settings import TwilioSettings, Variables
 
@@ -53,13 +54,8 @@ ENTRY = PlatformEntry(
 )
 
 
-def __getattr__(name: str) -> Any:
-    """The adapter class, imported when first asked for (the registry does not load it: `base.Imported`)."""
-    if name == "TwilioAdapter":
-        from gateway.platforms.twilio.adapter import TwilioAdapter
-
-        return TwilioAdapter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the adapter class, imported when first asked for (the registry does not load it either: `base.Imported`)
+__getattr__ = exports(__name__, {"TwilioAdapter": "gateway.platforms.twilio.adapter"})
 
 
 __all__ = ["CAPABILITIES", "ENTRY", "TwilioAdapter", "TwilioSettings"]
