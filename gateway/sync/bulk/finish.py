@@ -22,11 +22,6 @@ from gateway.sync.context import SyncContext
 # more afterwards (RQ's scheduler looks once a second).
 FLUSH_WAIT_SECONDS = 10.0
 
-# How long the run's end waits in its job for a mid-run flush to finish before it looks again in a later job: a tail
-# flush (a few Collections calls) or the early Bulk job usually ends within it, and a later job starts a second or
-# more afterwards (RQ's scheduler looks once a second).
-FLUSH_WAIT_SECONDS = 10.0
-
 
 def finish_run(context: SyncContext, jobs: BulkJobs, run_id: str) -> dict[str, Any]:
     """Write what the run still owes Salesforce (links, failure rows, the summary row), then advance the
