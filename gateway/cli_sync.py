@@ -118,6 +118,12 @@ def _estimate_and_confirm(
             raise click.ClickException(f"could not count the records to sync: {exc}") from None
         click.echo(f"Estimate unavailable (could not count the records to sync: {exc})", err=True)
         return
+    except Exception as exc:
+        if ask:
+            raise
+        # the run is queued: the command still says so and exits 0, so that nobody queues it a second time
+        click.echo(f"Estimate unavailable ({type(exc).__name__} while counting the records to sync)", err=True)
+        return
     finally:
         context.close()
     click.echo("Estimate (at the platform's declared limit; real-time syncs share it, so expect longer):", err=True)

@@ -1,7 +1,7 @@
 """The gateway's RQ queues, their retry policy and timeouts, and how bulk runs are queued on them, by the names of the
-job functions in `gateway.jobs`. Apart from that module, which imports the whole sync layer (the Salesforce client,
-the platforms' adapters): a `gateway` command queues work from here and starts in a quarter of a second
-(`tests/unit/gateway/test_cli_imports.py`); the worker that runs the jobs imports them.
+job functions in `gateway.jobs`. Apart from that module, which imports the whole sync layer (and the Salesforce
+client with it): a `gateway` command queues work from here and starts in a quarter of a second
+(`tests/unit/gateway/test_cli_imports.py`); `gateway worker`, which runs the jobs, imports them before it forks.
 """
 
 from __future__ import annotations

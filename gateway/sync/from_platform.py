@@ -55,7 +55,8 @@ FIRST_LOOKBACK = timedelta(minutes=10)
 
 
 class FollowUp(Protocol):
-    """How this module asks for `realtime` jobs (implemented in `gateway.jobs`, which owns queues and retries)."""
+    """How this module asks for `realtime` jobs (implemented in `gateway.jobs`, on `gateway.queues`' queue and
+    retry policy)."""
 
     def drain(self, platform: str) -> None:
         """Queue a drain of the platform's pending pushed events."""

@@ -72,6 +72,7 @@ def run_chunk(context: SyncContext, jobs: BulkJobs, run_id: str, chunk_id: str) 
     except RunStopped:
         return {"stopped": 1}
     if redis.sismember(key(run_id, "chunks_done"), chunk_id):
+        maybe_finish(redis, jobs, run_id)  # a repeat after a crash past the chunk's end still finishes the run
         return {"already_done": 1}
     raw = redis.hget(key(run_id, "chunks"), chunk_id)
     if raw is None:
@@ -109,7 +110,17 @@ def _queue_links_flush(
     context: SyncContext, jobs: BulkJobs, run_id: str, meta: Mapping[str, str], object_name: str
 ) -> None:
     """Queue a flush of the links the run owes when `links.due` calls for one and none is queued or running: at a
-    chunk's end, and as its records go (each look of its `StopWatch`)."""
+    chunk's end, and as its records go (each look of its `StopWatch`). Best effort: a failure is logged, and the
+    links wait for the next look or the run's finish (it never fails the chunk)."""
+    try:
+        _queue_links_flush_now(context, jobs, run_id, meta, object_name)
+    except Exception:  # the finish writes whatever is owed: a chunk must not fail for an early write
+        log.warning("bulk run %s: links left for a later flush", run_id, exc_info=True)
+
+
+def _queue_links_flush_now(
+    context: SyncContext, jobs: BulkJobs, run_id: str, meta: Mapping[str, str], object_name: str
+) -> None:
     redis = context.redis
     if redis.exists(key(run_id, "flush_queued"), key(run_id, "flush_lock")):
         return  # the flush under way writes what is owed now; the next look queues what comes after

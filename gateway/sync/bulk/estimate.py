@@ -84,7 +84,8 @@ def describe(direction: str, object_name: str, records: int | None, pace: Pace |
 def estimate(
     context: SyncContext, directions: tuple[str, ...], object_name: str, since: datetime | None
 ) -> list[Estimate]:
-    """The estimate of each run `gateway sync initial` is about to queue (one COUNT() per Salesforce → platform)."""
+    """The estimate of each run `gateway sync initial` queues (one COUNT() per Salesforce → platform run): said
+    before it queues them when it asks, after with `--yes` or `--detach`."""
     settings = context.settings
     entry = settings.platform_entry
     pace = entry.pace(settings.platform) if entry is not None and entry.pace is not None else None

@@ -18,8 +18,8 @@ from gateway.sync.bulk.runs import RUN_TTL, BulkJobs, key, meta, pause, progress
 from gateway.sync.context import SyncContext
 
 # How long the run's end waits in its job for a mid-run flush to finish before it looks again in a later job: a tail
-# flush (a few Collections calls) or the early Bulk job usually ends within it, and a later job starts a second or
-# more afterwards (RQ's scheduler looks once a second).
+# flush (a few Collections calls) usually ends within it, and a later job starts a second or more afterwards (RQ's
+# scheduler looks once a second). A flush running longer (a Bulk job, or a dead flusher's lock) is not waited for.
 FLUSH_WAIT_SECONDS = 10.0
 
 
@@ -41,7 +41,8 @@ def finish_run(context: SyncContext, jobs: BulkJobs, run_id: str) -> dict[str, A
                 write_sync_results(context.salesforce, [reports.summary_entry(run, platform=context.platform.name)])
             set_meta(redis, run_id, summary_written="1")
     except links.FlushBusy:  # a mid-run flush is still writing: the run is done only once every link is written
-        # looked at again each second (a retry that finds it still busy costs one job and no Salesforce call)
+        # looked at again each second (a retry that finds it still busy costs one job and no Salesforce call; it
+        # waits in its job only for a flush that began within FLUSH_WAIT_SECONDS)
         jobs.later(1.0, "bulk_finish", run_id)
         return progress(redis, run_id)
     except ApiBudgetExhausted as exc:

@@ -111,6 +111,7 @@ def owed(redis: Any, run_id: str, object_name: str) -> int:
     return int(redis.hlen(key(run_id, f"links:{object_name}")))
 
 
+LOCK_SECONDS = 3600  # a flusher's lock (its Bulk job can take long); a dead flusher's lapses after it
 LOCK_POLL_SECONDS = 0.05
 
 
@@ -123,13 +124,20 @@ def flush(
     were written. Unless `everything`, a batch small enough for sObject Collections is cut to whole calls (200
     records each): the rest waits for the next flush instead of costing a call of its own.
 
-    One flusher at a time: while another job writes this run's links, this one waits up to `wait` seconds for it
-    (looking every `LOCK_POLL_SECONDS`), then raises `FlushBusy`."""
+    One flusher at a time: while another job writes this run's links, this one waits for it up to `wait` seconds
+    (looking every `LOCK_POLL_SECONDS`), then raises `FlushBusy`. It waits only for a lock taken less than `wait`
+    seconds before (by its time to live): an older one is a long Bulk job, or a flusher that died holding it (its
+    lock lapses after `LOCK_SECONDS`), and a waiter would hold its worker for nothing."""
     redis = context.redis
     redis.delete(key(run_id, "flush_queued"))
+    lock_key = key(run_id, "flush_lock")
     deadline = time.monotonic() + wait
-    while (lock := fencing.claim(redis, key(run_id, "flush_lock"), 3600)) is None:
-        if time.monotonic() >= deadline:
+    while (lock := fencing.claim(redis, lock_key, LOCK_SECONDS)) is None:
+        ttl = int(redis.ttl(lock_key))
+        if ttl == -2:
+            continue  # let go since the claim: take it now
+        held = LOCK_SECONDS - ttl if ttl >= 0 else LOCK_SECONDS
+        if time.monotonic() >= deadline or held > wait:
             raise FlushBusy(run_id)  # another job is writing this run's links; two would send the same batch twice
         time.sleep(LOCK_POLL_SECONDS)
     try:

@@ -34,7 +34,7 @@ def key(run_id: str, part: str) -> str:
 
 
 class BulkJobs(Protocol):
-    """How the sync layer asks for RQ jobs (implemented in `gateway.jobs`, which owns queues and retry policy)."""
+    """How the sync layer asks for RQ jobs (implemented in `gateway.queues`, which owns queues and retry policy)."""
 
     def chunk(self, pipe: Any, run_id: str, chunk_id: str) -> None:
         """Enqueue one chunk job inside the caller's MULTI pipeline."""

@@ -32,6 +32,15 @@ def test_a_platforms_adapter_is_loaded_by_preload_and_by_building_it() -> None:
     assert "gateway.platforms.mobilecommons.adapter" in loaded
     assert "gateway.platforms.twilio.adapter" not in loaded  # only the chosen platform's
 
-    from gateway.platforms import REGISTRY, mobilecommons
 
-    assert mobilecommons.MobileCommonsAdapter.capabilities is REGISTRY["mobilecommons"].capabilities
+def test_every_registered_platform_names_modules_and_classes_that_exist() -> None:
+    """The registry names each adapter by path (`base.Imported`): a typo would show only when a worker starts."""
+    from gateway import platforms
+    from gateway.platforms import REGISTRY
+
+    for name, entry in REGISTRY.items():
+        entry.preload()
+        package = getattr(platforms, name)
+        adapter = next(getattr(package, n) for n in package.__all__ if n.endswith("Adapter"))
+        assert adapter.capabilities is entry.capabilities, name
+        assert callable(entry.adapter) and (entry.pace is None or callable(entry.pace)), name

@@ -71,7 +71,7 @@ def test_the_runs_end_waits_for_a_flush_under_way_then_writes_the_rest(
     context: SyncContext, salesforce: _CountedSalesforce, connection: redis.Redis
 ) -> None:
     _owe(context, salesforce, 30)
-    holder = fencing.claim(connection, key(RUN, "flush_lock"), 60)  # a mid-run flush job writing
+    holder = fencing.claim(connection, key(RUN, "flush_lock"), links.LOCK_SECONDS)  # a mid-run flush job writing
     assert holder is not None
 
     with pytest.raises(links.FlushBusy):
@@ -86,3 +86,20 @@ def test_the_runs_end_waits_for_a_flush_under_way_then_writes_the_rest(
     assert 0.3 <= time.monotonic() - started < 5.0, "it waited for the holder, and no longer"
     assert salesforce.calls == [30]
     assert _linked(salesforce) == 30
+
+
+def test_the_runs_end_does_not_wait_for_a_lock_held_long_since(
+    context: SyncContext, salesforce: _CountedSalesforce, connection: redis.Redis
+) -> None:
+    """A lock taken a minute ago is a long Bulk job or a flusher that died holding it: waiting would only hold the
+    worker (the finish looks again in a later job, and the lock lapses after `LOCK_SECONDS`)."""
+    _owe(context, salesforce, 30)
+    assert fencing.claim(connection, key(RUN, "flush_lock"), links.LOCK_SECONDS) is not None
+    connection.expire(key(RUN, "flush_lock"), links.LOCK_SECONDS - 60)
+
+    started = time.monotonic()
+    with pytest.raises(links.FlushBusy):
+        links.flush(context, RUN, everything=True, wait=10.0)
+    assert time.monotonic() - started < 1.0
+    assert salesforce.calls == []
+    assert links.owed(context.redis, RUN, "Contact") == 30  # nothing lost: the next look writes them
