@@ -414,11 +414,7 @@ class EmulatorApp:
         return {
             "api_calls": {"total": sum(by_class.values()), "by_class": by_class},
             "unauthorized": self._unauthorized,
-            "faults_injected": self.faults.injected,
-            "throttled": self.faults.throttled,
-            "peak_in_flight": self.faults.peak_in_flight,
-            "busy_calls": self.faults.busy_calls,
-            "busy_seconds": round(self.faults.busy_seconds, 6),
+            **self.faults.stats(),
             "faults": self.faults.describe(),
             "messages": len(self.state.messages),
             "webhooks": {
