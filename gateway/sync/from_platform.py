@@ -34,7 +34,7 @@ from redis import Redis
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
 from gateway.platforms.base import PHONE_BATCH, Capabilities, InboundEvent, InboundKind
-from gateway.redis_client import text
+from gateway.redis_client import script, text
 from gateway.sync import fencing, state, to_salesforce
 from gateway.sync.context import SyncContext
 from gateway.sync.to_platform import parallel
@@ -68,19 +68,44 @@ class FollowUp(Protocol):
 # -- pushed events ------------------------------------------------------------------------------------------------
 
 
+# KEYS: the pending list, then each event's idempotency key. ARGV: the keys' TTL, then each event (JSON), in the
+# order of KEYS. An event whose key is new (and not repeated earlier in the call) is pushed, then every new key is
+# claimed: the push, the only command that can fail (a list key of another type), runs before any claim, so a call
+# pushes and claims all of its new events or, failing, none. Returns how many were new.
+_CLAIM_AND_PUSH = script(
+    """
+local fresh, claims, seen = {}, {}, {}
+for i = 2, #KEYS do
+  if not seen[KEYS[i]] and redis.call('EXISTS', KEYS[i]) == 0 then
+    seen[KEYS[i]] = true
+    fresh[#fresh + 1] = ARGV[i]
+    claims[#claims + 1] = KEYS[i]
+  end
+end
+if #fresh > 0 then
+  redis.call('RPUSH', KEYS[1], unpack(fresh))
+  for _, claim in ipairs(claims) do redis.call('SET', claim, '1', 'EX', ARGV[1]) end
+end
+return #fresh
+"""
+)
+
+
 def accept(connection: Redis, platform: str, events: list[InboundEvent], dedup_ttl: int, follow_up: FollowUp) -> int:
     """Queue pushed events once per idempotency key (kept `dedup_ttl` s) and make sure a drain is queued; returns
-    how many were new."""
-    pipe = connection.pipeline(transaction=True)
-    for event in events:
-        pipe.set(SEEN_KEY.format(platform, event.idempotency_key), "1", nx=True, ex=dedup_ttl)
-    claimed = pipe.execute()
-    fresh = [e for e, ok in zip(events, claimed, strict=True) if ok]
-    if fresh:
-        connection.rpush(INBOUND_KEY.format(platform), *(json.dumps(event_to_json(e)) for e in fresh))
-        if _claim_drain(connection, platform):
-            follow_up.drain(platform)
-    return len(fresh)
+    how many were new.
+
+    Claiming an event's key and queueing the event are one script (atomic, one round trip): a failure or a crash
+    leaves either both or neither, so a platform redelivering an event whose first delivery failed (the webhook
+    answered 5xx or nothing) finds it new, never a duplicate of an event that was not queued."""
+    if not events:
+        return 0
+    keys = [INBOUND_KEY.format(platform), *(SEEN_KEY.format(platform, e.idempotency_key) for e in events)]
+    bodies = [json.dumps(event_to_json(e)) for e in events]
+    fresh = int(_CLAIM_AND_PUSH(keys=keys, args=[dedup_ttl, *bodies], client=connection))
+    if fresh and _claim_drain(connection, platform):
+        follow_up.drain(platform)
+    return fresh
 
 
 def event_to_json(event: InboundEvent) -> dict[str, Any]:

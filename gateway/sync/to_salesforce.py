@@ -43,6 +43,7 @@ from gateway.salesforce.sync_results import Direction as ResultDirection
 from gateway.salesforce.usage import Lane, budget_lane
 from gateway.sync import state, writeback
 from gateway.sync.context import SyncContext
+from gateway.sync.to_platform import TransientFailures
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +132,14 @@ class _WriteBackSink:
         self.counts = {"synced": 0, "skipped": 0, "failed": 0}
         self.marks: list[state.Mark | None] = []
         self.planned: list[tuple[Contact, SyncPlan]] = []
+        self.unwritten: list[SyncError] = []  # people Salesforce could not write yet (a locked row…): for a retry
 
     def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
         self.counts[outcome_of(plan)] += 1
         self.marks.extend(marks)
         if plan is not None:
             self.planned.append((contact, plan))
+            self.unwritten += [e for e in plan.errors if e.code is SyncErrorCode.SALESFORCE_UNAVAILABLE]
 
     def commit(self) -> None:
         """Store the marks and queue the log rows, in one transaction."""
@@ -174,7 +177,12 @@ def sync_contacts(
     `sync_batch`).
 
     Opt-outs go first, on their own, in the budget's opt-out lane (their matching query and their writes may spend
-    the share of the API budget nothing else may); the other people follow in the default lane."""
+    the share of the API budget nothing else may); the other people follow in the default lane.
+
+    Raises `to_platform.TransientFailures` after storing everything else (marks, log rows) when Salesforce could not
+    yet write some person for a transient reason (a row still locked after the client's retries): the job fails, so
+    RQ retries it and a drain keeps its batch pending, and the retry writes only those people (the others are marked
+    synced). A STOP is never dropped because its record was locked."""
     sink = _WriteBackSink(context)
     latest = latest_per_person(contacts)
     stops = [c for c in latest if c.sms_status is SmsStatus.UNSUBSCRIBED]
@@ -186,6 +194,8 @@ def sync_contacts(
     sync_batch(context, others, sink, force=force, stop_only=stop_only)
     sink.commit()
     sink.flush()
+    if sink.unwritten:
+        raise TransientFailures(sink.unwritten)
     return sink.counts
 
 
@@ -268,7 +278,9 @@ def _candidates_by_phone(context: SyncContext, contacts: Sequence[Contact]) -> l
 
 
 def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
-    """Every planned write in bulk: updates by id, creates as upserts by the platform id (idempotent)."""
+    """Every planned write in bulk: updates by id, creates as upserts by the platform id (idempotent). A record
+    Salesforce refused only for a transient reason (`UNABLE_TO_LOCK_ROW`…, still so after the client's retries)
+    fails with `salesforce-unavailable`, a refusal with `salesforce-rejected`."""
     now = salesforce_datetime(datetime.now(UTC))
     out = list(plans)
     groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
@@ -306,7 +318,11 @@ def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
                     out[i] = replace(out[i], record_id=result.id)
                 continue
             detail = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors) or "refused"
-            out[i] = out[i].failed(SyncError(SyncErrorCode.SALESFORCE_REJECTED, f"Salesforce refused: {detail}."))
+            if result.retryable:  # still locked (or busy) after the client's own retries: for the job's retry
+                error = SyncError(SyncErrorCode.SALESFORCE_UNAVAILABLE, f"Salesforce could not write it yet: {detail}.")
+            else:
+                error = SyncError(SyncErrorCode.SALESFORCE_REJECTED, f"Salesforce refused: {detail}.")
+            out[i] = out[i].failed(error)
     return out
 
 

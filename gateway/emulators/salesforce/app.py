@@ -126,6 +126,9 @@ def create_app(org: Org) -> Flask:
         if fault is not None:
             with store.tx() as conn:
                 store.bump(conn, "faults:fired")
+            if fault.per_record:  # the call succeeds and each of its records fails (`collection_results`)
+                g.record_fault = fault
+                return None
             return error(fault.status, fault.error_code, fault.message, [])
         return None
 
@@ -547,7 +550,15 @@ def create_app(org: Org) -> Flask:
     # --- sObject Collections -----------------------------------------------------------------------------
 
     def collection_results(items: list[Any], all_or_none: bool, op: Any) -> list[dict[str, Any]]:
-        """Run `op(conn, item) -> (result dict, change)` per item, each in a savepoint."""
+        """Run `op(conn, item) -> (result dict, change)` per item, each in a savepoint. Under a per-record fault
+        every item fails with the fault's error, as a row Salesforce could not lock does, and nothing is written."""
+        fault = g.get("record_fault")
+        if fault is not None:
+
+            def refused(conn: Any, item: Any) -> tuple[dict[str, Any], Change]:
+                raise RecordError(fault.error_code, fault.message)
+
+            op = refused
         results: list[dict[str, Any] | None] = [None] * len(items)
         failed = False
         with store.begin() as conn:

@@ -1,5 +1,10 @@
 """Injected faults: error answers for the next N calls or a ratio of calls, added latency, a spent limit.
 
+`per_record: true` with an `error_code` answers an sObject Collections call as Salesforce does when rows stay
+locked (`UNABLE_TO_LOCK_ROW`) with `allOrNone` false: HTTP 200, every record `success: false` with that
+`statusCode`, nothing written (REST API Developer Guide, "sObject Collections": each record's result carries its own
+errors). It matches only `/composite/sobjects` calls.
+
 Guarantees: faults are checked in the order they were added; a counted fault is used up by exactly N
 matching calls; DELETE clears everything including the spent daily limit.
 """
@@ -52,6 +57,7 @@ class Fault:
     error: bool = True
     path: str | None = None
     scope: str = "api"  # api | token | all
+    per_record: bool = False  # sObject Collections: HTTP 200, every record failing with the error, nothing written
     fired: int = 0
 
     def describe(self) -> dict[str, Any]:
@@ -63,6 +69,7 @@ class Fault:
             "latency_ms": self.latency_ms,
             "path": self.path,
             "scope": self.scope,
+            "per_record": self.per_record,
             "fired": self.fired,
         }
 
@@ -107,6 +114,9 @@ class Faults:
         if scope not in ("api", "token", "all"):
             raise FaultError("scope must be api, token or all")
         error = code is not None or status is not None
+        per_record = spec.get("per_record", False)
+        if not isinstance(per_record, bool) or (per_record and code is None):
+            raise FaultError("per_record must be true or false, and needs an error_code (each record's statusCode)")
         final_code = str(code or _CODE_FOR_STATUS.get(int(status or 500), "UNKNOWN_EXCEPTION"))
         final_status = int(status or _DEFAULT_STATUS.get(final_code, 400))
         fault = Fault(
@@ -119,6 +129,7 @@ class Faults:
             error=error,
             path=spec.get("path"),
             scope=scope,
+            per_record=per_record,
         )
         with self.lock:
             self.faults.append(fault)
@@ -141,6 +152,8 @@ class Faults:
             for fault in list(self.faults):
                 if fault.scope not in (scope, "all") or (fault.path and fault.path not in path):
                     continue
+                if fault.per_record and "/composite/sobjects" not in path:
+                    continue  # only a collection call answers record by record
                 if fault.ratio is not None and self.rng.random() >= fault.ratio:
                     continue
                 if fault.remaining is not None:

@@ -362,7 +362,8 @@ def _may_reach_matching(
 
 class _ContactSink:
     """`to_salesforce.ContactSink` for a run: failure rows only; people whose Salesforce id the platform does not
-    hold yet are kept for `_link_platform`."""
+    hold yet are kept for `_link_platform`; people Salesforce could not write yet (a row still locked) get no outcome
+    and are kept in `unwritten`, for the chunk's retry."""
 
     def __init__(self, outcomes: _Outcomes) -> None:
         self.outcomes = outcomes
@@ -370,11 +371,16 @@ class _ContactSink:
         self.skipped: list[_Done] = []
         self.planned: list[_Done] = []
         self.relink: list[tuple[Contact, str]] = []
+        self.unwritten: list[SyncError] = []
 
     def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
         record_key = f"platform:{state.contact_key(contact)}"
         if plan is None:
             self.skipped.append(_Done(record_key, "skipped"))
+            return
+        unwritten = [e for e in plan.errors if e.code is SyncErrorCode.SALESFORCE_UNAVAILABLE]
+        if unwritten:  # an outcome is stored once a run: this person's is the retry's
+            self.unwritten += unwritten
             return
         write = plan.salesforce_write
         failed = plan.status is SyncStatus.FAILURE
@@ -426,6 +432,8 @@ def _chunk_to_salesforce(
     if sink.relink:
         _link_platform(context, sink.relink, settings)
     outcomes.store(sink.planned)
+    if sink.unwritten:
+        raise to_platform.TransientFailures(sink.unwritten)
     return {"records": len(contacts)}
 
 

@@ -66,3 +66,26 @@ def test_dry_run_counts_and_writes_nothing(bulk_stack: BulkStack) -> None:
     assert "created    300" in done.stdout, done.stdout
     assert stack.sf_query("SELECT Id FROM Contact") == []
     assert stack.sf_query("SELECT Id FROM Sync_Result__c WHERE Record_Id__c != null") == []
+
+
+def test_records_salesforce_keeps_locked_are_written_by_the_chunks_retry_not_failed(bulk_stack: BulkStack) -> None:
+    """A row still locked after the client's own retries (`UNABLE_TO_LOCK_ROW` in a collection's answer, HTTP 200)
+    is no refusal: the chunk stores the rest, fails for RQ to retry it, and the retry writes those people."""
+    stack = bulk_stack
+    specs = [{"phone": f"+1718555{n:04d}", "first_name": "Locked", "last_name": f"Row{n}"} for n in range(40)]
+    stack.mc.control().post(f"{stack.mc.url}/__emulator__/seed", json={"profiles": specs})
+    existing = stack.sf.seed(
+        "Contact", records=[{"LastName": f"Row{n}", "MobilePhone": f"718555{n:04d}"} for n in range(10)]
+    )
+    locked = {"error_code": "UNABLE_TO_LOCK_ROW", "per_record": True, "count": 4, "path": "/composite/sobjects"}
+    fault = stack.sf.control("POST", "/faults", json=locked)
+    assert fault.status_code == 201, fault.text
+    stack.start_worker()
+    (run_id,) = stack.start("initial", "--to", "salesforce")
+    run = stack.wait_done(run_id)
+
+    assert run["counts"] == {"created": 30, "updated": 10}, run
+    assert stack.sf.control("GET", "/faults").json()["faults"] == []  # all 4 fired
+    linked = stack.sf_query("SELECT Id FROM Contact WHERE Messaging_Contact_Id__c != null")
+    assert len(linked) == 40 and set(existing) <= {c["Id"] for c in linked}
+    assert stack.sf_query("SELECT Id FROM Sync_Result__c WHERE Status__c = 'Failure'") == []

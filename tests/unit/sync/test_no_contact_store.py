@@ -20,6 +20,7 @@ from gateway.config import Settings
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.platforms.base import InboundEvent, InboundKind
 from gateway.platforms.twilio import TwilioAdapter, TwilioSettings
+from gateway.salesforce.results import RecordError, RecordResult
 from gateway.sync import from_platform, to_platform
 from gateway.sync.context import SyncContext
 from tests.unit.sync.fakes import FakeSalesforce
@@ -245,3 +246,82 @@ def test_an_unknown_number_creates_nothing_unless_configured_and_is_logged_once_
     [logged] = _results(salesforce)
     assert logged["Status__c"] == "Skipped" and logged["Direction__c"] == "To Salesforce"
     assert stranger in logged["Request_Body__c"]
+
+
+def test_a_stop_whose_queueing_failed_is_taken_as_new_when_the_platform_delivers_it_again(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
+) -> None:
+    """Claiming the STOP's key and queueing it are one step: a webhook answered 5xx (Redis refused the push here)
+    claims nothing, so the platform's redelivery is not taken for a duplicate of a STOP that was never queued."""
+    record_id = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    stop = _pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)
+    pending = from_platform.INBOUND_KEY.format("twilio")
+    connection.set(pending, "not a list")  # Redis refuses the push (WRONGTYPE)
+    with pytest.raises(redis.ResponseError):
+        from_platform.accept(connection, "twilio", [stop], 3600, _Jobs(ledger))
+    connection.delete(pending)
+
+    assert from_platform.accept(connection, "twilio", [stop, stop], 3600, _Jobs(ledger)) == 1  # the redelivery
+    assert salesforce.record("Contact", record_id)["Messaging_Status__c"] == "Unsubscribed"
+    assert from_platform.accept(connection, "twilio", [stop], 3600, _Jobs(ledger)) == 0  # and now a duplicate
+
+
+def test_a_stop_whose_record_stays_locked_waits_in_the_queue_for_the_retry(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`UNABLE_TO_LOCK_ROW` still there after the client's own retries fails the drain (RQ retries it) with the STOP
+    still pending, where a refusal is final; the admin sees why meanwhile, and the retry writes the STOP."""
+    record_id = salesforce.seed(
+        "Contact",
+        LastName="Hopper",
+        MobilePhone="(415) 555-2671",
+        Mobile_Subscriber__c=True,
+        Messaging_Status__c="Subscribed",
+    )
+    writes = salesforce.update
+    locked = {"calls": 1}
+
+    def update(sobject: str, records: Any, **options: Any) -> list[RecordResult]:
+        if sobject == "Contact" and locked["calls"]:
+            locked["calls"] -= 1
+            error = RecordError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
+            return [RecordResult(index=i, id=None, success=False, errors=(error,)) for i, _ in enumerate(records)]
+        return writes(sobject, records, **options)
+
+    monkeypatch.setattr(salesforce, "update", update)
+    pending = from_platform.INBOUND_KEY.format("twilio")
+    with pytest.raises(to_platform.TransientFailures):  # the drain, run in line here, fails as its job would
+        from_platform.accept(
+            connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, _Jobs(ledger)
+        )
+
+    assert connection.llen(pending) == 1
+    assert salesforce.record("Contact", record_id)["Messaging_Status__c"] == "Subscribed"
+    [waiting] = _results(salesforce, record_id)
+    assert (waiting["Status__c"], waiting["Error_Code__c"]) == ("Failure", "salesforce-unavailable")
+    assert "retries by itself" in waiting["Message__c"]
+
+    from_platform.drain(ledger, _Jobs(ledger), "twilio")  # the job's retry
+
+    assert connection.llen(pending) == 0
+    stopped = salesforce.record("Contact", record_id)
+    assert (stopped["Messaging_Status__c"], stopped["Mobile_Subscriber__c"]) == ("Unsubscribed", False)
+    assert _results(salesforce, record_id)[-1]["Status__c"] == "Success"
+
+
+def test_a_record_salesforce_refuses_is_final_and_leaves_the_queue(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_id = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+
+    def update(sobject: str, records: Any, **options: Any) -> list[RecordResult]:
+        error = RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Opt-outs need a reason", ("Messaging_Status__c",))
+        return [RecordResult(index=i, id=None, success=False, errors=(error,)) for i, _ in enumerate(records)]
+
+    monkeypatch.setattr(salesforce, "update", update)
+    from_platform.accept(connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, _Jobs(ledger))
+
+    assert connection.llen(from_platform.INBOUND_KEY.format("twilio")) == 0
+    [refused] = _results(salesforce, record_id)
+    assert (refused["Status__c"], refused["Error_Code__c"]) == ("Failure", "salesforce-rejected")
+    assert "Opt-outs need a reason" in refused["Message__c"]
