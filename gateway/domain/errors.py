@@ -33,6 +33,7 @@ class SyncErrorCode(enum.StrEnum):
     API_BUDGET_EXHAUSTED = "api-budget-exhausted"
     CONFIGURATION = "configuration-error"
     MULTIPLE_SALESFORCE_MATCHES = "multiple-salesforce-matches"
+    MULTIPLE_SALESFORCE_MATCHES_OPTED_OUT = "multiple-salesforce-matches-opted-out"
     SALESFORCE_MATCH_LINKED_ELSEWHERE = "salesforce-match-linked-to-other-contact"
     INVALID_RECORD_ID = "invalid-record-id"
 
@@ -138,6 +139,15 @@ ERROR_DICTIONARY: dict[SyncErrorCode, ErrorSpec] = {
         False,
         "Several Salesforce records match this person on the matching fields, so none was chosen. Merge the "
         "duplicates, or put the platform contact id in Messaging_Contact_Id__c of the right record, then resend.",
+    ),
+    SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES_OPTED_OUT: ErrorSpec(
+        FailureType.PARTIAL,
+        False,
+        "This number opted out and several Salesforce records have it, so the opt-out was recorded on each of them "
+        "(the number is not texted, whichever record a text is for); their other fields and the link to the "
+        "platform were written to none. If the records are one person, merge them (or, on a platform that keeps "
+        "people, put its contact id in Messaging_Contact_Id__c of the right record); a START from this number is "
+        "refused until one record holds it.",
     ),
     SyncErrorCode.SALESFORCE_MATCH_LINKED_ELSEWHERE: ErrorSpec(
         FailureType.COMPLETE,

@@ -14,7 +14,9 @@ Guarantees, platform -> Salesforce (`map_contact_to_salesforce`):
 - a platform value that is absent never clears a Salesforce field;
 - the opt status always syncs (the platform's word is final, see `opt_status`), whatever the merge policy,
   except a platform view older than the STOP Salesforce recorded (`Messaging_Opted_Out_At__c`): a stale
-  "subscribed" never re-subscribes.
+  "subscribed" never re-subscribes;
+- `map_opt_status_to_salesforce` gives the same opt-status fields alone, for a record the person's other fields
+  must not reach (one of several their phone matches).
 """
 
 from __future__ import annotations
@@ -375,6 +377,14 @@ def map_contact_to_salesforce(
     ):
         fields[config.platform_id_field] = contact.platform_id
     return SalesforceFields(fields, tuple(errors))
+
+
+def map_opt_status_to_salesforce(
+    contact: Contact, config: SyncObjectConfig, *, current: Mapping[str, Any]
+) -> SalesforceFields:
+    """Only the opt-status fields `map_contact_to_salesforce` would write over `current` (status, opt-out field,
+    opt-out time, where they differ): no attribute and no platform id."""
+    return SalesforceFields(_status_fields(contact, config, _Record(current)))
 
 
 def _targets(mapping: FieldMapping, row: _Record | None) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """Matching: deciding which existing person a change belongs to, on either side.
 
 The caller fetches candidates (it owns the I/O); these functions only decide. The answer is one of
-`Matched` (a platform contact), `MatchedRecord` (a Salesforce row), `Create`, `Refuse` or `Skip`.
+`Matched` (a platform contact), `MatchedRecord` (a Salesforce row), `OptOutOfEach` (several Salesforce rows, for an
+opt-out only), `Create`, `Refuse` or `Skip`.
 
 Guarantees:
 - Salesforce -> platform (`match_contact`): platform id stored on the record, then the platform
@@ -12,7 +13,10 @@ Guarantees:
 - Platform -> Salesforce (`match_salesforce_record`): CRM id, then `Messaging_Contact_Id__c` (or the
   configured platform id field), then each matching field in turn (phone first, values compared
   case-insensitively, phones by line), then create as the configured object. Several matches, or a
-  match already linked to a different platform contact, are refused rather than guessed.
+  match already linked to a different platform contact, are refused rather than guessed, with one exception:
+  an opt-out whose phone several records hold (a household, a Contact and a Lead, duplicates) is recorded on
+  every one of them (`OptOutOfEach`), since a refusal would leave all of them textable; nothing else of the
+  person is written to any. An opt-in (START) on such a phone is still refused: nobody is subscribed on a guess.
 - Salesforce ids compare in their 18-character form, so 15- and 18-character forms of one id match.
 """
 
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.domain import platform_fields
-from gateway.domain.contact import Contact
+from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.domain.phones import same_phone
 from gateway.domain.sync_config import SyncConfig, SyncObjectConfig
@@ -49,6 +53,16 @@ class MatchedRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OptOutOfEach:
+    """An opted-out person whose phone several Salesforce rows hold: the opt-out is recorded on each of `records`,
+    and only the opt-out (no other field, no link to the platform, which stay refused as ambiguous); `error`
+    (`multiple-salesforce-matches-opted-out`, a partial failure) names the records for the log."""
+
+    records: tuple[MatchedRecord, ...]
+    error: SyncError
+
+
+@dataclass(frozen=True, slots=True)
 class Create:
     """Nobody matches and the configuration allows creating: on the platform, or as `object_name` in Salesforce."""
 
@@ -70,7 +84,7 @@ class Skip:
 
 
 PlatformMatch = Matched | Create | Refuse | Skip
-SalesforceMatch = MatchedRecord | Create | Refuse | Skip
+SalesforceMatch = MatchedRecord | OptOutOfEach | Create | Refuse | Skip
 
 
 def salesforce_id_18(record_id: str) -> str:
@@ -194,6 +208,8 @@ def match_salesforce_record(
             )
         ]
         if len(found) > 1:
+            if platform_field == platform_fields.PHONE and contact.sms_status is SmsStatus.UNSUBSCRIBED:
+                return opt_out_of_each(found, value)
             return Refuse(_several(found, f"{platform_field} = {value}"))
         if len(found) == 1:
             obj, row = found[0]
@@ -213,6 +229,19 @@ def match_salesforce_record(
     if target is not None:
         return Create(target)
     return Skip("No Salesforce record matches this person and no object has Create_Unmatched_To_Salesforce__c on.")
+
+
+def opt_out_of_each(found: Sequence[tuple[SyncObjectConfig, Mapping[str, Any]]], phone: str) -> OptOutOfEach:
+    """The decision for an opt-out from `phone`, which every row of `found` holds: a number that said STOP is not
+    texted, whichever record a text would be for, so each record learns of it; which record is the person is still
+    for an admin to say."""
+    ids = ", ".join(f"{obj.object_name} {row['Id']}" for obj, row in found)
+    error = SyncError(
+        SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES_OPTED_OUT,
+        f"{len(found)} records match on phone = {phone}: {ids}. The opt-out was recorded on each.",
+        (),
+    )
+    return OptOutOfEach(tuple(MatchedRecord(obj.object_name, row) for obj, row in found), error)
 
 
 def _object_of(row: Mapping[str, Any], config: SyncConfig) -> SyncObjectConfig | None:

@@ -8,7 +8,9 @@ the object includes deletions and never under `Fill Empty Only`. A platform pers
 matches is not created in Salesforce while they are opted out (or when a STOP is all that is known of them),
 unless the deployment's rules say so
 (`MappingRules.create_opted_out`): a STOP from a number Salesforce never knew is no reason to add a record (the
-platform keeps the opt-out, and a record later given that number matches the opted-out person there).
+platform keeps the opt-out, and a record later given that number matches the opted-out person there). An opt-out
+whose phone several records hold (`matching.OptOutOfEach`) is planned as the opt-status fields of each of them
+(`SyncPlan.opt_out_writes`), and nothing else, logged as a `Partial Failure` naming the records.
 """
 
 from __future__ import annotations
@@ -21,11 +23,18 @@ from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import FailureType, SyncError
 from gateway.domain.freshness import contact_fingerprint
-from gateway.domain.mapping import DEFAULT_RULES, MappedRecord, MappingRules, map_contact_to_salesforce
+from gateway.domain.mapping import (
+    DEFAULT_RULES,
+    MappedRecord,
+    MappingRules,
+    map_contact_to_salesforce,
+    map_opt_status_to_salesforce,
+)
 from gateway.domain.matching import (
     Create,
     Matched,
     MatchedRecord,
+    OptOutOfEach,
     PlatformMatch,
     Refuse,
     SalesforceMatch,
@@ -120,7 +129,10 @@ class SalesforceWrite:
 
 @dataclass(frozen=True, slots=True)
 class SyncPlan:
-    """One record's sync: the writes to make, the errors met, and the result to log."""
+    """One record's sync: the writes to make, the errors met, and the result to log.
+
+    `opt_out_writes`: the opt-out of a person whose phone several Salesforce records hold, one write per record that
+    does not show it yet (then `record_id` and `salesforce_write` are None: no one record is the person)."""
 
     direction: Direction
     object_name: str | None = None
@@ -128,6 +140,7 @@ class SyncPlan:
     platform_id: str | None = None
     platform_write: PlatformWrite | None = None
     salesforce_write: SalesforceWrite | None = None
+    opt_out_writes: tuple[SalesforceWrite, ...] = ()
     errors: tuple[SyncError, ...] = ()
     skipped_reason: str | None = None
     fingerprint: str | None = None
@@ -139,7 +152,7 @@ class SyncPlan:
             return SyncStatus.FAILURE
         if self.errors:
             return SyncStatus.PARTIAL_FAILURE
-        if self.platform_write is None and self.salesforce_write is None:
+        if self.platform_write is None and self.salesforce_write is None and not self.opt_out_writes:
             return SyncStatus.SKIPPED
         return SyncStatus.SUCCESS
 
@@ -286,6 +299,8 @@ def plan_to_salesforce(
         return replace(base, errors=(decision.error,))
     if isinstance(decision, Skip):
         return replace(base, skipped_reason=decision.reason)
+    if isinstance(decision, OptOutOfEach):
+        return replace(base, opt_out_writes=_opt_out_writes(contact, config, decision), errors=(decision.error,))
     opted_out = contact.sms_status is SmsStatus.UNSUBSCRIBED or stop_only
     if isinstance(decision, Create) and opted_out and not rules.create_opted_out:
         return replace(
@@ -310,3 +325,18 @@ def plan_to_salesforce(
     if not result.fields:
         return replace(plan, skipped_reason="Salesforce already holds these values.")
     return replace(plan, salesforce_write=SalesforceWrite(obj.object_name, record_id, dict(result.fields)))
+
+
+def _opt_out_writes(contact: Contact, config: SyncConfig, decision: OptOutOfEach) -> tuple[SalesforceWrite, ...]:
+    """The opt-status fields of each record `decision` names that does not show the opt-out yet."""
+    if contact.sms_status is not SmsStatus.UNSUBSCRIBED:
+        raise ValueError("only an opt-out is recorded on several records")
+    writes = []
+    for match in decision.records:
+        obj = config.for_object(match.object_name)
+        if obj is None:
+            raise ValueError(f"{match.object_name!r} is not a configured object")
+        fields = map_opt_status_to_salesforce(contact, obj, current=match.record).fields
+        if fields:
+            writes.append(SalesforceWrite(obj.object_name, match.record_id, dict(fields)))
+    return tuple(writes)

@@ -33,9 +33,9 @@ from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.domain.freshness import is_newer, parse_timestamp
 from gateway.domain.mapping import salesforce_datetime
-from gateway.domain.matching import match_salesforce_record
+from gateway.domain.matching import match_salesforce_record, salesforce_id_18
 from gateway.domain.phones import InvalidPhoneNumber, normalize_phone
-from gateway.domain.plans import SyncPlan, SyncStatus, plan_to_salesforce
+from gateway.domain.plans import SalesforceWrite, SyncPlan, SyncStatus, plan_to_salesforce
 from gateway.domain.sync_config import LAST_SYNCED_AT_FIELD
 from gateway.salesforce import queries
 from gateway.salesforce.phone_search import PhoneLookup
@@ -143,7 +143,8 @@ class _WriteBackSink:
 
     def commit(self) -> None:
         """Store the marks and queue the log rows, in one transaction."""
-        unplaced = [contact for contact, plan in self.planned if plan.record_id is None]
+        # an opt-out written to several records that share the phone is placed: each such write leaves its row
+        unplaced = [contact for contact, plan in self.planned if plan.record_id is None and not plan.opt_out_writes]
         seen = state.reported(self.context.redis, state.UNMATCHED, unplaced)
         already = dict(zip(map(id, unplaced), seen, strict=True))
         entries = [
@@ -278,52 +279,71 @@ def _candidates_by_phone(context: SyncContext, contacts: Sequence[Contact]) -> l
 
 
 def write_plans(context: SyncContext, plans: list[SyncPlan]) -> list[SyncPlan]:
-    """Every planned write in bulk: updates by id, creates as upserts by the platform id (idempotent). A record
-    Salesforce refused only for a transient reason (`UNABLE_TO_LOCK_ROW`…, still so after the client's retries)
-    fails with `salesforce-unavailable`, a refusal with `salesforce-rejected`."""
+    """Every planned write in bulk: updates by id, creates as upserts by the platform id (idempotent). A plan's
+    opt-out of several records (`SyncPlan.opt_out_writes`, of any objects) is written with the others and after the
+    batch's other writes to the same record (one call never names a record twice); any of its writes refused fails
+    the plan, naming the record, so it is not marked synced. A record Salesforce refused only for a transient reason
+    (`UNABLE_TO_LOCK_ROW`…, still so after the client's retries) fails with `salesforce-unavailable`, a refusal with
+    `salesforce-rejected`."""
     now = salesforce_datetime(datetime.now(UTC))
     out = list(plans)
-    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, bool], list[tuple[int, SalesforceWrite]]] = defaultdict(list)
     config = context.sync_config()
-    for i, plan in enumerate(plans):
-        if plan.salesforce_write is not None:
-            groups[(plan.salesforce_write.object_name, plan.salesforce_write.is_create)].append(i)
-    for (object_name, is_create), indexes in groups.items():
+    writes = [(i, plan.salesforce_write) for i, plan in enumerate(plans) if plan.salesforce_write is not None]
+    writes += [(i, write) for i, plan in enumerate(plans) for write in plan.opt_out_writes]  # the opt-outs land last
+    for i, write in writes:
+        groups[(write.object_name, write.is_create)].append((i, write))
+    for (object_name, is_create), group in groups.items():
         obj = config.for_object(object_name)
         link_field = obj.platform_id_field if obj else "Messaging_Contact_Id__c"
-        records = []
-        for i in indexes:
-            write = plans[i].salesforce_write
-            assert write is not None
-            record = {**write.fields, LAST_SYNCED_AT_FIELD: now}
-            if not is_create:
-                record["Id"] = write.record_id
-            records.append(record)
+        results: list[tuple[int, SalesforceWrite, Any]] = []
         if is_create:
+            records = [{**write.fields, LAST_SYNCED_AT_FIELD: now} for _, write in group]
             upsertable = [j for j, r in enumerate(records) if r.get(link_field)]
             plain = [j for j, r in enumerate(records) if not r.get(link_field)]
-            results: list[tuple[int, Any]] = []
             if upsertable:
                 got = context.salesforce.upsert(object_name, link_field, [records[j] for j in upsertable])
-                results.extend((indexes[upsertable[r.index]], r) for r in got)
+                results.extend((*group[upsertable[r.index]], r) for r in got)
             if plain:
                 got = context.salesforce.create(object_name, [records[j] for j in plain])
-                results.extend((indexes[plain[r.index]], r) for r in got)
+                results.extend((*group[plain[r.index]], r) for r in got)
         else:
-            got = context.salesforce.update(object_name, records)
-            results = [(indexes[r.index], r) for r in got]
-        for i, result in results:
+            for round_ in _each_record_once(group):
+                records = [{**write.fields, LAST_SYNCED_AT_FIELD: now, "Id": write.record_id} for _, write in round_]
+                got = context.salesforce.update(object_name, records)
+                results.extend((*round_[r.index], r) for r in got)
+        for i, write, result in results:
             if result.success:
                 if is_create and result.id:
                     out[i] = replace(out[i], record_id=result.id)
                 continue
             detail = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors) or "refused"
+            which = f" {write.object_name} {write.record_id}" if plans[i].opt_out_writes else ""
             if result.retryable:  # still locked (or busy) after the client's own retries: for the job's retry
-                error = SyncError(SyncErrorCode.SALESFORCE_UNAVAILABLE, f"Salesforce could not write it yet: {detail}.")
+                error = SyncError(
+                    SyncErrorCode.SALESFORCE_UNAVAILABLE, f"Salesforce could not write{which} yet: {detail}."
+                )
             else:
-                error = SyncError(SyncErrorCode.SALESFORCE_REJECTED, f"Salesforce refused: {detail}.")
+                error = SyncError(SyncErrorCode.SALESFORCE_REJECTED, f"Salesforce refused{which}: {detail}.")
             out[i] = out[i].failed(error)
     return out
+
+
+def _each_record_once(group: Sequence[tuple[int, SalesforceWrite]]) -> list[list[tuple[int, SalesforceWrite]]]:
+    """Updates in rounds, in order, each round naming a record at most once: Salesforce refuses a collection that
+    names one twice, and two people's plans can reach one record (one matched it, another's opt-out shares its
+    phone), the later write landing last."""
+    rounds: list[list[tuple[int, SalesforceWrite]]] = []
+    seen: list[set[str]] = []
+    for item in group:
+        record = salesforce_id_18(item[1].record_id or "").casefold()
+        n = next((k for k, ids in enumerate(seen) if record not in ids), len(rounds))
+        if n == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[n].append(item)
+        seen[n].add(record)
+    return rounds
 
 
 def outcome_of(plan: SyncPlan | None) -> str:
@@ -341,6 +361,10 @@ def result_values(
     body: dict[str, Any] = {"contact": contact_to_json(contact)}
     if plan.salesforce_write is not None and run_id is None:
         body["salesforceRequest"] = dict(plan.salesforce_write.fields)
+    if plan.opt_out_writes:
+        body["salesforceOptOuts"] = [
+            {"object": w.object_name, "id": w.record_id, "fields": dict(w.fields)} for w in plan.opt_out_writes
+        ]
     operation = "create" if plan.salesforce_write and plan.salesforce_write.is_create else "update"
     kind = operation if run_id is None else f"bulk-{operation}"
     return writeback.result_values(

@@ -384,9 +384,12 @@ class _ContactSink:
             return
         write = plan.salesforce_write
         failed = plan.status is SyncStatus.FAILURE
-        outcome = (
-            "failed" if failed else ("skipped" if write is None else ("created" if write.is_create else "updated"))
-        )
+        if failed:
+            outcome = "failed"
+        elif write is None:
+            outcome = "updated" if plan.opt_out_writes else "skipped"  # an opt-out of several records sharing a phone
+        else:
+            outcome = "created" if write.is_create else "updated"
         failure = None
         if plan.errors:
             values = to_salesforce.result_values(self.outcomes.context, contact, plan, run_id=self.outcomes.run_id)

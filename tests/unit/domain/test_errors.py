@@ -34,6 +34,7 @@ def test_partial_failures_are_the_field_level_ones() -> None:
         SyncErrorCode.CONTACT_OUT_OF_SYNC,
         SyncErrorCode.INVALID_MESSAGING_STATUS,
         SyncErrorCode.CUSTOM_VALUES_TOO_LONG,
+        SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES_OPTED_OUT,  # the opt status synced, to every record with the phone
     }
 
 

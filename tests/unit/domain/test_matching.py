@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.domain.contact import Contact
+from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncErrorCode
 from gateway.domain.matching import (
     Create,
     Matched,
     MatchedRecord,
+    OptOutOfEach,
     Refuse,
     Skip,
     match_contact,
@@ -145,6 +146,38 @@ def test_several_records_matching_on_one_field_are_refused() -> None:
     decision = match_salesforce_record(PERSON, candidates, CONFIG)
     assert isinstance(decision, Refuse) and decision.error.code is SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES
     assert CONTACT_ID in decision.error.detail and LEAD_ID in decision.error.detail
+
+
+def test_an_opt_out_from_a_phone_several_records_hold_is_for_each_of_them() -> None:
+    contact, lead = row(MobilePhone=PHONE), row("Lead", LEAD_ID, MobilePhone="415-555-2671")
+    linked = row(record_id=OTHER_CONTACT_ID, MobilePhone="+1 415 555 2671", Messaging_Contact_Id__c="mc-7")
+    stop = Contact(phone=PHONE, sms_status=SmsStatus.UNSUBSCRIBED)  # a texted STOP: only the phone is known
+    decision = match_salesforce_record(stop, [contact, lead, linked], CONFIG)
+    assert isinstance(decision, OptOutOfEach)
+    assert decision.records == (
+        MatchedRecord("Contact", contact),
+        MatchedRecord("Lead", lead),
+        MatchedRecord("Contact", linked),  # linked elsewhere, but it holds the number that said STOP
+    )
+    assert decision.error.code is SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES_OPTED_OUT
+    assert all(record_id in decision.error.detail for record_id in (CONTACT_ID, LEAD_ID, OTHER_CONTACT_ID))
+
+
+def test_an_opt_in_or_an_unknown_status_from_a_shared_phone_is_still_refused() -> None:
+    candidates = [row(MobilePhone=PHONE), row("Lead", LEAD_ID, MobilePhone=PHONE)]
+    for status in (SmsStatus.SUBSCRIBED, SmsStatus.PAUSED, SmsStatus.UNKNOWN):
+        decision = match_salesforce_record(Contact(phone=PHONE, sms_status=status), candidates, CONFIG)
+        assert isinstance(decision, Refuse) and decision.error.code is SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES
+
+
+def test_an_opt_out_is_recorded_on_several_records_only_when_they_share_its_phone() -> None:
+    stop = PERSON.with_changes(phone=None, sms_status=SmsStatus.UNSUBSCRIBED)
+    by_email = [row(Email="ada@example.org"), row("Lead", LEAD_ID, Email="ADA@example.org")]
+    decision = match_salesforce_record(stop, by_email, CONFIG)  # an email is no number that said STOP
+    assert isinstance(decision, Refuse) and decision.error.code is SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES
+    by_link = [row(Messaging_Contact_Id__c="mc-1"), row("Lead", LEAD_ID, Messaging_Contact_Id__c="mc-1")]
+    decision = match_salesforce_record(stop.with_changes(phone=PHONE), by_link, CONFIG)
+    assert isinstance(decision, Refuse) and decision.error.code is SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES
 
 
 def test_a_match_linked_to_another_platform_contact_is_refused() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 from gateway.domain.contact import Contact, PostalAddress, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode
 from gateway.domain.mapping import MappingRules
-from gateway.domain.matching import Create, MatchedRecord, Refuse, Skip
-from gateway.domain.plans import SyncStatus, plan_to_salesforce
+from gateway.domain.matching import Create, MatchedRecord, OptOutOfEach, Refuse, Skip
+from gateway.domain.plans import SalesforceWrite, SyncStatus, plan_to_salesforce
 from gateway.domain.sync_config import Direction, SyncConfig
-from tests.unit.domain.factories import CONTACT_ID, LEAD_ID, sf_record, sync_config
+from tests.unit.domain.factories import CONTACT_ID, LEAD_ID, OTHER_CONTACT_ID, sf_record, sync_config
 
 STOPPED_AT = datetime(2026, 11, 24, 20, 15, tzinfo=UTC)
 PERSON = Contact(
@@ -183,6 +183,35 @@ def test_refuse_and_skip_decisions() -> None:
     assert refused.status is SyncStatus.FAILURE and refused.error_code == "multiple-salesforce-matches"
     skipped = plan_to_salesforce(PERSON, CONFIG, Skip("No Salesforce record matches."))
     assert skipped.status is SyncStatus.SKIPPED and skipped.platform_id == "mc-1"
+
+
+def test_an_opt_out_of_several_records_writes_only_their_opt_status() -> None:
+    stopped = Contact(phone="+14155552671", sms_status=SmsStatus.UNSUBSCRIBED, opted_out_at=STOPPED_AT)
+    contact = sf_record(LastName="Byron", Messaging_Status__c="Subscribed")
+    lead = sf_record("Lead", LEAD_ID, Company="Navy", Messaging_Status__c="Subscribed")
+    already = sf_record(  # her earlier STOP, already recorded: its time is kept, nothing is written
+        record_id=OTHER_CONTACT_ID,
+        Messaging_Status__c="Unsubscribed",
+        Mobile_Subscriber__c=False,
+        Messaging_Opted_Out_At__c="2026-11-20T09:00:00.000+0000",
+    )
+    error = SyncError(SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES_OPTED_OUT, "3 records match on phone = …")
+    decision = OptOutOfEach(
+        (MatchedRecord("Contact", contact), MatchedRecord("Lead", lead), MatchedRecord("Contact", already)), error
+    )
+    plan = plan_to_salesforce(stopped.with_changes(last_name="Lovelace", platform_id="mc-1"), CONFIG, decision)
+
+    opted_out = {
+        "Messaging_Status__c": "Unsubscribed",
+        "Mobile_Subscriber__c": False,
+        "Messaging_Opted_Out_At__c": "2026-11-24T20:15:00.000Z",
+    }
+    assert plan.opt_out_writes == (
+        SalesforceWrite("Contact", CONTACT_ID, opted_out),  # no LastName, no Messaging_Contact_Id__c
+        SalesforceWrite("Lead", LEAD_ID, opted_out),
+    )
+    assert plan.salesforce_write is None and plan.record_id is None
+    assert plan.status is SyncStatus.PARTIAL_FAILURE and plan.error_code == "multiple-salesforce-matches-opted-out"
 
 
 def test_the_plan_fingerprint_ignores_platform_timestamps() -> None:

@@ -325,3 +325,59 @@ def test_a_record_salesforce_refuses_is_final_and_leaves_the_queue(
     [refused] = _results(salesforce, record_id)
     assert (refused["Status__c"], refused["Error_Code__c"]) == ("Failure", "salesforce-rejected")
     assert "Opt-outs need a reason" in refused["Message__c"]
+
+
+def _household(salesforce: FakeSalesforce) -> tuple[str, str]:
+    """A Contact and a Lead that both hold Hopper's number, typed two ways, both subscribed."""
+    contact = salesforce.seed(
+        "Contact",
+        LastName="Hopper",
+        MobilePhone="(415) 555-2671",
+        Mobile_Subscriber__c=True,
+        Messaging_Status__c="Subscribed",
+    )
+    lead = salesforce.seed(
+        "Lead",
+        LastName="Hopper",
+        Company="Navy",
+        MobilePhone="415-555-2671",
+        Mobile_Subscriber__c=True,
+        Messaging_Status__c="Subscribed",
+    )
+    return contact, lead
+
+
+def test_a_stop_from_a_phone_a_contact_and_a_lead_share_is_recorded_on_both_and_logged(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
+) -> None:
+    """The number said STOP: neither record may be texted, though which one is the person is for an admin to say."""
+    contact, lead = _household(salesforce)
+    from_platform.accept(connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, _Jobs(ledger))
+
+    assert connection.llen(from_platform.INBOUND_KEY.format("twilio")) == 0
+    for sobject, record_id in (("Contact", contact), ("Lead", lead)):
+        record = salesforce.record(sobject, record_id)
+        assert (record["Messaging_Status__c"], record["Mobile_Subscriber__c"]) == ("Unsubscribed", False), sobject
+        assert record["Messaging_Opted_Out_At__c"].startswith("2026-11-25T12:00:00"), sobject
+    [logged] = _results(salesforce)
+    assert (logged["Status__c"], logged["Error_Code__c"]) == (
+        "Partial Failure",
+        "multiple-salesforce-matches-opted-out",
+    )
+    assert contact in logged["Message__c"] and lead in logged["Message__c"]
+    assert "recorded on each" in logged["Message__c"]
+
+
+def test_a_start_from_a_shared_phone_subscribes_neither(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
+) -> None:
+    contact, lead = _household(salesforce)
+    jobs = _Jobs(ledger)
+    from_platform.accept(connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, jobs)
+    later = NOON + timedelta(minutes=5)
+    from_platform.accept(connection, "twilio", [_pushed(InboundKind.OPT_IN, "twilio:SM2", later)], 3600, jobs)
+
+    assert salesforce.record("Contact", contact)["Messaging_Status__c"] == "Unsubscribed"
+    assert salesforce.record("Lead", lead)["Messaging_Status__c"] == "Unsubscribed"
+    refused = _results(salesforce)[-1]
+    assert (refused["Status__c"], refused["Error_Code__c"]) == ("Failure", "multiple-salesforce-matches")

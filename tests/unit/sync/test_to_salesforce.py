@@ -10,6 +10,9 @@ from typing import Any
 import redis
 
 from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.errors import SyncError, SyncErrorCode
+from gateway.domain.plans import SalesforceWrite, SyncPlan, SyncStatus
+from gateway.domain.sync_config import Direction
 from gateway.sync import state, to_salesforce
 from gateway.sync.context import SyncContext
 from tests.phone_table import FORMS, typed_as
@@ -153,3 +156,47 @@ def test_of_two_views_of_one_person_in_a_batch_the_newest_wins(
     to_salesforce.sync_contacts(context, [newer, older])
 
     assert [c["FirstName"] for c in _contacts(salesforce)] == ["Newer"]
+
+
+def test_an_opt_out_of_several_records_is_written_to_each_object_and_lands_after_other_writes(
+    context: SyncContext, salesforce: FakeSalesforce, monkeypatch: Any
+) -> None:
+    """One plan's opt-out reaches a Contact and a Lead; another plan of the batch writes the same Contact: no call
+    names a record twice (Salesforce refuses such a collection) and the opt-out lands last. A Lead gone since it was
+    read fails the plan, naming it, so the person is not marked synced."""
+    contact = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    lead = salesforce.seed("Lead", LastName="Hopper", Company="Navy", MobilePhone="415-555-2671")
+    opted_out = {"Messaging_Status__c": "Unsubscribed", "Mobile_Subscriber__c": False}
+    shared = SyncError(SyncErrorCode.MULTIPLE_SALESFORCE_MATCHES_OPTED_OUT, "2 records match on phone.")
+    stop = SyncPlan(
+        Direction.TO_SALESFORCE,
+        opt_out_writes=(SalesforceWrite("Contact", contact, opted_out), SalesforceWrite("Lead", lead, opted_out)),
+        errors=(shared,),
+    )
+    subscribe = {"Messaging_Status__c": "Subscribed", "Mobile_Subscriber__c": True}
+    other = SyncPlan(
+        Direction.TO_SALESFORCE, "Contact", contact, salesforce_write=SalesforceWrite("Contact", contact, subscribe)
+    )
+    calls: list[list[str]] = []
+    update = salesforce.update
+
+    def recorded(sobject: str, records: Any, **options: Any) -> Any:
+        calls.append([r["Id"] for r in records])
+        return update(sobject, records, **options)
+
+    monkeypatch.setattr(salesforce, "update", recorded)
+    [written, _] = to_salesforce.write_plans(context, [stop, other])
+
+    assert written.status is SyncStatus.PARTIAL_FAILURE
+    assert all(len(ids) == len(set(ids)) for ids in calls), calls
+    assert salesforce.record("Contact", contact)["Messaging_Status__c"] == "Unsubscribed"
+    assert salesforce.record("Lead", lead)["Messaging_Status__c"] == "Unsubscribed"
+
+    gone = "00Q000000000009AAA"
+    stop_gone = SyncPlan(
+        Direction.TO_SALESFORCE,
+        opt_out_writes=(SalesforceWrite("Contact", contact, opted_out), SalesforceWrite("Lead", gone, opted_out)),
+        errors=(shared,),
+    )
+    [failed] = to_salesforce.write_plans(context, [stop_gone])
+    assert failed.status is SyncStatus.FAILURE and f"Lead {gone}" in failed.message
