@@ -4,7 +4,8 @@ machine through Redis. (Not the web tier's limits on failed sign-ins: those are 
 `platform_limits()` is the one way to get them for a platform: both limiters on the keys this module owns
 (`gateway:platform:<name>:rate|concurrency`), so every platform's `<NAME>_REQUESTS_PER_SECOND` and
 `<NAME>_MAX_CONCURRENT` mean the same thing and no other module formats these keys. `PlatformLimits.request()`
-holds a concurrency slot and takes a rate slot around one request. Requests are spaced for `HEADROOM` below the
+holds a concurrency slot and takes a rate slot around one request (or consecutive rate slots around a read and the
+write it decides, so that nothing queues between them). Requests are spaced for `HEADROOM` below the
 platform's limit (`effective_rate()`): we space departures, the platform counts arrivals, and network and scheduling
 jitter bunch them — measured at the Action Network emulator (`scripts/bench/platform_rate`, 2 workers, 4/s limit
 counted over any one second), exact spacing at 4/s drew 17 429s in 101 requests, spacing at 3.6/s none, and the
@@ -49,7 +50,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -153,10 +154,13 @@ class RateLimiter:
         self._penalize = redis.register_script(_PENALIZE)
         self._sleep = sleep
 
-    def acquire(self) -> float:
-        """Take the next slot, sleeping until it comes; returns the seconds slept. Raises `Throttled` (without
-        reserving) when the slot is more than `max_wait` away."""
-        args = [self._interval_us, self._tolerance_us, self._max_wait_us]
+    def acquire(self, slots: int = 1) -> float:
+        """Take the next `slots` consecutive slots in one reservation, sleeping until the first comes; returns the
+        seconds slept. The others follow `interval` apart: nobody else is granted one in between. Raises
+        `Throttled` (without reserving) when the first slot is more than `max_wait` away."""
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        args = [self._interval_us * slots, self._tolerance_us, self._max_wait_us]
         granted, wait_us = self._acquire(keys=[self.key], args=args)
         wait = int(wait_us) / 1_000_000
         if not int(granted):
@@ -164,6 +168,16 @@ class RateLimiter:
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two slots of the schedule."""
+        return self._interval_us / 1_000_000
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep the way `acquire` does (a test's clock can stand in)."""
+        if seconds > 0:
+            self._sleep(seconds)
 
     def penalize(self, seconds: float) -> None:
         """Nobody using this key starts a request for `seconds` from now (the platform said slow down)."""
@@ -368,21 +382,40 @@ class PlatformLimits:
     concurrency: ConcurrencyLimiter | None = None
 
     @contextmanager
-    def request(self) -> Iterator[None]:
-        """Around one request: a concurrency slot (if capped), then the next rate slot (if paced). Raises
-        `Throttled` (nothing held) when either is further away than its `max_wait`."""
+    def request(self, slots: int = 1) -> Iterator[Callable[[], None]]:
+        """Around one request, or `slots` requests sent one after another: a concurrency slot (if capped) held for
+        all of them, then that many consecutive rate slots (if paced) reserved at once; the body starts at the
+        first. Before each further request the body calls the value, `next_slot()`, which sleeps until that
+        request's slot: never more than one interval after the previous slot, however many requests other processes
+        book meanwhile — so a request that reads what the next one decides is at most that old when the next one
+        leaves. A slot not used is not given back. Raises `Throttled` (nothing held) when the concurrency slot or
+        the first rate slot is further away than its `max_wait`. The concurrency lease must outlive all `slots`
+        requests (`limits_for(requests_per_hold=…)`)."""
         started = time.perf_counter()
-        if self.concurrency is None:
+        with self.concurrency.slot() if self.concurrency is not None else nullcontext():
             if self.rate is not None:
-                self.rate.acquire()
-            _waited.seconds = waited_seconds() + time.perf_counter() - started
-            yield
-            return
-        with self.concurrency.slot():
-            if self.rate is not None:
-                self.rate.acquire()
-            _waited.seconds = waited_seconds() + time.perf_counter() - started
-            yield
+                self.rate.acquire(slots)
+            first = time.perf_counter()
+            _waited.seconds = waited_seconds() + first - started
+            yield self._next_slot(first, slots)
+
+    def _next_slot(self, first: float, slots: int) -> Callable[[], None]:
+        """`next_slot()` for a hold whose first rate slot came at `first` (on `time.perf_counter`)."""
+        rate = self.rate
+        used = 1
+
+        def next_slot() -> None:
+            nonlocal used
+            if used >= slots:
+                raise RuntimeError(f"this hold reserved {slots} request slot(s), all of them used")
+            due = first + used * (rate.interval if rate is not None else 0.0)
+            used += 1
+            wait = due - time.perf_counter()
+            if rate is not None and wait > 0:
+                rate.sleep(wait)
+                _waited.seconds = waited_seconds() + wait
+
+        return next_slot
 
     def close(self) -> None:
         """Give back the concurrency leases this process holds idle (call it when done with the platform)."""
@@ -464,15 +497,17 @@ class LimitedSettings(Protocol):
     def read_timeout_seconds(self) -> float: ...
 
 
-def limits_for(redis: Redis, platform: str, settings: LimitedSettings) -> PlatformLimits:
+def limits_for(redis: Redis, platform: str, settings: LimitedSettings, *, requests_per_hold: int = 1) -> PlatformLimits:
     """`platform_limits` from a platform's settings (`<NAME>_REQUESTS_PER_SECOND`, `<NAME>_MAX_CONCURRENT`), with
-    leases that outlive its longest request (connect + read timeouts) by 5 s."""
+    leases that outlive the longest `requests_per_hold` requests (connect + read timeouts each) one hold of
+    `PlatformLimits.request(slots=…)` sends, by 5 s."""
+    longest = settings.connect_timeout_seconds + settings.read_timeout_seconds
     return platform_limits(
         redis,
         platform,
         requests_per_second=settings.requests_per_second,
         max_concurrent=settings.max_concurrent,
-        lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 5,
+        lease_seconds=requests_per_hold * longest + 5,
     )
 
 

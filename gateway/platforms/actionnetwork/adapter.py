@@ -5,7 +5,10 @@ Guarantees:
   phone's `status` is sent only when it must change, and `subscribed` only when Action Network shows the number is
   not opted out: the person linked by `platform_id` holds it subscribed, or a phone-only probe shows the number is
   subscribed or was new to Action Network (its holder was created by the probe). A number Action Network holds as
-  unsubscribed is never subscribed from here: sticky STOP. The Salesforce Id goes to the custom field
+  unsubscribed is never subscribed from here: sticky STOP. That check is made on every attempt of a signup that
+  would subscribe, in the same hold of the limiters, so its answer is at most one rate interval old when the
+  signup leaves: a STOP that lands while a signup waits for the limiters or backs off after a 429 is never
+  overwritten (the attempt after it sends no status). The Salesforce Id goes to the custom field
   `crm_id_field`; `source_tag` is added as a tag (Action Network ignores tags that do not exist yet).
 - Reads: by platform id (`GET people/{uuid}`) and by email (`find_by_email`, the OData filter); there is no
   phone or custom-field filter, so those lookups raise `NotSupportedError` rather than guess.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
@@ -54,7 +58,8 @@ log = logging.getLogger(__name__)
 NAME = webhooks.NAME
 # One Salesforce record costs about two requests here: a new record opted in is a phone-only probe (may we
 # subscribe?) and the signup; a linked one is a read by uuid and the signup (three when it also subscribes); a
-# record not opted in is the signup alone. One `changed_since` request reads a page of 25 people.
+# record not opted in is the signup alone. A subscribing signup that is retried makes its check again (two requests
+# an attempt, not one). One `changed_since` request reads a page of 25 people.
 CALLS_PER_WRITE = 2.0
 
 
@@ -78,6 +83,32 @@ class Answer(NamedTuple):
     status: int
     body: Any
     date: datetime | None
+
+
+SIGNUP = "the person signup helper"
+# A subscribing signup holds two consecutive rate slots: its check, then the signup (`_subscribing_signup`).
+REQUESTS_PER_HOLD = 2
+
+
+class _Failed(SyncFailure):
+    """One request's failure as `_attempts` decides on it: retried when transient (after `retry_after`, if the
+    platform said), else raised to the caller."""
+
+    def __init__(self, error: SyncError, retry_after: float | None = None) -> None:
+        super().__init__(error)
+        self.retry_after = retry_after
+
+
+class _ProbeInstead(Exception):
+    """The linked person does not hold the number (gone, or another number now): the probe decides instead."""
+
+
+@dataclass
+class _SubscribeCheck:
+    """What the may-we-subscribe checks of one subscribing signup carry from one attempt to the next."""
+
+    ask_linked: bool  # the person linked by platform id is read first (its status decides while it holds the number)
+    created_after: datetime | None = None  # the first probe's bound: a holder created since and unchanged is ours
 
 
 class ActionNetworkAdapter:
@@ -114,7 +145,8 @@ class ActionNetworkAdapter:
     @classmethod
     def build(cls, settings: ActionNetworkSettings, redis: Redis) -> ActionNetworkAdapter:
         """The adapter with its limiters on `redis`, shared by every process that uses the same Redis."""
-        return cls(settings, limits=limits_for(redis, NAME, settings))
+        limits = limits_for(redis, NAME, settings, requests_per_hold=REQUESTS_PER_HOLD)
+        return cls(settings, limits=limits)
 
     def __repr__(self) -> str:
         return f"ActionNetworkAdapter(base_url={self._base!r})"
@@ -188,17 +220,14 @@ class ActionNetworkAdapter:
     # -- writes
 
     def upsert_contact(self, contact: Contact, *, subscribe: bool) -> Contact:
-        """Create or update through the signup helper; the phone is subscribed only as the module states. A change
-        that carries neither email nor phone but a platform id is sent with the linked person's own email and
-        phone, the keys the helper finds people by."""
+        """Create or update through the signup helper; the phone is subscribed only as the module states, checked
+        right before each attempt (`_subscribing_signup`). A change that carries neither email nor phone but a
+        platform id is sent with the linked person's own email and phone, the keys the helper finds people by."""
         contact = self._with_keys(contact)
         self._check_keys(contact)
-        phone_status = None
-        if subscribe and contact.phone is not None and self._may_subscribe(contact):
-            phone_status = wire.SUBSCRIBED
-        tags = (self._settings.source_tag,) if self._settings.source_tag else ()
-        body = wire.signup_body(contact, crm_id_field=self._settings.crm_id_field, phone_status=phone_status, tags=tags)
-        return self._signup(body).contact
+        if subscribe and contact.phone is not None:
+            return self._subscribing_signup(contact).contact
+        return self._signup(self._signup_body(contact, phone_status=None)).contact
 
     def opt_out(self, contact: Contact) -> Contact:
         """Set the number's status to unsubscribed. Only the phone is sent: the helper then finds whoever holds
@@ -264,30 +293,61 @@ class ActionNetworkAdapter:
 
     # -- plumbing
 
-    def _may_subscribe(self, contact: Contact) -> bool:
-        """Whether Action Network shows `contact.phone` as not opted out (see the module docstring)."""
+    def _subscribing_signup(self, contact: Contact) -> wire.Person:
+        """The signup of a record that asks to subscribe its phone. Each attempt holds the limiters once for two
+        consecutive rate slots: the check (`_may_subscribe`) goes in the first, the signup in the second, so the
+        check's answer is at most one rate interval old (≈ 0.28 s at 3.6 requests/s) when the signup leaves —
+        nothing queues and nothing backs off between them. The signup carries `status: subscribed` only when the
+        check of its own attempt allowed it; a STOP that lands while an attempt waits, is throttled or backs off is
+        seen by the next attempt's check, whose signup then carries no status (it cannot subscribe). Costs what
+        one check and one signup did before; each retry costs the check again."""
+        check = _SubscribeCheck(ask_linked=bool(contact.platform_id))
+
+        def attempt(next_slot: Callable[[], None]) -> Answer:
+            allowed = self._may_subscribe(contact, check)
+            next_slot()
+            phone_status = wire.SUBSCRIBED if allowed else None
+            return self._send(
+                "POST", "people/", json=self._signup_body(contact, phone_status=phone_status), what=SIGNUP
+            )
+
+        return self._person_in(self._attempts(attempt, slots=REQUESTS_PER_HOLD, what=SIGNUP).body)
+
+    def _may_subscribe(self, contact: Contact, check: _SubscribeCheck) -> bool:
+        """Whether Action Network shows `contact.phone` as not opted out now (see the module docstring): one request,
+        sent in the caller's hold. Raises `_ProbeInstead` (after setting `check` to probe) when the linked person
+        turns out not to hold the number."""
         assert contact.phone is not None
-        if contact.platform_id:
-            linked = self._person(contact.platform_id)
+        if check.ask_linked:
+            assert contact.platform_id is not None
+            linked = self._person(contact.platform_id, held=True)
             if linked is not None and linked.contact.phone == contact.phone:
                 return linked.phone_status == wire.SUBSCRIBED
+            check.ask_linked = False
+            raise _ProbeInstead
         sent_at = self._clock()
-        answer = self._request(
+        answer = self._send(
             "POST",
             "people/",
             json={"person": {"phone_numbers": [{"number": self._wire_phone(contact.phone)}]}},
-            what="the person signup helper",
+            what=SIGNUP,
         )
         holder = self._person_in(answer.body)
         if holder.phone_status == wire.SUBSCRIBED:
             return True
-        # New to Action Network: its holder was created by this probe and never changed since. "Now" is Action
-        # Network's own clock (the answer's Date) when it sent one, so our clock's skew does not widen the window.
-        created_after = answer.date - PROBE_WINDOW if answer.date else sent_at - CLOCK_TOLERANCE
-        if holder.created_after(created_after):
+        # New to Action Network: its holder was created by this probe, or by the first probe of this signup (a
+        # retry's), and never changed since. "Now" is Action Network's own clock (the answer's Date) when it sent
+        # one, so our clock's skew does not widen the window.
+        if check.created_after is None:
+            check.created_after = answer.date - PROBE_WINDOW if answer.date else sent_at - CLOCK_TOLERANCE
+        if holder.created_after(check.created_after):
             return True
         log.info("actionnetwork: not subscribing %s: the number is unsubscribed there", holder.contact.platform_id)
         return False
+
+    def _signup_body(self, contact: Contact, *, phone_status: str | None) -> dict[str, Any]:
+        tags = (self._settings.source_tag,) if self._settings.source_tag else ()
+        return wire.signup_body(contact, crm_id_field=self._settings.crm_id_field, phone_status=phone_status, tags=tags)
 
     def _with_keys(self, contact: Contact) -> Contact:
         if contact.email or contact.phone or not contact.platform_id:
@@ -318,11 +378,12 @@ class ActionNetworkAdapter:
         except ValueError as exc:
             raise SyncFailure(SyncError(SyncErrorCode.INVALID_PHONE, f"{exc}.", ("phone",))) from exc
 
-    def _person(self, uuid: str) -> wire.Person | None:
+    def _person(self, uuid: str, *, held: bool = False) -> wire.Person | None:
+        """The person by uuid, or None when Action Network has none; `held`: sent in the caller's limiter hold."""
         if not uuid or "/" in uuid or "?" in uuid:
             raise SyncFailure(SyncError(SyncErrorCode.NOT_FOUND, "The linked Action Network id is malformed."))
         try:
-            body = self._request("GET", f"people/{uuid}", what="the linked person").body
+            body = (self._send if held else self._request)("GET", f"people/{uuid}", what="the linked person").body
         except SyncFailure as failure:
             if failure.error.code is SyncErrorCode.NOT_FOUND:
                 return None
@@ -330,7 +391,7 @@ class ActionNetworkAdapter:
         return wire.parse_person(body, crm_id_field=self._settings.crm_id_field)
 
     def _signup(self, body: dict[str, Any]) -> wire.Person:
-        return self._person_in(self._request("POST", "people/", json=body, what="the person signup helper").body)
+        return self._person_in(self._request("POST", "people/", json=body, what=SIGNUP).body)
 
     def _person_in(self, answer: Any) -> wire.Person:
         person = wire.parse_person(answer, crm_id_field=self._settings.crm_id_field)
@@ -366,16 +427,22 @@ class ActionNetworkAdapter:
         what: str,
     ) -> Answer:
         """One API call through the shared limiters, with bounded retries of transient failures."""
-        url = path if "://" in path else self._base + path
-        timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
-        attempt = 0
+
+        def attempt(next_slot: Callable[[], None]) -> Answer:
+            return self._send(method, path, params=params, json=json, what=what)
+
+        return self._attempts(attempt, slots=1, what=what)
+
+    def _attempts(self, attempt: Callable[[Callable[[], None]], Answer], *, slots: int, what: str) -> Answer:
+        """`attempt` in one hold of the shared limiters (`slots` consecutive rate slots, `attempt` given the
+        `next_slot()` to call before each request after its first), again after backoff while its request fails
+        transiently, at most `max_attempts` times; then `SyncFailure`. A 429 pushes every process back."""
+        attempt_no = 0
         while True:
-            attempt += 1
-            retry_after: float | None = None
+            attempt_no += 1
             try:
-                with self._limits.request():
-                    sendguard.check()  # the sync's claim, checked now that the request is about to leave
-                    response = self._session.request(method, url, params=params, json=json, timeout=timeout)
+                with self._limits.request(slots) as next_slot:
+                    return attempt(next_slot)
             except Throttled as exc:
                 raise SyncFailure(
                     SyncError(
@@ -384,24 +451,17 @@ class ActionNetworkAdapter:
                         "for a later retry.",
                     )
                 ) from exc
-            except requests.RequestException as exc:
-                error = SyncError(
-                    SyncErrorCode.PLATFORM_UNAVAILABLE, f"Action Network could not be reached ({type(exc).__name__})."
-                )
-            else:
-                body = _json_or_none(response)
-                found = wire.error_for_status(response.status_code, body, what=what)
-                if found is None:
-                    return Answer(response.status_code, body, _http_date(response.headers.get("Date")))
-                error = found
-                if response.status_code == 429:
-                    retry_after = wire.retry_after_seconds(response.headers.get("Retry-After"))
-            if not error.transient or attempt >= self._settings.max_attempts:
+            except _ProbeInstead:
+                attempt_no -= 1  # not a failure: the attempt is made again at once, with the other check
+                continue
+            except _Failed as failed:
+                error, retry_after = failed.error, failed.retry_after
+            if not error.transient or attempt_no >= self._settings.max_attempts:
                 if error.transient:
-                    log.warning("actionnetwork %s failed after %d attempts: %s", what, attempt, error.code)
+                    log.warning("actionnetwork %s failed after %d attempts: %s", what, attempt_no, error.code)
                 raise SyncFailure(error)
             delay = backoff_delay(
-                attempt,
+                attempt_no,
                 retry_after=retry_after,
                 base=self._settings.backoff_seconds,
                 cap=self._settings.max_backoff_seconds,
@@ -411,6 +471,36 @@ class ActionNetworkAdapter:
                 self._limits.penalize(delay)  # every process waits, not only this one; acquire() sleeps it out
             else:
                 time.sleep(delay)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        what: str,
+    ) -> Answer:
+        """One request, sent in the caller's hold of the limiters (its slot already come); `_Failed` when it fails."""
+        url = path if "://" in path else self._base + path
+        timeout = (self._settings.connect_timeout_seconds, self._settings.read_timeout_seconds)
+        sendguard.check()  # the sync's claim, checked now that the request is about to leave
+        try:
+            response = self._session.request(method, url, params=params, json=json, timeout=timeout)
+        except requests.RequestException as exc:
+            raise _Failed(
+                SyncError(
+                    SyncErrorCode.PLATFORM_UNAVAILABLE, f"Action Network could not be reached ({type(exc).__name__})."
+                )
+            ) from exc
+        body = _json_or_none(response)
+        error = wire.error_for_status(response.status_code, body, what=what)
+        if error is None:
+            return Answer(response.status_code, body, _http_date(response.headers.get("Date")))
+        retry_after = None
+        if response.status_code == 429:
+            retry_after = wire.retry_after_seconds(response.headers.get("Retry-After"))
+        raise _Failed(error, retry_after)
 
 
 def _http_date(header: str | None) -> datetime | None:

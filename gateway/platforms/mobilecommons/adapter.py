@@ -385,7 +385,7 @@ class MobileCommonsAdapter:
             return error_for_id(*failure, not_found_on_5=not_found_on_5), None
         return root, None
 
-    def _slot(self) -> AbstractContextManager[None]:
+    def _slot(self) -> AbstractContextManager[object]:
         return self._limits.request() if self._limits is not None else nullcontext()
 
 

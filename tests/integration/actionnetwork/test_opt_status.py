@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+
+import pytest
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.platforms.actionnetwork.adapter import ActionNetworkAdapter
+from tests.support import wait_for
 
 from .conftest import Control
 
@@ -44,6 +49,34 @@ def test_sticky_stop_a_linked_record_cannot_resubscribe_either(adapter: ActionNe
     view = adapter.upsert_contact(Contact(phone="+12025550203", platform_id=pid, first_name="Hal"), subscribe=True)
     assert view.sms_status is SmsStatus.UNSUBSCRIBED and view.first_name == "Hal"  # other fields still synced
     assert control.person(phone="+12025550203")["sms_status"] == "unsubscribed"
+
+
+@pytest.mark.parametrize("stop", [True, False], ids=["a STOP in between", "no STOP"])
+def test_a_signup_throttled_after_its_check_checks_again_before_its_retry(
+    make_adapter: Callable[..., ActionNetworkAdapter], control: Control, stop: bool
+) -> None:
+    # 1 request/s (0.9 paced): the check and the signup leave about 1.1 s apart, time for the test to throttle
+    # exactly the signup (faults apply to the next API calls, whatever they are) and for the person to text STOP.
+    adapter = make_adapter(requests_per_second=1.0)
+    [pid] = control.post(
+        "seed", {"people": [{"phone": "+12025550208", "email": "mo@example.org", "sms_status": "subscribed"}]}
+    )["ids"]
+
+    def throttle_the_signup() -> None:
+        wait_for(lambda: control.calls("GET people/{id}") >= 1, timeout=10, interval=0.01, what="the check")
+        control.post("faults", {"status": 429, "count": 1, "retry_after": 1})
+        wait_for(lambda: control.get("stats")["faults_injected"] >= 1, timeout=10, interval=0.01, what="the 429")
+        if stop:
+            control.post("inbound", {"phone": "+12025550208", "body": "STOP"})
+
+    meanwhile = threading.Thread(target=throttle_the_signup)
+    meanwhile.start()
+    view = adapter.upsert_contact(Contact(phone="+12025550208", platform_id=pid, first_name="Mo"), subscribe=True)
+    meanwhile.join(10)
+    expected = "unsubscribed" if stop else "subscribed"
+    assert control.person(phone="+12025550208")["sms_status"] == expected
+    assert view.sms_status is SmsStatus(expected) and view.first_name == "Mo"
+    assert control.calls("GET people/{id}") == 2 and control.calls("POST people") == 2  # each attempt checked
 
 
 def test_an_old_number_never_opted_in_is_not_subscribed_from_salesforce(

@@ -10,7 +10,15 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gateway.ratelimit import ConcurrencyLimiter, RateLimiter, Throttled, Usage, platform_limits, usage
+from gateway.ratelimit import (
+    ConcurrencyLimiter,
+    PlatformLimits,
+    RateLimiter,
+    Throttled,
+    Usage,
+    platform_limits,
+    usage,
+)
 from tests.support import wait_for
 
 
@@ -174,6 +182,35 @@ def test_waiting_longer_than_allowed_for_a_slot_raises(conn: redis.Redis) -> Non
     held.__enter__()  # kept referenced: a collected generator would release its lease
     with pytest.raises(Throttled), ConcurrencyLimiter(conn, "t:conc", limit=1, max_wait=0.1).slot():
         pass
+
+
+def test_a_hold_of_two_slots_sends_its_second_request_one_interval_after_its_first_whoever_waits(
+    conn: redis.Redis,
+) -> None:
+    """A check and the write it decides (`request(slots=2)`): nobody else is granted a slot between them, the second
+    waits at most one interval, and the schedule counts both."""
+    limits = platform_limits(conn, "t-pair", requests_per_second=10 / 0.9, max_concurrent=2)  # paced at 10/s
+    other = platform_limits(conn, "t-pair", requests_per_second=10 / 0.9, max_concurrent=2)
+    stamps: list[tuple[str, float]] = []
+    with limits.request(slots=2) as next_slot:
+        stamps.append(("check", time.monotonic()))
+        waiting = threading.Thread(target=lambda: _one(other, stamps))
+        waiting.start()
+        next_slot()
+        stamps.append(("write", time.monotonic()))
+        with pytest.raises(RuntimeError):
+            next_slot()  # only two were reserved
+    waiting.join(10)
+    stamps.sort(key=lambda stamp: stamp[1])
+    assert [name for name, _ in stamps] == ["check", "write", "other"]
+    check, write, later = (at for _, at in stamps)
+    assert 0.1 * 0.9 <= write - check <= 0.1 + 0.08  # its own slot, not one behind the other process
+    assert later - check >= 0.2 * 0.95  # the other process's request takes the third slot
+
+
+def _one(limits: PlatformLimits, stamps: list[tuple[str, float]]) -> None:
+    with limits.request():
+        stamps.append(("other", time.monotonic()))
 
 
 def test_each_platform_has_its_own_budget_and_every_user_of_one_shares_it(conn: redis.Redis) -> None:
