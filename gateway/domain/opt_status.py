@@ -5,15 +5,20 @@ Guarantees — opt-out is sticky: a Salesforce edit can opt a person out but nev
 (`requested_by=Side.PLATFORM`) re-subscribes them. A Salesforce "subscribed" against an opted-out
 person is kept out and reported as a partial failure (`invalid-messaging-status`). A paused person
 stays paused against Salesforce edits (pausing belongs to the platform). An UNKNOWN request changes nothing.
+A status write planned before the person's opt-out was recorded on the record never lands over it
+(`keep_recorded_opt_out`), however late it is sent.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import SyncError, SyncErrorCode
+from gateway.domain.freshness import is_newer
 
 # `Messaging_Status__c` picklist values (docs/contracts.md).
 STATUS_LABELS: dict[SmsStatus, str] = {
@@ -80,3 +85,27 @@ def resolve_sms_status(requested: SmsStatus, current: SmsStatus, *, requested_by
             ),
         )
     return StatusResolution(SmsStatus.SUBSCRIBED, write=current is not SmsStatus.SUBSCRIBED)
+
+
+def opted_out_since(planned_on: datetime | None, opted_out_at: datetime | None) -> bool:
+    """The person's opt-out was recorded on a record (`opted_out_at`) after the version of the record a write to it
+    was planned on (`planned_on`; None: not known, so older than any opt-out)."""
+    return opted_out_at is not None and is_newer(opted_out_at, planned_on)
+
+
+def keep_recorded_opt_out(
+    fields: Mapping[str, object],
+    status_fields: Collection[str],
+    *,
+    planned_on: datetime | None,
+    opted_out_at: datetime | None,
+) -> dict[str, object]:
+    """What of a write owed to a Salesforce record may still land once it is sent: all of `fields`, but its opt-status
+    fields (`status_fields`) when the person's opt-out was recorded on the record after the write was planned.
+
+    Opt-out is sticky: a status planned before a STOP (a write-back queued, then held up) must never land over it,
+    neither as "subscribed" nor by clearing the STOP's time; the write's other fields (links, ids) still land. Only
+    the person's START undoes a STOP, and it is recorded by a write of its own."""
+    if not opted_out_since(planned_on, opted_out_at):
+        return dict(fields)
+    return {name: value for name, value in fields.items() if name not in status_fields}

@@ -182,6 +182,12 @@ class SyncObjectConfig:
     def matching_mappings(self) -> tuple[FieldMapping, ...]:
         return tuple(m for m in self.mappings if m.is_matching)
 
+    def opt_status_fields(self) -> tuple[str, ...]:
+        """The fields of a record of this object that say whether the person may be texted: the status, the
+        opt-out field (when the object has one) and the time of the opt-out."""
+        opt_out = (self.opt_out.field,) if self.opt_out else ()
+        return (self.status_field, *opt_out, OPTED_OUT_AT_FIELD)
+
     def salesforce_fields(self) -> tuple[str, ...]:
         """Every field the sync reads from a record of this object (for a SOQL SELECT), without duplicates."""
         names = ["Id", "SystemModstamp"]

@@ -1,10 +1,12 @@
 """The sync's memory of what it already did: the one owner of versions, echo fingerprints and their Redis keys.
 
-Two directions, four kinds of mark, each kept `STATE_TTL` seconds after it was last written:
+Two directions, five kinds of mark, each kept `STATE_TTL` seconds after it was last written:
 - a Salesforce record's last synced version (`SystemModstamp`) and what was last reconciled with the platform for
   it (`RecordState`): a digest of each mapped field's value, and the fingerprint of them all when every field was
   reconciled. A change not newer than the version, or mapping to the same values, is done; a field whose value
   differs from its digest changed since, whether or not an event said so;
+- when the person's opt-out (a STOP from the platform) was last recorded on a Salesforce record
+  (`record_opted_out`): a status owed to the record by a sync that read an older version of it must not land;
 - a platform contact's last synced version, and the fingerprint of what the gateway itself last wrote to that
   contact (`already_synced`): a contact not newer than its version, or equal to our own write, is done (an echo).
 
@@ -56,6 +58,8 @@ _RECORD_VERSION = "gateway:version:{}:{}"  # object, 15-char record id -> last s
 # (a plain fingerprint from before per-field digests is read as {"fp": it, "fields": unknown})
 _RECORD_FINGERPRINT = "gateway:fingerprint:to-platform:{}:{}"
 _RECORD_CLAIM = "gateway:claim:to-platform:{}:{}"  # object, 15-char record id -> token of the sync writing it now
+# object, 15-char record id -> when the gateway last recorded the person's opt-out on it from the platform (ISO)
+_RECORD_OPTED_OUT = "gateway:opted-out:{}:{}"
 _CONTACT_VERSION = "gateway:version:platform:{}"  # platform id or phone -> last synced platform version (ISO)
 _OUR_WRITE = "gateway:fingerprint:platform:{}"  # platform id -> fingerprint of what the gateway wrote there
 _REPORTED = "gateway:reported:{}:{}"  # what, sha256 of platform id or phone -> reported in the last day
@@ -225,6 +229,22 @@ def record_sent(
     None: no echo can be told)."""
     value = json.dumps({"fp": fingerprint, "fields": dict(fields or {})}, sort_keys=True, separators=(",", ":"))
     return Mark(_RECORD_FINGERPRINT.format(object_name, _short(record_id)), value)
+
+
+def record_opted_out(object_name: str, record_id: str) -> Mark:
+    """The person's opt-out (a STOP from the platform) stands on the record as of now: store it in the transaction
+    that marks the STOP synced, once Salesforce accepted it. A status owed to the record by a sync that read it
+    before then (a write-back still queued) is not written over it (`opted_out_at`)."""
+    return Mark(_RECORD_OPTED_OUT.format(object_name, _short(record_id)), datetime.now(UTC).isoformat())
+
+
+def opted_out_at(redis: Redis, records: Sequence[tuple[str, str]]) -> list[datetime | None]:
+    """For each (object, record id): when the person's opt-out was last recorded on it (`record_opted_out`), None
+    when it was not (one MGET). A mark from the future is believed: it keeps an opt-out, never undoes one."""
+    if not records:
+        return []
+    values = redis.mget([_RECORD_OPTED_OUT.format(obj, _short(rid)) for obj, rid in records])
+    return [parse_timestamp(text(value)) if value is not None else None for value in values]
 
 
 def platform_written(view: Contact) -> Mark | None:

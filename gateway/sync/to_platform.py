@@ -362,7 +362,10 @@ def owed_fields(
     set to match that status only where it carried no request of its own — it repeated what Salesforce last recorded
     from the platform (`requested` is `reported`), or said nothing — while the person's START or STOP came since
     (the platform's own report of it is then skipped as an echo of this write). A field holding an admin's request
-    is never overwritten by the platform's status: an opt-out not yet sent stays an opt-out."""
+    is never overwritten by the platform's status: an opt-out not yet sent stays an opt-out. These fields are true of
+    the record as the sync read it: when they reach Salesforce after the person's STOP was recorded there (the
+    write-back was held up), the status fields (`SyncObjectConfig.opt_status_fields`) are left out and the rest
+    lands (`writeback.flush`, `bulk.links.flush`)."""
     fields: dict[str, Any] = dict(plan.salesforce_write.fields) if plan.salesforce_write else {}
     if view is not None:
         if view.sms_status is not reported:
@@ -762,7 +765,8 @@ def _refuse(
 
 class _WriteBackSink:
     """Real time: every planned record leaves a `Sync_Result__c` (with the event, to be resent) and its write-back,
-    queued in the transaction that stores its marks."""
+    queued in the transaction that stores its marks. The write-back names its status fields and the record version
+    they are true of: a STOP recorded on the record while it waits keeps them from landing (`writeback.flush`)."""
 
     writes = True
 
@@ -782,7 +786,12 @@ class _WriteBackSink:
             result = result_values(self.context, outcome, plan, event=event)
             entries.append(
                 writeback.WriteBack(
-                    result=result, object_name=outcome.obj.object_name, record_id=outcome.record_id, fields=outcome.owed
+                    result=result,
+                    object_name=outcome.obj.object_name,
+                    record_id=outcome.record_id,
+                    fields=outcome.owed,
+                    version=outcome.version.isoformat() if outcome.version else None,
+                    status_fields=tuple(name for name in outcome.obj.opt_status_fields() if name in outcome.owed),
                 )
             )
 

@@ -12,6 +12,9 @@ Guarantees:
   which normalises every stored phone.
 - Salesforce being unavailable or out of API budget raises, so RQ retries the job; nothing is marked done before
   Salesforce accepted the write. The Salesforce write and the marks are fenced by the job's lease, as to_platform's.
+- A STOP placed on a record is marked there (`state.record_opted_out`) with its contact's mark: a status owed to
+  the record by a Salesforce → platform sync that read it before (a write-back held up) is then never written over
+  the STOP (`writeback.flush`, `bulk.links.flush`).
 - In real time, opt-outs are matched and written first, in the budget's opt-out lane (`salesforce.usage.Lane`), their
   phone search (`find_by_phone`) included: a STOP reaches Salesforce even when reads and bulk work have spent every
   call they may; the log rows follow in the default lane, deferred to the next flush when the budget says no.
@@ -94,7 +97,20 @@ def sync_batch(
         context.check_fence()  # a job handed to another worker while this one was frozen writes nothing more
         plans = write_plans(context, plans)
     for contact, plan in zip(fresh, plans, strict=True):
-        sink.done(contact, plan, () if plan.status is SyncStatus.FAILURE else (state.contact_synced(contact),))
+        marks = (
+            () if plan.status is SyncStatus.FAILURE else (state.contact_synced(contact), _opt_out_stands(contact, plan))
+        )
+        sink.done(contact, plan, marks)
+
+
+def _opt_out_stands(contact: Contact, plan: SyncPlan) -> state.Mark | None:
+    """The person's STOP stands on the record the plan placed them on (written now, or already there): what a sync
+    of the record planned before owes it, still queued, must not undo it (`writeback`, `bulk.links`). Stored with
+    the contact's own mark, so a STOP is never marked synced without it: after a crash before that transaction the
+    STOP is still pending (or unmarked) and its retry writes it again, over whatever a flush wrote meanwhile."""
+    if contact.sms_status is not SmsStatus.UNSUBSCRIBED or plan.object_name is None or plan.record_id is None:
+        return None
+    return state.record_opted_out(plan.object_name, plan.record_id)
 
 
 def plan_contacts(

@@ -11,6 +11,15 @@ removal can repeat a batch: updates are idempotent, and each log row is upserted
 one row. A record whose update Salesforce refuses (`INVALID_CROSS_REFERENCE_KEY`, `ENTITY_IS_DELETED`, a validation
 rule…) gets a `Failure` row carrying Salesforce's error code and message (`salesforce-rejected`), whatever its sync
 had reached: the link or status it owes the record is not there.
+
+A status an entry owes its record never lands over the person's opt-out recorded on it after its sync read the
+record (a STOP, written at once in the opt-out lane while the entry waited for budget, the lock or Salesforce): the
+entry's status fields are left out and its log row says so; its other fields (links, ids) are written. The STOP's
+mark is stored in Redis with the STOP's own (`state.record_opted_out`), so this holds across crashes and restarts,
+and costs no Salesforce call. The mark is the gateway's time once Salesforce accepted the STOP, the entry's version
+Salesforce's `SystemModstamp`: clocks apart by less than the time from the read to the STOP are assumed. Not
+covered: a STOP written during the flush's own update call of that record (its mark comes after the flush read the
+marks), a window of one Salesforce round trip.
 """
 
 from __future__ import annotations
@@ -19,17 +28,19 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 from redis import Redis
 
 from gateway.domain.errors import SyncError, SyncErrorCode
+from gateway.domain.freshness import parse_timestamp
+from gateway.domain.opt_status import keep_recorded_opt_out
 from gateway.salesforce.client import SalesforceClient
 from gateway.salesforce.results import COLLECTION_SIZE
 from gateway.salesforce.sync_results import Direction, Status, SyncResultEntry, write_sync_results
-from gateway.sync import fencing, status
+from gateway.sync import fencing, state, status
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +55,17 @@ ROUNDS = 5  # rounds a flusher serves in a row for callers that found the lock t
 @dataclass(frozen=True)
 class WriteBack:
     """One record's debt to Salesforce: `fields` to update on `object_name`/`record_id`, and its log row (upserted
-    by `key`, so a batch written twice leaves one row per entry)."""
+    by `key`, so a batch written twice leaves one row per entry). `status_fields` names those of `fields` that state
+    the person's opt status, true of the record's `version` (ISO `SystemModstamp`) the sync read: they are left out
+    when the person's opt-out was recorded on the record since (`flush`)."""
 
     result: dict[str, Any]  # SyncResultEntry as JSON-able values
     object_name: str | None = None
     record_id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    version: str | None = None
+    status_fields: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         # `asdict`'s object, built directly: asdict deep-copies both dicts first (2.5 % of a syncing worker's CPU)
@@ -60,12 +75,15 @@ class WriteBack:
             "record_id": self.record_id,
             "fields": self.fields,
             "key": self.key,
+            "version": self.version,
+            "status_fields": self.status_fields,
         }
         return json.dumps(entry, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> WriteBack:
-        return cls(**json.loads(raw))
+        entry = json.loads(raw)  # an entry queued before versions were kept has neither `version` nor `status_fields`
+        return cls(**{**entry, "status_fields": tuple(entry.get("status_fields") or ())})
 
 
 def result_values(
@@ -189,10 +207,41 @@ def _flush_locked(connection: Redis, client: SalesforceClient, lock: fencing.Fen
         raw = connection.lrange(PENDING_KEY, 0, BATCH - 1)
         if not raw or (written >= owed and len(raw) < COLLECTION_SIZE):
             return written  # nothing, or newer entries of syncs still running, which flush at their end
+        entries = _keep_recorded_opt_outs(connection, [WriteBack.from_json(r) for r in raw])
         lock.check(connection)
-        _write(client, [WriteBack.from_json(r) for r in raw])
+        _write(client, entries)
         fencing.commit(connection, lock, partial(_remove_written, count=len(raw), lock_seconds=lock_seconds))
         written += len(raw)
+
+
+def _keep_recorded_opt_outs(connection: Redis, entries: Sequence[WriteBack]) -> list[WriteBack]:
+    """The entries as they may still land: an entry's status fields are left out when the person's opt-out was
+    recorded on its record after the version its sync read (`opt_status.keep_recorded_opt_out`), and its log row
+    says so. One MGET of the marks a STOP leaves in Redis (`state.opted_out_at`), for the entries that carry a
+    status only: no Salesforce call."""
+    carrying = [i for i, e in enumerate(entries) if e.status_fields and e.object_name and e.record_id]
+    records = [(str(entries[i].object_name), str(entries[i].record_id)) for i in carrying]
+    kept = list(entries)
+    for i, record, opted_out_at in zip(carrying, records, state.opted_out_at(connection, records), strict=True):
+        entry = entries[i]
+        planned_on = parse_timestamp(entry.version) if entry.version else None
+        fields = keep_recorded_opt_out(
+            entry.fields, entry.status_fields, planned_on=planned_on, opted_out_at=opted_out_at
+        )
+        if fields != entry.fields:
+            log.info("write-back to %s %s: its status left out, an opt-out was recorded since", *record)
+            kept[i] = replace(entry, fields=fields, result=_opt_out_kept(entry))
+    return kept
+
+
+def _opt_out_kept(entry: WriteBack) -> dict[str, Any]:
+    """The log row of an entry whose status was left out: what the sync said, and why the record says otherwise."""
+    note = (
+        "The person opted out after this sync read the record: Salesforce keeps the opt-out, and this sync's "
+        f"{', '.join(sorted(n for n in entry.status_fields if n in entry.fields))} was not written."
+    )
+    earlier = entry.result.get("message") or ""
+    return {**entry.result, "message": f"{earlier}\n{note}".strip()}
 
 
 def _remove_written(pipe: Any, count: int, lock_seconds: int) -> None:

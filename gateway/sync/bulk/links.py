@@ -6,7 +6,11 @@ Guarantees: an entry is removed only after Salesforce answered for it, so a cras
 idempotent); one flusher per run at a time (a Redis lock); a refused update is counted as the run's
 `salesforce-writeback:<code>` error. An entry is true of the record version the run synced: when a newer version
 of the record was synced since (by real time, while the run went on), the entry is dropped unwritten — that sync
-owes the record its own write-back, and the run's older status, phone or link must not land over it.
+owes the record its own write-back, and the run's older status, phone or link must not land over it. When the
+person's opt-out was recorded on the record since (a STOP drained while the run went on, which syncs no record
+version), the entry's status fields are left out and its other fields (the link) are written: the run's older
+"subscribed" must not land over the STOP (`opt_status.keep_recorded_opt_out`; the STOP's mark is in Redis,
+`state.record_opted_out`, so this costs no Salesforce call).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.domain.freshness import is_newer, parse_timestamp
+from gateway.domain.opt_status import keep_recorded_opt_out, opted_out_since
+from gateway.domain.sync_config import DEFAULT_STATUS_FIELD, OPTED_OUT_AT_FIELD
 from gateway.redis_client import text
 from gateway.salesforce.errors import ApiBudgetExhausted
 from gateway.salesforce.results import COLLECTION_SIZE
@@ -67,6 +73,32 @@ def _superseded(redis: Any, object_name: str, batch: dict[str, tuple[dict[str, A
         for rid, current in zip(ids, now, strict=True)
         if (version := batch[rid][1]) is not None and current.version is not None and is_newer(current.version, version)
     ]
+
+
+def _keep_recorded_opt_outs(
+    context: SyncContext, object_name: str, batch: dict[str, tuple[dict[str, Any], datetime | None]]
+) -> list[str]:
+    """Leave out, in place, the status fields of the entries of `batch` whose record had the person's opt-out
+    recorded after the version the entry is true of; returns the records left with nothing to write. One MGET; the
+    sync configuration (which fields hold the status) is read only when such an opt-out is found."""
+    ids = list(batch)
+    marks = state.opted_out_at(context.redis, [(object_name, rid) for rid in ids])
+    later = [(rid, at) for rid, at in zip(ids, marks, strict=True) if opted_out_since(batch[rid][1], at)]
+    if not later:
+        return []
+    obj = context.sync_config().for_object(object_name)
+    # an object no longer configured is read with the default fields, so the STOP still stands
+    status_fields = obj.opt_status_fields() if obj else (DEFAULT_STATUS_FIELD, OPTED_OUT_AT_FIELD)
+    emptied = []
+    for rid, opted_out_at in later:
+        fields, version = batch[rid]
+        kept = keep_recorded_opt_out(fields, status_fields, planned_on=version, opted_out_at=opted_out_at)
+        if kept != fields:
+            log.info("bulk run link to %s %s: its status left out, an opt-out was recorded since", object_name, rid)
+            batch[rid] = (kept, version)
+            if not kept:
+                emptied.append(rid)
+    return emptied
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +200,13 @@ def _flush_locked(context: SyncContext, run_id: str, smallest: int) -> int:
             stale = _superseded(redis, object_name, batch)
             if stale:
                 log.info("bulk run %s: %d %s update(s) superseded by newer syncs", run_id, len(stale), object_name)
-                redis.hdel(name, *stale)
                 for rid in stale:
                     del batch[rid]
+            stale += _keep_recorded_opt_outs(context, object_name, batch)  # those left with nothing to write
+            if stale:
+                redis.hdel(name, *stale)
+                for rid in stale:
+                    batch.pop(rid, None)
                 if not batch:
                     continue
             ids = list(batch)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.errors import FailureType, SyncErrorCode
-from gateway.domain.opt_status import Side, is_textable, resolve_sms_status, status_from_label, status_label
+from gateway.domain.opt_status import (
+    Side,
+    is_textable,
+    keep_recorded_opt_out,
+    resolve_sms_status,
+    status_from_label,
+    status_label,
+)
 
 S, U, P, K = SmsStatus.SUBSCRIBED, SmsStatus.UNSUBSCRIBED, SmsStatus.PAUSED, SmsStatus.UNKNOWN
 
@@ -80,3 +89,20 @@ def test_no_salesforce_request_ever_lifts_an_opt_out_or_a_pause(requested: SmsSt
         assert resolution.status in (U, P)
     if resolution.write:
         assert resolution.status is requested
+
+
+READ = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # the record version a write-back was planned on
+OWED = {"Messaging_Contact_Id__c": "p-1", "Messaging_Status__c": "Subscribed", "Messaging_Opted_Out_At__c": None}
+STATUS_FIELDS = ("Messaging_Status__c", "Mobile_Subscriber__c", "Messaging_Opted_Out_At__c")
+
+
+def test_a_status_planned_before_the_stop_was_recorded_is_left_out_and_the_link_kept() -> None:
+    kept = keep_recorded_opt_out(OWED, STATUS_FIELDS, planned_on=READ, opted_out_at=READ + timedelta(seconds=1))
+    assert kept == {"Messaging_Contact_Id__c": "p-1"}
+    unknown = keep_recorded_opt_out(OWED, STATUS_FIELDS, planned_on=None, opted_out_at=READ)
+    assert unknown == {"Messaging_Contact_Id__c": "p-1"}, "a write of unknown age is older than any STOP"
+
+
+@pytest.mark.parametrize("opted_out_at", [None, READ, READ - timedelta(minutes=5)])
+def test_a_status_planned_on_a_record_that_already_held_the_stop_lands(opted_out_at: datetime | None) -> None:
+    assert keep_recorded_opt_out(OWED, STATUS_FIELDS, planned_on=READ, opted_out_at=opted_out_at) == OWED

@@ -1,18 +1,21 @@
 """A bulk run's links written back: a flush of the run's tail writes whole sObject Collections calls and leaves the
-rest for the next, the run's end writes everything, and it waits for a flush under way instead of giving up (real
-Redis, in-process Salesforce)."""
+rest for the next, the run's end writes everything, it waits for a flush under way instead of giving up, and the
+run's statuses never land over a STOP recorded meanwhile (real Redis, in-process Salesforce)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import redis
 
-from gateway.sync import fencing
+from gateway.domain.contact import Contact, SmsStatus
+from gateway.domain.freshness import parse_timestamp
+from gateway.sync import fencing, to_salesforce
 from gateway.sync.bulk import links
 from gateway.sync.bulk.runs import key
 from gateway.sync.context import SyncContext
@@ -103,3 +106,31 @@ def test_the_runs_end_does_not_wait_for_a_lock_held_long_since(
     assert time.monotonic() - started < 1.0
     assert salesforce.calls == []
     assert links.owed(context.redis, RUN, "Contact") == 30  # nothing lost: the next look writes them
+
+
+def test_a_runs_subscribed_does_not_land_over_a_stop_drained_during_the_run_and_its_link_does(
+    context: SyncContext, salesforce: _CountedSalesforce
+) -> None:
+    record_id = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    read = parse_timestamp(salesforce.record("Contact", record_id)["SystemModstamp"])  # the chunk's read of it
+    owed = {
+        "Messaging_Contact_Id__c": "mc-1",
+        "Messaging_Status__c": "Subscribed",
+        "Messaging_Opted_Out_At__c": None,
+        "Messaging_Last_Synced_At__c": "2026-11-25T11:00:00.000+0000",
+    }
+    pipe = context.redis.pipeline()
+    links.owe(pipe, RUN, links.Owed("Contact", record_id, owed, read))
+    pipe.execute()
+    stopped = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    stop = Contact(phone="+14155552671", sms_status=SmsStatus.UNSUBSCRIBED, version=stopped, opted_out_at=stopped)
+    to_salesforce.sync_contacts(context, [stop])  # she texts STOP while the run goes on: drained at once
+
+    assert links.flush(context, RUN, everything=True) == 1  # the run's end
+
+    record = salesforce.record("Contact", record_id)
+    assert (record["Messaging_Status__c"], record["Mobile_Subscriber__c"]) == ("Unsubscribed", False)
+    assert parse_timestamp(record["Messaging_Opted_Out_At__c"]) == stopped, "the STOP's time was cleared"
+    assert record["Messaging_Contact_Id__c"] == "mc-1"  # the link the run owed landed all the same
+    assert record["Messaging_Last_Synced_At__c"]
+    assert links.owed(context.redis, RUN, "Contact") == 0
