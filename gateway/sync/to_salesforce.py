@@ -98,19 +98,24 @@ def sync_batch(
         plans = write_plans(context, plans)
     for contact, plan in zip(fresh, plans, strict=True):
         marks = (
-            () if plan.status is SyncStatus.FAILURE else (state.contact_synced(contact), _opt_out_stands(contact, plan))
+            ()
+            if plan.status is SyncStatus.FAILURE
+            else (state.contact_synced(contact), *_opt_out_stands(contact, plan))
         )
         sink.done(contact, plan, marks)
 
 
-def _opt_out_stands(contact: Contact, plan: SyncPlan) -> state.Mark | None:
-    """The person's STOP stands on the record the plan placed them on (written now, or already there): what a sync
-    of the record planned before owes it, still queued, must not undo it (`writeback`, `bulk.links`). Stored with
-    the contact's own mark, so a STOP is never marked synced without it: after a crash before that transaction the
-    STOP is still pending (or unmarked) and its retry writes it again, over whatever a flush wrote meanwhile."""
-    if contact.sms_status is not SmsStatus.UNSUBSCRIBED or plan.object_name is None or plan.record_id is None:
-        return None
-    return state.record_opted_out(plan.object_name, plan.record_id)
+def _opt_out_stands(contact: Contact, plan: SyncPlan) -> tuple[state.Mark, ...]:
+    """The person's STOP stands on the records the plan placed it on (the record matched, written now or already
+    showing it, or each record sharing the phone that `opt_out_writes` writes): what a sync of such a record planned
+    before owes it, still queued, must not undo it (`writeback`, `bulk.links`). Stored with the contact's own mark,
+    so a STOP is never marked synced without it: after a crash before that transaction the STOP is still pending
+    (or unmarked) and its retry writes it again, over whatever a flush wrote meanwhile."""
+    if contact.sms_status is not SmsStatus.UNSUBSCRIBED:
+        return ()
+    placed = [(plan.object_name, plan.record_id)] if plan.object_name and plan.record_id else []
+    placed += [(w.object_name, w.record_id) for w in plan.opt_out_writes if w.record_id]
+    return tuple(state.record_opted_out(object_name, record_id) for object_name, record_id in placed)
 
 
 def plan_contacts(

@@ -21,7 +21,7 @@ from gateway.domain.contact import Contact, SmsStatus
 from gateway.platforms.base import InboundEvent, InboundKind
 from gateway.platforms.twilio import TwilioAdapter, TwilioSettings
 from gateway.salesforce.results import RecordError, RecordResult
-from gateway.sync import from_platform, to_platform
+from gateway.sync import from_platform, to_platform, writeback
 from gateway.sync.context import SyncContext
 from tests.unit.sync.fakes import FakeSalesforce
 
@@ -381,3 +381,25 @@ def test_a_start_from_a_shared_phone_subscribes_neither(
     assert salesforce.record("Lead", lead)["Messaging_Status__c"] == "Unsubscribed"
     refused = _results(salesforce)[-1]
     assert (refused["Status__c"], refused["Error_Code__c"]) == ("Failure", "multiple-salesforce-matches")
+
+
+def test_a_write_back_held_up_past_a_shared_phones_stop_does_not_undo_it(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Salesforce edit subscribed the Contact and its write-back waits (the budget, a 503…); the number's STOP,
+    recorded on the Contact and the Lead that share it, stands when the write-back lands."""
+    record_id = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    flush = writeback.flush
+    monkeypatch.setattr(writeback, "flush", lambda *args, **kwargs: 0)
+    to_platform.sync_events(ledger, ORG, [{**_event(record_id, subscriber=True), "operation": "insert"}])
+    lead = salesforce.seed(
+        "Lead", LastName="Hopper", Company="Navy", MobilePhone="415-555-2671", Mobile_Subscriber__c=True
+    )
+    from_platform.accept(connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, _Jobs(ledger))
+
+    flush(connection, salesforce)  # type: ignore[arg-type]  # the cron's, 30 s later
+
+    for sobject, shared in (("Contact", record_id), ("Lead", lead)):
+        record = salesforce.record(sobject, shared)
+        assert (record["Messaging_Status__c"], record["Mobile_Subscriber__c"]) == ("Unsubscribed", False), sobject
+        assert record["Messaging_Opted_Out_At__c"], sobject
