@@ -50,6 +50,10 @@ PLATFORM_EVENT_TRIGGER = re.compile(r"\btrigger\s+\w+\s+on\s+(?P<event>\w+__e)\s
 ENQUEUES_WORK = re.compile(r"\b(?:System\s*\.\s*enqueueJob|Database\s*\.\s*executeBatch)\s*\(", re.IGNORECASE)
 SETS_RESUME_CHECKPOINT = re.compile(r"\.\s*setResumeCheckpoint\s*\(", re.IGNORECASE)
 CALLED_CLASS = re.compile(r"\b(?P<name>[A-Za-z]\w*)\s*\.\s*\w+\s*\(")
+# A tab style as the Metadata API writes it (CustomTab.motif, e.g. "Custom70: Handsaw"). Salesforce's documentation
+# gives the form but no table of numbers and names; the standard styles are numbered 1 to 100 (third-party lists).
+TAB_MOTIF = re.compile(r"^Custom(?P<number>\d+): (?P<name>\S.*)$")
+TAB_MOTIF_NUMBERS = range(1, 101)
 
 
 @dataclass(frozen=True)
@@ -491,6 +495,26 @@ def platform_event_triggers_that_enqueue_work_set_a_resume_checkpoint(package: P
             ".setResumeCheckpoint(replayId): a limit exception would drop its whole batch; checkpoint after the last"
             " event whose work is enqueued",
         )
+
+
+@rule
+def custom_tab_motifs_name_a_standard_tab_style(package: Package) -> Iterator[Problem]:
+    """Metadata API, "CustomTab" (motif: the tab style, written like "Custom70: Handsaw"). Salesforce's documentation
+    gives no table of the styles' numbers and names, so only the form is checked: "CustomNN: Name" with NN from 1 to
+    100, the range of the standard styles in third-party lists (which Salesforce does not confirm)."""
+    for path, root in package.files("*.tab-meta.xml"):
+        motif = root.find("md:motif", NS)
+        if motif is None:
+            continue
+        value = (motif.text or "").strip()
+        match = TAB_MOTIF.match(value)
+        if match is None or int(match["number"]) not in TAB_MOTIF_NUMBERS:
+            yield _problem(
+                path,
+                motif,
+                custom_tab_motifs_name_a_standard_tab_style,
+                f"motif '{value}' is not a standard tab style: write 'CustomNN: Name', NN from 1 to 100",
+            )
 
 
 def check(package_dir: Path, project_root: Path) -> list[Problem]:
