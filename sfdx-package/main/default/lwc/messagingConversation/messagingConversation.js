@@ -1,16 +1,12 @@
 import { LightningElement, api, wire } from 'lwc';
 import getConversation from '@salesforce/apex/MessagingConversationController.getConversation';
+import { formatDateTime } from 'c/messagingTime';
 
 const REASON_LABELS = {
     campaign: 'Campaign',
     'live-agent': 'Live agent',
     automation: 'Automation'
 };
-
-const TIME_FORMAT = new Intl.DateTimeFormat('en-US', {
-    dateStyle: 'medium',
-    timeStyle: 'short'
-});
 
 /**
  * The text-message conversation with the person behind a record page, as chat bubbles: incoming on the
@@ -146,7 +142,7 @@ function toBubble(message) {
         body: message.body,
         outgoing,
         reason: outgoing ? reason : undefined,
-        timeLabel: valid ? TIME_FORMAT.format(at) : '',
+        timeLabel: valid ? formatDateTime(at) : '',
         sortKey: valid ? at.getTime() : 0,
         itemClass: `slds-chat-listitem ${outgoing ? 'slds-chat-listitem_outbound' : 'slds-chat-listitem_inbound'}`,
         bubbleClass: `slds-chat-message__text ${outgoing ? 'slds-chat-message__text_outbound' : 'slds-chat-message__text_inbound'}`,

@@ -2,6 +2,10 @@ import { createElement } from 'lwc';
 import MessagingConversation from 'c/messagingConversation';
 import getConversation from '@salesforce/apex/MessagingConversationController.getConversation';
 
+// A user whose Salesforce locale is de-DE and time zone Europe/Berlin (the browser and Jest run elsewhere).
+jest.mock('@salesforce/i18n/locale', () => ({ default: 'de-DE' }), { virtual: true });
+jest.mock('@salesforce/i18n/timeZone', () => ({ default: 'Europe/Berlin' }), { virtual: true });
+
 jest.mock(
     '@salesforce/apex/MessagingConversationController.getConversation',
     () => {
@@ -102,7 +106,7 @@ describe('c-messaging-conversation', () => {
         expect(items[0].querySelector('.reason')).toBeNull();
 
         const bubble = items[2].querySelector('.slds-chat-message__text');
-        expect(bubble.title).toMatch(/Nov 25, 2026/);
+        expect(bubble.title).toContain('25.11.2026, 09:00');
 
         const badges = [...element.shadowRoot.querySelectorAll('lightning-badge')].map((badge) => badge.label);
         expect(badges).toEqual(['Incoming 1', 'Outgoing 2']);
