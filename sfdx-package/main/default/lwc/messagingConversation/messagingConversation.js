@@ -1,4 +1,5 @@
 import { LightningElement, api, wire } from 'lwc';
+import { refreshApex } from '@salesforce/apex';
 import getConversation from '@salesforce/apex/MessagingConversationController.getConversation';
 import { formatDateTime } from 'c/messagingTime';
 
@@ -25,9 +26,14 @@ export default class MessagingConversation extends LightningElement {
     olderCursor;
     loadingOlder = false;
     loaded = false;
+    refreshing = false;
+    wiredResult;
 
     @wire(getConversation, { recordId: '$recordId', idField: '$idField', pageSize: '$pageSize', before: null })
-    wiredConversation({ data, error }) {
+    wiredConversation(result) {
+        // Kept for refreshApex: the wired result is cached (cacheable=true), so new messages show only on refresh.
+        this.wiredResult = result;
+        const { data, error } = result;
         if (data) {
             this.conversation = data;
             this.olderMessages = [];
@@ -37,6 +43,17 @@ export default class MessagingConversation extends LightningElement {
             this.conversation = undefined;
             this.errorMessage = messageOf(error);
             this.loaded = true;
+        }
+    }
+
+    async handleRefresh() {
+        this.refreshing = true;
+        try {
+            await refreshApex(this.wiredResult);
+        } catch (error) {
+            this.errorMessage = messageOf(error);
+        } finally {
+            this.refreshing = false;
         }
     }
 
