@@ -44,6 +44,16 @@ CUSTOM_COMPOUND_PART = re.compile(rf"^(?P<base>\w+?)__(?P<part>{ADDRESS_PARTS})_
 # Description of a PermissionSet: a 255-character field in the Object Reference (see the rule's comment).
 PERMISSION_SET_DESCRIPTION_MAX = 255
 SHARED_OBJECT_MODELS = {"Private", "ControlledByParent"}
+# Apex source: comments and string literals are removed before looking for calls.
+APEX_COMMENT_OR_STRING = re.compile(r"/\*.*?\*/|//[^\n]*|'(?:\\.|[^'\\])*'", re.DOTALL)
+PLATFORM_EVENT_TRIGGER = re.compile(r"\btrigger\s+\w+\s+on\s+(?P<event>\w+__e)\s*\(", re.IGNORECASE)
+ENQUEUES_WORK = re.compile(r"\b(?:System\s*\.\s*enqueueJob|Database\s*\.\s*executeBatch)\s*\(", re.IGNORECASE)
+SETS_RESUME_CHECKPOINT = re.compile(r"\.\s*setResumeCheckpoint\s*\(", re.IGNORECASE)
+CALLED_CLASS = re.compile(r"\b(?P<name>[A-Za-z]\w*)\s*\.\s*\w+\s*\(")
+# A tab style as the Metadata API writes it (CustomTab.motif, e.g. "Custom70: Handsaw"). Salesforce's documentation
+# gives the form but no table of numbers and names; the standard styles are numbered 1 to 100 (third-party lists).
+TAB_MOTIF = re.compile(r"^Custom(?P<number>\d+): (?P<name>\S.*)$")
+TAB_MOTIF_NUMBERS = range(1, 101)
 
 
 @dataclass(frozen=True)
@@ -432,6 +442,78 @@ def every_component_is_saved_at_the_project_api_version(package: Package) -> Ite
                 version,
                 every_component_is_saved_at_the_project_api_version,
                 f"apiVersion {(version.text or '').strip()}, not the project's sourceApiVersion {expected}",
+            )
+
+
+def _apex_code(path: Path) -> str:
+    return APEX_COMMENT_OR_STRING.sub(" ", path.read_text(encoding="utf-8"))
+
+
+def _reached_classes(code: str, classes: dict[str, Path]) -> set[str]:
+    """The package's classes this code calls, and the classes they call in turn."""
+    reached: set[str] = set()
+    pending = [code]
+    while pending:
+        for match in CALLED_CLASS.finditer(pending.pop()):
+            name = match["name"].lower()
+            if name in classes and name not in reached:
+                reached.add(name)
+                pending.append(_apex_code(classes[name]))
+    return reached
+
+
+@rule
+def platform_event_triggers_that_enqueue_work_set_a_resume_checkpoint(package: Package) -> Iterator[Problem]:
+    """Platform Events Developer Guide, "Resume a Platform Event Trigger After an Uncaught Exception" and "Comparing
+    setResumeCheckpoint() and EventBus.RetryableException"; Trailhead, "Apply Best Practices for Writing Platform
+    Event Triggers": a limit exception cannot be caught, and the platform then moves past the whole delivered batch
+    (up to 2,000 events) with no retry, unless the trigger set a resume checkpoint, after which the next run starts
+    after the checkpointed event. A trigger on a platform event that enqueues work (System.enqueueJob,
+    Database.executeBatch), itself or through the package's classes it calls, must call setResumeCheckpoint in its
+    body or in a class it calls directly."""
+    classes = {path.stem.lower(): path for path in sorted(package.root.rglob("*.cls"))}
+    for path in sorted(package.root.rglob("*.trigger")):
+        code = _apex_code(path)
+        match = PLATFORM_EVENT_TRIGGER.search(code)
+        if match is None:
+            continue
+        direct = {match_["name"].lower() for match_ in CALLED_CLASS.finditer(code)} & classes.keys()
+        reached = _reached_classes(code, classes)
+        if not any(ENQUEUES_WORK.search(text) for text in [code, *(_apex_code(classes[n]) for n in reached)]):
+            continue
+        if SETS_RESUME_CHECKPOINT.search(code) or any(
+            SETS_RESUME_CHECKPOINT.search(_apex_code(classes[name])) for name in direct
+        ):
+            continue
+        source = path.read_text(encoding="utf-8")
+        declared = PLATFORM_EVENT_TRIGGER.search(source)
+        yield Problem(
+            path,
+            source.count("\n", 0, declared.start()) + 1 if declared else 1,
+            platform_event_triggers_that_enqueue_work_set_a_resume_checkpoint.__name__,
+            f"trigger on {match['event']} enqueues work without EventBus.TriggerContext.currentContext()"
+            ".setResumeCheckpoint(replayId): a limit exception would drop its whole batch; checkpoint after the last"
+            " event whose work is enqueued",
+        )
+
+
+@rule
+def custom_tab_motifs_name_a_standard_tab_style(package: Package) -> Iterator[Problem]:
+    """Metadata API, "CustomTab" (motif: the tab style, written like "Custom70: Handsaw"). Salesforce's documentation
+    gives no table of the styles' numbers and names, so only the form is checked: "CustomNN: Name" with NN from 1 to
+    100, the range of the standard styles in third-party lists (which Salesforce does not confirm)."""
+    for path, root in package.files("*.tab-meta.xml"):
+        motif = root.find("md:motif", NS)
+        if motif is None:
+            continue
+        value = (motif.text or "").strip()
+        match = TAB_MOTIF.match(value)
+        if match is None or int(match["number"]) not in TAB_MOTIF_NUMBERS:
+            yield _problem(
+                path,
+                motif,
+                custom_tab_motifs_name_a_standard_tab_style,
+                f"motif '{value}' is not a standard tab style: write 'CustomNN: Name', NN from 1 to 100",
             )
 
 

@@ -1,7 +1,6 @@
 import { LightningElement, api, wire } from 'lwc';
 import getCampaigns from '@salesforce/apex/MessagingConversationController.getCampaigns';
-
-const TIME_FORMAT = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
+import { formatDateTime } from 'c/messagingTime';
 
 /**
  * The messaging campaigns the person behind a record page received: name, type, status and time sent.
@@ -57,13 +56,10 @@ export default class MessagingCampaigns extends LightningElement {
     }
 
     get campaigns() {
-        return (this.view?.campaigns ?? []).map((campaign) => {
-            const at = campaign.at ? new Date(campaign.at) : undefined;
-            return {
-                ...campaign,
-                key: campaign.id,
-                sentLabel: at && !Number.isNaN(at.getTime()) ? TIME_FORMAT.format(at) : ''
-            };
-        });
+        return (this.view?.campaigns ?? []).map((campaign) => ({
+            ...campaign,
+            key: campaign.id,
+            sentLabel: formatDateTime(campaign.at)
+        }));
     }
 }

@@ -1,16 +1,13 @@
 import { LightningElement, api, wire } from 'lwc';
+import { refreshApex } from '@salesforce/apex';
 import getConversation from '@salesforce/apex/MessagingConversationController.getConversation';
+import { formatDateTime } from 'c/messagingTime';
 
 const REASON_LABELS = {
     campaign: 'Campaign',
     'live-agent': 'Live agent',
     automation: 'Automation'
 };
-
-const TIME_FORMAT = new Intl.DateTimeFormat('en-US', {
-    dateStyle: 'medium',
-    timeStyle: 'short'
-});
 
 /**
  * The text-message conversation with the person behind a record page, as chat bubbles: incoming on the
@@ -29,9 +26,14 @@ export default class MessagingConversation extends LightningElement {
     olderCursor;
     loadingOlder = false;
     loaded = false;
+    refreshing = false;
+    wiredResult;
 
     @wire(getConversation, { recordId: '$recordId', idField: '$idField', pageSize: '$pageSize', before: null })
-    wiredConversation({ data, error }) {
+    wiredConversation(result) {
+        // Kept for refreshApex: the wired result is cached (cacheable=true), so new messages show only on refresh.
+        this.wiredResult = result;
+        const { data, error } = result;
         if (data) {
             this.conversation = data;
             this.olderMessages = [];
@@ -41,6 +43,17 @@ export default class MessagingConversation extends LightningElement {
             this.conversation = undefined;
             this.errorMessage = messageOf(error);
             this.loaded = true;
+        }
+    }
+
+    async handleRefresh() {
+        this.refreshing = true;
+        try {
+            await refreshApex(this.wiredResult);
+        } catch (error) {
+            this.errorMessage = messageOf(error);
+        } finally {
+            this.refreshing = false;
         }
     }
 
@@ -146,7 +159,7 @@ function toBubble(message) {
         body: message.body,
         outgoing,
         reason: outgoing ? reason : undefined,
-        timeLabel: valid ? TIME_FORMAT.format(at) : '',
+        timeLabel: valid ? formatDateTime(at) : '',
         sortKey: valid ? at.getTime() : 0,
         itemClass: `slds-chat-listitem ${outgoing ? 'slds-chat-listitem_outbound' : 'slds-chat-listitem_inbound'}`,
         bubbleClass: `slds-chat-message__text ${outgoing ? 'slds-chat-message__text_outbound' : 'slds-chat-message__text_inbound'}`,

@@ -10,16 +10,12 @@ import resendSyncResult from '@salesforce/apex/MessagingSyncConsoleController.re
 import getSetupChecks from '@salesforce/apex/MessagingSyncSetupController.getSetupChecks';
 import createOrgDefaults from '@salesforce/apex/MessagingSyncSetupController.createOrgDefaults';
 import sendRelayProbe from '@salesforce/apex/MessagingSyncSetupController.sendRelayProbe';
+import { formatDateTime } from 'c/messagingTime';
 
-const TIME_FORMAT = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
 const FAILURE_ROWS = 20;
 
 function formatTime(value) {
-    if (!value) {
-        return 'Never';
-    }
-    const at = new Date(value);
-    return Number.isNaN(at.getTime()) ? 'Never' : TIME_FORMAT.format(at);
+    return formatDateTime(value) || 'Never';
 }
 
 function messageOf(error) {

@@ -2,6 +2,10 @@ import { createElement } from 'lwc';
 import MessagingCampaigns from 'c/messagingCampaigns';
 import getCampaigns from '@salesforce/apex/MessagingConversationController.getCampaigns';
 
+// A user whose Salesforce locale is ja-JP and time zone Asia/Tokyo (the browser and Jest run elsewhere).
+jest.mock('@salesforce/i18n/locale', () => ({ default: 'ja-JP' }), { virtual: true });
+jest.mock('@salesforce/i18n/timeZone', () => ({ default: 'Asia/Tokyo' }), { virtual: true });
+
 jest.mock(
     '@salesforce/apex/MessagingConversationController.getCampaigns',
     () => {
@@ -53,7 +57,7 @@ describe('c-messaging-campaigns', () => {
         expect(rows).toHaveLength(2);
         const cells = [...rows[0].querySelectorAll('th, td')].map((cell) => cell.textContent);
         expect(cells.slice(0, 3)).toEqual(['Fall rally', 'broadcast', 'sent']);
-        expect(cells[3]).toMatch(/Nov 25, 2026/);
+        expect(cells[3]).toBe('2026/11/25 17:00');
         expect(element.shadowRoot.querySelector('lightning-card').title).toBe('Text Campaigns (2)');
         await expect(element).toBeAccessible();
     });

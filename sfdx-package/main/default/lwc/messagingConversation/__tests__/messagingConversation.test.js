@@ -1,6 +1,11 @@
 import { createElement } from 'lwc';
 import MessagingConversation from 'c/messagingConversation';
+import { refreshApex } from '@salesforce/apex';
 import getConversation from '@salesforce/apex/MessagingConversationController.getConversation';
+
+// A user whose Salesforce locale is de-DE and time zone Europe/Berlin (the browser and Jest run elsewhere).
+jest.mock('@salesforce/i18n/locale', () => ({ default: 'de-DE' }), { virtual: true });
+jest.mock('@salesforce/i18n/timeZone', () => ({ default: 'Europe/Berlin' }), { virtual: true });
 
 jest.mock(
     '@salesforce/apex/MessagingConversationController.getConversation',
@@ -10,6 +15,8 @@ jest.mock(
     },
     { virtual: true }
 );
+
+jest.mock('@salesforce/apex', () => ({ refreshApex: jest.fn(() => Promise.resolve()) }), { virtual: true });
 
 const CONVERSATION = {
     linked: true,
@@ -102,7 +109,7 @@ describe('c-messaging-conversation', () => {
         expect(items[0].querySelector('.reason')).toBeNull();
 
         const bubble = items[2].querySelector('.slds-chat-message__text');
-        expect(bubble.title).toMatch(/Nov 25, 2026/);
+        expect(bubble.title).toContain('25.11.2026, 09:00');
 
         const badges = [...element.shadowRoot.querySelectorAll('lightning-badge')].map((badge) => badge.label);
         expect(badges).toEqual(['Incoming 1', 'Outgoing 2']);
@@ -176,6 +183,39 @@ describe('c-messaging-conversation', () => {
         getConversation.emit({ ...CONVERSATION, onPlatform: false, messages: [] });
         await flush();
         expect(text(element, '.state-not-on-platform')).toContain('not on the messaging platform yet');
+    });
+
+    it('fetches the conversation again when the user clicks Refresh, and says why when that fails', async () => {
+        let finish;
+        refreshApex.mockImplementationOnce(() => new Promise((resolve) => (finish = resolve)));
+        const element = render();
+        getConversation.emit(CONVERSATION);
+        await flush();
+
+        const refresh = element.shadowRoot.querySelector('lightning-button-icon.refresh');
+        expect(refresh.alternativeText).toBe('Refresh messages');
+        refresh.click();
+        await flush();
+        expect(refreshApex).toHaveBeenCalledWith(expect.objectContaining({ data: CONVERSATION }));
+        expect(refresh.disabled).toBe(true);
+
+        getConversation.emit({
+            ...CONVERSATION,
+            messages: [{ id: 'm4', direction: 'incoming', body: 'See you there', at: '2026-11-25T09:00:00Z' }]
+        });
+        finish();
+        await flush();
+        await flush();
+        expect(refresh.disabled).toBe(false);
+        expect(element.shadowRoot.textContent).toContain('See you there');
+
+        refreshApex.mockImplementationOnce(() => Promise.reject({ body: { message: 'The gateway is unavailable.' } }));
+        refresh.click();
+        await flush();
+        await flush();
+        expect(element.shadowRoot.querySelector('.state-error').textContent).toBe('The gateway is unavailable.');
+        expect(refresh.disabled).toBe(false);
+        await expect(element).toBeAccessible();
     });
 
     it('shows the error the controller wrote for the user', async () => {

@@ -11,6 +11,10 @@ import getSetupChecks from '@salesforce/apex/MessagingSyncSetupController.getSet
 import createOrgDefaults from '@salesforce/apex/MessagingSyncSetupController.createOrgDefaults';
 import sendRelayProbe from '@salesforce/apex/MessagingSyncSetupController.sendRelayProbe';
 
+// A user whose Salesforce locale is en-GB and time zone Australia/Sydney (the browser and Jest run elsewhere).
+jest.mock('@salesforce/i18n/locale', () => ({ default: 'en-GB' }), { virtual: true });
+jest.mock('@salesforce/i18n/timeZone', () => ({ default: 'Australia/Sydney' }), { virtual: true });
+
 jest.mock('@salesforce/apex/MessagingSyncConsoleController.getSettings', () => ({ default: jest.fn() }), {
     virtual: true
 });
@@ -177,7 +181,7 @@ describe('c-messaging-sync-console', () => {
         expect(query(element, '.to-salesforce-note').textContent).toContain('its operator pauses it there');
         expect(element.shadowRoot.querySelectorAll('.bypass-note')).toHaveLength(0);
         const lastSyncs = [...element.shadowRoot.querySelectorAll('.last-sync')].map((p) => p.textContent);
-        expect(lastSyncs[0]).toMatch(/Last success: Nov 25, 2026/);
+        expect(lastSyncs[0]).toBe('Last success: 25 Nov 2026, 19:00');
         expect(lastSyncs[1]).toBe('Last success: Never');
         expect(query(element, '.read-only-note')).toBeNull();
         await expect(element).toBeAccessible();
@@ -268,6 +272,7 @@ describe('c-messaging-sync-console', () => {
         expect(row.textContent).toContain('SR-0000042');
         expect(row.textContent).toContain('invalid-phone');
         expect(row.textContent).toContain('MobilePhone "555" is not a valid number');
+        expect(row.textContent).toContain('25 Nov 2026, 18:30');
 
         query(element, 'lightning-button.resend').click();
         await flush();
