@@ -173,6 +173,43 @@ def record_skip_reason(record: Mapping[str, Any], config: SyncObjectConfig) -> s
     return None
 
 
+def opt_out_leaving_sync(
+    record: Mapping[str, Any],
+    config: SyncObjectConfig,
+    *,
+    changed_fields: Collection[str] | None = None,
+    rules: MappingRules = DEFAULT_RULES,
+) -> MappedRecord | None:
+    """What the platform must still hear of a record that does not meet its object's sync criteria: its opt-out,
+    when its opt-out field asks for one (None otherwise, and nothing is sent).
+
+    The criteria choose which records sync, and a natural one ("Mobile_Subscriber__c AND NOT ISBLANK(MobilePhone)")
+    is left by the very opt-out that must stop the texting. Such a record speaks for its opt status only: no other
+    value is sent, no field's problem refuses it (a blanked phone), and it is never created on the platform (the
+    caller's part). A record that left the criteria in any other way (its phone blanked, the box still ticked) gets
+    None: nothing is sent, and above all no subscription."""
+    opt_out = config.opt_out
+    if not config.active or opt_out is None:
+        return None
+    row = _Record(record)
+    if not row.has(opt_out.field) or opt_out.status_of(row.get(opt_out.field)) is not SmsStatus.UNSUBSCRIBED:
+        return None
+    mapped = map_record_to_contact(record, config, changed_fields=changed_fields, rules=rules)
+    status_only = frozenset({platform_fields.SMS_STATUS})
+    held = mapped.contact  # who the person is (to match them) and what they ask for; none of their other values
+    contact = Contact(
+        phone=held.phone,
+        sms_status=held.sms_status,
+        platform_id=held.platform_id,
+        crm_id=held.crm_id,
+        version=held.version,
+        opted_out_at=held.opted_out_at,
+    )
+    return replace(
+        mapped, contact=contact, mapped=mapped.mapped & status_only, changed=mapped.changed & status_only, errors=()
+    )
+
+
 def _as_text(value: object) -> str | None:
     if value is None:
         return None

@@ -50,10 +50,11 @@ from gateway.domain.mapping import (
     MappedRecord,
     changed_since,
     map_record_to_contact,
+    opt_out_leaving_sync,
     record_skip_reason,
     salesforce_datetime,
 )
-from gateway.domain.matching import Matched, PlatformMatch, Skip, match_contact
+from gateway.domain.matching import Create, Matched, PlatformMatch, Skip, match_contact
 from gateway.domain.opt_status import Side, resolve_sms_status, status_label
 from gateway.domain.phones import normalize_phone
 from gateway.domain.plans import PlatformWrite, SyncPlan, SyncStatus, plan_to_platform
@@ -232,9 +233,18 @@ def _sync_claimed(
     if not force and last.is_stale(version):
         return sink.done(RecordOutcome(obj, record_id, "skipped"), claim)
     synced = state.record_synced(obj.object_name, record_id, version)
-    if deleted or record_skip_reason(dict(record), obj) is not None:
+    if deleted:
         return sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)), claim)
-    mapped = map_record_to_contact(dict(record), obj, changed_fields=changed_fields, rules=context.rules)
+    # A record outside the sync criteria sends nothing but an opt-out it asks for (the package sends the update that
+    # takes a record out of the criteria, which may be the opt-out itself), and only to a person the platform holds.
+    leaving = record_skip_reason(dict(record), obj) is not None
+    if leaving:
+        opt_out = opt_out_leaving_sync(dict(record), obj, changed_fields=changed_fields, rules=context.rules)
+        if opt_out is None:
+            return sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)), claim)
+        mapped = opt_out
+    else:
+        mapped = map_record_to_contact(dict(record), obj, changed_fields=changed_fields, rules=context.rules)
     if not force and mapped.may_be_echo and last.is_echo(mapped.fingerprint):
         return sink.done(RecordOutcome(obj, record_id, "skipped", marks=(synced,)), claim)
     # What changed since the values last reconciled with the platform, whichever events said so or not; when nothing
@@ -256,7 +266,10 @@ def _sync_claimed(
             why = "keeps no contacts: only opt-status changes are recorded (in Salesforce), and this one has none"
             plan = replace(plan, skipped_reason=f"The platform {context.platform.name} {why}.")
     else:
-        plan = plan_to_platform(mapped, obj, match_on_platform(context, mapped.contact, obj, known))
+        decision = match_on_platform(context, mapped.contact, obj, known)
+        if leaving and isinstance(decision, Create):
+            decision = Skip("The record no longer meets the sync criteria: its opt-out creates nobody on the platform.")
+        plan = plan_to_platform(mapped, obj, decision)
 
     write = plan.platform_write
     opting_out = write is not None and write.opt_out and not write.is_create

@@ -517,6 +517,66 @@ def custom_tab_motifs_name_a_standard_tab_style(package: Package) -> Iterator[Pr
             )
 
 
+PUBLISH_CALL = re.compile(r"\bEventBus\s*\.\s*publish\s*\(", re.IGNORECASE)
+NO_CALLBACK_REASON = re.compile(r"//\s*no publish callback:\s*\S", re.IGNORECASE)
+IS_TEST_CLASS = re.compile(r"@IsTest\b(\([^)]*\))?\s+(\w+\s+)*class\b", re.IGNORECASE)
+
+
+def _argument_count(text: str, open_paren: int) -> int:
+    """The number of top-level arguments of the call whose "(" is at `open_paren` (strings and comments aside)."""
+    depth, count, seen = 0, 1, False
+    code = re.sub(r"'(?:\\.|[^'\\])*'", "''", text[open_paren:])
+    for char in code:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return count if seen else 0
+        elif char == "," and depth == 1:
+            count += 1
+        elif not char.isspace() and depth >= 1:
+            seen = True
+    return count
+
+
+@rule
+def high_volume_publishes_carry_a_failure_callback(package: Package) -> Iterator[Problem]:
+    """Platform Events Developer Guide, "Get the Result of Asynchronous Platform Event Publishing with Apex Publish
+    Callbacks": EventBus.publish's SaveResult is only the intermediate queueing result; the final one (a publish
+    that fails later, e.g. when the org's hourly allocation is used up) reaches only an Apex publish callback,
+    available for high-volume events. Without one, such a change is lost with no Sync_Result__c. So in a package
+    that defines a high-volume event, a one-argument EventBus.publish in production Apex is reported unless its
+    class also publishes with a callback (the fallback when the callback cannot be attached) or the line before
+    says `// no publish callback: <why>`."""
+    high_volume = [
+        path
+        for path, root in package.files("objects/*__e/*.object-meta.xml")
+        if (root.findtext("md:eventType", default="HighVolume", namespaces=NS) or "").strip() == "HighVolume"
+    ]
+    if not high_volume:
+        return
+    for path in sorted([*package.root.rglob("*.cls"), *package.root.rglob("*.trigger")]):
+        text = path.read_text(encoding="utf-8")
+        if IS_TEST_CLASS.search(text):
+            continue
+        calls = [(m, _argument_count(text, m.end() - 1)) for m in PUBLISH_CALL.finditer(text)]
+        if any(count >= 2 for _, count in calls):
+            continue
+        lines = text.splitlines()
+        for match, count in calls:
+            line = text.count("\n", 0, match.start()) + 1
+            before = lines[line - 2] if line >= 2 else ""
+            if count == 1 and not NO_CALLBACK_REASON.search(before) and not NO_CALLBACK_REASON.search(lines[line - 1]):
+                yield Problem(
+                    path,
+                    line,
+                    high_volume_publishes_carry_a_failure_callback.__name__,
+                    "EventBus.publish without a failure callback: a later publish failure would leave no trace;"
+                    " pass an EventBus.EventPublishFailureCallback, or say why not (// no publish callback: …)",
+                )
+
+
 def check(package_dir: Path, project_root: Path) -> list[Problem]:
     package = Package(package_dir, project_root)
     return [problem for each in RULES for problem in each(package)]

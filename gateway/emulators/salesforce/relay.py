@@ -6,7 +6,9 @@ package's `MessagingSyncTriggerHandler.cls`: nothing for the integration user (o
 `Messaging_Sync_Settings__c` row pauses the sync with `Disable_Sync_To_Platform__c` or bypasses the triggers; the
 emulator has no setup owners, so its first row is the org default and there are no user- or profile-level rows;
 unchecked boxes and a missing row mean the sync runs, as in the package), nothing when the record fails the
-sync-criteria field, nothing on an update that changes no watched field (fields mapped To Platform/Both,
+sync-criteria field unless an update takes it out of them (then its changed fields, the opt-out and criteria
+fields and the matching ones are sent: the opt-out that leaves the criteria must reach the platform), nothing on an
+update that changes no watched field (fields mapped To Platform/Both,
 their fallbacks, the opt-out field), deletes only with `Include_Deletions__c`. Events are delivered in
 replay order in batches of at most 2,000, flushed every 150 ms, to `<url>/webhooks/salesforce` with a
 bearer token from `<url>/oauth/token` (client credentials, scope `events:write`); a failed batch is
@@ -61,6 +63,7 @@ class ObjectRule:
     watched: list[str]  # mapped fields (not To Salesforce) with their fallbacks, plus the opt-out field
     matching: list[str]  # mapped fields marked Is_Matching__c: always sent
     platform_id_field: str | None
+    opt_out_field: str | None = None
 
 
 def _checked(value: Any) -> bool:
@@ -110,6 +113,7 @@ def load_rules(store: Store) -> dict[str, ObjectRule]:
             watched=watched,
             matching=matching,
             platform_id_field=existing(record.get("Platform_Id_Field__c") or "Messaging_Contact_Id__c"),
+            opt_out_field=opt_out,
         )
     return rules
 
@@ -189,9 +193,13 @@ class Relay:
         def meets(values: dict[str, Any] | None) -> bool:
             return rule.criteria_field is None or (values is not None and values.get(rule.criteria_field) is True)
 
-        if not is_delete and not meets(record):
+        meets_now = is_delete or meets(record)
+        leaving = not meets_now and change.operation == "update" and change.old is not None and meets(change.old)
+        if not meets_now and not leaving:
             return None
-        full = change.operation in ("insert", "undelete") or (change.operation == "update" and not meets(change.old))
+        full = change.operation in ("insert", "undelete") or (
+            change.operation == "update" and not leaving and not meets(change.old)
+        )
         changed: list[str] = []
         if not is_delete:
             old = change.old or {}
@@ -199,12 +207,14 @@ class Relay:
                 value = record.get(f)
                 if (value not in (None, "")) if full else value != old.get(f):
                     changed.append(f)
-            if not changed and not full:
+            if not changed and not full and not leaving:
                 return None
         sent = [] if is_delete else list(rule.watched if full or rule.send_all_fields else changed)
         sent += rule.matching
         if rule.platform_id_field:
             sent.append(rule.platform_id_field)
+        if leaving:
+            sent += [f for f in (rule.opt_out_field, rule.criteria_field) if f]
         body: dict[str, Any] = {"Id": record["Id"], "SystemModstamp": record.get("SystemModstamp")}
         for f in sent:
             value = record.get(f)

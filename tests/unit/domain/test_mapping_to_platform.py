@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gateway.domain import platform_fields
 from gateway.domain.contact import SmsStatus
 from gateway.domain.errors import FailureType, SyncErrorCode
-from gateway.domain.mapping import MappingRules, map_record_to_contact, record_skip_reason
+from gateway.domain.mapping import MappingRules, map_record_to_contact, opt_out_leaving_sync, record_skip_reason
 from tests.unit.domain.factories import CONTACT_ID, contact_config, sf_record
 
 
@@ -193,6 +194,25 @@ def test_skip_reasons() -> None:
     assert record_skip_reason(sf_record(Textable__c=None), criteria) is not None
     missing = record_skip_reason(sf_record(), criteria)
     assert missing is not None and "missing from the record" in missing
+
+
+def test_a_record_outside_the_criteria_speaks_only_for_the_opt_out_it_asks_for() -> None:
+    criteria = contact_config(Sync_Criteria_Field__c="Textable__c")
+    opted_out = sf_record(Textable__c=False, Mobile_Subscriber__c=False, MobilePhone=None)
+
+    mapped = opt_out_leaving_sync(opted_out, criteria, changed_fields=["Mobile_Subscriber__c", "FirstName"])
+
+    assert mapped is not None
+    assert mapped.contact.sms_status is SmsStatus.UNSUBSCRIBED
+    assert mapped.mapped == mapped.changed == {platform_fields.SMS_STATUS}
+    assert mapped.contact.first_name is None and mapped.contact.crm_id == CONTACT_ID  # who, never what
+    assert mapped.refusal is None  # the blank required phone refuses no opt-out
+    # still ticked (it left for another reason), or no opt-out field to read: nothing to send
+    assert opt_out_leaving_sync(sf_record(Textable__c=False), criteria) is None
+    assert opt_out_leaving_sync({"Id": CONTACT_ID, "Textable__c": False}, criteria) is None
+    assert (
+        opt_out_leaving_sync(opted_out, contact_config(Sync_Criteria_Field__c="Textable__c", Active__c=False)) is None
+    )
 
 
 def test_international_emails_follow_the_org_setting() -> None:

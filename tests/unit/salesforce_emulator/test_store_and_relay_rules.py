@@ -69,6 +69,32 @@ def test_criteria_field_gates_events_and_a_newly_qualifying_record_is_sent_whole
         assert set(event["record"]) == {"Id", "SystemModstamp", "Email", "Messaging_Contact_Id__c"}
 
 
+def test_an_update_that_takes_a_record_out_of_the_criteria_is_still_sent(relay_org: tuple[Store, Relay]) -> None:
+    """As the package's handler does: an opt-out that leaves the criteria must reach the gateway."""
+    store, relay = relay_org
+    relay.rules["contact"] = ObjectRule(
+        sobject="Contact",
+        criteria_field="Mobile_Subscriber__c",
+        include_deletions=False,
+        send_all_fields=False,
+        watched=["MobilePhone", "Mobile_Subscriber__c"],
+        matching=["MobilePhone"],
+        platform_id_field="Messaging_Contact_Id__c",
+        opt_out_field="Mobile_Subscriber__c",
+    )
+    contact = store.schema["contact"]
+    admin = store.users.admin_id
+    with store.tx() as conn:
+        record_id, _ = store.insert(
+            conn, contact, {"LastName": "A", "MobilePhone": "1", "Mobile_Subscriber__c": True}, admin
+        )
+        event = relay.event_for(store.update(conn, contact, record_id, {"Mobile_Subscriber__c": False}, admin))
+        assert event is not None and event["changedFields"] == ["Mobile_Subscriber__c"]
+        assert event["record"]["Mobile_Subscriber__c"] is False and event["record"]["MobilePhone"] == "1"
+        # outside the criteria before and after: nothing
+        assert relay.event_for(store.update(conn, contact, record_id, {"MobilePhone": "2"}, admin)) is None
+
+
 def test_rules_come_from_the_packages_custom_metadata(relay_org: tuple[Store, Relay]) -> None:
     _, relay = relay_org
     rule = relay.rules["contact"]
@@ -76,6 +102,7 @@ def test_rules_come_from_the_packages_custom_metadata(relay_org: tuple[Store, Re
     assert "MobilePhone" in rule.watched and "Mobile_Subscriber__c" in rule.watched and "Id" not in rule.watched
     assert "MobilePhone" in rule.matching
     assert rule.platform_id_field == "Messaging_Contact_Id__c"
+    assert rule.opt_out_field == "Mobile_Subscriber__c"
 
 
 def test_the_relay_follows_the_packages_org_default_switches(relay_org: tuple[Store, Relay]) -> None:

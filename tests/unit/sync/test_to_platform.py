@@ -4,7 +4,9 @@ back to the Salesforce record, and what the sync log says (recording platform, r
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -329,3 +331,70 @@ def test_the_platform_write_is_what_samples_how_fast_the_platform_answers(
 
     assert counts["synced"] == 1
     assert sorted(calls) == [False, True]  # one lookup, one write
+
+
+# -- records leaving the sync criteria (the package sends the update that takes a record out of them)
+
+
+def _criteria(context: SyncContext, field: str) -> None:
+    """The objects' sync criteria set to `field`, as an admin configures it (a checkbox or a formula)."""
+    config = context.sync_config()
+    objects = {name: replace(obj, sync_criteria_field=field) for name, obj in config.objects.items()}
+    context._config = replace(config, objects=MappingProxyType(objects))
+
+
+def test_an_opt_out_that_takes_the_record_out_of_the_sync_criteria_reaches_the_platform(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    """Criteria such as "Mobile_Subscriber__c AND NOT ISBLANK(MobilePhone)": unticking the box leaves them."""
+    _criteria(context, "Mobile_Subscriber__c")
+    record_id = _contact(salesforce)
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
+    assert recorder.find_contact(crm_id=record_id).sms_status is SmsStatus.SUBSCRIBED  # type: ignore[union-attr]
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=False, FirstName="Not Synced Any More")
+    before = len(recorder.recorded())
+
+    counts = to_platform.sync_events(
+        context, ORG, [_event(salesforce, record_id, changed=("Mobile_Subscriber__c", "FirstName"))]
+    )
+
+    assert counts == {"synced": 1, "skipped": 0, "failed": 0}
+    held = recorder.find_contact(crm_id=record_id)
+    assert held is not None and held.sms_status is SmsStatus.UNSUBSCRIBED
+    [sent] = recorder.recorded()[before:]  # one call: the opt-out, with nothing of the record but who it is
+    assert (sent.sms_status, sent.first_name, sent.phone) == (SmsStatus.UNSUBSCRIBED, None, "+14155552671")
+    assert salesforce.record("Contact", record_id)["Mobile_Subscriber__c"] is False
+    result = _results(salesforce, record_id)[-1]
+    assert (result["Direction__c"], result["Status__c"]) == ("To Platform", "Success")
+
+
+def test_an_opt_out_outside_the_criteria_creates_nobody_on_the_platform(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    _criteria(context, "Mobile_Subscriber__c")
+    record_id = _contact(salesforce, Mobile_Subscriber__c=False)
+
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id, changed=("Mobile_Subscriber__c",))])
+
+    assert counts["failed"] == 0
+    assert recorder.recorded() == []
+    assert recorder.find_contact(crm_id=record_id) is None
+
+
+def test_a_record_leaving_the_criteria_with_its_box_ticked_sends_nothing(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    """It left for another reason (the phone blanked, a criteria box unticked): no write, above all no subscribe,
+    and no failure logged for the blank phone a record outside the sync may have."""
+    _criteria(context, "DoNotCall")
+    record_id = _contact(salesforce, DoNotCall=True)
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
+    rows = len(_results(salesforce, record_id))
+    salesforce.edit("Contact", record_id, DoNotCall=False, MobilePhone=None)
+    before = len(recorder.recorded())
+
+    counts = to_platform.sync_events(context, ORG, [_event(salesforce, record_id, changed=("MobilePhone",))])
+
+    assert counts == {"synced": 0, "skipped": 1, "failed": 0}
+    assert recorder.recorded()[before:] == []
+    assert len(_results(salesforce, record_id)) == rows
