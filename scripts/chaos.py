@@ -16,7 +16,9 @@ Meanwhile, at seeded random moments, faults of each kind are injected:
 - `worker_kill`: a worker's process group SIGKILLed (mid-job when one is busy); `worker_stop`: a worker SIGSTOPped
   for longer than its jobs' heartbeat lets it hold them, then SIGCONT; `horse_kill`: the work horse of a running job
   SIGKILLed; `redis_restart`: the embedded Redis SIGKILLed (what the AOF had not fsynced is lost) and started again;
-- Salesforce `sf_503`, `sf_lock` (`UNABLE_TO_LOCK_ROW`), `sf_limit` (`REQUEST_LIMIT_EXCEEDED`), `sf_slow`
+- Salesforce `sf_503`, `sf_lock` (`UNABLE_TO_LOCK_ROW` answering a whole call), `sf_row_lock` (every record of the
+  next sObject Collections writes refused with `UNABLE_TO_LOCK_ROW`, HTTP 200, past the client's own retries),
+  `sf_limit` (`REQUEST_LIMIT_EXCEEDED`), `sf_slow`
   (the emulator's `/__emulator__/faults`); Mobile Commons `mc_429`, `mc_5xx`, `mc_rate` (its error 27),
   `mc_timeout` (an answer later than the adapter's read timeout; the call is applied all the same);
 - `webhook_dup`, `webhook_late`: the Salesforce relay's batches go through a proxy here that delivers some twice
@@ -85,6 +87,7 @@ FAULT_KINDS = (
     "redis_restart",
     "sf_503",
     "sf_lock",
+    "sf_row_lock",
     "sf_limit",
     "sf_slow",
     "mc_429",
@@ -431,6 +434,7 @@ class Chaos:
             spec: dict[str, Any] = {
                 "sf_503": {"status": 503, "count": rng.randint(2, 10)},
                 "sf_lock": {"error_code": "UNABLE_TO_LOCK_ROW", "count": rng.randint(2, 10)},
+                "sf_row_lock": {"error_code": "UNABLE_TO_LOCK_ROW", "per_record": True, "count": rng.randint(4, 10)},
                 "sf_limit": {"error_code": "REQUEST_LIMIT_EXCEEDED", "count": rng.randint(1, 5)},
                 "sf_slow": {"latency_ms": rng.randint(1500, 6000), "count": rng.randint(3, 12)},
             }[kind]
