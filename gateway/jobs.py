@@ -214,12 +214,17 @@ def sync_platform_contacts(contacts: list[dict[str, Any]], force: bool = False) 
     """Platform contacts (as `to_salesforce.contact_to_json`) → Salesforce. Idempotent by platform version. When the
     Salesforce API budget says no, the batch is postponed (`postpone_platform_contacts`), not failed: these people
     live only in this job (a poll's window moves on), and RQ's six retries last minutes while a
-    `REQUEST_LIMIT_EXCEEDED` pause lasts 5 minutes and a spent budget hours."""
+    `REQUEST_LIMIT_EXCEEDED` pause lasts 5 minutes and a spent budget hours. People whose rows Salesforce keeps
+    locked fail the job for RQ's retry (`to_salesforce.NotWrittenYet`); on its last try they are logged instead."""
 
     def handle(context: SyncContext, contacts: list[dict[str, Any]]) -> dict[str, int]:
         polled = [to_salesforce.contact_from_json(c) for c in contacts]
+        job = get_current_job()
+        last = job is None or not job.retries_left  # a person Salesforce still keeps locked is then logged
         try:
-            return to_salesforce.sync_contacts(context, from_platform.current_views(context, polled), force=force)
+            return to_salesforce.sync_contacts(
+                context, from_platform.current_views(context, polled), force=force, last_try=lambda _: last
+            )
         except ApiBudgetExhausted as exc:  # whatever was written before is marked: the batch's replay skips it
             delay = postpone_delay(exc)
             postpone_platform_contacts(context.redis, contacts, delay, force=force)

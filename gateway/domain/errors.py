@@ -106,7 +106,9 @@ ERROR_DICTIONARY: dict[SyncErrorCode, ErrorSpec] = {
     SyncErrorCode.SALESFORCE_UNAVAILABLE: ErrorSpec(
         FailureType.COMPLETE,
         True,
-        "Salesforce did not answer or the row was locked; the gateway retries by itself.",
+        "Salesforce kept the record locked (or did not answer) through every retry the gateway made, for about a "
+        "quarter of an hour in real time: a long import, a flow or another integration may be holding it. Resend "
+        "this row once that work is done.",
     ),
     SyncErrorCode.PLATFORM_REJECTED: ErrorSpec(
         FailureType.COMPLETE,

@@ -132,7 +132,8 @@ class SyncPlan:
     """One record's sync: the writes to make, the errors met, and the result to log.
 
     `opt_out_writes`: the opt-out of a person whose phone several Salesforce records hold, one write per record that
-    does not show it yet (then `record_id` and `salesforce_write` are None: no one record is the person)."""
+    does not show it yet (then `record_id` and `salesforce_write` are None: no one record is the person);
+    `opt_out_records` names every one of those records, (object, id), written now or already showing the opt-out."""
 
     direction: Direction
     object_name: str | None = None
@@ -141,6 +142,7 @@ class SyncPlan:
     platform_write: PlatformWrite | None = None
     salesforce_write: SalesforceWrite | None = None
     opt_out_writes: tuple[SalesforceWrite, ...] = ()
+    opt_out_records: tuple[tuple[str, str], ...] = ()
     errors: tuple[SyncError, ...] = ()
     skipped_reason: str | None = None
     fingerprint: str | None = None
@@ -300,7 +302,12 @@ def plan_to_salesforce(
     if isinstance(decision, Skip):
         return replace(base, skipped_reason=decision.reason)
     if isinstance(decision, OptOutOfEach):
-        return replace(base, opt_out_writes=_opt_out_writes(contact, config, decision), errors=(decision.error,))
+        return replace(
+            base,
+            opt_out_writes=_opt_out_writes(contact, config, decision),
+            opt_out_records=tuple((match.object_name, match.record_id) for match in decision.records),
+            errors=(decision.error,),
+        )
     opted_out = contact.sms_status is SmsStatus.UNSUBSCRIBED or stop_only
     if isinstance(decision, Create) and opted_out and not rules.create_opted_out:
         return replace(

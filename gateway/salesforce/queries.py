@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from gateway.domain.mapping import salesforce_datetime
-from gateway.domain.sync_config import OPTED_OUT_AT_FIELD, Direction, SyncObjectConfig
+from gateway.domain.sync_config import OPTED_OUT_AT_FIELD, Direction, OptOutFieldType, SyncObjectConfig
 from gateway.salesforce.soql import in_list, quote
 
 NPSP_PRIMARY_CONTACT = "npsp__Primary_Contact__c"
@@ -75,19 +75,33 @@ def record_ids(object_name: str, *, since: datetime | None = None, after: str | 
 def changed_between(
     obj: SyncObjectConfig, since: datetime, until: datetime, *, limit: int, after_id: str | None = None
 ) -> str:
-    """The ids and versions of `obj`'s records changed in [`since`, `until`] (those meeting its sync criteria),
-    oldest change first (then by Id), `limit` at most (the catch-up's window). With `after_id`, the listing goes on
-    after the row (`since`, `after_id`) — a keyset, so more than `limit` records changed in one instant (a mass
-    update) are listed page by page instead of the same first page for ever."""
+    """The ids and versions of `obj`'s records changed in [`since`, `until`] (those meeting its sync criteria, and
+    those whose opt-out field says opted out: an opt-out may be what took a record out of the criteria, and the
+    platform must still hear it), oldest change first (then by Id), `limit` at most (the catch-up's window). With
+    `after_id`, the listing goes on after the row (`since`, `after_id`) — a keyset, so more than `limit` records
+    changed in one instant (a mass update) are listed page by page instead of the same first page for ever."""
     start = f"SystemModstamp >= {salesforce_datetime(since)}"
     if after_id is not None:
         at = salesforce_datetime(since)
         start = f"(SystemModstamp > {at} OR (SystemModstamp = {at} AND Id > {quote(after_id)}))"
     clauses = [start, f"SystemModstamp <= {salesforce_datetime(until)}"]
     if obj.sync_criteria_field:
-        clauses.append(f"{obj.sync_criteria_field} = true")
+        criteria, opted_out = f"{obj.sync_criteria_field} = true", _opted_out(obj)
+        clauses.append(f"({criteria} OR {opted_out})" if opted_out else criteria)
     order = f"ORDER BY SystemModstamp, Id LIMIT {limit}"
     return f"SELECT Id, SystemModstamp FROM {obj.object_name}{_where(clauses)} {order}"
+
+
+def _opted_out(obj: SyncObjectConfig) -> str | None:
+    """The SOQL condition "this record's opt-out field says opted out" (None: the object has no opt-out field)."""
+    opt_out = obj.opt_out
+    if opt_out is None:
+        return None
+    if opt_out.type is OptOutFieldType.CHECKBOX:
+        return f"{opt_out.field} = {'true' if opt_out.inverted else 'false'}"
+    if not opt_out.opted_out_values:
+        return None
+    return f"{opt_out.field} IN ({in_list(opt_out.opted_out_values)})"
 
 
 def record_window(obj: SyncObjectConfig, *, after: str | None, upto: str | None, since: datetime | None = None) -> str:

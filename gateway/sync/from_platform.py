@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from redis import Redis
@@ -48,6 +49,7 @@ DRAIN_SCHEDULED_KEY = "gateway:inbound:{}:drain-scheduled"
 DRAIN_LOCK_KEY = "gateway:inbound:{}:drain-lock"
 DRAIN_LOCK_SECONDS = 60  # renewed with each batch; a frozen drainer holds the events up this long at most
 DRAIN_BATCH = 200
+DRAIN_RETRY = timedelta(minutes=15)  # a person Salesforce keeps locked this long is logged as failed, to be resent
 POLL_BATCH = 200
 LOOKUP_CONCURRENCY = 8
 OVERLAP = timedelta(minutes=2)
@@ -82,10 +84,10 @@ for i = 2, #KEYS do
     claims[#claims + 1] = KEYS[i]
   end
 end
-if #fresh > 0 then
-  redis.call('RPUSH', KEYS[1], unpack(fresh))
-  for _, claim in ipairs(claims) do redis.call('SET', claim, '1', 'EX', ARGV[1]) end
+for i = 1, #fresh, 1000 do  -- unpack's stack holds about 8,000 values
+  redis.call('RPUSH', KEYS[1], unpack(fresh, i, math.min(i + 999, #fresh)))
 end
+for _, claim in ipairs(claims) do redis.call('SET', claim, '1', 'EX', ARGV[1]) end
 return #fresh
 """
 )
@@ -148,13 +150,16 @@ class _Batch:
     _platform: str
     _lock: fencing.Fence
 
-    def done(self) -> None:
-        """Remove the batch from the pending list (after its Salesforce writes) and renew the drain lock; raises
-        `fencing.Superseded`, removing nothing, when the lock lapsed and passed to another drainer."""
+    def done(self, again: Sequence[dict[str, Any]] = ()) -> None:
+        """Remove the batch from the pending list (after its Salesforce writes), put `again` (events to try later)
+        at its end, and renew the drain lock, in one transaction; raises `fencing.Superseded`, changing nothing, when
+        the lock lapsed and passed to another drainer."""
         pending, count, lock = INBOUND_KEY.format(self._platform), len(self.events), self._lock.key
 
         def remove(pipe: Any) -> None:
             pipe.ltrim(pending, count, -1)
+            if again:
+                pipe.rpush(pending, *(json.dumps(event) for event in again))
             pipe.expire(lock, DRAIN_LOCK_SECONDS)
 
         fencing.commit(self._connection, self._lock, remove)
@@ -178,23 +183,68 @@ def _pending(connection: Redis, platform: str) -> Iterator[_Batch]:
         fencing.release(connection, lock)
 
 
-def drain(context: SyncContext, follow_up: FollowUp, platform: str | None = None) -> dict[str, int]:
+def drain(
+    context: SyncContext, follow_up: FollowUp, platform: str | None = None, *, now: datetime | None = None
+) -> dict[str, int]:
     """Pushed events → Salesforce, in batches, opt-outs first; returns counts by outcome. Events leave the pending
-    list only after their batch is written; a replay is skipped by platform version."""
+    list only after their batch is written; a replay is skipped by platform version.
+
+    The events of a person Salesforce could not write yet (a row still locked after the client's retries:
+    `to_salesforce.NotWrittenYet`) go back to the end of the list, in the transaction that removes their batch, with
+    the time of their first try: the events behind them are not held up, and a later drain (the cron's, every 30 s,
+    or a webhook's) tries them again. Once `DRAIN_RETRY` has passed since their first try, their failure is logged
+    instead (`salesforce-unavailable`, to be resent from the log)."""
     name = platform or context.platform.name
+    moment = now or datetime.now(UTC)
     totals = {"synced": 0, "skipped": 0, "failed": 0}
+    put_back: set[str] = set()  # events this drain put back: a later drain's
     for batch in _pending(context.redis, name):
-        events = sorted((event_from_json(e) for e in batch.events), key=lambda e: e.kind is not InboundKind.OPT_OUT)
-        people = people_for_events(context, events)
+        if batch.events[0]["idempotency_key"] in put_back:
+            break  # what is left was tried by this drain, or came after it
+        pairs = sorted(
+            ((event_from_json(data), data) for data in batch.events),
+            key=lambda pair: pair[0].kind is not InboundKind.OPT_OUT,
+        )
+        data_of = {id(event): data for event, data in pairs}
+        people = people_for_events(context, [event for event, _ in pairs])
         # a person whose only news is a STOP is not created in Salesforce (the domain's rule: `plans`)
         stop_only = {state.contact_key(p) for p in _only_stopped(people)}
-        counts = to_salesforce.sync_contacts(context, [p for _, p in people], stop_only=stop_only)
-        batch.done()
+        first_tries = {id(e): _first_try(data_of[id(e)], moment) for e, _ in people}
+        last = {state.contact_key(p) for e, p in people if moment - first_tries[id(e)] >= DRAIN_RETRY}
+        again: list[dict[str, Any]] = []
+        try:
+            counts = to_salesforce.sync_contacts(
+                context,
+                [p for _, p in people],
+                stop_only=stop_only,
+                last_try=partial(_among, last),
+            )
+        except to_salesforce.NotWrittenYet as exc:
+            counts = exc.counts
+            unwritten = {state.contact_key(c) for c in exc.contacts}
+            again = [
+                {**data_of[id(e)], "first_try": first_tries[id(e)].isoformat()}
+                for e, p in people
+                if state.contact_key(p) in unwritten
+            ]
+            log.warning("%d pushed event(s) wait for Salesforce to write them: %s", len(again), exc)
+        batch.done(again)
+        put_back.update(event["idempotency_key"] for event in again)
         for outcome, value in counts.items():
             totals[outcome] += value
-    if context.redis.llen(INBOUND_KEY.format(name)) and _claim_drain(context.redis, name):
+    if context.redis.llen(INBOUND_KEY.format(name)) > len(put_back) and _claim_drain(context.redis, name):
         follow_up.drain(name)  # arrived while another drain ran
     return totals
+
+
+def _among(keys: set[str], person: Contact) -> bool:
+    return state.contact_key(person) in keys
+
+
+def _first_try(event: dict[str, Any], now: datetime) -> datetime:
+    """When the drain first tried `event` (as it waits in the list): now, for an event not tried before."""
+    first = event.get("first_try")
+    return parse_timestamp(first) if first else now
 
 
 def contacts_for_events(context: SyncContext, events: list[InboundEvent]) -> list[Contact]:

@@ -106,15 +106,15 @@ def sync_batch(
 
 
 def _opt_out_stands(contact: Contact, plan: SyncPlan) -> tuple[state.Mark, ...]:
-    """The person's STOP stands on the records the plan placed it on (the record matched, written now or already
-    showing it, or each record sharing the phone that `opt_out_writes` writes): what a sync of such a record planned
+    """The person's STOP stands on the records the plan placed it on (the record matched, or each record sharing the
+    phone, `opt_out_records`; written now or already showing it): what a sync of such a record planned
     before owes it, still queued, must not undo it (`writeback`, `bulk.links`). Stored with the contact's own mark,
     so a STOP is never marked synced without it: after a crash before that transaction the STOP is still pending
     (or unmarked) and its retry writes it again, over whatever a flush wrote meanwhile."""
     if contact.sms_status is not SmsStatus.UNSUBSCRIBED:
         return ()
     placed = [(plan.object_name, plan.record_id)] if plan.object_name and plan.record_id else []
-    placed += [(w.object_name, w.record_id) for w in plan.opt_out_writes if w.record_id]
+    placed += plan.opt_out_records
     return tuple(state.record_opted_out(object_name, record_id) for object_name, record_id in placed)
 
 
@@ -144,23 +144,28 @@ class _WriteBackSink:
     """Real time: every planned contact leaves a `Sync_Result__c` (with the contact, to be resent), queued with the
     marks in one transaction once Salesforce accepted the writes; a person no Salesforce record holds (none matched,
     none created) leaves one a day (the day's first outcome, `state.reported`), so a number texting in again and
-    again, or a webhook URL in the wrong hands, cannot fill the log."""
+    again, or a webhook URL in the wrong hands, cannot fill the log. A person Salesforce could not write yet (a row
+    still locked) leaves nothing and is kept in `unwritten`, for a later try, unless `last_try(person)` says this was
+    their last: then their failure row is written like any other."""
 
     writes = True
 
-    def __init__(self, context: SyncContext) -> None:
+    def __init__(self, context: SyncContext, last_try: Callable[[Contact], bool]) -> None:
         self.context = context
+        self.last_try = last_try
         self.counts = {"synced": 0, "skipped": 0, "failed": 0}
         self.marks: list[state.Mark | None] = []
         self.planned: list[tuple[Contact, SyncPlan]] = []
-        self.unwritten: list[SyncError] = []  # people Salesforce could not write yet (a locked row…): for a retry
+        self.unwritten: list[tuple[Contact, SyncPlan]] = []
 
     def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
+        if plan is not None and plan.error_code == SyncErrorCode.SALESFORCE_UNAVAILABLE and not self.last_try(contact):
+            self.unwritten.append((contact, plan))
+            return
         self.counts[outcome_of(plan)] += 1
         self.marks.extend(marks)
         if plan is not None:
             self.planned.append((contact, plan))
-            self.unwritten += [e for e in plan.errors if e.code is SyncErrorCode.SALESFORCE_UNAVAILABLE]
 
     def commit(self) -> None:
         """Store the marks and queue the log rows, in one transaction."""
@@ -192,8 +197,17 @@ class _WriteBackSink:
             log.warning("Salesforce write-back deferred", exc_info=True)
 
 
+def _never(_: Contact) -> bool:
+    return False
+
+
 def sync_contacts(
-    context: SyncContext, contacts: Sequence[Contact], *, force: bool = False, stop_only: Collection[str] = ()
+    context: SyncContext,
+    contacts: Sequence[Contact],
+    *,
+    force: bool = False,
+    stop_only: Collection[str] = (),
+    last_try: Callable[[Contact], bool] = _never,
 ) -> dict[str, int]:
     """Bring Salesforce up to date with these platform contacts; returns counts by outcome (`stop_only`: see
     `sync_batch`).
@@ -201,11 +215,12 @@ def sync_contacts(
     Opt-outs go first, on their own, in the budget's opt-out lane (their matching query and their writes may spend
     the share of the API budget nothing else may); the other people follow in the default lane.
 
-    Raises `to_platform.TransientFailures` after storing everything else (marks, log rows) when Salesforce could not
-    yet write some person for a transient reason (a row still locked after the client's retries): the job fails, so
-    RQ retries it and a drain keeps its batch pending, and the retry writes only those people (the others are marked
-    synced). A STOP is never dropped because its record was locked."""
-    sink = _WriteBackSink(context)
+    Raises `NotWrittenYet`, after storing everything else (marks, log rows), when Salesforce could not yet write some
+    people for a transient reason (a row still locked after the client's retries): those people are neither marked
+    nor logged, for the caller to try them again (a job's retry, a drain's later batch), and only them (the others
+    are marked synced). A STOP is never dropped because its record was locked. A person for whom `last_try` says
+    this was the last try is not kept back: their failure (`salesforce-unavailable`) is logged, to be resent."""
+    sink = _WriteBackSink(context, last_try)
     latest = latest_per_person(contacts)
     stops = [c for c in latest if c.sms_status is SmsStatus.UNSUBSCRIBED]
     if stops:
@@ -217,8 +232,19 @@ def sync_contacts(
     sink.commit()
     sink.flush()
     if sink.unwritten:
-        raise TransientFailures(sink.unwritten)
+        errors = [error for _, plan in sink.unwritten for error in plan.errors]
+        raise NotWrittenYet([contact for contact, _ in sink.unwritten], errors, sink.counts)
     return sink.counts
+
+
+class NotWrittenYet(TransientFailures):
+    """Salesforce could not yet write `contacts` (a row still locked after the client's retries); the rest of the
+    batch is stored and marked (`counts`, by outcome). For the caller to try them again later."""
+
+    def __init__(self, contacts: list[Contact], errors: list[SyncError], counts: dict[str, int]) -> None:
+        super().__init__(errors)
+        self.contacts = contacts
+        self.counts = counts
 
 
 def latest_per_person(contacts: Sequence[Contact]) -> list[Contact]:

@@ -10,7 +10,11 @@ list by then) and writes nothing more. A crash (or a freeze past the lock) betwe
 removal can repeat a batch: updates are idempotent, and each log row is upserted by its entry's key, so it is still
 one row. A record whose update Salesforce refuses (`INVALID_CROSS_REFERENCE_KEY`, `ENTITY_IS_DELETED`, a validation
 rule…) gets a `Failure` row carrying Salesforce's error code and message (`salesforce-rejected`), whatever its sync
-had reached: the link or status it owes the record is not there.
+had reached: the link or status it owes the record is not there. A record Salesforce keeps locked past the client's
+own retries (`UNABLE_TO_LOCK_ROW`) is no refusal: its entry (and its log row) goes back to the end of the list, for
+a later flush, and is logged as refused only once the record has stayed locked `LOCKED_FOR`. An entry queued by an
+older gateway reads as before; one queued by this gateway carries fields an older worker's `WriteBack.from_json`
+does not know: upgrade every worker together (docs/deploy.md).
 
 A status an entry owes its record never lands over the person's opt-out recorded on it after its sync read the
 record (a STOP, written at once in the opt-out lane while the entry waited for budget, the lock or Salesforce): the
@@ -29,6 +33,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -66,6 +71,7 @@ class WriteBack:
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     version: str | None = None
     status_fields: tuple[str, ...] = ()
+    locked_since: str | None = None  # ISO: when Salesforce first kept the record locked past the client's retries
 
     def to_json(self) -> str:
         # `asdict`'s object, built directly: asdict deep-copies both dicts first (2.5 % of a syncing worker's CPU)
@@ -77,6 +83,7 @@ class WriteBack:
             "key": self.key,
             "version": self.version,
             "status_fields": self.status_fields,
+            "locked_since": self.locked_since,
         }
         return json.dumps(entry, separators=(",", ":"), default=str)
 
@@ -203,15 +210,21 @@ def _flush_locked(connection: Redis, client: SalesforceClient, lock: fencing.Fen
     written = 0
     connection.delete(WANTED_KEY)  # served now: everything pending is counted next
     owed = int(connection.llen(PENDING_KEY))
+    put_back: set[str] = set()  # entries this round put back at the end (a locked record): a later round's
     while True:
         raw = connection.lrange(PENDING_KEY, 0, BATCH - 1)
         if not raw or (written >= owed and len(raw) < COLLECTION_SIZE):
             return written  # nothing, or newer entries of syncs still running, which flush at their end
-        entries = _keep_recorded_opt_outs(connection, [WriteBack.from_json(r) for r in raw])
+        entries = [WriteBack.from_json(r) for r in raw]
+        if entries[0].key in put_back:
+            return written  # what is left was tried by this round, or came after it
+        entries = _keep_recorded_opt_outs(connection, entries)
         lock.check(connection)
-        _write(client, entries)
-        fencing.commit(connection, lock, partial(_remove_written, count=len(raw), lock_seconds=lock_seconds))
-        written += len(raw)
+        later = _write(client, entries)
+        remove = partial(_remove_written, count=len(raw), lock_seconds=lock_seconds, later=later)
+        fencing.commit(connection, lock, remove)
+        put_back.update(entry.key for entry in later)
+        written += len(raw) - len(later)
 
 
 def _keep_recorded_opt_outs(connection: Redis, entries: Sequence[WriteBack]) -> list[WriteBack]:
@@ -244,19 +257,29 @@ def _opt_out_kept(entry: WriteBack) -> dict[str, Any]:
     return {**entry.result, "message": f"{earlier}\n{note}".strip()}
 
 
-def _remove_written(pipe: Any, count: int, lock_seconds: int) -> None:
+def _remove_written(pipe: Any, count: int, lock_seconds: int, later: Sequence[WriteBack] = ()) -> None:
     pipe.ltrim(PENDING_KEY, count, -1)
+    if later:  # records Salesforce kept locked: at the end, for a later flush
+        pipe.rpush(PENDING_KEY, *(entry.to_json() for entry in later))
     pipe.expire(LOCK_KEY, lock_seconds)
     pipe.expire(WANTED_KEY, lock_seconds)  # a request lives as long as the lock it waits for (no-op without one)
 
 
-def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:
+LOCKED_FOR = timedelta(minutes=15)  # a record kept locked this long has its write-back logged as refused
+
+
+def _write(client: SalesforceClient, entries: Sequence[WriteBack], now: datetime | None = None) -> list[WriteBack]:
+    """Update the entries' records and write their log rows; returns the entries to try again later: those whose
+    record Salesforce kept locked past the client's own retries (`UNABLE_TO_LOCK_ROW`), for up to `LOCKED_FOR`
+    (then they are logged as refused, to be resent). Their log rows wait with them."""
+    moment = now or datetime.now(UTC)
     by_object: dict[str, dict[str, dict[str, Any]]] = {}
     for entry in entries:
         if entry.object_name and entry.record_id and entry.fields:
             fields = by_object.setdefault(entry.object_name, {}).setdefault(entry.record_id, {})
             fields.update(entry.fields)
     failures: dict[str, str] = {}
+    locked: set[str] = set()
     for object_name, records in by_object.items():
         ids = list(records)
         results = client.update(object_name, [{"Id": rid, **records[rid]} for rid in ids])
@@ -264,12 +287,20 @@ def _write(client: SalesforceClient, entries: Sequence[WriteBack]) -> None:
             if not result.success:
                 reasons = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors)
                 failures[ids[result.index]] = reasons
+                if result.retryable:
+                    locked.add(ids[result.index])
                 log.warning("write-back to %s %s refused: %s", object_name, ids[result.index], reasons)
-    rows = []
+    rows, later = [], []
     for entry in entries:
+        if entry.record_id in locked:
+            since = parse_timestamp(entry.locked_since) if entry.locked_since else moment
+            if moment - since < LOCKED_FOR:
+                later.append(replace(entry, locked_since=since.isoformat()))
+                continue
         values = dict(entry.result)
         if entry.record_id in failures:
             values = _refused(values, entry, failures[entry.record_id])
         rows.append(_entry(values, entry.key))
     if rows:
         write_sync_results(client, rows)
+    return later

@@ -4,7 +4,9 @@ per record.
 
 Guarantees: an entry is removed only after Salesforce answered for it, so a crash repeats a batch (updates are
 idempotent); one flusher per run at a time (a Redis lock); a refused update is counted as the run's
-`salesforce-writeback:<code>` error. An entry is true of the record version the run synced: when a newer version
+`salesforce-writeback:<code>` error. A record Salesforce keeps locked after the client's own retries
+(`UNABLE_TO_LOCK_ROW`) is no refusal: its entry stays for a later flush, and only the run's last flush (`everything`)
+counts it as an error. An entry is true of the record version the run synced: when a newer version
 of the record was synced since (by real time, while the run went on), the entry is dropped unwritten — that sync
 owes the record its own write-back, and the run's older status, phone or link must not land over it. When the
 person's opt-out was recorded on the record since (a STOP drained while the run went on, which syncs no record
@@ -184,12 +186,15 @@ def _flush_locked(context: SyncContext, run_id: str, smallest: int) -> int:
     batch_size = context.settings.bulk.link_batch
     by_collections = context.salesforce.settings.bulk_ingest_threshold
     written = 0
+    locked: set[str] = set()  # records Salesforce kept locked: a later flush's (the run's last one gives up on them)
     for raw_name in list(redis.scan_iter(match=key(run_id, "links:*"))):
         name = text(raw_name)
         object_name = name.rsplit(":", 1)[1]
         while True:
             batch: dict[str, tuple[dict[str, Any], datetime | None]] = {}
             for field_, value in redis.hscan_iter(name, count=1000):
+                if text(field_) in locked:
+                    continue
                 batch[text(field_)] = _entry(value)
                 if len(batch) >= batch_size:
                     break
@@ -215,12 +220,17 @@ def _flush_locked(context: SyncContext, run_id: str, smallest: int) -> int:
             for result in results:
                 if result.success:
                     continue
+                if result.retryable and smallest > 1:  # still locked after the client's retries: kept for later
+                    locked.add(ids[result.index])
+                    continue
                 code = result.errors[0].status_code if result.errors else "UNPROCESSED"
                 reasons = "; ".join(f"{e.status_code}: {e.message}" for e in result.errors)
                 log.warning("bulk run %s: link to %s %s refused: %s", run_id, object_name, ids[result.index], reasons)
                 redis.hincrby(key(run_id, "errors"), f"salesforce-writeback:{code}", 1)
-            redis.hdel(name, *ids)
-            written += len(ids)
+            done = [rid for rid in ids if rid not in locked]
+            if done:
+                redis.hdel(name, *done)
+            written += len(done)
     return written
 
 

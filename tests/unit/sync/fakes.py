@@ -34,6 +34,8 @@ class FakeSalesforce:
         self.queries = QueryRunner(self.store)
         self.searches = SearchRunner(self.queries)
         self.search_index_delay = 0.0  # seconds a write takes to reach the search index (Salesforce: ~900)
+        # record id -> how many more writes of it answer UNABLE_TO_LOCK_ROW, as after the client's own retries (-1: all)
+        self.locked: dict[str, int] = {}
         self.user = self.store.users.integration_id
         self.writes: Counter[str] = Counter()
         self.reads: list[str] = []  # every SOQL query asked, in order
@@ -130,6 +132,12 @@ class FakeSalesforce:
         results = []
         for index, values in enumerate(records):
             self.writes[sobject] += 1
+            held = self.locked.get(str(values.get("Id")), 0)
+            if held:
+                self.locked[str(values["Id"])] = held - 1 if held > 0 else held
+                error = ResultError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
+                results.append(RecordResult(index=index, id=None, success=False, errors=(error,)))
+                continue
             try:
                 with self.store.tx() as conn:
                     record_id, created = write(conn, dict(values))

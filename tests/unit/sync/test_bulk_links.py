@@ -134,3 +134,20 @@ def test_a_runs_subscribed_does_not_land_over_a_stop_drained_during_the_run_and_
     assert record["Messaging_Contact_Id__c"] == "mc-1"  # the link the run owed landed all the same
     assert record["Messaging_Last_Synced_At__c"]
     assert links.owed(context.redis, RUN, "Contact") == 0
+
+
+def test_a_link_salesforce_keeps_locked_waits_for_a_later_flush_and_only_the_runs_end_gives_up(
+    context: SyncContext, salesforce: _CountedSalesforce
+) -> None:
+    ids = _owe(context, salesforce, 400)
+    salesforce.locked[ids[0]] = 1  # still locked after the client's own retries, once
+    salesforce.locked[ids[1]] = -1  # locked for good
+
+    assert links.flush(context, RUN, at_least=200) == 398
+    assert links.owed(context.redis, RUN, "Contact") == 2  # kept, not counted as errors
+    assert context.redis.hgetall(key(RUN, "errors")) == {}
+
+    assert links.flush(context, RUN, everything=True) == 2
+    assert _linked(salesforce) == 399
+    assert links.owed(context.redis, RUN, "Contact") == 0
+    assert context.redis.hgetall(key(RUN, "errors")) == {b"salesforce-writeback:UNABLE_TO_LOCK_ROW": b"1"}

@@ -266,47 +266,53 @@ def test_a_stop_whose_queueing_failed_is_taken_as_new_when_the_platform_delivers
     assert from_platform.accept(connection, "twilio", [stop], 3600, _Jobs(ledger)) == 0  # and now a duplicate
 
 
-def test_a_stop_whose_record_stays_locked_waits_in_the_queue_for_the_retry(
-    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+def test_a_stop_whose_record_stays_locked_waits_behind_the_others_and_is_written_by_a_later_drain(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
 ) -> None:
-    """`UNABLE_TO_LOCK_ROW` still there after the client's own retries fails the drain (RQ retries it) with the STOP
-    still pending, where a refusal is final; the admin sees why meanwhile, and the retry writes the STOP."""
-    record_id = salesforce.seed(
-        "Contact",
-        LastName="Hopper",
-        MobilePhone="(415) 555-2671",
-        Mobile_Subscriber__c=True,
-        Messaging_Status__c="Subscribed",
-    )
-    writes = salesforce.update
-    locked = {"calls": 1}
-
-    def update(sobject: str, records: Any, **options: Any) -> list[RecordResult]:
-        if sobject == "Contact" and locked["calls"]:
-            locked["calls"] -= 1
-            error = RecordError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
-            return [RecordResult(index=i, id=None, success=False, errors=(error,)) for i, _ in enumerate(records)]
-        return writes(sobject, records, **options)
-
-    monkeypatch.setattr(salesforce, "update", update)
+    """`UNABLE_TO_LOCK_ROW` still there after the client's own retries is no refusal: the STOP goes back to the end
+    of the queue (the STOP beside it is written, nothing waits behind it), no failure is logged meanwhile, and the
+    next drain (the cron's, within 30 s) writes it."""
+    hopper = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    lovelace = salesforce.seed("Contact", LastName="Lovelace", MobilePhone="(415) 555-2672", Mobile_Subscriber__c=True)
+    salesforce.locked[hopper] = 1
+    stops = [
+        _pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON),
+        _pushed(InboundKind.OPT_OUT, "twilio:SM2", NOON, phone="+14155552672"),
+    ]
     pending = from_platform.INBOUND_KEY.format("twilio")
-    with pytest.raises(to_platform.TransientFailures):  # the drain, run in line here, fails as its job would
-        from_platform.accept(
-            connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, _Jobs(ledger)
-        )
 
+    from_platform.accept(connection, "twilio", stops, 3600, _Jobs(ledger))  # drained in line
+
+    assert salesforce.record("Contact", lovelace)["Messaging_Status__c"] == "Unsubscribed"
+    assert salesforce.record("Contact", hopper)["Messaging_Status__c"] != "Unsubscribed"
     assert connection.llen(pending) == 1
-    assert salesforce.record("Contact", record_id)["Messaging_Status__c"] == "Subscribed"
-    [waiting] = _results(salesforce, record_id)
-    assert (waiting["Status__c"], waiting["Error_Code__c"]) == ("Failure", "salesforce-unavailable")
-    assert "retries by itself" in waiting["Message__c"]
+    assert _results(salesforce, hopper) == []
 
-    from_platform.drain(ledger, _Jobs(ledger), "twilio")  # the job's retry
+    from_platform.drain(ledger, _Jobs(ledger), "twilio")  # the cron's drain
 
     assert connection.llen(pending) == 0
-    stopped = salesforce.record("Contact", record_id)
+    stopped = salesforce.record("Contact", hopper)
     assert (stopped["Messaging_Status__c"], stopped["Mobile_Subscriber__c"]) == ("Unsubscribed", False)
-    assert _results(salesforce, record_id)[-1]["Status__c"] == "Success"
+    assert [row["Status__c"] for row in _results(salesforce, hopper)] == ["Success"]
+
+
+def test_a_stop_salesforce_keeps_locked_for_a_quarter_of_an_hour_is_logged_to_be_resent(
+    ledger: SyncContext, salesforce: FakeSalesforce, connection: redis.Redis
+) -> None:
+    hopper = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671", Mobile_Subscriber__c=True)
+    salesforce.locked[hopper] = -1
+    pending = from_platform.INBOUND_KEY.format("twilio")
+    from_platform.accept(connection, "twilio", [_pushed(InboundKind.OPT_OUT, "twilio:SM1", NOON)], 3600, _Jobs(ledger))
+    from_platform.drain(ledger, _Jobs(ledger), "twilio", now=datetime.now(UTC) + timedelta(minutes=5))
+    assert connection.llen(pending) == 1 and _results(salesforce, hopper) == []
+
+    from_platform.drain(ledger, _Jobs(ledger), "twilio", now=datetime.now(UTC) + from_platform.DRAIN_RETRY)
+
+    assert connection.llen(pending) == 0
+    [failed] = _results(salesforce, hopper)
+    assert (failed["Status__c"], failed["Error_Code__c"]) == ("Failure", "salesforce-unavailable")
+    assert "UNABLE_TO_LOCK_ROW" in failed["Message__c"] and "Resend" in failed["Message__c"]
+    assert json.loads(failed["Request_Body__c"])["contact"]  # what the resend sends again
 
 
 def test_a_record_salesforce_refuses_is_final_and_leaves_the_queue(

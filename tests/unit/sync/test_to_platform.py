@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.plans import Direction, SyncPlan
 from gateway.platforms.recording import RecordingAdapter
-from gateway.sync import to_platform
+from gateway.sync import catch_up, to_platform
 from gateway.sync.context import SyncContext
 from tests.unit.sync.fakes import FakeSalesforce
 
@@ -366,6 +366,24 @@ def test_an_opt_out_that_takes_the_record_out_of_the_sync_criteria_reaches_the_p
     assert salesforce.record("Contact", record_id)["Mobile_Subscriber__c"] is False
     result = _results(salesforce, record_id)[-1]
     assert (result["Direction__c"], result["Status__c"]) == ("To Platform", "Success")
+
+
+def test_the_catch_up_finds_an_opt_out_whose_event_was_lost_though_it_left_the_sync_criteria(
+    context: SyncContext, recorder: RecordingAdapter, salesforce: FakeSalesforce
+) -> None:
+    """Its event lost (a relay failure, a publish that failed at the end): the catch-up lists the record though it no
+    longer meets the criteria, or the platform would go on texting the person."""
+    _criteria(context, "Mobile_Subscriber__c")
+    record_id = _contact(salesforce)
+    to_platform.sync_events(context, ORG, [_event(salesforce, record_id, operation="insert")])
+    salesforce.edit("Contact", record_id, Mobile_Subscriber__c=False)  # its event never reaches the gateway
+    queued: list[dict[str, Any]] = []
+
+    catch_up.catch_up(context, queued.extend, now=datetime.now(UTC) + catch_up.SETTLE + timedelta(seconds=5))
+    to_platform.sync_events(context, ORG, queued)
+
+    assert [event["recordId"] for event in queued] == [record_id]
+    assert recorder.find_contact(crm_id=record_id).sms_status is SmsStatus.UNSUBSCRIBED  # type: ignore[union-attr]
 
 
 def test_an_opt_out_outside_the_criteria_creates_nobody_on_the_platform(

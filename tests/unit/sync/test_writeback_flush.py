@@ -175,3 +175,41 @@ def test_a_status_planned_after_the_stop_was_recorded_still_lands(
 
     record = salesforce.record("Contact", record_id)
     assert (record["Messaging_Status__c"], record["Messaging_Opted_Out_At__c"]) == ("Subscribed", None)
+
+
+def test_a_write_back_salesforce_keeps_locked_waits_at_the_end_and_is_logged_only_when_it_lands(
+    connection: redis.Redis,
+) -> None:
+    """`UNABLE_TO_LOCK_ROW` after the client's own retries is no refusal: the entry (link, status, log row) goes back
+    to the end of the queue, the entries beside it are written, and a later flush writes it."""
+    salesforce = FakeSalesforce()
+    locked = salesforce.seed("Contact", LastName="Hopper", MobilePhone="(415) 555-2671")
+    free = salesforce.seed("Contact", LastName="Lovelace", MobilePhone="(415) 555-2672")
+    pipe = connection.pipeline()
+    writeback.queue_entries(
+        pipe,
+        [
+            writeback.WriteBack(
+                result={"direction": "To Platform", "status": "Success", "record_id": rid},
+                object_name="Contact",
+                record_id=rid,
+                fields={"Messaging_Contact_Id__c": f"mc-{n}"},
+            )
+            for n, rid in enumerate((locked, free))
+        ],
+    )
+    pipe.execute()
+    salesforce.locked[locked] = 1
+
+    assert writeback.flush(connection, salesforce) == 1  # type: ignore[arg-type]
+
+    assert salesforce.record("Contact", free)["Messaging_Contact_Id__c"] == "mc-1"
+    assert not salesforce.record("Contact", locked).get("Messaging_Contact_Id__c")
+    assert writeback.pending_count(connection) == 1 and _logged(salesforce) == 1
+
+    assert writeback.flush(connection, salesforce) == 1  # type: ignore[arg-type]  # the cron's, 30 s later
+
+    assert salesforce.record("Contact", locked)["Messaging_Contact_Id__c"] == "mc-0"
+    assert writeback.pending_count(connection) == 0
+    statuses = salesforce.rows("SELECT Status__c FROM Sync_Result__c")
+    assert [row["Status__c"] for row in statuses] == ["Success", "Success"]
