@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from gateway.domain import platform_fields
 from gateway.domain.contact import Contact, SmsStatus
-from gateway.domain.errors import FailureType, SyncError
+from gateway.domain.errors import FailureType, SyncError, SyncErrorCode
 from gateway.domain.freshness import contact_fingerprint
 from gateway.domain.mapping import (
     DEFAULT_RULES,
@@ -157,6 +157,12 @@ class SyncPlan:
         if self.platform_write is None and self.salesforce_write is None and not self.opt_out_writes:
             return SyncStatus.SKIPPED
         return SyncStatus.SUCCESS
+
+    @property
+    def not_written_yet(self) -> tuple[SyncError, ...]:
+        """The errors of writes Salesforce could not make yet (a row still locked past the client's retries): a plan
+        that has any is to be tried again, not logged as refused."""
+        return tuple(e for e in self.errors if e.code is SyncErrorCode.SALESFORCE_UNAVAILABLE)
 
     @property
     def error_code(self) -> str | None:

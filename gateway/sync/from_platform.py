@@ -36,7 +36,7 @@ from gateway.domain.contact import Contact, SmsStatus
 from gateway.domain.freshness import parse_timestamp
 from gateway.platforms.base import PHONE_BATCH, Capabilities, InboundEvent, InboundKind
 from gateway.redis_client import script, text
-from gateway.sync import fencing, state, to_salesforce
+from gateway.sync import fencing, state, to_salesforce, writeback
 from gateway.sync.context import SyncContext
 from gateway.sync.to_platform import parallel
 
@@ -49,7 +49,6 @@ DRAIN_SCHEDULED_KEY = "gateway:inbound:{}:drain-scheduled"
 DRAIN_LOCK_KEY = "gateway:inbound:{}:drain-lock"
 DRAIN_LOCK_SECONDS = 60  # renewed with each batch; a frozen drainer holds the events up this long at most
 DRAIN_BATCH = 200
-DRAIN_RETRY = timedelta(minutes=15)  # a person Salesforce keeps locked this long is logged as failed, to be resent
 POLL_BATCH = 200
 LOOKUP_CONCURRENCY = 8
 OVERLAP = timedelta(minutes=2)
@@ -192,8 +191,8 @@ def drain(
     The events of a person Salesforce could not write yet (a row still locked after the client's retries:
     `to_salesforce.NotWrittenYet`) go back to the end of the list, in the transaction that removes their batch, with
     the time of their first try: the events behind them are not held up, and a later drain (the cron's, every 30 s,
-    or a webhook's) tries them again. Once `DRAIN_RETRY` has passed since their first try, their failure is logged
-    instead (`salesforce-unavailable`, to be resent from the log)."""
+    or a webhook's) tries them again. Once `writeback.LOCKED_FOR` has passed since their first try, their failure is
+    logged instead (`salesforce-unavailable`, to be resent from the log)."""
     name = platform or context.platform.name
     moment = now or datetime.now(UTC)
     totals = {"synced": 0, "skipped": 0, "failed": 0}
@@ -210,7 +209,7 @@ def drain(
         # a person whose only news is a STOP is not created in Salesforce (the domain's rule: `plans`)
         stop_only = {state.contact_key(p) for p in _only_stopped(people)}
         first_tries = {id(e): _first_try(data_of[id(e)], moment) for e, _ in people}
-        last = {state.contact_key(p) for e, p in people if moment - first_tries[id(e)] >= DRAIN_RETRY}
+        last = {state.contact_key(p) for e, p in people if moment - first_tries[id(e)] >= writeback.LOCKED_FOR}
         again: list[dict[str, Any]] = []
         try:
             counts = to_salesforce.sync_contacts(

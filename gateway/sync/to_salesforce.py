@@ -159,7 +159,7 @@ class _WriteBackSink:
         self.unwritten: list[tuple[Contact, SyncPlan]] = []
 
     def done(self, contact: Contact, plan: SyncPlan | None, marks: Sequence[state.Mark | None]) -> None:
-        if plan is not None and plan.error_code == SyncErrorCode.SALESFORCE_UNAVAILABLE and not self.last_try(contact):
+        if plan is not None and plan.not_written_yet and not self.last_try(contact):
             self.unwritten.append((contact, plan))
             return
         self.counts[outcome_of(plan)] += 1
@@ -232,7 +232,7 @@ def sync_contacts(
     sink.commit()
     sink.flush()
     if sink.unwritten:
-        errors = [error for _, plan in sink.unwritten for error in plan.errors]
+        errors = [error for _, plan in sink.unwritten for error in plan.not_written_yet]
         raise NotWrittenYet([contact for contact, _ in sink.unwritten], errors, sink.counts)
     return sink.counts
 

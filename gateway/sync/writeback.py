@@ -265,7 +265,9 @@ def _remove_written(pipe: Any, count: int, lock_seconds: int, later: Sequence[Wr
     pipe.expire(WANTED_KEY, lock_seconds)  # a request lives as long as the lock it waits for (no-op without one)
 
 
-LOCKED_FOR = timedelta(minutes=15)  # a record kept locked this long has its write-back logged as refused
+# A record Salesforce keeps locked this long is given up on: its write-back, or a pushed event's person
+# (`from_platform.drain`), is logged as failed, to be resent.
+LOCKED_FOR = timedelta(minutes=15)
 
 
 def _write(client: SalesforceClient, entries: Sequence[WriteBack], now: datetime | None = None) -> list[WriteBack]:

@@ -378,9 +378,8 @@ class _ContactSink:
         if plan is None:
             self.skipped.append(_Done(record_key, "skipped"))
             return
-        unwritten = [e for e in plan.errors if e.code is SyncErrorCode.SALESFORCE_UNAVAILABLE]
-        if unwritten:  # an outcome is stored once a run: this person's is the retry's
-            self.unwritten += unwritten
+        if plan.not_written_yet:  # an outcome is stored once a run: this person's is the retry's
+            self.unwritten += plan.not_written_yet
             return
         write = plan.salesforce_write
         failed = plan.status is SyncStatus.FAILURE

@@ -306,7 +306,7 @@ def test_a_stop_salesforce_keeps_locked_for_a_quarter_of_an_hour_is_logged_to_be
     from_platform.drain(ledger, _Jobs(ledger), "twilio", now=datetime.now(UTC) + timedelta(minutes=5))
     assert connection.llen(pending) == 1 and _results(salesforce, hopper) == []
 
-    from_platform.drain(ledger, _Jobs(ledger), "twilio", now=datetime.now(UTC) + from_platform.DRAIN_RETRY)
+    from_platform.drain(ledger, _Jobs(ledger), "twilio", now=datetime.now(UTC) + writeback.LOCKED_FOR)
 
     assert connection.llen(pending) == 0
     [failed] = _results(salesforce, hopper)
